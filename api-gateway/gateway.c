@@ -1,0 +1,192 @@
+/* nubo-gateway's life cycle: open the context, register routes, serve, stop (see gateway.h). */
+#include "gateway.h"
+
+#include "auth.h"
+#include "ec2_api.h"
+#include "reqlog.h"
+#include "rest_api.h"
+
+#include "nubo/config.h"
+#include "nubo/error.h"
+#include "nubo/http.h"
+#include "nubo/log.h"
+#include "nubo/metrics.h"
+#include "nubo/migrate.h"
+#include "nubo/pg.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct gw_ctx *gw_open(const struct nb_config *cfg, struct nb_error *err)
+{
+    struct gw_ctx *gw = calloc(1, sizeof *gw);
+    if (!gw) {
+        nb_error_set(err, NB_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    gw->cfg = cfg;
+    snprintf(gw->region, sizeof gw->region, "%s", nb_config_get(cfg, "region", GW_DEFAULT_REGION));
+    snprintf(gw->address, sizeof gw->address, "%s",
+             nb_config_get(cfg, "http.address", "127.0.0.1"));
+
+    const char *key_path = nb_config_get(cfg, "master_key", "var/master.key");
+    if (nb_master_key_load(key_path, true, gw->master_key, err) < 0) {
+        goto fail;
+    }
+
+    long long pool_size;
+    if (nb_config_get_int(cfg, "db.pool_size", 8, 1, 256, &pool_size, err) < 0) {
+        goto fail;
+    }
+    const char *conninfo = nb_config_get(cfg, "db.conninfo", NULL);
+    if (!conninfo) {
+        nb_error_set(err, NB_ERR_MISSING, "no database configured: set db.conninfo");
+        nb_error_detail(err, "e.g. --set db.conninfo='host=/tmp port=5432 dbname=nubo' or "
+                             "NUBO_DB_CONNINFO in the environment");
+        goto fail;
+    }
+    gw->pool = nb_pg_pool_new(conninfo, (int)pool_size, err);
+    if (!gw->pool) {
+        goto fail;
+    }
+
+    bool migrate;
+    if (nb_config_get_bool(cfg, "db.migrate", true, &migrate, err) < 0) {
+        goto fail;
+    }
+    if (migrate) {
+        struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, 10000, err);
+        if (!conn) {
+            goto fail;
+        }
+        const char *dir = nb_config_get(cfg, "db.migrations", GW_DEFAULT_MIGRATIONS);
+        int n = nb_migrate(conn, dir, err);
+        nb_pg_release(conn);
+        if (n < 0) {
+            goto fail;
+        }
+        if (n > 0) {
+            nb_info("applied %d schema migration(s) from \"%s\"", n, dir);
+        }
+    }
+    gw->metrics = nb_metrics_new();
+    gw->m_requests = nb_metrics_counter(gw->metrics, "nubo_gateway_requests_total",
+                                        "API requests answered", NULL);
+    gw->m_errors = nb_metrics_counter(gw->metrics, "nubo_gateway_errors_total",
+                                      "API requests answered with an error", NULL);
+    gw->m_log_failures = nb_metrics_counter(gw->metrics, "nubo_gateway_reqlog_failures_total",
+                                            "requests refused because their log record could "
+                                            "not be committed",
+                                            NULL);
+    gw->m_latency = nb_metrics_histogram(gw->metrics, "nubo_gateway_request_seconds",
+                                         "time from arrival to reply", NULL);
+    gw->auth = gw_auth_new(gw->pool, gw->master_key);
+    return gw;
+
+fail:
+    gw_close(gw);
+    return NULL;
+}
+
+/* GET /healthz: 200 when the gateway can reach its database, 503 otherwise. */
+static void handle_healthz(struct nb_http_req *req, void *arg)
+{
+    struct gw_ctx *gw = arg;
+    struct nb_error err = {0};
+    json_t *body = json_object();
+    int status = 200;
+    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, 2000, &err);
+    PGresult *res = conn ? nb_pg_exec(conn, "SELECT 1", 0, NULL, &err) : NULL;
+    if (res) {
+        PQclear(res);
+        json_object_set_new(body, "status", json_string("ok"));
+        json_object_set_new(body, "database", json_string("ok"));
+    } else {
+        status = 503;
+        json_object_set_new(body, "status", json_string("degraded"));
+        json_object_set_new(body, "database", json_string(err.msg));
+    }
+    nb_pg_release(conn);
+    json_object_set_new(body, "region", json_string(gw->region));
+    nb_http_reply_json(req, status, body);
+    json_decref(body);
+}
+
+/* GET /metrics: Prometheus text format. */
+static void handle_metrics(struct nb_http_req *req, void *arg)
+{
+    struct gw_ctx *gw = arg;
+    char *text = nb_metrics_render(gw->metrics);
+    nb_http_reply(req, 200, "text/plain; version=0.0.4", text, strlen(text));
+    free(text);
+}
+
+int gw_start(struct gw_ctx *gw, struct nb_error *err)
+{
+    long long port, threads, max_body;
+    if (nb_config_get_int(gw->cfg, "http.port", atoi(GW_DEFAULT_PORT), 0, 65535, &port, err) < 0 ||
+        nb_config_get_int(gw->cfg, "http.threads", 2, 1, 64, &threads, err) < 0 ||
+        nb_config_get_int(gw->cfg, "http.max_body", 1 << 20, 1024, 1LL << 32, &max_body, err) < 0) {
+        return -1;
+    }
+    struct nb_http_config hc = {
+        .address = gw->address,
+        .port = (int)port,
+        .threads = (int)threads,
+        .max_body = (size_t)max_body,
+        .timeout_s = 30,
+        .tls_cert = nb_config_get(gw->cfg, "http.tls_cert", NULL),
+        .tls_key = nb_config_get(gw->cfg, "http.tls_key", NULL),
+    };
+    gw->reqlog = gw_reqlog_new(gw->pool, NULL, err);
+    if (!gw->reqlog) {
+        return -1;
+    }
+    gw->http = nb_http_server_new(&hc, err);
+    if (!gw->http) {
+        return -1;
+    }
+    if (nb_http_route(gw->http, "GET", "/healthz", handle_healthz, gw) < 0 ||
+        nb_http_route(gw->http, "GET", "/metrics", handle_metrics, gw) < 0 ||
+        nb_http_route(gw->http, NULL, "/v1*", rest_api_handle, gw) < 0 ||
+        nb_http_route(gw->http, "POST", "/", ec2_api_handle, gw) < 0 ||
+        nb_http_route(gw->http, "GET", "/", ec2_api_handle, gw) < 0) {
+        nb_error_set(err, NB_ERR_INTERNAL, "could not register the routes");
+        return -1;
+    }
+    if (nb_http_server_start(gw->http, err) < 0) {
+        return -1;
+    }
+    gw->port = nb_http_server_port(gw->http);
+    const char *public = nb_config_get(gw->cfg, "public_endpoint", NULL);
+    if (public) {
+        snprintf(gw->endpoint, sizeof gw->endpoint, "%s", public);
+    } else {
+        snprintf(gw->endpoint, sizeof gw->endpoint, "%s:%d",
+                 strcmp(gw->address, "0.0.0.0") ? gw->address : "127.0.0.1", gw->port);
+    }
+    return 0;
+}
+
+void gw_stop(struct gw_ctx *gw)
+{
+    if (gw && gw->http) {
+        nb_http_server_stop(gw->http);
+    }
+}
+
+void gw_close(struct gw_ctx *gw)
+{
+    if (!gw) {
+        return;
+    }
+    nb_http_server_free(gw->http);
+    gw_reqlog_free(gw->reqlog);
+    gw_auth_free(gw->auth);
+    nb_pg_pool_free(gw->pool);
+    nb_metrics_free(gw->metrics);
+    memset(gw->master_key, 0, sizeof gw->master_key);
+    free(gw);
+}

@@ -1,0 +1,657 @@
+/* The REST API's routes: request JSON in, service call, response JSON out (see rest_api.h and
+ * docs/openapi.yaml). No rule lives here that the EC2 API would need too. */
+#include "rest_api.h"
+
+#include "auth.h"
+#include "ec2_params.h"
+#include "ec2_xml.h"
+#include "gateway.h"
+#include "reqlog.h"
+#include "svc_admin.h"
+#include "svc_catalog.h"
+#include "svc_instances.h"
+#include "svc_keypairs.h"
+#include "svc_tags.h"
+
+#include "nubo/arena.h"
+#include "nubo/json.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* --- helpers ------------------------------------------------------------------------------- */
+
+static const char *time_text(struct rest_call *c, int64_t ms)
+{
+    char *t = nb_arena_alloc(c->arena, EC2_XML_TIME_LEN);
+    return ec2_xml_format_time_ms(ms, t);
+}
+
+static json_t *tags_json(const struct gw_tag *tags, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++) {
+        json_object_set_new(o, tags[i].key, json_string(tags[i].value));
+    }
+    return o;
+}
+
+/* Query arguments other than paging become filters: "?instance-state-name=running,stopped". */
+static int query_filters(struct rest_call *c, struct gw_filter **out, size_t *n)
+{
+    size_t count = ec2_params_count(c->query);
+    *out = nb_arena_zalloc(c->arena, sizeof **out * (count ? count : 1));
+    *n = 0;
+    for (size_t i = 0; i < count; i++) {
+        const struct ec2_params_entry *e = ec2_params_at(c->query, i);
+        if (!strcmp(e->name, "max_results") || !strcmp(e->name, "next_token") ||
+            !strcmp(e->name, "owner") || !strcmp(e->name, "key")) {
+            continue;
+        }
+        size_t nv = 1;
+        for (const char *p = e->value; *p; p++) {
+            nv += *p == ',';
+        }
+        const char **values = nb_arena_alloc(c->arena, sizeof *values * nv);
+        char *copy = nb_arena_strdup(c->arena, e->value);
+        char *save = NULL;
+        size_t k = 0;
+        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            values[k++] = tok;
+        }
+        if (k == 0) {
+            nb_error_set(&c->err, NB_ERR_INVALID, "filter \"%s\" needs at least one value",
+                         e->name);
+            nb_error_reason(&c->err, "InvalidParameterValue");
+            return -1;
+        }
+        (*out)[(*n)++] = (struct gw_filter){e->name, values, k};
+    }
+    return 0;
+}
+
+static int query_page(struct rest_call *c, int max, struct gw_page *page)
+{
+    long long m = 0;
+    if (ec2_params_get_int(c->query, "max_results", false, 1, max, &m, &c->err) < 0) {
+        return -1;
+    }
+    page->max_results = (int)m;
+    page->next_token = ec2_params_get(c->query, "next_token");
+    return 0;
+}
+
+static int need_body(struct rest_call *c)
+{
+    if (!c->body) {
+        nb_error_set(&c->err, NB_ERR_MISSING, "this request needs a JSON object body");
+        nb_error_reason(&c->err, "MissingParameter");
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads {"tags": {"k": "v", ...}} from the body into an arena array. */
+static int body_tags(struct rest_call *c, struct gw_tag **tags, size_t *n)
+{
+    json_t *obj = NULL;
+    *tags = NULL;
+    *n = 0;
+    if (c->body && nb_json_get_object(c->body, "tags", false, &obj, &c->err) < 0) {
+        nb_error_reason(&c->err, "InvalidParameterValue");
+        return -1;
+    }
+    if (!obj) {
+        return 0;
+    }
+    *tags = nb_arena_zalloc(c->arena, sizeof **tags * (json_object_size(obj) + 1));
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        if (!json_is_string(v)) {
+            nb_error_set(&c->err, NB_ERR_INVALID, "tag \"%s\" must have a string value", key);
+            nb_error_reason(&c->err, "InvalidParameterValue");
+            return -1;
+        }
+        (*tags)[(*n)++] = (struct gw_tag){key, json_string_value(v)};
+    }
+    return 0;
+}
+
+static int body_string(struct rest_call *c, const char *key, bool required, const char **out)
+{
+    if (!c->body && !required) {
+        return 0;
+    }
+    if (need_body(c) < 0 || nb_json_get_string(c->body, key, required, out, &c->err) < 0) {
+        if (!c->err.reason[0]) {
+            nb_error_reason(&c->err, c->err.code == NB_ERR_MISSING ? "MissingParameter"
+                                                                   : "InvalidParameterValue");
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static int body_int(struct rest_call *c, const char *key, long long min, long long max,
+                    long long *out)
+{
+    if (c->body && nb_json_get_int(c->body, key, false, min, max, out, &c->err) < 0) {
+        nb_error_reason(&c->err, "InvalidParameterValue");
+        return -1;
+    }
+    return 0;
+}
+
+/* --- catalogue ------------------------------------------------------------------------------ */
+
+static int get_regions(struct rest_call *c)
+{
+    c->reply = json_pack("{s:[{s:s, s:s}]}", "regions", "name", c->gw->region, "endpoint",
+                         c->gw->endpoint);
+    return 0;
+}
+
+static int get_zones(struct rest_call *c)
+{
+    struct gw_filter *f;
+    size_t nf, n;
+    struct gw_zone *z;
+    if (query_filters(c, &f, &nf) < 0 ||
+        gw_zones_list(c->gw, NULL, 0, f, nf, c->arena, &z, &n, &c->err) < 0) {
+        return -1;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "name", z[i].name, "region",
+                                             z[i].region, "state", z[i].state));
+    }
+    c->reply = json_pack("{s:o}", "zones", arr);
+    return 0;
+}
+
+static json_t *type_json(const struct gw_instance_type *t)
+{
+    return json_pack("{s:s, s:i, s:i, s:i, s:i, s:b}", "name", t->name, "vcpus", t->vcpus,
+                     "memory_mib", t->memory_mib, "disk_gib", t->disk_gib, "ephemeral_gib",
+                     t->ephemeral_gib, "enabled", t->enabled);
+}
+
+static int get_instance_types(struct rest_call *c)
+{
+    struct gw_filter *f;
+    size_t nf, n;
+    struct gw_page page;
+    struct gw_instance_type *t;
+    const char *next;
+    if (query_filters(c, &f, &nf) < 0 || query_page(c, 1000, &page) < 0 ||
+        gw_instance_types_list(c->gw, NULL, 0, f, nf, &page, c->arena, &t, &n, &next, &c->err) <
+            0) {
+        return -1;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, type_json(&t[i]));
+    }
+    c->reply = json_pack("{s:o, s:s?}", "instance_types", arr, "next_token", next);
+    return 0;
+}
+
+static int put_instance_type(struct rest_call *c)
+{
+    struct gw_instance_type t = {.name = c->args[0], .enabled = true};
+    long long v = 0, m = 0, d = 0, e = 0;
+    static const char *const fields[] = {"vcpus",         "memory_mib", "disk_gib",
+                                         "ephemeral_gib", "enabled",    NULL};
+    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+        nb_json_get_int(c->body, "vcpus", true, 1, 1024, &v, &c->err) < 0 ||
+        nb_json_get_int(c->body, "memory_mib", true, 64, 1LL << 24, &m, &c->err) < 0 ||
+        nb_json_get_int(c->body, "disk_gib", false, 0, 65536, &d, &c->err) < 0 ||
+        nb_json_get_int(c->body, "ephemeral_gib", false, 0, 65536, &e, &c->err) < 0 ||
+        nb_json_get_bool(c->body, "enabled", false, &t.enabled, &c->err) < 0) {
+        if (!c->err.reason[0]) {
+            nb_error_reason(&c->err, c->err.code == NB_ERR_MISSING ? "MissingParameter"
+                                                                   : "InvalidParameterValue");
+        }
+        return -1;
+    }
+    t.vcpus = (int)v;
+    t.memory_mib = (int)m;
+    t.disk_gib = (int)d;
+    t.ephemeral_gib = (int)e;
+    if (gw_instance_type_put(c->gw, c->who, &t, &c->err) < 0) {
+        return -1;
+    }
+    c->reply = type_json(&t);
+    return 0;
+}
+
+static json_t *image_json(struct rest_call *c, const struct gw_image *m)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:o}", "id", m->id, "owner_id",
+                     m->owner_id, "name", m->name, "description", m->description, "state", m->state,
+                     "public", m->is_public, "image_type", m->image_type, "architecture",
+                     m->architecture, "created_at", time_text(c, m->created_ms), "tags",
+                     tags_json(m->tags, m->n_tags));
+}
+
+static int get_images(struct rest_call *c)
+{
+    struct gw_filter *f;
+    size_t nf, n;
+    struct gw_image *m;
+    const char *owner = ec2_params_get(c->query, "owner");
+    if (query_filters(c, &f, &nf) < 0 ||
+        gw_images_describe(c->gw, c->who, NULL, 0, owner ? &owner : NULL, owner ? 1 : 0, f, nf,
+                           c->arena, &m, &n, &c->err) < 0) {
+        return -1;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, image_json(c, &m[i]));
+    }
+    c->reply = json_pack("{s:o}", "images", arr);
+    return 0;
+}
+
+static int post_images(struct rest_call *c)
+{
+    struct gw_image m = {0};
+    if (body_string(c, "name", true, &m.name) < 0 ||
+        body_string(c, "description", false, &m.description) < 0 ||
+        body_string(c, "image_type", false, &m.image_type) < 0 ||
+        body_string(c, "architecture", false, &m.architecture) < 0 ||
+        nb_json_get_bool(c->body, "public", false, &m.is_public, &c->err) < 0) {
+        if (!c->err.reason[0]) {
+            nb_error_reason(&c->err, "InvalidParameterValue");
+        }
+        return -1;
+    }
+    char id[32];
+    if (gw_image_register(c->gw, c->who, &m, id, &c->err) < 0) {
+        return -1;
+    }
+    struct gw_image *out;
+    size_t n;
+    const char *ids[] = {id};
+    if (gw_images_describe(c->gw, c->who, ids, 1, NULL, 0, NULL, 0, c->arena, &out, &n, &c->err) <
+        0) {
+        return -1;
+    }
+    c->status = 201;
+    c->reply = image_json(c, &out[0]);
+    return 0;
+}
+
+/* --- instances ------------------------------------------------------------------------------ */
+
+static json_t *instance_json(struct rest_call *c, const struct gw_instance *in)
+{
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s?, s:s, s:s, s:s, s:i, s:i, s:o}", "id",
+                  in->id, "reservation_id", in->reservation_id, "owner_id", in->owner_id,
+                  "launch_index", in->launch_index, "image_id", in->image_id, "instance_type",
+                  in->instance_type, "key_name", in->key_name, "zone", in->zone, "state", in->state,
+                  "launch_time", time_text(c, in->launch_time_ms), "vcpus", in->vcpus, "memory_mib",
+                  in->memory_mib, "tags", tags_json(in->tags, in->n_tags));
+    if (in->reason_code) {
+        json_object_set_new(
+            o, "state_reason",
+            json_pack("{s:s, s:s?}", "code", in->reason_code, "message", in->reason_message));
+    }
+    return o;
+}
+
+static json_t *instances_json(struct rest_call *c, const struct gw_instance_list *l)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < l->n; i++) {
+        json_array_append_new(arr, instance_json(c, &l->items[i]));
+    }
+    return json_pack("{s:o, s:s?}", "instances", arr, "next_token", l->next_token);
+}
+
+static int get_instances(struct rest_call *c)
+{
+    struct gw_filter *f;
+    size_t nf;
+    struct gw_page page;
+    struct gw_instance_list l;
+    if (query_filters(c, &f, &nf) < 0 || query_page(c, 1000, &page) < 0 ||
+        gw_instances_describe(c->gw, c->who, NULL, 0, f, nf, &page, c->arena, &l, &c->err) < 0) {
+        return -1;
+    }
+    c->reply = instances_json(c, &l);
+    return 0;
+}
+
+static int get_instance(struct rest_call *c)
+{
+    struct gw_page page = {0};
+    struct gw_instance_list l;
+    if (gw_instances_describe(c->gw, c->who, c->args, 1, NULL, 0, &page, c->arena, &l, &c->err) <
+        0) {
+        return -1;
+    }
+    c->reply = instance_json(c, &l.items[0]);
+    return 0;
+}
+
+static int post_instances(struct rest_call *c)
+{
+    struct gw_run_request rq = {0};
+    long long count = 1, min_count = 0, max_count = 0;
+    struct gw_tag *tags;
+    static const char *const fields[] = {"image_id",  "instance_type", "key_name", "zone",
+                                         "user_data", "client_token",  "count",    "min_count",
+                                         "max_count", "tags",          NULL};
+    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+        body_string(c, "image_id", true, &rq.image_id) < 0 ||
+        body_string(c, "instance_type", false, &rq.instance_type) < 0 ||
+        body_string(c, "key_name", false, &rq.key_name) < 0 ||
+        body_string(c, "zone", false, &rq.zone) < 0 ||
+        body_string(c, "user_data", false, &rq.user_data) < 0 ||
+        body_string(c, "client_token", false, &rq.client_token) < 0 ||
+        body_int(c, "count", 1, 1000, &count) < 0 ||
+        body_int(c, "min_count", 1, 1000, &min_count) < 0 ||
+        body_int(c, "max_count", 1, 1000, &max_count) < 0 || body_tags(c, &tags, &rq.n_tags) < 0) {
+        if (!c->err.reason[0]) {
+            nb_error_reason(&c->err, "InvalidParameterValue");
+        }
+        return -1;
+    }
+    rq.tags = tags;
+    rq.min_count = (int)(min_count ? min_count : count);
+    rq.max_count = (int)(max_count ? max_count : count);
+    struct gw_instance_list l;
+    if (gw_instances_run(c->gw, c->who, &rq, c->arena, &l, &c->err) < 0) {
+        return -1;
+    }
+    c->status = 201;
+    c->reply = instances_json(c, &l);
+    return 0;
+}
+
+static int instance_op(struct rest_call *c, enum gw_instance_op op)
+{
+    struct gw_state_change *ch;
+    if (gw_instances_change(c->gw, c->who, op, c->args, 1, c->arena, &ch, &c->err) < 0) {
+        return -1;
+    }
+    c->reply = json_pack("{s:s, s:s, s:s}", "id", ch[0].id, "previous_state", ch[0].previous_state,
+                         "state", ch[0].current_state);
+    return 0;
+}
+
+static int post_instance_action(struct rest_call *c)
+{
+    static const struct {
+        const char *name;
+        enum gw_instance_op op;
+    } ops[] = {{"terminate", GW_OP_TERMINATE},
+               {"stop", GW_OP_STOP},
+               {"start", GW_OP_START},
+               {"reboot", GW_OP_REBOOT}};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        if (!strcmp(c->args[1], ops[i].name)) {
+            return instance_op(c, ops[i].op);
+        }
+    }
+    nb_error_set(&c->err, NB_ERR_INVALID,
+                 "unknown instance action \"%s\": expected stop, start, reboot or terminate",
+                 c->args[1]);
+    nb_error_reason(&c->err, "InvalidAction");
+    return -1;
+}
+
+static int delete_instance(struct rest_call *c)
+{
+    return instance_op(c, GW_OP_TERMINATE);
+}
+
+/* --- key pairs ------------------------------------------------------------------------------ */
+
+static json_t *keypair_json(struct rest_call *c, const struct gw_keypair *k)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s?}", "id", k->id, "name", k->name,
+                     "key_type", k->key_type, "fingerprint", k->fingerprint, "public_key",
+                     k->public_key, "created_at", time_text(c, k->created_ms), "tags",
+                     tags_json(k->tags, k->n_tags), "private_key", k->private_key);
+}
+
+static int get_keypairs(struct rest_call *c)
+{
+    struct gw_filter *f;
+    size_t nf, n;
+    struct gw_keypair *k;
+    if (query_filters(c, &f, &nf) < 0 || gw_keypairs_describe(c->gw, c->who, NULL, 0, NULL, 0, f,
+                                                              nf, c->arena, &k, &n, &c->err) < 0) {
+        return -1;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, keypair_json(c, &k[i]));
+    }
+    c->reply = json_pack("{s:o}", "keypairs", arr);
+    return 0;
+}
+
+static int post_keypairs(struct rest_call *c)
+{
+    const char *name, *type = NULL, *public_key = NULL;
+    struct gw_tag *tags;
+    size_t n_tags;
+    if (body_string(c, "name", true, &name) < 0 || body_string(c, "key_type", false, &type) < 0 ||
+        body_string(c, "public_key", false, &public_key) < 0 || body_tags(c, &tags, &n_tags) < 0) {
+        return -1;
+    }
+    struct gw_keypair k;
+    int rc = public_key ? gw_keypair_import(c->gw, c->who, name, public_key, strlen(public_key),
+                                            tags, n_tags, c->arena, &k, &c->err)
+                        : gw_keypair_create(c->gw, c->who, name, type, tags, n_tags, c->arena, &k,
+                                            &c->err);
+    if (rc < 0) {
+        return -1;
+    }
+    c->status = 201;
+    c->reply = keypair_json(c, &k);
+    return 0;
+}
+
+static int delete_keypair(struct rest_call *c)
+{
+    if (gw_keypair_delete(c->gw, c->who, c->args[0], NULL, &c->err) < 0) {
+        return -1;
+    }
+    c->status = 204;
+    return 0;
+}
+
+/* --- tags ----------------------------------------------------------------------------------- */
+
+static int get_tags(struct rest_call *c)
+{
+    struct gw_filter *f;
+    size_t nf, n;
+    struct gw_page page;
+    struct gw_tag_row *rows;
+    const char *next;
+    if (query_filters(c, &f, &nf) < 0 || query_page(c, 1000, &page) < 0 ||
+        gw_tags_describe(c->gw, c->who, f, nf, &page, c->arena, &rows, &n, &next, &c->err) < 0) {
+        return -1;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:s, s:s, s:s}", "resource_id", rows[i].resource_id,
+                                        "resource_type", rows[i].resource_type, "key", rows[i].key,
+                                        "value", rows[i].value));
+    }
+    c->reply = json_pack("{s:o, s:s?}", "tags", arr, "next_token", next);
+    return 0;
+}
+
+static int put_tags(struct rest_call *c)
+{
+    struct gw_tag *tags;
+    size_t n;
+    if (need_body(c) < 0 || body_tags(c, &tags, &n) < 0 ||
+        gw_tags_create(c->gw, c->who, c->args, 1, tags, n, &c->err) < 0) {
+        return -1;
+    }
+    c->reply = json_pack("{s:s, s:o}", "resource_id", c->args[0], "tags", tags_json(tags, n));
+    return 0;
+}
+
+static int delete_tags(struct rest_call *c)
+{
+    const char *key = ec2_params_get(c->query, "key");
+    struct gw_tag t = {key, NULL};
+    if (gw_tags_delete(c->gw, c->who, c->args, 1, key ? &t : NULL, key ? 1 : 0, &c->err) < 0) {
+        return -1;
+    }
+    c->status = 204;
+    return 0;
+}
+
+/* --- operator ------------------------------------------------------------------------------- */
+
+static int admin_reply(struct rest_call *c, json_t *v, int status)
+{
+    if (!v) {
+        return -1;
+    }
+    c->reply = v;
+    c->status = status;
+    return 0;
+}
+
+static int get_tenants(struct rest_call *c)
+{
+    json_t *arr = gw_admin_tenants_list(c->gw, c->who, &c->err);
+    return admin_reply(c, arr ? json_pack("{s:o}", "tenants", arr) : NULL, 200);
+}
+
+static int post_tenants(struct rest_call *c)
+{
+    const char *name;
+    if (body_string(c, "name", true, &name) < 0) {
+        return -1;
+    }
+    return admin_reply(c, gw_admin_tenant_create(c->gw, c->who, name, &c->err), 201);
+}
+
+static int post_users(struct rest_call *c)
+{
+    const char *name, *role = "member";
+    if (body_string(c, "name", true, &name) < 0 || body_string(c, "role", false, &role) < 0) {
+        return -1;
+    }
+    return admin_reply(c, gw_admin_user_create(c->gw, c->who, c->args[0], name, role, &c->err),
+                       201);
+}
+
+static int post_keys(struct rest_call *c)
+{
+    return admin_reply(c, gw_admin_key_create(c->gw, c->who, c->args[0], &c->err), 201);
+}
+
+/* POST /v1/admin/{tenants|users|keys}/{id}/{enable|disable} */
+static int post_enable(struct rest_call *c, const char *kind)
+{
+    bool enable = !strcmp(c->args[1], "enable");
+    if (!enable && strcmp(c->args[1], "disable")) {
+        nb_error_set(&c->err, NB_ERR_INVALID, "unknown action \"%s\": expected enable or disable",
+                     c->args[1]);
+        nb_error_reason(&c->err, "InvalidAction");
+        return -1;
+    }
+    return admin_reply(c, gw_admin_set_enabled(c->gw, c->who, kind, c->args[0], enable, &c->err),
+                       200);
+}
+
+static int post_tenant_enable(struct rest_call *c)
+{
+    return post_enable(c, "tenant");
+}
+
+static int post_user_enable(struct rest_call *c)
+{
+    return post_enable(c, "user");
+}
+
+static int post_key_enable(struct rest_call *c)
+{
+    return post_enable(c, "key");
+}
+
+static int get_quota(struct rest_call *c)
+{
+    return admin_reply(c, gw_admin_quota(c->gw, c->who, c->args[0], NULL, &c->err), 200);
+}
+
+static int put_quota(struct rest_call *c)
+{
+    if (need_body(c) < 0) {
+        return -1;
+    }
+    return admin_reply(c, gw_admin_quota(c->gw, c->who, c->args[0], c->body, &c->err), 200);
+}
+
+/* GET /v1/admin/requests?tenant_id=&action=&error_code=&errors_only=&from=&to=&limit=
+ * 'from' and 'to' are microseconds since the epoch. */
+static int get_requests(struct rest_call *c)
+{
+    if (gw_require_admin(c->who, &c->err) < 0) {
+        return -1;
+    }
+    struct gw_reqlog_filter f = {
+        .tenant_id = ec2_params_get(c->query, "tenant_id"),
+        .action = ec2_params_get(c->query, "action"),
+        .error_code = ec2_params_get(c->query, "error_code"),
+    };
+    long long from = 0, to = 0, limit = 0;
+    if (ec2_params_get_bool(c->query, "errors_only", false, &f.errors_only, &c->err) < 0 ||
+        ec2_params_get_int(c->query, "from", false, 0, 1LL << 62, &from, &c->err) < 0 ||
+        ec2_params_get_int(c->query, "to", false, 0, 1LL << 62, &to, &c->err) < 0 ||
+        ec2_params_get_int(c->query, "limit", false, 1, GW_REQLOG_QUERY_MAX, &limit, &c->err) < 0) {
+        return -1;
+    }
+    f.from_us = from;
+    f.to_us = to;
+    f.limit = (int)limit;
+    json_t *arr = gw_reqlog_query(c->gw->pool, &f, &c->err);
+    return admin_reply(c, arr ? json_pack("{s:o}", "requests", arr) : NULL, 200);
+}
+
+const struct rest_route rest_routes[] = {
+    {"GET", "/v1/regions", get_regions},
+    {"GET", "/v1/zones", get_zones},
+    {"GET", "/v1/instance-types", get_instance_types},
+    {"PUT", "/v1/instance-types/{}", put_instance_type},
+    {"GET", "/v1/images", get_images},
+    {"POST", "/v1/images", post_images},
+    {"GET", "/v1/instances", get_instances},
+    {"POST", "/v1/instances", post_instances},
+    {"GET", "/v1/instances/{}", get_instance},
+    {"DELETE", "/v1/instances/{}", delete_instance},
+    {"POST", "/v1/instances/{}/{}", post_instance_action},
+    {"GET", "/v1/keypairs", get_keypairs},
+    {"POST", "/v1/keypairs", post_keypairs},
+    {"DELETE", "/v1/keypairs/{}", delete_keypair},
+    {"GET", "/v1/tags", get_tags},
+    {"PUT", "/v1/tags/{}", put_tags},
+    {"DELETE", "/v1/tags/{}", delete_tags},
+    {"GET", "/v1/admin/tenants", get_tenants},
+    {"POST", "/v1/admin/tenants", post_tenants},
+    {"POST", "/v1/admin/tenants/{}/users", post_users},
+    {"GET", "/v1/admin/tenants/{}/quota", get_quota},
+    {"PUT", "/v1/admin/tenants/{}/quota", put_quota},
+    {"POST", "/v1/admin/tenants/{}/{}", post_tenant_enable},
+    {"POST", "/v1/admin/users/{}/keys", post_keys},
+    {"POST", "/v1/admin/users/{}/{}", post_user_enable},
+    {"POST", "/v1/admin/keys/{}/{}", post_key_enable},
+    {"GET", "/v1/admin/requests", get_requests},
+    {NULL, NULL, NULL},
+};

@@ -1,0 +1,81 @@
+/* Catalogue service: what a tenant can launch and where. Regions, availability zones, instance
+ * types (kept in the database, managed by the operator) and images. Follows svc.h. */
+#ifndef NUBO_GW_SVC_CATALOG_H
+#define NUBO_GW_SVC_CATALOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "svc.h"
+
+struct gw_ctx;
+struct gw_principal;
+struct nb_arena;
+struct nb_error;
+
+struct gw_zone {
+    const char *name;
+    const char *region;
+    const char *state;
+};
+
+struct gw_instance_type {
+    const char *name;
+    int vcpus;
+    int memory_mib;
+    int disk_gib;
+    int ephemeral_gib;
+    bool enabled;
+};
+
+struct gw_image {
+    const char *id;
+    const char *owner_id;
+    const char *name;
+    const char *description;
+    const char *state;
+    bool is_public;
+    const char *image_type;
+    const char *architecture;
+    const char *root_device_name;
+    int64_t created_ms;
+    const struct gw_tag *tags;
+    size_t n_tags;
+};
+
+/* The zones of this gateway's region, filtered by 'names' (all when 0; an unknown name is
+ * InvalidParameterValue) and by filters zone-name, region-name, state. */
+int gw_zones_list(struct gw_ctx *gw, const char *const *names, size_t n_names,
+                  const struct gw_filter *filters, size_t n_filters, struct nb_arena *arena,
+                  struct gw_zone **out, size_t *n, struct nb_error *err);
+
+/* Enabled instance types, those in 'names' when n_names > 0 (an unknown name is
+ * InvalidInstanceType), filtered by instance-type, vcpu-info.default-vcpus,
+ * memory-info.size-in-mib; ordered by name; paged by name. */
+int gw_instance_types_list(struct gw_ctx *gw, const char *const *names, size_t n_names,
+                           const struct gw_filter *filters, size_t n_filters,
+                           const struct gw_page *page, struct nb_arena *arena,
+                           struct gw_instance_type **out, size_t *n, const char **next_token,
+                           struct nb_error *err);
+
+/* Creates or replaces an instance type (operator only). */
+int gw_instance_type_put(struct gw_ctx *gw, const struct gw_principal *who,
+                         const struct gw_instance_type *t, struct nb_error *err);
+
+/* Images the tenant may launch: its own and public ones. 'ids' as for instances
+ * (InvalidAMIID.NotFound); 'owners' may hold "self", "amazon"-style aliases are not supported,
+ * or 12-digit tenant ids; filters image-id, name, state, is-public, owner-id, image-type,
+ * architecture, tag:KEY, tag-key, tag-value. Deregistered images are not listed. */
+int gw_images_describe(struct gw_ctx *gw, const struct gw_principal *who, const char *const *ids,
+                       size_t n_ids, const char *const *owners, size_t n_owners,
+                       const struct gw_filter *filters, size_t n_filters, struct nb_arena *arena,
+                       struct gw_image **out, size_t *n, struct nb_error *err);
+
+/* Registers an image record in the principal's tenant ('img' name, description, is_public,
+ * image_type, architecture; the id is made here and written to 'id_out', NB_ID_MAX bytes).
+ * Public images need the admin role. Its bytes are the image store's business. */
+int gw_image_register(struct gw_ctx *gw, const struct gw_principal *who, const struct gw_image *img,
+                      char *id_out, struct nb_error *err);
+
+#endif

@@ -1,0 +1,622 @@
+/* Instances service (see svc_instances.h). */
+#include "svc_instances.h"
+
+#include "auth.h"
+#include "gateway.h"
+#include "svc_sql.h"
+
+#include "nubo/arena.h"
+#include "nubo/buf.h"
+#include "nubo/crypto.h"
+#include "nubo/error.h"
+#include "nubo/id.h"
+#include "nubo/pg.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_TYPE "t3.micro"
+#define MAX_LAUNCH   1000
+
+static const struct {
+    const char *name;
+    int code;
+} states[] = {
+    {"pending", 0},     {"running", 16},  {"shutting-down", 32},
+    {"terminated", 48}, {"stopping", 64}, {"stopped", 80},
+};
+
+int gw_instance_state_code(const char *state)
+{
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
+        if (!strcmp(states[i].name, state)) {
+            return states[i].code;
+        }
+    }
+    return -1;
+}
+
+/* Columns read by every query, in the order row_to_instance() expects. */
+#define INSTANCE_COLUMNS                                                                           \
+    "i.id, i.reservation_id, i.tenant_id, i.launch_index, i.image_id, i.instance_type, "           \
+    "i.key_name, i.zone, i.state, i.state_reason_code, i.state_reason_message, "                   \
+    "(extract(epoch FROM i.launch_time) * 1000)::bigint, i.vcpus, i.memory_mib, "                  \
+    "COALESCE((SELECT json_agg(json_build_array(t.key, t.value) ORDER BY t.key) FROM tags t "      \
+    "WHERE t.tenant_id = i.tenant_id AND t.resource_id = i.id), '[]')"
+
+/* Terminated instances stay visible for an hour, as on EC2. */
+#define VISIBLE "(i.state <> 'terminated' OR i.terminated_at > now() - interval '1 hour')"
+
+static void row_to_instance(PGresult *res, int row, struct nb_arena *a, struct gw_instance *in)
+{
+    in->id = svc_col(res, row, 0, a);
+    in->reservation_id = svc_col(res, row, 1, a);
+    in->owner_id = svc_col(res, row, 2, a);
+    in->launch_index = atoi(PQgetvalue(res, row, 3));
+    in->image_id = svc_col(res, row, 4, a);
+    in->instance_type = svc_col(res, row, 5, a);
+    in->key_name = svc_col(res, row, 6, a);
+    in->zone = svc_col(res, row, 7, a);
+    in->state = svc_col(res, row, 8, a);
+    in->state_code = gw_instance_state_code(in->state);
+    in->reason_code = svc_col(res, row, 9, a);
+    in->reason_message = svc_col(res, row, 10, a);
+    in->launch_time_ms = strtoll(PQgetvalue(res, row, 11), NULL, 10);
+    in->vcpus = atoi(PQgetvalue(res, row, 12));
+    in->memory_mib = atoi(PQgetvalue(res, row, 13));
+    svc_parse_tags(PQgetvalue(res, row, 14), a, &in->tags, &in->n_tags);
+}
+
+static void rows_to_list(PGresult *res, int limit, struct nb_arena *a, struct gw_instance_list *out)
+{
+    int n = PQntuples(res);
+    if (limit > 0 && n > limit) {
+        n = limit;
+    }
+    out->items = nb_arena_zalloc(a, sizeof *out->items * (size_t)(n ? n : 1));
+    out->n = (size_t)n;
+    for (int r = 0; r < n; r++) {
+        row_to_instance(res, r, a, &out->items[r]);
+    }
+}
+
+/* --- RunInstances ---------------------------------------------------------------------------- */
+
+static char *run_params_hash(const struct gw_run_request *rq)
+{
+    struct nb_buf b = NB_BUF_INIT;
+    nb_buf_printf(&b, "%s\n%s\n%s\n%s\n%s\n%d\n%d\n", rq->image_id,
+                  rq->instance_type ? rq->instance_type : "", rq->key_name ? rq->key_name : "",
+                  rq->zone ? rq->zone : "", rq->user_data ? rq->user_data : "", rq->min_count,
+                  rq->max_count);
+    for (size_t i = 0; i < rq->n_tags; i++) {
+        nb_buf_printf(&b, "%s=%s\n", rq->tags[i].key, rq->tags[i].value);
+    }
+    char *hex = malloc(65);
+    if (!hex) {
+        abort();
+    }
+    nb_sha256_hex(b.data, b.len, hex);
+    nb_buf_free(&b);
+    return hex;
+}
+
+static int describe_reservation(struct nb_pg_conn *conn, const char *tenant_id,
+                                const char *reservation_id, struct nb_arena *a,
+                                struct gw_instance_list *out, struct nb_error *err)
+{
+    const char *p[] = {tenant_id, reservation_id};
+    PGresult *res = nb_pg_exec(conn,
+                               "SELECT " INSTANCE_COLUMNS " FROM instances i "
+                               "WHERE i.tenant_id = $1 AND i.reservation_id = $2 "
+                               "ORDER BY i.launch_index",
+                               2, p, err);
+    if (!res) {
+        return -1;
+    }
+    rows_to_list(res, 0, a, out);
+    out->next_token = NULL;
+    PQclear(res);
+    return 0;
+}
+
+/* Checks what the launch refers to; fills the type's size and the zone. */
+static int check_launch(struct nb_pg_conn *conn, const char *tenant_id,
+                        const struct gw_run_request *rq, const char *type, int *vcpus,
+                        int *memory_mib, char *zone, size_t zone_size, struct nb_error *err)
+{
+    const char *p_img[] = {rq->image_id, tenant_id};
+    PGresult *res = nb_pg_exec(conn,
+                               "SELECT state FROM images WHERE id = $1 "
+                               "AND (tenant_id = $2 OR is_public) AND state <> 'deregistered'",
+                               2, p_img, err);
+    if (!res) {
+        return -1;
+    }
+    int found = PQntuples(res);
+    bool available = found && !strcmp(PQgetvalue(res, 0, 0), "available");
+    PQclear(res);
+    if (!found) {
+        nb_error_set(err, NB_ERR_NOT_FOUND, "The image id '[%s]' does not exist", rq->image_id);
+        nb_error_reason(err, "InvalidAMIID.NotFound");
+        return -1;
+    }
+    if (!available) {
+        nb_error_set(err, NB_ERR_CONFLICT, "The image '%s' is not available", rq->image_id);
+        nb_error_reason(err, "InvalidAMIID.Unavailable");
+        return -1;
+    }
+
+    const char *p_type[] = {type};
+    res =
+        nb_pg_exec(conn, "SELECT vcpus, memory_mib FROM instance_types WHERE name = $1 AND enabled",
+                   1, p_type, err);
+    if (!res) {
+        return -1;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        nb_error_set(err, NB_ERR_INVALID, "Invalid value '%s' for InstanceType", type);
+        nb_error_reason(err, "InvalidParameterValue");
+        return -1;
+    }
+    *vcpus = atoi(PQgetvalue(res, 0, 0));
+    *memory_mib = atoi(PQgetvalue(res, 0, 1));
+    PQclear(res);
+
+    if (rq->key_name) {
+        const char *p_key[] = {tenant_id, rq->key_name};
+        res = nb_pg_exec(conn, "SELECT 1 FROM key_pairs WHERE tenant_id = $1 AND name = $2", 2,
+                         p_key, err);
+        if (!res) {
+            return -1;
+        }
+        found = PQntuples(res);
+        PQclear(res);
+        if (!found) {
+            nb_error_set(err, NB_ERR_NOT_FOUND, "The key pair '%s' does not exist", rq->key_name);
+            nb_error_reason(err, "InvalidKeyPair.NotFound");
+            return -1;
+        }
+    }
+
+    const char *p_zone[] = {rq->zone};
+    res = nb_pg_exec(conn,
+                     "SELECT name FROM zones WHERE state = 'available' "
+                     "AND ($1::text IS NULL OR name = $1) ORDER BY name LIMIT 1",
+                     1, p_zone, err);
+    if (!res) {
+        return -1;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        nb_error_set(err, NB_ERR_INVALID, "Invalid availability zone: [%s]",
+                     rq->zone ? rq->zone : "(none available)");
+        nb_error_reason(err, "InvalidParameterValue");
+        return -1;
+    }
+    snprintf(zone, zone_size, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return 0;
+}
+
+/* How many instances of ('vcpus', 'memory_mib') the tenant may still launch, up to 'want'.
+ * Locks the tenant's quota row, so concurrent launches of one tenant queue here. */
+static int quota_room(struct nb_pg_conn *conn, const char *tenant_id, int want, int vcpus,
+                      int memory_mib, int min_count, struct nb_error *err)
+{
+    const char *p[] = {tenant_id};
+    PGresult *res = nb_pg_exec(conn,
+                               "SELECT q.max_instances, q.max_vcpus, q.max_memory_mib, "
+                               "count(i.id), COALESCE(sum(i.vcpus), 0), "
+                               "COALESCE(sum(i.memory_mib), 0) "
+                               "FROM (SELECT * FROM quotas WHERE tenant_id = $1 FOR UPDATE) q "
+                               "LEFT JOIN instances i ON i.tenant_id = q.tenant_id "
+                               "AND i.state <> 'terminated' "
+                               "GROUP BY q.max_instances, q.max_vcpus, q.max_memory_mib",
+                               1, p, err);
+    if (!res) {
+        return -1;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        nb_error_set(err, NB_ERR_INTERNAL, "tenant %s has no quota row", tenant_id);
+        return -1;
+    }
+    long long max_inst = atoll(PQgetvalue(res, 0, 0)), max_vcpu = atoll(PQgetvalue(res, 0, 1));
+    long long max_mem = atoll(PQgetvalue(res, 0, 2)), used_inst = atoll(PQgetvalue(res, 0, 3));
+    long long used_vcpu = atoll(PQgetvalue(res, 0, 4)), used_mem = atoll(PQgetvalue(res, 0, 5));
+    PQclear(res);
+
+    long long room = max_inst - used_inst;
+    long long by_cpu = (max_vcpu - used_vcpu) / vcpus;
+    long long by_mem = (max_mem - used_mem) / memory_mib;
+    const char *limit = "instance";
+    if (by_cpu < room) {
+        room = by_cpu;
+        limit = "vCPU";
+    }
+    if (by_mem < room) {
+        room = by_mem;
+        limit = "memory";
+    }
+    if (room < min_count) {
+        nb_error_set(err, NB_ERR_LIMIT,
+                     "You have requested more instances (%d) than your current %s limit allows "
+                     "(%lld instances, %lld vCPUs, %lld MiB; in use: %lld, %lld, %lld)",
+                     min_count, limit, max_inst, max_vcpu, max_mem, used_inst, used_vcpu, used_mem);
+        nb_error_reason(err, strcmp(limit, "vCPU") ? "InstanceLimitExceeded" : "VcpuLimitExceeded");
+        return -1;
+    }
+    return room < want ? (int)room : want;
+}
+
+/* Records the client token; returns 1 if this request is the first with it, 0 if an earlier one
+ * exists (its reservation id copied to 'earlier'), -1 on error. */
+static int claim_token(struct nb_pg_conn *conn, const char *tenant_id,
+                       const struct gw_run_request *rq, const char *reservation_id, char *earlier,
+                       size_t earlier_size, struct nb_error *err)
+{
+    char *hash = run_params_hash(rq);
+    const char *p[] = {tenant_id, rq->client_token, hash, reservation_id};
+    PGresult *res = nb_pg_exec(conn,
+                               "INSERT INTO client_tokens (tenant_id, token, action, params_hash, "
+                               "result_id) VALUES ($1, $2, 'RunInstances', $3, $4) "
+                               "ON CONFLICT DO NOTHING RETURNING 1",
+                               4, p, err);
+    if (!res) {
+        free(hash);
+        return -1;
+    }
+    int first = PQntuples(res);
+    PQclear(res);
+    if (first) {
+        free(hash);
+        return 1;
+    }
+    res = nb_pg_exec(conn,
+                     "SELECT params_hash, result_id, action FROM client_tokens "
+                     "WHERE tenant_id = $1 AND token = $2",
+                     2, p, err);
+    if (!res) {
+        free(hash);
+        return -1;
+    }
+    int rc = 0;
+    if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), hash) ||
+        strcmp(PQgetvalue(res, 0, 2), "RunInstances")) {
+        nb_error_set(err, NB_ERR_CONFLICT,
+                     "The client token '%s' was used before with different parameters",
+                     rq->client_token);
+        nb_error_reason(err, "IdempotentParameterMismatch");
+        rc = -1;
+    } else {
+        snprintf(earlier, earlier_size, "%s", PQgetvalue(res, 0, 1));
+    }
+    PQclear(res);
+    free(hash);
+    return rc;
+}
+
+static int insert_instances(struct nb_pg_conn *conn, const char *tenant_id,
+                            const struct gw_run_request *rq, const char *type,
+                            const char *reservation_id, const char *zone, int n, int vcpus,
+                            int memory_mib, struct nb_error *err)
+{
+    char vcpus_s[16], mem_s[16];
+    snprintf(vcpus_s, sizeof vcpus_s, "%d", vcpus);
+    snprintf(mem_s, sizeof mem_s, "%d", memory_mib);
+    for (int k = 0; k < n; k++) {
+        char id[NB_ID_MAX], index_s[16];
+        if (nb_id_new("i", id, sizeof id) < 0) {
+            nb_error_set(err, NB_ERR_INTERNAL, "could not make an instance id");
+            return -1;
+        }
+        snprintf(index_s, sizeof index_s, "%d", k);
+        const char *p[] = {id,           tenant_id, reservation_id, index_s,
+                           rq->image_id, type,      vcpus_s,        mem_s,
+                           rq->key_name, zone,      rq->user_data,  rq->client_token};
+        PGresult *res = nb_pg_exec(conn,
+                                   "INSERT INTO instances (id, tenant_id, reservation_id, "
+                                   "launch_index, image_id, instance_type, vcpus, memory_mib, "
+                                   "key_name, zone, user_data, client_token) "
+                                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                   12, p, err);
+        if (!res) {
+            return -1;
+        }
+        PQclear(res);
+        for (size_t t = 0; t < rq->n_tags; t++) {
+            if (svc_tag_put(conn, tenant_id, id, "instance", &rq->tags[t], err) < 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+int gw_instances_run(struct gw_ctx *gw, const struct gw_principal *who,
+                     const struct gw_run_request *rq, struct nb_arena *arena,
+                     struct gw_instance_list *out, struct nb_error *err)
+{
+    if (gw_require_writer(who, err) < 0) {
+        return -1;
+    }
+    if (rq->min_count < 1 || rq->max_count < rq->min_count || rq->max_count > MAX_LAUNCH) {
+        nb_error_set(err, NB_ERR_INVALID,
+                     "MinCount (%d) and MaxCount (%d) must satisfy 1 <= MinCount <= MaxCount "
+                     "<= %d",
+                     rq->min_count, rq->max_count, MAX_LAUNCH);
+        nb_error_reason(err, "InvalidParameterValue");
+        return -1;
+    }
+    const char *type = rq->instance_type ? rq->instance_type : DEFAULT_TYPE;
+    char reservation_id[NB_ID_MAX];
+    if (nb_id_new("r", reservation_id, sizeof reservation_id) < 0) {
+        nb_error_set(err, NB_ERR_INTERNAL, "could not make a reservation id");
+        return -1;
+    }
+    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
+    if (!conn) {
+        return -1;
+    }
+    int rc = -1;
+    if (nb_pg_begin(conn, err) < 0) {
+        goto done;
+    }
+    if (rq->client_token) {
+        char earlier[NB_ID_MAX];
+        int first =
+            claim_token(conn, who->tenant_id, rq, reservation_id, earlier, sizeof earlier, err);
+        if (first < 0) {
+            goto done;
+        }
+        if (!first) {
+            nb_pg_rollback(conn);
+            rc = describe_reservation(conn, who->tenant_id, earlier, arena, out, err);
+            goto done;
+        }
+    }
+    int vcpus, memory_mib;
+    char zone[64];
+    if (check_launch(conn, who->tenant_id, rq, type, &vcpus, &memory_mib, zone, sizeof zone, err) <
+        0) {
+        goto done;
+    }
+    int n = quota_room(conn, who->tenant_id, rq->max_count, vcpus, memory_mib, rq->min_count, err);
+    if (n < 0 || insert_instances(conn, who->tenant_id, rq, type, reservation_id, zone, n, vcpus,
+                                  memory_mib, err) < 0) {
+        goto done;
+    }
+    if (nb_pg_commit(conn, err) < 0) {
+        goto done;
+    }
+    rc = describe_reservation(conn, who->tenant_id, reservation_id, arena, out, err);
+
+done:
+    nb_pg_release(conn); /* rolls back an open transaction */
+    return rc;
+}
+
+/* --- DescribeInstances ----------------------------------------------------------------------- */
+
+static const struct {
+    const char *filter;
+    const char *column;
+} instance_filters[] = {
+    {"instance-id", "i.id"},
+    {"instance-state-name", "i.state"},
+    {"instance-type", "i.instance_type"},
+    {"image-id", "i.image_id"},
+    {"key-name", "i.key_name"},
+    {"availability-zone", "i.zone"},
+    {"reservation-id", "i.reservation_id"},
+    {"owner-id", "i.tenant_id"},
+};
+
+static int add_filter(struct svc_sql *q, const struct gw_filter *f, struct nb_error *err)
+{
+    for (size_t k = 0; k < sizeof instance_filters / sizeof instance_filters[0]; k++) {
+        if (!strcmp(f->name, instance_filters[k].filter)) {
+            nb_buf_printf(&q->sql, " AND %s = ANY(%s)", instance_filters[k].column,
+                          svc_sql_array(q, f->values, f->n_values));
+            return 0;
+        }
+    }
+    return svc_sql_tag_filter(q, f, "i.id", err);
+}
+
+int gw_instances_describe(struct gw_ctx *gw, const struct gw_principal *who, const char *const *ids,
+                          size_t n_ids, const struct gw_filter *filters, size_t n_filters,
+                          const struct gw_page *page, struct nb_arena *arena,
+                          struct gw_instance_list *out, struct nb_error *err)
+{
+    memset(out, 0, sizeof *out);
+    struct svc_sql q;
+    svc_sql_init(&q, arena);
+    nb_buf_printf(
+        &q.sql, "SELECT " INSTANCE_COLUMNS " FROM instances i WHERE i.tenant_id = %s AND " VISIBLE,
+        svc_sql_param(&q, who->tenant_id));
+    if (n_ids) {
+        nb_buf_printf(&q.sql, " AND i.id = ANY(%s)", svc_sql_array(&q, ids, n_ids));
+    }
+    for (size_t f = 0; f < n_filters; f++) {
+        if (add_filter(&q, &filters[f], err) < 0) {
+            nb_buf_free(&q.sql);
+            return -1;
+        }
+    }
+    if (page->next_token) {
+        char rid[NB_ID_MAX], iid[NB_ID_MAX];
+        if (sscanf(page->next_token, "%20[^.].%20s", rid, iid) != 2 || !nb_id_valid("r", rid) ||
+            !nb_id_valid("i", iid)) {
+            nb_buf_free(&q.sql);
+            nb_error_set(err, NB_ERR_INVALID, "Invalid NextToken: '%s'", page->next_token);
+            nb_error_reason(err, "InvalidParameterValue");
+            return -1;
+        }
+        const char *p1 = svc_sql_param(&q, nb_arena_strdup(arena, rid));
+        const char *p2 = svc_sql_param(&q, nb_arena_strdup(arena, iid));
+        nb_buf_printf(&q.sql, " AND (i.reservation_id, i.id) > (%s, %s)", p1, p2);
+    }
+    nb_buf_puts(&q.sql, " ORDER BY i.reservation_id, i.id");
+    if (page->max_results > 0) {
+        nb_buf_printf(&q.sql, " LIMIT %d", page->max_results + 1);
+    }
+    if (q.overflow) {
+        nb_buf_free(&q.sql);
+        nb_error_set(err, NB_ERR_INVALID, "too many filter values (at most %d)",
+                     SVC_SQL_MAX_PARAMS);
+        nb_error_reason(err, "InvalidParameterValue");
+        return -1;
+    }
+
+    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
+    if (!conn) {
+        nb_buf_free(&q.sql);
+        return -1;
+    }
+    PGresult *res = nb_pg_exec(conn, q.sql.data, q.n, q.params, err);
+    nb_pg_release(conn);
+    nb_buf_free(&q.sql);
+    if (!res) {
+        return -1;
+    }
+    rows_to_list(res, page->max_results, arena, out);
+    if (page->max_results > 0 && PQntuples(res) > page->max_results) {
+        const struct gw_instance *last = &out->items[out->n - 1];
+        out->next_token = nb_arena_printf(arena, "%s.%s", last->reservation_id, last->id);
+    }
+    PQclear(res);
+
+    if (n_ids && !page->next_token) {
+        return svc_check_all_found(ids, n_ids, out->items, sizeof *out->items,
+                                   offsetof(struct gw_instance, id), out->n, "instance ID",
+                                   "InvalidInstanceID.NotFound", arena, err);
+    }
+    return 0;
+}
+
+/* --- state changes --------------------------------------------------------------------------- */
+
+static const char *const op_verbs[] = {"terminated", "stopped", "started", "rebooted"};
+
+/* The state 'op' leads to from 'from', or NULL if 'op' is not allowed there. Without a compute
+ * agent running it yet, a pending or stopped instance has nothing to shut down. */
+static const char *next_state(enum gw_instance_op op, const char *from)
+{
+    switch (op) {
+    case GW_OP_TERMINATE:
+        if (!strcmp(from, "pending") || !strcmp(from, "stopped") || !strcmp(from, "terminated")) {
+            return "terminated";
+        }
+        return "shutting-down";
+    case GW_OP_STOP:
+        if (!strcmp(from, "running")) {
+            return "stopping";
+        }
+        if (!strcmp(from, "stopping") || !strcmp(from, "stopped")) {
+            return from;
+        }
+        return NULL;
+    case GW_OP_START:
+        if (!strcmp(from, "stopped")) {
+            return "pending";
+        }
+        if (!strcmp(from, "pending") || !strcmp(from, "running")) {
+            return from;
+        }
+        return NULL;
+    case GW_OP_REBOOT:
+        return !strcmp(from, "running") ? from : NULL;
+    }
+    return NULL;
+}
+
+int gw_instances_change(struct gw_ctx *gw, const struct gw_principal *who, enum gw_instance_op op,
+                        const char *const *ids, size_t n_ids, struct nb_arena *arena,
+                        struct gw_state_change **changes, struct nb_error *err)
+{
+    if (gw_require_writer(who, err) < 0) {
+        return -1;
+    }
+    struct svc_sql q;
+    svc_sql_init(&q, arena);
+    const char *p_tenant = svc_sql_param(&q, who->tenant_id);
+    const char *p_ids = svc_sql_array(&q, ids, n_ids);
+    nb_buf_printf(&q.sql,
+                  "SELECT i.id, i.state FROM instances i WHERE i.tenant_id = %s AND i.id = ANY(%s) "
+                  "AND " VISIBLE " ORDER BY i.id FOR UPDATE",
+                  p_tenant, p_ids);
+    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
+    if (!conn) {
+        nb_buf_free(&q.sql);
+        return -1;
+    }
+    int rc = -1;
+    PGresult *res = NULL;
+    if (nb_pg_begin(conn, err) < 0 || !(res = nb_pg_exec(conn, q.sql.data, q.n, q.params, err))) {
+        goto done;
+    }
+    struct gw_state_change *ch = nb_arena_zalloc(arena, sizeof *ch * (n_ids ? n_ids : 1));
+    for (size_t k = 0; k < n_ids; k++) {
+        ch[k].id = ids[k];
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        for (size_t k = 0; k < n_ids; k++) {
+            if (!strcmp(ids[k], PQgetvalue(res, r, 0))) {
+                ch[k].previous_state = nb_arena_strdup(arena, PQgetvalue(res, r, 1));
+            }
+        }
+    }
+    PQclear(res);
+    struct nb_buf missing = NB_BUF_INIT;
+    for (size_t k = 0; k < n_ids; k++) {
+        if (!ch[k].previous_state) {
+            nb_buf_printf(&missing, "%s%s", missing.len ? ", " : "", ids[k]);
+        }
+    }
+    if (missing.len) {
+        nb_error_set(err, NB_ERR_NOT_FOUND, "The instance IDs '%s' do not exist", missing.data);
+        nb_error_reason(err, "InvalidInstanceID.NotFound");
+        nb_buf_free(&missing);
+        goto done;
+    }
+    for (size_t k = 0; k < n_ids; k++) {
+        ch[k].current_state = next_state(op, ch[k].previous_state);
+        if (!ch[k].current_state) {
+            nb_error_set(err, NB_ERR_CONFLICT,
+                         "The instance '%s' is not in a state from which it can be %s", ch[k].id,
+                         op_verbs[op]);
+            nb_error_reason(err, "IncorrectInstanceState");
+            goto done;
+        }
+        ch[k].previous_code = gw_instance_state_code(ch[k].previous_state);
+        ch[k].current_code = gw_instance_state_code(ch[k].current_state);
+        if (!strcmp(ch[k].current_state, ch[k].previous_state)) {
+            continue;
+        }
+        const char *p[] = {ch[k].id, ch[k].current_state};
+        PGresult *u = nb_pg_exec(conn,
+                                 "UPDATE instances SET state = $2, updated_at = now(), "
+                                 "terminated_at = CASE WHEN $2 = 'terminated' THEN now() END "
+                                 "WHERE id = $1",
+                                 2, p, err);
+        if (!u) {
+            goto done;
+        }
+        PQclear(u);
+    }
+    if (nb_pg_commit(conn, err) < 0) {
+        goto done;
+    }
+    *changes = ch;
+    rc = 0;
+
+done:
+    nb_pg_release(conn);
+    nb_buf_free(&q.sql);
+    return rc;
+}

@@ -1,0 +1,82 @@
+/* HTTP server over libmicrohttpd: a route table, body limits, timeouts, a per-request arena,
+ * JSON/XML/text replies, graceful shutdown and optional TLS.
+ *
+ * Handlers run on the server's worker threads (a pool of 'threads', epoll, keep-alive) once the
+ * whole body has arrived (bodies over 'max_body' get 413 without reaching the handler). A handler
+ * must answer exactly once with one of the nb_http_reply*() calls; if it returns without replying
+ * the client gets 500. Everything a handler allocates from the request arena is freed when the
+ * response has been queued. */
+#ifndef NUBO_HTTP_H
+#define NUBO_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct nb_error;
+struct nb_arena;
+struct nb_http_server;
+struct nb_http_req;
+
+typedef void (*nb_http_handler)(struct nb_http_req *req, void *arg);
+
+struct nb_http_config {
+    const char *address;  /* IPv4/IPv6 literal to bind, "127.0.0.1" when NULL */
+    int port;             /* 0 picks a free port; see nb_http_server_port() */
+    int threads;          /* worker threads, 2 when 0 */
+    size_t max_body;      /* bytes, 1 MiB when 0 */
+    int timeout_s;        /* idle connection timeout, 30 when 0 */
+    const char *tls_cert; /* PEM file paths; both NULL for plain HTTP */
+    const char *tls_key;
+};
+
+/* Creates a server (not yet listening). Returns it, or NULL with 'err'. */
+struct nb_http_server *nb_http_server_new(const struct nb_http_config *cfg, struct nb_error *err);
+
+/* Adds a route. 'method' is "GET", "POST", ... or NULL for any. 'pattern' is an exact path
+ * ("/healthz") or a prefix ending in "*" ("/v1*" matches "/v1" and "/v1/x"). Routes are tried in
+ * the order added; a path that no route matches gets 404, a path matched only with another method
+ * gets 405 with an Allow header. Call before nb_http_server_start(). Returns 0, or -1 if the
+ * pattern does not start with "/", the server is already running, or memory ran out. */
+int nb_http_route(struct nb_http_server *srv, const char *method, const char *pattern,
+                  nb_http_handler handler, void *arg);
+
+/* Starts listening. Returns 0, or -1 with 'err' (e.g. the port is taken). */
+int nb_http_server_start(struct nb_http_server *srv, struct nb_error *err);
+
+/* The port actually bound (useful when the config asked for 0). */
+int nb_http_server_port(const struct nb_http_server *srv);
+
+/* Stops accepting, lets in-flight requests finish, and stops the threads. Idempotent. */
+void nb_http_server_stop(struct nb_http_server *srv);
+
+/* Stops if needed and frees. Accepts NULL. */
+void nb_http_server_free(struct nb_http_server *srv);
+
+/* --- request accessors: all returned strings live as long as the request --- */
+const char *nb_http_req_method(const struct nb_http_req *req);
+const char *nb_http_req_path(const struct nb_http_req *req);      /* percent-decoded, no query */
+const char *nb_http_req_raw_path(const struct nb_http_req *req);  /* as on the wire */
+const char *nb_http_req_raw_query(const struct nb_http_req *req); /* after '?', "" if none */
+/* A query argument, percent-decoded; NULL if absent. */
+const char *nb_http_req_query(const struct nb_http_req *req, const char *name);
+/* A header by name, case-insensitive; NULL if absent. */
+const char *nb_http_req_header(const struct nb_http_req *req, const char *name);
+/* Calls 'fn' for each request header in order, with names as received. */
+void nb_http_req_headers(const struct nb_http_req *req,
+                         void (*fn)(const char *name, const char *value, void *arg), void *arg);
+const char *nb_http_req_body(const struct nb_http_req *req, size_t *len); /* NUL-terminated */
+const char *nb_http_req_remote_addr(const struct nb_http_req *req);       /* "127.0.0.1" */
+struct nb_arena *nb_http_req_arena(struct nb_http_req *req);
+
+/* --- replies --- */
+/* Adds a response header (copied); call before replying. */
+void nb_http_reply_header(struct nb_http_req *req, const char *name, const char *value);
+/* Replies with 'len' bytes of 'body' (copied) and the given content type. */
+void nb_http_reply(struct nb_http_req *req, int status, const char *content_type, const void *body,
+                   size_t len);
+/* Replies with 'v' serialised compactly as application/json. Borrows 'v'. */
+void nb_http_reply_json(struct nb_http_req *req, int status, const json_t *v);
+/* Replies with a NUL-terminated XML document as "text/xml;charset=UTF-8". */
+void nb_http_reply_xml(struct nb_http_req *req, int status, const char *xml);
+
+#endif

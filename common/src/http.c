@@ -1,0 +1,724 @@
+/* HTTP server over libmicrohttpd (see http.h).
+ *
+ * Each request gets a 'struct nb_http_req' carved from its own arena. It is created in the URI
+ * log callback, the one place where libmicrohttpd shows the URI exactly as received (the SigV4
+ * verifier needs the raw path and query), and freed in the request-completed callback. The
+ * handler runs on the final call of the access handler, once the whole body is buffered; replying
+ * any earlier would make libmicrohttpd close keep-alive connections.
+ *
+ * We open the listening socket ourselves so that a failed bind reports its errno, and hand it to
+ * libmicrohttpd with MHD_OPTION_LISTEN_SOCKET. */
+#include "nubo/http.h"
+
+#include "nubo/arena.h"
+#include "nubo/error.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HTTP_DEFAULT_THREADS  2
+#define HTTP_DEFAULT_MAX_BODY (1024 * 1024)
+#define HTTP_DEFAULT_TIMEOUT  30
+#define HTTP_CONN_MEMORY      (64 * 1024) /* per connection: request line, headers, read buffer */
+#define HTTP_REQ_ARENA        4096
+#define HTTP_TLS_FILE_MAX     (1024 * 1024)
+
+struct http_route {
+    char *method; /* NULL for any */
+    char *pattern;
+    size_t prefix_len; /* length before the "*"; the whole pattern for exact ones */
+    bool prefix;
+    nb_http_handler handler;
+    void *arg;
+};
+
+struct nb_http_server {
+    char address[INET6_ADDRSTRLEN];
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    int port;
+    unsigned int threads;
+    size_t max_body;
+    unsigned int timeout_s;
+    char *tls_cert; /* PEM contents, NULL for plain HTTP */
+    char *tls_key;
+
+    struct http_route *routes;
+    size_t n_routes;
+    size_t routes_cap;
+
+    struct MHD_Daemon *daemon;
+    atomic_bool stopping;
+    atomic_int in_flight; /* requests between URI log and completion */
+};
+
+struct reply_header {
+    struct reply_header *next;
+    const char *name;
+    const char *value;
+};
+
+struct nb_http_req {
+    struct nb_http_server *srv;
+    struct MHD_Connection *conn;
+    struct nb_arena *arena; /* owns this struct */
+    const char *method;
+    const char *path; /* decoded by libmicrohttpd, lives in its connection pool */
+    const char *raw_path;
+    const char *raw_query;
+    char *body; /* malloc()ed, NUL-terminated */
+    size_t body_len;
+    size_t body_cap;
+    struct reply_header *headers;
+    struct reply_header *headers_tail;
+    bool started;
+    bool too_large;
+    bool replied;
+    bool queue_failed;
+    char remote[INET6_ADDRSTRLEN];
+};
+
+/* --- configuration --- */
+
+static int parse_address(struct nb_http_server *srv, const char *address, int port,
+                         struct nb_error *err)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)&srv->addr;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&srv->addr;
+
+    if (strlen(address) >= sizeof srv->address) {
+        nb_error_set(err, NB_ERR_INVALID, "invalid listen address \"%.64s\"", address);
+        return -1;
+    }
+    memset(&srv->addr, 0, sizeof srv->addr);
+    if (inet_pton(AF_INET, address, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        srv->addr_len = sizeof *sin;
+    } else if (inet_pton(AF_INET6, address, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        srv->addr_len = sizeof *sin6;
+    } else {
+        nb_error_set(err, NB_ERR_INVALID, "invalid listen address \"%s\"", address);
+        nb_error_detail(err, "expected an IPv4 or IPv6 literal");
+        return -1;
+    }
+    snprintf(srv->address, sizeof srv->address, "%s", address);
+    return 0;
+}
+
+/* Reads a whole PEM file into a malloc()ed, NUL-terminated string. */
+static char *read_pem(const char *what, const char *path, struct nb_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        nb_error_errno(err, errno, "could not open TLS %s \"%s\"", what, path);
+        return NULL;
+    }
+    char *buf = malloc(HTTP_TLS_FILE_MAX + 1);
+    size_t n = buf ? fread(buf, 1, HTTP_TLS_FILE_MAX + 1, f) : 0;
+    int failed = ferror(f);
+    fclose(f);
+    if (!buf || failed) {
+        nb_error_set(err, NB_ERR_IO, "could not read TLS %s \"%s\"", what, path);
+        free(buf);
+        return NULL;
+    }
+    if (n > HTTP_TLS_FILE_MAX || n == 0) {
+        nb_error_set(err, NB_ERR_INVALID, "invalid TLS %s \"%s\": %s", what, path,
+                     n == 0 ? "file is empty" : "file is too large");
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+struct nb_http_server *nb_http_server_new(const struct nb_http_config *cfg, struct nb_error *err)
+{
+    if (cfg->port < 0 || cfg->port > 65535) {
+        nb_error_set(err, NB_ERR_INVALID, "invalid listen port %d", cfg->port);
+        return NULL;
+    }
+    if (cfg->threads < 0 || cfg->timeout_s < 0) {
+        nb_error_set(err, NB_ERR_INVALID, "invalid HTTP server configuration");
+        nb_error_detail(err, "threads and timeout must not be negative");
+        return NULL;
+    }
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+        nb_error_set(err, NB_ERR_INVALID, "TLS needs both a certificate and a key");
+        return NULL;
+    }
+    if (cfg->tls_cert && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        nb_error_set(err, NB_ERR_INVALID, "TLS was requested but libmicrohttpd lacks TLS support");
+        return NULL;
+    }
+
+    struct nb_http_server *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        nb_error_set(err, NB_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    atomic_init(&srv->stopping, false);
+    atomic_init(&srv->in_flight, 0);
+    srv->port = cfg->port;
+    srv->threads = cfg->threads ? (unsigned int)cfg->threads : HTTP_DEFAULT_THREADS;
+    srv->max_body = cfg->max_body ? cfg->max_body : HTTP_DEFAULT_MAX_BODY;
+    srv->timeout_s = cfg->timeout_s ? (unsigned int)cfg->timeout_s : HTTP_DEFAULT_TIMEOUT;
+    if (parse_address(srv, cfg->address ? cfg->address : "127.0.0.1", cfg->port, err) < 0) {
+        goto fail;
+    }
+    if (cfg->tls_cert) {
+        srv->tls_cert = read_pem("certificate", cfg->tls_cert, err);
+        if (!srv->tls_cert) {
+            goto fail;
+        }
+        srv->tls_key = read_pem("key", cfg->tls_key, err);
+        if (!srv->tls_key) {
+            goto fail;
+        }
+    }
+    return srv;
+
+fail:
+    nb_http_server_free(srv);
+    return NULL;
+}
+
+int nb_http_route(struct nb_http_server *srv, const char *method, const char *pattern,
+                  nb_http_handler handler, void *arg)
+{
+    if (!srv || !pattern || pattern[0] != '/' || !handler || srv->daemon) {
+        return -1;
+    }
+    if (srv->n_routes == srv->routes_cap) {
+        size_t cap = srv->routes_cap ? srv->routes_cap * 2 : 16;
+        struct http_route *r = realloc(srv->routes, cap * sizeof *r);
+        if (!r) {
+            return -1;
+        }
+        srv->routes = r;
+        srv->routes_cap = cap;
+    }
+    struct http_route *r = &srv->routes[srv->n_routes];
+    memset(r, 0, sizeof *r);
+    r->pattern = strdup(pattern);
+    r->method = method ? strdup(method) : NULL;
+    if (!r->pattern || (method && !r->method)) {
+        free(r->pattern);
+        free(r->method);
+        return -1;
+    }
+    size_t len = strlen(pattern);
+    r->prefix = pattern[len - 1] == '*';
+    r->prefix_len = r->prefix ? len - 1 : len;
+    r->handler = handler;
+    r->arg = arg;
+    srv->n_routes++;
+    return 0;
+}
+
+/* --- request life cycle --- */
+
+static bool route_matches_path(const struct http_route *r, const char *path)
+{
+    if (r->prefix) {
+        return strncmp(path, r->pattern, r->prefix_len) == 0;
+    }
+    return strcmp(path, r->pattern) == 0;
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct nb_http_server *srv = cls;
+    struct nb_arena *arena = nb_arena_new(HTTP_REQ_ARENA);
+    struct nb_http_req *req = nb_arena_zalloc(arena, sizeof *req);
+
+    req->srv = srv;
+    req->conn = conn;
+    req->arena = arena;
+    if (!uri) {
+        uri = "";
+    }
+    const char *q = strchr(uri, '?');
+    if (q) {
+        req->raw_path = nb_arena_strndup(arena, uri, (size_t)(q - uri));
+        req->raw_query = nb_arena_strdup(arena, q + 1);
+    } else {
+        req->raw_path = nb_arena_strdup(arena, uri);
+        req->raw_query = "";
+    }
+    atomic_fetch_add_explicit(&srv->in_flight, 1, memory_order_relaxed);
+    return req;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct nb_http_server *srv = cls;
+    struct nb_http_req *req = *con_cls;
+
+    if (!req) {
+        return;
+    }
+    *con_cls = NULL;
+    free(req->body);
+    nb_arena_free(req->arena);
+    atomic_fetch_sub_explicit(&srv->in_flight, 1, memory_order_release);
+}
+
+static void reply_text(struct nb_http_req *req, int status, const char *text)
+{
+    nb_http_reply(req, status, "text/plain;charset=UTF-8", text, strlen(text));
+}
+
+/* Called once the headers are in: refuses a declared body over the limit before it is sent. */
+static void check_content_length(struct nb_http_req *req)
+{
+    const char *cl =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!cl) {
+        return;
+    }
+    char *end;
+    errno = 0;
+    uintmax_t n = strtoumax(cl, &end, 10);
+    if (errno || end == cl || n > req->srv->max_body) {
+        /* Queuing a reply now makes libmicrohttpd skip the body and close the connection. */
+        req->too_large = true;
+        reply_text(req, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+        return;
+    }
+    if (n > 0) {
+        req->body = malloc((size_t)n + 1);
+        req->body_cap = req->body ? (size_t)n + 1 : 0;
+    }
+}
+
+/* Appends a chunk of body; past the limit the rest is read and dropped, and we answer 413. */
+static void append_body(struct nb_http_req *req, const char *data, size_t len)
+{
+    if (req->too_large) {
+        return;
+    }
+    if (len > req->srv->max_body - req->body_len) {
+        req->too_large = true;
+        free(req->body);
+        req->body = NULL;
+        req->body_len = req->body_cap = 0;
+        return;
+    }
+    if (req->body_len + len + 1 > req->body_cap) {
+        size_t cap = req->body_cap ? req->body_cap : 1024;
+        while (cap < req->body_len + len + 1) {
+            cap *= 2;
+        }
+        char *b = realloc(req->body, cap);
+        if (!b) {
+            req->too_large = true; /* treated like an oversized body: never reaches a handler */
+            return;
+        }
+        req->body = b;
+        req->body_cap = cap;
+    }
+    memcpy(req->body + req->body_len, data, len);
+    req->body_len += len;
+}
+
+static void set_remote_addr(struct nb_http_req *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &sin->sin_addr, req->remote, sizeof req->remote);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], req->remote, sizeof req->remote);
+        } else {
+            inet_ntop(AF_INET6, &sin6->sin6_addr, req->remote, sizeof req->remote);
+        }
+    }
+}
+
+/* Answers 405 with an Allow header listing the methods routed for this path. */
+static void reply_not_allowed(struct nb_http_req *req)
+{
+    const struct nb_http_server *srv = req->srv;
+    size_t len = 0;
+
+    for (size_t i = 0; i < srv->n_routes; i++) {
+        if (srv->routes[i].method && route_matches_path(&srv->routes[i], req->path)) {
+            len += strlen(srv->routes[i].method) + 2;
+        }
+    }
+    char *allow = nb_arena_alloc(req->arena, len + 1);
+    allow[0] = '\0';
+    for (size_t i = 0; i < srv->n_routes; i++) {
+        const struct http_route *r = &srv->routes[i];
+        if (!r->method || !route_matches_path(r, req->path)) {
+            continue;
+        }
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++) {
+            const struct http_route *o = &srv->routes[j];
+            seen =
+                o->method && strcmp(o->method, r->method) == 0 && route_matches_path(o, req->path);
+        }
+        if (!seen) {
+            if (allow[0]) {
+                strcat(allow, ", ");
+            }
+            strcat(allow, r->method);
+        }
+    }
+    nb_http_reply_header(req, "Allow", allow);
+    reply_text(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+}
+
+static void dispatch(struct nb_http_req *req)
+{
+    const struct nb_http_server *srv = req->srv;
+    const struct http_route *found = NULL;
+    bool other_method = false;
+
+    if (req->too_large) {
+        reply_text(req, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+        return;
+    }
+    for (size_t i = 0; i < srv->n_routes && !found; i++) {
+        const struct http_route *r = &srv->routes[i];
+        if (!route_matches_path(r, req->path)) {
+            continue;
+        }
+        if (!r->method || strcmp(r->method, req->method) == 0) {
+            found = r;
+        } else {
+            other_method = true;
+        }
+    }
+    if (!found) {
+        if (other_method) {
+            reply_not_allowed(req);
+        } else {
+            reply_text(req, MHD_HTTP_NOT_FOUND, "not found\n");
+        }
+        return;
+    }
+    if (req->body) {
+        req->body[req->body_len] = '\0';
+    }
+    set_remote_addr(req);
+    found->handler(req, found->arg);
+    if (!req->replied) {
+        /* Drop whatever headers the handler added: they describe a reply that never came. */
+        req->headers = req->headers_tail = NULL;
+        reply_text(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "handler did not reply\n");
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct nb_http_req *req = *con_cls;
+
+    if (!req) {
+        return MHD_NO; /* the URI log callback always sets it */
+    }
+    if (!req->started) {
+        req->started = true;
+        req->conn = conn;
+        req->method = method;
+        req->path = url;
+        check_content_length(req);
+    } else if (*upload_data_size) {
+        append_body(req, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+    } else if (!req->replied) {
+        dispatch(req);
+    }
+    return req->queue_failed ? MHD_NO : MHD_YES;
+}
+
+/* --- start and stop --- */
+
+static int open_listener(struct nb_http_server *srv, struct nb_error *err)
+{
+    int fd = socket(srv->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        nb_error_errno(err, errno, "could not create socket for %s", srv->address);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (srv->addr.ss_family == AF_INET6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    if (bind(fd, (const struct sockaddr *)&srv->addr, srv->addr_len) < 0) {
+        nb_error_errno(err, errno, "could not bind to %s port %d", srv->address, srv->port);
+        close(fd);
+        return -1;
+    }
+    if (listen(fd, SOMAXCONN) < 0) {
+        nb_error_errno(err, errno, "could not listen on %s port %d", srv->address, srv->port);
+        close(fd);
+        return -1;
+    }
+    struct sockaddr_storage bound;
+    socklen_t len = sizeof bound;
+    if (getsockname(fd, (struct sockaddr *)&bound, &len) == 0) {
+        srv->port =
+            ntohs(bound.ss_family == AF_INET ? ((const struct sockaddr_in *)&bound)->sin_port
+                                             : ((const struct sockaddr_in6 *)&bound)->sin6_port);
+    }
+    return fd;
+}
+
+int nb_http_server_start(struct nb_http_server *srv, struct nb_error *err)
+{
+    if (srv->daemon) {
+        nb_error_set(err, NB_ERR_CONFLICT, "HTTP server on %s port %d is already running",
+                     srv->address, srv->port);
+        return -1;
+    }
+    int fd = open_listener(srv, err);
+    if (fd < 0) {
+        return -1;
+    }
+
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC;
+    if (srv->addr.ss_family == AF_INET6) {
+        flags |= MHD_USE_IPv6;
+    }
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_END, 0, NULL},
+        {MHD_OPTION_END, 0, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (srv->tls_cert) {
+        flags |= MHD_USE_TLS;
+        tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert};
+        tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key};
+    }
+    atomic_store(&srv->stopping, false);
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_THREAD_POOL_SIZE, srv->threads, MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK,
+        on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_ARRAY, tls,
+        MHD_OPTION_END);
+    if (!srv->daemon) {
+        /* Not closing 'fd': libmicrohttpd already closed it, and the number may be reused. */
+        nb_error_set(err, NB_ERR_INTERNAL, "could not start HTTP server on %s port %d",
+                     srv->address, srv->port);
+        if (srv->tls_cert) {
+            nb_error_detail(err, "check that the TLS certificate and key are valid PEM");
+        }
+        return -1;
+    }
+    return 0;
+}
+
+int nb_http_server_port(const struct nb_http_server *srv)
+{
+    return srv->port;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+void nb_http_server_stop(struct nb_http_server *srv)
+{
+    if (!srv || !srv->daemon) {
+        return;
+    }
+    /* Replies from now on carry "Connection: close", so keep-alive clients go away too. */
+    atomic_store(&srv->stopping, true);
+    MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
+
+    /* A request still in flight is bounded by the connection timeout, so is this wait. */
+    long waited_ms = 0;
+    long limit_ms = (long)srv->timeout_s * 1000 + 1000;
+    while (atomic_load_explicit(&srv->in_flight, memory_order_acquire) > 0 &&
+           waited_ms < limit_ms) {
+        sleep_ms(2);
+        waited_ms += 2;
+    }
+    MHD_stop_daemon(srv->daemon);
+    srv->daemon = NULL;
+    if (lfd != MHD_INVALID_SOCKET) {
+        close(lfd);
+    }
+}
+
+void nb_http_server_free(struct nb_http_server *srv)
+{
+    if (!srv) {
+        return;
+    }
+    nb_http_server_stop(srv);
+    for (size_t i = 0; i < srv->n_routes; i++) {
+        free(srv->routes[i].method);
+        free(srv->routes[i].pattern);
+    }
+    free(srv->routes);
+    free(srv->tls_cert);
+    free(srv->tls_key);
+    free(srv);
+}
+
+/* --- accessors --- */
+
+const char *nb_http_req_method(const struct nb_http_req *req)
+{
+    return req->method;
+}
+
+const char *nb_http_req_path(const struct nb_http_req *req)
+{
+    return req->path;
+}
+
+const char *nb_http_req_raw_path(const struct nb_http_req *req)
+{
+    return req->raw_path;
+}
+
+const char *nb_http_req_raw_query(const struct nb_http_req *req)
+{
+    return req->raw_query;
+}
+
+const char *nb_http_req_query(const struct nb_http_req *req, const char *name)
+{
+    const char *value = NULL;
+    /* "?flag" has no value at all; it is present, so it reads as "" rather than NULL. */
+    if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &value,
+                                      NULL) != MHD_YES) {
+        return NULL;
+    }
+    return value ? value : "";
+}
+
+const char *nb_http_req_header(const struct nb_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+struct header_walk {
+    void (*fn)(const char *name, const char *value, void *arg);
+    void *arg;
+};
+
+static enum MHD_Result walk_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    const struct header_walk *w = cls;
+    w->fn(key, value ? value : "", w->arg);
+    return MHD_YES;
+}
+
+void nb_http_req_headers(const struct nb_http_req *req,
+                         void (*fn)(const char *name, const char *value, void *arg), void *arg)
+{
+    struct header_walk w = {fn, arg};
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, walk_header, &w);
+}
+
+const char *nb_http_req_body(const struct nb_http_req *req, size_t *len)
+{
+    if (len) {
+        *len = req->body_len;
+    }
+    return req->body ? req->body : "";
+}
+
+const char *nb_http_req_remote_addr(const struct nb_http_req *req)
+{
+    return req->remote;
+}
+
+struct nb_arena *nb_http_req_arena(struct nb_http_req *req)
+{
+    return req->arena;
+}
+
+/* --- replies --- */
+
+void nb_http_reply_header(struct nb_http_req *req, const char *name, const char *value)
+{
+    struct reply_header *h = nb_arena_alloc(req->arena, sizeof *h);
+    h->next = NULL;
+    h->name = nb_arena_strdup(req->arena, name);
+    h->value = nb_arena_strdup(req->arena, value);
+    if (req->headers_tail) {
+        req->headers_tail->next = h;
+    } else {
+        req->headers = h;
+    }
+    req->headers_tail = h;
+}
+
+void nb_http_reply(struct nb_http_req *req, int status, const char *content_type, const void *body,
+                   size_t len)
+{
+    if (req->replied) {
+        return; /* a handler answers once; later calls are ignored */
+    }
+    req->replied = true;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+    if (!resp) {
+        req->queue_failed = true;
+        return;
+    }
+    if (content_type) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    }
+    for (const struct reply_header *h = req->headers; h; h = h->next) {
+        MHD_add_response_header(resp, h->name, h->value);
+    }
+    if (atomic_load_explicit(&req->srv->stopping, memory_order_relaxed)) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
+    if (MHD_queue_response(req->conn, (unsigned int)status, resp) != MHD_YES) {
+        req->queue_failed = true;
+    }
+    MHD_destroy_response(resp);
+}
+
+void nb_http_reply_json(struct nb_http_req *req, int status, const json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!text) {
+        reply_text(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "could not serialise reply\n");
+        return;
+    }
+    nb_http_reply(req, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+void nb_http_reply_xml(struct nb_http_req *req, int status, const char *xml)
+{
+    nb_http_reply(req, status, "text/xml;charset=UTF-8", xml, strlen(xml));
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the Debian packages nubo needs to build, run and test, when they are missing.
+# Idempotent: prints what it installs, and nothing but one line when everything is there.
+# Run as root (apt-get); as another user it only reports what is missing.
+set -euo pipefail
+
+PACKAGES=(
+    # build
+    build-essential pkg-config clang clang-format cppcheck
+    libmicrohttpd-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev
+    libvirt-dev librados-dev libxml2-dev libcmocka-dev
+    # run: the control plane's database
+    postgresql postgresql-client
+    # test: real clients and load tools
+    python3-botocore python3-boto3 awscli curl wrk openssh-client
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    # dpkg-query prints "install ok installed" only for a package that is fully there.
+    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "deps: all ${#PACKAGES[@]} Debian packages present"
+    exit 0
+fi
+
+echo "deps: missing Debian packages: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: not root, so not installing; run as root or: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "deps: apt-get update"
+apt-get update -qq
+echo "deps: apt-get install ${missing[*]}"
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "deps: installed ${#missing[@]} packages"

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# nubo's test runner: runs every test program of build/$MODE/tests, plus the source checks, and
+# ends with one line "N passed, N failed".
+#
+# Each test program is a cmocka runner with named, independent cases. Run one program alone with
+# build/debug/tests/test_sigv4, or one case by name with CMOCKA_TEST_FILTER=... (glob).
+# Set NUBO_TEST_ONLY=test_pg (a glob on program names) to run a subset.
+set -u
+cd "$(dirname "$0")/.."
+MODE=${MODE:-debug}
+dir=build/$MODE/tests
+log_dir=build/$MODE/test-logs
+mkdir -p "$log_dir"
+
+passed=0
+failed=0
+skipped=0
+failed_names=()
+
+# ASan: abort on the first error; LeakSanitizer on (it does work here as root).
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+check() { # name, command...: a check counted as one test
+    local name=$1
+    shift
+    if "$@" >"$log_dir/$name.log" 2>&1; then
+        echo "ok - $name"
+        passed=$((passed + 1))
+    else
+        echo "not ok - $name (see $log_dir/$name.log)"
+        tail -n 20 "$log_dir/$name.log" | sed 's/^/    /'
+        failed=$((failed + 1))
+        failed_names+=("$name")
+    fi
+}
+
+if [ -z "${NUBO_TEST_ONLY:-}" ]; then
+    check format make --no-print-directory format-check
+    check lint make --no-print-directory lint
+fi
+
+# Test programs: the cmocka programs built from tests/unit and tests/integration, then the
+# end-to-end tests with real clients (tests/e2e/test_*.py, run by Debian's python3, which has
+# boto3). Both speak TAP.
+programs=("$dir"/test_* tests/e2e/test_*.py)
+for t in "${programs[@]}"; do
+    [ -f "$t" ] || continue
+    name=$(basename "$t")
+    runner=()
+    case $t in *.py) runner=(/usr/bin/python3) ;; *) [ -x "$t" ] || continue ;; esac
+    # shellcheck disable=SC2053
+    if [ -n "${NUBO_TEST_ONLY:-}" ] && [[ $name != ${NUBO_TEST_ONLY} ]]; then
+        continue
+    fi
+    echo "# $name"
+    start=$(date +%s)
+    CMOCKA_MESSAGE_OUTPUT=TAP "${runner[@]}" "$t" >"$log_dir/$name.log" 2>&1
+    rc=$?
+    ok=$(grep -c '^ok ' "$log_dir/$name.log")
+    skip=$(grep -c '^not ok .*# SKIP' "$log_dir/$name.log")
+    bad=$(($(grep -c '^not ok ' "$log_dir/$name.log") - skip))
+    grep -E '^(ok|not ok) ' "$log_dir/$name.log" | sed 's/^/  /'
+    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+        # The program died (sanitizer, crash) outside a case: count it as one failure.
+        bad=1
+        echo "  not ok - $name exited with status $rc"
+    fi
+    if [ "$bad" -gt 0 ]; then
+        tail -n 40 "$log_dir/$name.log" | sed 's/^/    /'
+        failed_names+=("$name")
+    fi
+    echo "  ($(($(date +%s) - start)) s)"
+    passed=$((passed + ok))
+    failed=$((failed + bad))
+    skipped=$((skipped + skip))
+done
+
+if [ ${#failed_names[@]} -gt 0 ]; then
+    echo "failed: ${failed_names[*]}"
+fi
+if [ "$skipped" -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

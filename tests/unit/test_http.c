@@ -1,0 +1,709 @@
+/* Unit tests of the HTTP server: a real nb_http server on 127.0.0.1 (a free port), driven with
+ * libcurl. Each case starts its own server. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "nubo/arena.h"
+#include "nubo/error.h"
+#include "nubo/http.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_BODY (64 * 1024)
+
+struct fixture {
+    struct nb_http_server *srv;
+    int port;
+    atomic_int post_calls;
+    atomic_bool slow_started;
+};
+
+/* --- handlers --- */
+
+static void on_healthz(struct nb_http_req *req, void *arg)
+{
+    nb_http_reply_header(req, "X-Reply", "yes");
+    nb_http_reply(req, 200, "text/plain", "ok", 2);
+}
+
+static void set_or_null(json_t *obj, const char *key, const char *value)
+{
+    json_object_set_new(obj, key, value ? json_string(value) : json_null());
+}
+
+static void on_echo(struct nb_http_req *req, void *arg)
+{
+    size_t len;
+    const char *body = nb_http_req_body(req, &len);
+    json_t *o = json_object();
+    set_or_null(o, "method", nb_http_req_method(req));
+    set_or_null(o, "path", nb_http_req_path(req));
+    set_or_null(o, "raw_path", nb_http_req_raw_path(req));
+    set_or_null(o, "raw_query", nb_http_req_raw_query(req));
+    set_or_null(o, "x", nb_http_req_query(req, "x"));
+    set_or_null(o, "y", nb_http_req_query(req, "y"));
+    set_or_null(o, "z", nb_http_req_query(req, "z"));
+    set_or_null(o, "w", nb_http_req_query(req, "w"));
+    set_or_null(o, "v", nb_http_req_query(req, "v"));
+    set_or_null(o, "header", nb_http_req_header(req, "x-test-header"));
+    set_or_null(o, "remote", nb_http_req_remote_addr(req));
+    json_object_set_new(o, "body", json_stringn(body, len));
+    /* The arena is usable and freed with the request (LeakSanitizer would notice otherwise). */
+    char *note = nb_arena_printf(nb_http_req_arena(req), "seen %s", nb_http_req_path(req));
+    set_or_null(o, "note", note);
+    nb_http_reply_json(req, 200, o);
+    json_decref(o);
+}
+
+static void on_post(struct nb_http_req *req, void *arg)
+{
+    struct fixture *fx = arg;
+    size_t len;
+    const char *body = nb_http_req_body(req, &len);
+    atomic_fetch_add(&fx->post_calls, 1);
+    if (body[len] != '\0') {
+        nb_http_reply(req, 500, "text/plain", "body not terminated", 19);
+        return;
+    }
+    nb_http_reply(req, 201, "application/octet-stream", body, len);
+}
+
+static void on_noreply(struct nb_http_req *req, void *arg)
+{
+    nb_http_reply_header(req, "X-Lost", "1");
+}
+
+static void on_xml(struct nb_http_req *req, void *arg)
+{
+    nb_http_reply_xml(req, 200, "<?xml version=\"1.0\"?><a>b</a>");
+}
+
+static void collect_header(const char *name, const char *value, void *arg)
+{
+    FILE *out = arg;
+    if (strncmp(name, "X-", 2) == 0) {
+        fprintf(out, "%s=%s;", name, value);
+    }
+}
+
+static void on_headers(struct nb_http_req *req, void *arg)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    nb_http_req_headers(req, collect_header, out);
+    fclose(out);
+    nb_http_reply(req, 200, "text/plain", text, len);
+    free(text);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void on_slow(struct nb_http_req *req, void *arg)
+{
+    struct fixture *fx = arg;
+    atomic_store(&fx->slow_started, true);
+    sleep_ms(300);
+    nb_http_reply(req, 200, "text/plain", "slow done", 9);
+}
+
+/* --- fixture --- */
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof *fx);
+    struct nb_error err = {0};
+    struct nb_http_config cfg = {.address = "127.0.0.1", .threads = 2, .max_body = MAX_BODY};
+
+    fx->srv = nb_http_server_new(&cfg, &err);
+    if (!fx->srv) {
+        fprintf(stderr, "server: %s\n", err.msg);
+        free(fx);
+        return -1;
+    }
+    nb_http_route(fx->srv, "GET", "/healthz", on_healthz, fx);
+    nb_http_route(fx->srv, NULL, "/echo*", on_echo, fx);
+    nb_http_route(fx->srv, "POST", "/post", on_post, fx);
+    nb_http_route(fx->srv, "PUT", "/post", on_post, fx);
+    nb_http_route(fx->srv, "GET", "/noreply", on_noreply, fx);
+    nb_http_route(fx->srv, "GET", "/xml", on_xml, fx);
+    nb_http_route(fx->srv, "GET", "/headers", on_headers, fx);
+    nb_http_route(fx->srv, "GET", "/slow", on_slow, fx);
+    if (nb_http_server_start(fx->srv, &err) < 0) {
+        fprintf(stderr, "start: %s\n", err.msg);
+        nb_http_server_free(fx->srv);
+        free(fx);
+        return -1;
+    }
+    fx->port = nb_http_server_port(fx->srv);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    nb_http_server_free(fx->srv);
+    free(fx);
+    return 0;
+}
+
+/* --- client side --- */
+
+struct result {
+    CURLcode rc;
+    long status;
+    char *body;
+    size_t body_len;
+    char *headers;
+    size_t headers_len;
+};
+
+struct upload {
+    const char *data;
+    size_t len;
+    size_t pos;
+};
+
+static size_t read_upload(char *buf, size_t size, size_t nmemb, void *arg)
+{
+    struct upload *u = arg;
+    size_t n = size * nmemb;
+    if (n > u->len - u->pos) {
+        n = u->len - u->pos;
+    }
+    memcpy(buf, u->data + u->pos, n);
+    u->pos += n;
+    return n;
+}
+
+/* Performs one request on 'h' (a fresh handle when NULL). 'chunked' sends the body without a
+ * Content-Length. */
+static void request_on(CURL *h, const char *method, const char *url, const char *const *headers,
+                       const char *body, size_t body_len, bool chunked, struct result *r)
+{
+    bool own = h == NULL;
+    struct curl_slist *list = NULL;
+    struct upload up = {body, body_len, 0};
+
+    memset(r, 0, sizeof *r);
+    if (own) {
+        h = curl_easy_init();
+    }
+    FILE *bf = open_memstream(&r->body, &r->body_len);
+    FILE *hf = open_memstream(&r->headers, &r->headers_len);
+    for (const char *const *p = headers; p && *p; p++) {
+        list = curl_slist_append(list, *p);
+    }
+    if (chunked) {
+        list = curl_slist_append(list, "Transfer-Encoding: chunked");
+    }
+    list = curl_slist_append(list, "Expect:");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, bf);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, hf);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, read_upload);
+        curl_easy_setopt(h, CURLOPT_READDATA, &up);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
+                         chunked ? (curl_off_t)-1 : (curl_off_t)body_len);
+    }
+    r->rc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    fclose(bf);
+    fclose(hf);
+    curl_slist_free_all(list);
+    if (own) {
+        curl_easy_cleanup(h);
+    } else {
+        curl_easy_reset(h);
+    }
+}
+
+static void request(const struct fixture *fx, const char *method, const char *path,
+                    const char *const *headers, const char *body, size_t body_len, struct result *r)
+{
+    char url[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", fx->port, path);
+    request_on(NULL, method, url, headers, body, body_len, false, r);
+}
+
+static void result_free(struct result *r)
+{
+    free(r->body);
+    free(r->headers);
+}
+
+/* True if the response has the header line "name: value" (name compared case-insensitively). */
+static bool has_header(const struct result *r, const char *name, const char *value)
+{
+    char line[256];
+    snprintf(line, sizeof line, "\n%s: %s\r\n", name, value);
+    return strcasestr(r->headers, line) != NULL;
+}
+
+static json_t *body_json(const struct result *r)
+{
+    json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+static const char *jstr(const json_t *j, const char *key)
+{
+    return json_string_value(json_object_get(j, key));
+}
+
+/* --- cases --- */
+
+static void routes_exact_and_prefix(void **state)
+{
+    struct fixture *fx = *state;
+    struct result r;
+
+    request(fx, "GET", "/healthz", NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "ok");
+    result_free(&r);
+
+    request(fx, "DELETE", "/echo/sub/path", NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    json_t *j = body_json(&r);
+    assert_string_equal(jstr(j, "method"), "DELETE");
+    assert_string_equal(jstr(j, "path"), "/echo/sub/path");
+    assert_string_equal(jstr(j, "note"), "seen /echo/sub/path");
+    json_decref(j);
+    result_free(&r);
+
+    request(fx, "GET", "/healthz/more", NULL, NULL, 0, &r); /* exact routes match exactly */
+    assert_int_equal(r.status, 404);
+    result_free(&r);
+    request(fx, "GET", "/nothing", NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 404);
+    result_free(&r);
+}
+
+static void wrong_method_gets_405(void **state)
+{
+    struct fixture *fx = *state;
+    struct result r;
+    request(fx, "GET", "/post", NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 405);
+    assert_true(has_header(&r, "Allow", "POST, PUT"));
+    result_free(&r);
+}
+
+static void query_and_raw_uri(void **state)
+{
+    struct fixture *fx = *state;
+    struct result r;
+    request(fx, "GET", "/echo/a%2Fb%20c?x=1&y=%41&z=a+b&w", NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    json_t *j = body_json(&r);
+    assert_string_equal(jstr(j, "path"), "/echo/a/b c");
+    assert_string_equal(jstr(j, "raw_path"), "/echo/a%2Fb%20c");
+    assert_string_equal(jstr(j, "raw_query"), "x=1&y=%41&z=a+b&w");
+    assert_string_equal(jstr(j, "w"), ""); /* present without a value */
+    assert_true(json_is_null(json_object_get(j, "v")));
+    assert_string_equal(jstr(j, "x"), "1");
+    assert_string_equal(jstr(j, "y"), "A");
+    assert_string_equal(jstr(j, "z"), "a b");
+    json_decref(j);
+    result_free(&r);
+
+    request(fx, "GET", "/echo", NULL, NULL, 0, &r);
+    j = body_json(&r);
+    assert_string_equal(jstr(j, "raw_query"), "");
+    assert_true(json_is_null(json_object_get(j, "x")));
+    json_decref(j);
+    result_free(&r);
+}
+
+static void headers_case_insensitive_and_ordered(void **state)
+{
+    struct fixture *fx = *state;
+    struct result r;
+    const char *const hdrs[] = {"X-Test-Header: Hello", "X-Second: 2", "x-third: three", NULL};
+
+    request(fx, "GET", "/echo", hdrs, NULL, 0, &r);
+    json_t *j = body_json(&r);
+    assert_string_equal(jstr(j, "header"), "Hello");
+    json_decref(j);
+    result_free(&r);
+
+    request(fx, "GET", "/headers", hdrs, NULL, 0, &r);
+    assert_string_equal(r.body, "X-Test-Header=Hello;X-Second=2;");
+    result_free(&r);
+}
+
+static void post_body_echoed(void **state)
+{
+    struct fixture *fx = *state;
+    struct result r;
+    size_t len = 50000;
+    char *body = malloc(len);
+    for (size_t i = 0; i < len; i++) {
+        body[i] = (char)(i * 7 + 1);
+    }
+    body[100] = '\0'; /* binary-safe */
+
+    request(fx, "POST", "/post", NULL, body, len, &r);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(r.body_len, len);
+    assert_memory_equal(r.body, body, len);
+    assert_true(has_header(&r, "Content-Type", "application/octet-stream"));
+    result_free(&r);
+
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/post", fx->port);
+    request_on(NULL, "PUT", url, NULL, body, len, true, &r); /* chunked */
+    assert_int_equal(r.status, 201);
+    assert_int_equal(r.body_len, len);
+    assert_memory_equal(r.body, body, len);
+    result_free(&r);
+
+    request(fx, "POST", "/post", NULL, "", 0, &r);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(r.body_len, 0);
+    result_free(&r);
+    assert_int_equal(atomic_load(&fx->post_calls), 3);
+    free(body);
+}
+
+static void body_over_limit_gets_413(void **state)
+{
+    struct fixture *fx = *state;
+    struct result r;
+    size_t len = MAX_BODY + 1;
+    char *body = calloc(1, len);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/post", fx->port);
+
+    /* Declared length: refused before the body is read. */
+    request(fx, "POST", "/post", NULL, body, len, &r);
+    assert_int_equal(r.status, 413);
+    result_free(&r);
+
+    /* Chunked: found out while reading. */
+    request_on(NULL, "POST", url, NULL, body, len, true, &r);
+    assert_int_equal(r.status, 413);
+    result_free(&r);
+
+    /* Exactly the limit is fine. */
+    request(fx, "POST", "/post", NULL, body, MAX_BODY, &r);
+    assert_int_equal(r.status, 201);
+    result_free(&r);
+    assert_int_equal(atomic_load(&fx->post_calls), 1);
+    free(body);
+}
+
+static void handler_without_reply_gets_500(void **state)
+{
+    struct fixture *fx = *state;
+    struct result r;
+    request(fx, "GET", "/noreply", NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 500);
+    assert_null(strcasestr(r.headers, "X-Lost"));
+    result_free(&r);
+}
+
+static void json_and_xml_replies(void **state)
+{
+    struct fixture *fx = *state;
+    struct result r;
+    request(fx, "GET", "/echo", NULL, NULL, 0, &r);
+    assert_true(has_header(&r, "Content-Type", "application/json"));
+    assert_null(strchr(r.body, '\n')); /* compact */
+    assert_null(strstr(r.body, ": "));
+    result_free(&r);
+
+    request(fx, "GET", "/xml", NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    assert_true(has_header(&r, "Content-Type", "text/xml;charset=UTF-8"));
+    assert_string_equal(r.body, "<?xml version=\"1.0\"?><a>b</a>");
+    result_free(&r);
+}
+
+static void reply_headers_are_sent(void **state)
+{
+    struct fixture *fx = *state;
+    struct result r;
+    request(fx, "GET", "/healthz", NULL, NULL, 0, &r);
+    assert_true(has_header(&r, "X-Reply", "yes"));
+    assert_true(has_header(&r, "Content-Type", "text/plain"));
+    result_free(&r);
+}
+
+static void remote_addr_is_loopback(void **state)
+{
+    struct fixture *fx = *state;
+    struct result r;
+    request(fx, "GET", "/echo", NULL, NULL, 0, &r);
+    json_t *j = body_json(&r);
+    assert_string_equal(jstr(j, "remote"), "127.0.0.1");
+    json_decref(j);
+    result_free(&r);
+}
+
+static void keep_alive_reuses_connection(void **state)
+{
+    struct fixture *fx = *state;
+    struct result r;
+    char url[128];
+    long connects = -1;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", fx->port);
+
+    CURL *h = curl_easy_init();
+    for (int i = 0; i < 3; i++) {
+        request_on(h, "GET", url, NULL, NULL, 0, false, &r);
+        assert_int_equal(r.status, 200);
+        result_free(&r);
+    }
+    /* request_on() resets the options but keeps the connection cache; ask once more. */
+    FILE *sink = fopen("/dev/null", "w");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
+    assert_int_equal(curl_easy_perform(h), CURLE_OK);
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
+    assert_int_equal(connects, 0);
+    fclose(sink);
+    curl_easy_cleanup(h);
+}
+
+#define CLIENTS  4
+#define REQUESTS 100
+
+struct client {
+    const struct fixture *fx;
+    int id;
+    int ok;
+};
+
+static void *client_main(void *arg)
+{
+    struct client *c = arg;
+    CURL *h = curl_easy_init();
+    for (int i = 0; i < REQUESTS; i++) {
+        char url[128];
+        char want[64];
+        struct result r;
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/echo?x=%d-%d", c->fx->port, c->id, i);
+        snprintf(want, sizeof want, "\"x\":\"%d-%d\"", c->id, i);
+        request_on(h, "GET", url, NULL, NULL, 0, false, &r);
+        if (r.status == 200 && strstr(r.body, want)) {
+            c->ok++;
+        }
+        result_free(&r);
+    }
+    curl_easy_cleanup(h);
+    return NULL;
+}
+
+static void concurrent_clients(void **state)
+{
+    struct fixture *fx = *state;
+    pthread_t threads[CLIENTS];
+    struct client clients[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        clients[i] = (struct client){fx, i, 0};
+        assert_int_equal(pthread_create(&threads[i], NULL, client_main, &clients[i]), 0);
+    }
+    for (int i = 0; i < CLIENTS; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(clients[i].ok, REQUESTS);
+    }
+}
+
+static void stop_while_idle(void **state)
+{
+    struct fixture *fx = *state;
+    struct result r;
+    request(fx, "GET", "/healthz", NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    result_free(&r);
+
+    nb_http_server_stop(fx->srv);
+    nb_http_server_stop(fx->srv); /* idempotent */
+    request(fx, "GET", "/healthz", NULL, NULL, 0, &r);
+    assert_int_equal(r.rc, CURLE_COULDNT_CONNECT);
+    result_free(&r);
+}
+
+struct slow_call {
+    const struct fixture *fx;
+    struct result r;
+};
+
+static void *slow_main(void *arg)
+{
+    struct slow_call *call = arg;
+    request(call->fx, "GET", "/slow", NULL, NULL, 0, &call->r);
+    return NULL;
+}
+
+static void graceful_stop_finishes_requests(void **state)
+{
+    struct fixture *fx = *state;
+    struct slow_call call = {.fx = fx};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, slow_main, &call), 0);
+    while (!atomic_load(&fx->slow_started)) {
+        sleep_ms(1);
+    }
+    nb_http_server_stop(fx->srv); /* returns once the slow request has been answered */
+    pthread_join(t, NULL);
+    assert_int_equal(call.r.rc, CURLE_OK);
+    assert_int_equal(call.r.status, 200);
+    assert_string_equal(call.r.body, "slow done");
+    assert_true(has_header(&call.r, "Connection", "close"));
+    result_free(&call.r);
+}
+
+static void bad_config_and_busy_port(void **state)
+{
+    struct fixture *fx = *state;
+    struct nb_error err = {0};
+
+    struct nb_http_config bad = {.address = "localhost"};
+    assert_null(nb_http_server_new(&bad, &err));
+    assert_int_equal(err.code, NB_ERR_INVALID);
+    assert_string_equal(err.msg, "invalid listen address \"localhost\"");
+
+    struct nb_http_config busy = {.address = "127.0.0.1", .port = fx->port};
+    struct nb_http_server *srv = nb_http_server_new(&busy, &err);
+    assert_non_null(srv);
+    assert_int_equal(nb_http_route(srv, "GET", "no-slash", on_healthz, NULL), -1);
+    assert_int_equal(nb_http_server_start(srv, &err), -1);
+    assert_int_equal(err.code, NB_ERR_IO);
+    assert_non_null(strstr(err.msg, "could not bind to 127.0.0.1 port"));
+    assert_non_null(strstr(err.msg, "Address already in use"));
+    nb_http_server_free(srv);
+
+    struct nb_http_config tls = {.tls_cert = "/nonexistent/cert.pem", .tls_key = "/x"};
+    assert_null(nb_http_server_new(&tls, &err));
+    assert_int_equal(err.code, NB_ERR_IO);
+    assert_non_null(strstr(err.msg, "could not open TLS certificate \"/nonexistent/cert.pem\""));
+}
+
+static void ipv6_loopback(void **state)
+{
+    struct nb_error err = {0};
+    struct nb_http_config cfg = {.address = "::1"};
+    struct nb_http_server *srv = nb_http_server_new(&cfg, &err);
+    assert_non_null(srv);
+    nb_http_route(srv, NULL, "/echo*", on_echo, NULL);
+    if (nb_http_server_start(srv, &err) < 0) {
+        /* No IPv6 on this machine: nothing to test. */
+        nb_http_server_free(srv);
+        skip();
+    }
+    char url[128];
+    struct result r;
+    snprintf(url, sizeof url, "http://[::1]:%d/echo", nb_http_server_port(srv));
+    request_on(NULL, "GET", url, NULL, NULL, 0, false, &r);
+    assert_int_equal(r.status, 200);
+    json_t *j = body_json(&r);
+    assert_string_equal(jstr(j, "remote"), "::1");
+    json_decref(j);
+    result_free(&r);
+    nb_http_server_free(srv);
+}
+
+static void tls_server(void **state)
+{
+    char dir[] = "/tmp/nubo-test-http-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+             "-nodes -subj /CN=localhost -days 1 -keyout %s/key.pem -out %s/cert.pem "
+             ">/dev/null 2>&1",
+             dir, dir);
+    if (system(cmd) != 0) {
+        rmdir(dir);
+        skip(); /* no openssl command to make a certificate with */
+    }
+    char cert[256];
+    char key[256];
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+
+    struct nb_error err = {0};
+    struct nb_http_config cfg = {.tls_cert = cert, .tls_key = key};
+    struct nb_http_server *srv = nb_http_server_new(&cfg, &err);
+    assert_non_null(srv);
+    nb_http_route(srv, "GET", "/healthz", on_healthz, NULL);
+    assert_int_equal(nb_http_server_start(srv, &err), 0);
+
+    char url[128];
+    struct result r;
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/healthz", nb_http_server_port(srv));
+    request_on(NULL, "GET", url, NULL, NULL, 0, false, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "ok");
+    result_free(&r);
+    nb_http_server_free(srv);
+
+    /* A key that is not PEM makes start fail with a hint. */
+    struct nb_http_config broken = {.tls_cert = cert, .tls_key = cert};
+    srv = nb_http_server_new(&broken, &err);
+    assert_non_null(srv);
+    assert_int_equal(nb_http_server_start(srv, &err), -1);
+    assert_non_null(strstr(err.detail, "TLS certificate and key"));
+    nb_http_server_free(srv);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(routes_exact_and_prefix, setup, teardown),
+        cmocka_unit_test_setup_teardown(wrong_method_gets_405, setup, teardown),
+        cmocka_unit_test_setup_teardown(query_and_raw_uri, setup, teardown),
+        cmocka_unit_test_setup_teardown(headers_case_insensitive_and_ordered, setup, teardown),
+        cmocka_unit_test_setup_teardown(post_body_echoed, setup, teardown),
+        cmocka_unit_test_setup_teardown(body_over_limit_gets_413, setup, teardown),
+        cmocka_unit_test_setup_teardown(handler_without_reply_gets_500, setup, teardown),
+        cmocka_unit_test_setup_teardown(json_and_xml_replies, setup, teardown),
+        cmocka_unit_test_setup_teardown(reply_headers_are_sent, setup, teardown),
+        cmocka_unit_test_setup_teardown(remote_addr_is_loopback, setup, teardown),
+        cmocka_unit_test_setup_teardown(keep_alive_reuses_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(stop_while_idle, setup, teardown),
+        cmocka_unit_test_setup_teardown(graceful_stop_finishes_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_config_and_busy_port, setup, teardown),
+        cmocka_unit_test(ipv6_loopback),
+        cmocka_unit_test(tls_server),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return failed;
+}
