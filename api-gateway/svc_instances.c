@@ -42,9 +42,7 @@ int gw_instance_state_code(const char *state)
 #define INSTANCE_COLUMNS                                                                           \
     "i.id, i.reservation_id, i.tenant_id, i.launch_index, i.image_id, i.instance_type, "           \
     "i.key_name, i.zone, i.state, i.state_reason_code, i.state_reason_message, "                   \
-    "(extract(epoch FROM i.launch_time) * 1000)::bigint, i.vcpus, i.memory_mib, "                  \
-    "COALESCE((SELECT json_agg(json_build_array(t.key, t.value) ORDER BY t.key) FROM tags t "      \
-    "WHERE t.tenant_id = i.tenant_id AND t.resource_id = i.id), '[]')"
+    "(extract(epoch FROM i.launch_time) * 1000)::bigint, i.vcpus, i.memory_mib"
 
 /* Terminated instances stay visible for an hour, as on EC2. */
 #define VISIBLE "(i.state <> 'terminated' OR i.terminated_at > now() - interval '1 hour')"
@@ -66,20 +64,55 @@ static void row_to_instance(PGresult *res, int row, struct nb_arena *a, struct g
     in->launch_time_ms = strtoll(PQgetvalue(res, row, 11), NULL, 10);
     in->vcpus = atoi(PQgetvalue(res, row, 12));
     in->memory_mib = atoi(PQgetvalue(res, row, 13));
-    svc_parse_tags(PQgetvalue(res, row, 14), a, &in->tags, &in->n_tags);
 }
 
-static void rows_to_list(PGresult *res, int limit, struct nb_arena *a, struct gw_instance_list *out)
+/* Wraps 'page_sql' (a SELECT of INSTANCE_COLUMNS, with its own ORDER BY and LIMIT) so that each
+ * instance row comes with its tags: one row per (instance, tag), or one row with NULL tag columns
+ * for an untagged instance, ordered by 'order' then tag key. One statement per page, and the tags
+ * are found with one index probe per instance of the page (OFFSET 0 keeps the planner from
+ * turning the probes into a scan of all the tenant's tags). */
+static char *with_tags(struct nb_arena *a, const char *page_sql, const char *order)
 {
-    int n = PQntuples(res);
-    if (limit > 0 && n > limit) {
-        n = limit;
+    return nb_arena_printf(a,
+                           "WITH page AS MATERIALIZED (%s) SELECT p.*, t.key, t.value FROM page p "
+                           "LEFT JOIN LATERAL (SELECT key, value FROM tags t "
+                           "WHERE t.tenant_id = p.tenant_id AND t.resource_id = p.id OFFSET 0) t "
+                           "ON true ORDER BY %s, t.key",
+                           page_sql, order);
+}
+
+/* Turns the rows of a with_tags() query into instances, at most 'limit' of them (0: all).
+ * Returns true when there were more instances than 'limit'. */
+static bool rows_to_list(PGresult *res, int limit, struct nb_arena *a, struct gw_instance_list *out)
+{
+    int rows = PQntuples(res);
+    int tag_col = PQnfields(res) - 2;
+    out->items = nb_arena_zalloc(a, sizeof *out->items * (size_t)(rows ? rows : 1));
+    out->n = 0;
+    bool more = false;
+    for (int r = 0; r < rows;) {
+        int end = r + 1;
+        while (end < rows && !strcmp(PQgetvalue(res, end, 0), PQgetvalue(res, r, 0))) {
+            end++;
+        }
+        if (limit > 0 && out->n == (size_t)limit) {
+            more = true;
+            break;
+        }
+        struct gw_instance *in = &out->items[out->n++];
+        row_to_instance(res, r, a, in);
+        if (!PQgetisnull(res, r, tag_col)) {
+            struct gw_tag *tags = nb_arena_alloc(a, sizeof *tags * (size_t)(end - r));
+            for (int k = r; k < end; k++) {
+                tags[k - r].key = svc_col(res, k, tag_col, a);
+                tags[k - r].value = svc_col(res, k, tag_col + 1, a);
+            }
+            in->tags = tags;
+            in->n_tags = (size_t)(end - r);
+        }
+        r = end;
     }
-    out->items = nb_arena_zalloc(a, sizeof *out->items * (size_t)(n ? n : 1));
-    out->n = (size_t)n;
-    for (int r = 0; r < n; r++) {
-        row_to_instance(res, r, a, &out->items[r]);
-    }
+    return more;
 }
 
 /* --- RunInstances ---------------------------------------------------------------------------- */
@@ -108,11 +141,11 @@ static int describe_reservation(struct nb_pg_conn *conn, const char *tenant_id,
                                 struct gw_instance_list *out, struct nb_error *err)
 {
     const char *p[] = {tenant_id, reservation_id};
-    PGresult *res = nb_pg_exec(conn,
-                               "SELECT " INSTANCE_COLUMNS " FROM instances i "
-                               "WHERE i.tenant_id = $1 AND i.reservation_id = $2 "
-                               "ORDER BY i.launch_index",
-                               2, p, err);
+    const char *sql = with_tags(a,
+                                "SELECT " INSTANCE_COLUMNS " FROM instances i "
+                                "WHERE i.tenant_id = $1 AND i.reservation_id = $2",
+                                "p.launch_index");
+    PGresult *res = nb_pg_exec(conn, sql, 2, p, err);
     if (!res) {
         return -1;
     }
@@ -478,14 +511,14 @@ int gw_instances_describe(struct gw_ctx *gw, const struct gw_principal *who, con
         nb_buf_free(&q.sql);
         return -1;
     }
-    PGresult *res = nb_pg_exec(conn, q.sql.data, q.n, q.params, err);
+    PGresult *res = nb_pg_exec(conn, with_tags(arena, q.sql.data, "p.reservation_id, p.id"), q.n,
+                               q.params, err);
     nb_pg_release(conn);
     nb_buf_free(&q.sql);
     if (!res) {
         return -1;
     }
-    rows_to_list(res, page->max_results, arena, out);
-    if (page->max_results > 0 && PQntuples(res) > page->max_results) {
+    if (rows_to_list(res, page->max_results, arena, out)) {
         const struct gw_instance *last = &out->items[out->n - 1];
         out->next_token = nb_arena_printf(arena, "%s.%s", last->reservation_id, last->id);
     }

@@ -47,7 +47,7 @@ if [ ! -f "$pg_dir/PG_VERSION" ]; then
     [ ${#as_pg[@]} -eq 0 ] || chown postgres: "$pg_dir"
     chmod 0700 "$pg_dir"
     say "creating PostgreSQL cluster in $pg_dir"
-    "${as_pg[@]}" "$PG_BIN/initdb" --no-sync -A trust -U nubo -E UTF8 -D "$pg_dir" \
+    "${as_pg[@]}" "$PG_BIN/initdb" --no-sync -A trust -U nubo -E UTF8 --locale=C -D "$pg_dir" \
         >"$STATE/log/initdb.log" 2>&1
     # A free port, chosen once and kept.
     port=55432

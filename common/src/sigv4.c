@@ -1,17 +1,15 @@
-/* AWS Signature Version 4 for non-S3 services (see sigv4.h).
+/* AWS Signature Version 4 for non-S3 services (see sigv4.h): parsing the claim a request makes,
+ * verifying it, and signing or presigning a request.
  *
- * A signature covers a canonical form of the request:
- *
- *     METHOD \n canonical-uri \n canonical-query \n canonical-headers \n signed-headers \n payload
- *
- * which this file rebuilds from the request as received, exactly as botocore builds it when it
- * signs (tests/unit/test_sigv4_botocore.c checks this against botocore itself). Everything a client
- * sends is bounded before it is copied, and every malformed part is reported by name.
- *
- * The signing key (four chained HMACs of the secret) changes once a day per key, region and
- * service, so each thread keeps the last few in a small cache: a verification then costs one
- * SHA-256 of the canonical request, one of the body, and one HMAC. */
+ * A claim comes either from an Authorization header or from X-Amz-* query parameters (a presigned
+ * URL). This file parses either into a 'struct nb_sigv4_auth', checking every field it can check
+ * without the secret, then verifies the claim: the request date against the server's clock, the
+ * payload hash against the body, and the signature against the one computed over the canonical
+ * request, which sigv4_canon.c builds. Everything a client sends is bounded before it is copied,
+ * and every malformed part is reported by name. */
 #include "nubo/sigv4.h"
+
+#include "sigv4_priv.h"
 
 #include "nubo/crypto.h"
 #include "nubo/error.h"
@@ -23,251 +21,22 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/crypto.h>
-
-#define ALGORITHM        "AWS4-HMAC-SHA256"
 #define UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
-#define SCOPE_TERMINATOR "aws4_request"
 
 /* Bounds on what a client may send; a legitimate EC2 request is far below each. */
-#define MAX_METHOD_LEN    32
-#define MAX_PATH_LEN      8192
-#define MAX_QUERY_LEN     65536
-#define MAX_QUERY_PARAMS  2048
-#define MAX_HEADERS       256
-#define MAX_CANONICAL_LEN (1024 * 1024)
-#define MAX_AUTH_PARAM    2048
-#define MAX_EXPIRES       604800
-#define MAX_TIME          253402300799LL /* 9999-12-31T23:59:59Z, the last YYYYMMDD date */
+#define MAX_AUTH_PARAM 2048
+#define MAX_EXPIRES    604800
+#define MAX_TIME       253402300799LL /* 9999-12-31T23:59:59Z, the last YYYYMMDD date */
 
 /* The longest SignedHeaders list that fits 'struct nb_sigv4_auth'. */
 #define SIGNED_HEADERS_MAX (sizeof((struct nb_sigv4_auth){0}).signed_headers - 1)
 /* Presigning parameter names are short: a longer raw name is none of them. */
 #define MAX_PARAM_NAME 64
 
-/* How an offending value is quoted in an error message: printable ASCII only, truncated. */
-#define QUOTE_MAX 80
-
-/* --- growable, bounded string -------------------------------------------------------------- */
-
-struct sbuf {
-    char *p;
-    size_t len;
-    size_t cap;
-    bool overflow; /* MAX_CANONICAL_LEN reached or out of memory; the contents are then cut */
-};
-
-static void sb_free(struct sbuf *sb)
-{
-    free(sb->p);
-    sb->p = NULL;
-    sb->len = sb->cap = 0;
-}
-
-static bool sb_reserve(struct sbuf *sb, size_t extra)
-{
-    if (sb->overflow) {
-        return false;
-    }
-    if (extra > MAX_CANONICAL_LEN - sb->len) {
-        sb->overflow = true;
-        return false;
-    }
-    if (sb->len + extra + 1 > sb->cap) {
-        size_t cap = sb->cap ? sb->cap : 1024;
-        while (cap < sb->len + extra + 1) {
-            cap *= 2;
-        }
-        char *p = realloc(sb->p, cap);
-        if (!p) {
-            sb->overflow = true;
-            return false;
-        }
-        sb->p = p;
-        sb->cap = cap;
-    }
-    return true;
-}
-
-static void sb_add(struct sbuf *sb, const char *s, size_t n)
-{
-    if (sb_reserve(sb, n)) {
-        memcpy(sb->p + sb->len, s, n);
-        sb->len += n;
-        sb->p[sb->len] = '\0';
-    }
-}
-
-static void sb_adds(struct sbuf *sb, const char *s)
-{
-    sb_add(sb, s, strlen(s));
-}
-
-static void sb_addc(struct sbuf *sb, char c)
-{
-    sb_add(sb, &c, 1);
-}
-
-static void sb_truncate(struct sbuf *sb, size_t len)
-{
-    if (len < sb->len) {
-        sb->len = len;
-        sb->p[len] = '\0';
-    }
-}
-
-static bool is_unreserved(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_' || c == '.' || c == '~';
-}
-
-/* Appends 'n' bytes of 's' percent-encoded by AWS's rules: unreserved characters (and '/' when
- * 'keep_slash') as they are, every other byte as %XX in upper case. */
-static void sb_add_encoded(struct sbuf *sb, const char *s, size_t n, bool keep_slash)
-{
-    static const char digits[] = "0123456789ABCDEF";
-    if (!sb_reserve(sb, 3 * n)) {
-        return;
-    }
-    char *o = sb->p + sb->len;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (is_unreserved(c) || (keep_slash && c == '/')) {
-            *o++ = (char)c;
-        } else {
-            *o++ = '%';
-            *o++ = digits[c >> 4];
-            *o++ = digits[c & 15];
-        }
-    }
-    sb->len = (size_t)(o - sb->p);
-    sb->p[sb->len] = '\0';
-}
-
-/* --- small helpers --------------------------------------------------------------------------- */
-
-/* Writes a printable rendering of 'n' bytes of 's' into 'out' (QUOTE_MAX + 4 bytes) for an error
- * message: bytes outside printable ASCII and '"' become '?', long values end in "...". */
-static const char *quote(const char *s, size_t n, char out[QUOTE_MAX + 4])
-{
-    size_t i;
-    for (i = 0; i < n && i < QUOTE_MAX; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[i] = c >= 0x20 && c < 0x7f && c != '"' ? (char)c : '?';
-    }
-    if (n > QUOTE_MAX) {
-        memcpy(out + i, "...", 3);
-        i += 3;
-    }
-    out[i] = '\0';
-    return out;
-}
-
-static bool is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-/* Decodes 'n' bytes of form-encoded 's' ("%XX" escapes, '+' for a space) into 'out', which has
- * room for 'n' bytes. A '%' not followed by two hex digits stands for itself. Returns the decoded
- * length; the result may contain NUL bytes. */
-static size_t form_decode(const char *s, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+') {
-            out[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < n && hex_digit(s[i + 1]) >= 0 &&
-                   hex_digit(s[i + 2]) >= 0) {
-            out[o++] = (char)(hex_digit(s[i + 1]) << 4 | hex_digit(s[i + 2]));
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    return o;
-}
-
 static bool is_lower_tchar(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
            (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static const struct nb_sigv4_header *find_header(const struct nb_sigv4_request *req,
-                                                 const char *name, size_t name_len, int *count)
-{
-    const struct nb_sigv4_header *found = NULL;
-    *count = 0;
-    for (size_t i = 0; i < req->n_headers; i++) {
-        const char *h = req->headers[i].name;
-        if (h && strncasecmp(h, name, name_len) == 0 && h[name_len] == '\0') {
-            if (!found) {
-                found = &req->headers[i];
-            }
-            (*count)++;
-        }
-    }
-    return found;
-}
-
-/* Appends 'value' with leading and trailing white space removed and inner runs of it folded into
- * one space. */
-static void sb_add_trimmed(struct sbuf *sb, const char *value)
-{
-    const char *p = value ? value : "";
-    bool pending_space = false;
-    bool any = false;
-    for (; *p; p++) {
-        if (is_space(*p)) {
-            pending_space = any;
-            continue;
-        }
-        if (pending_space) {
-            sb_addc(sb, ' ');
-            pending_space = false;
-        }
-        const char *run = p;
-        while (p[1] && !is_space(p[1])) {
-            p++;
-        }
-        sb_add(sb, run, (size_t)(p - run + 1));
-        any = true;
-    }
-}
-
-/* Returns the trimmed value of header 'name' into 'out' if it is present once, else false. */
-static bool header_value(const struct nb_sigv4_request *req, const char *name, char *out,
-                         size_t out_size)
-{
-    int count;
-    const struct nb_sigv4_header *h = find_header(req, name, strlen(name), &count);
-    if (!h || count != 1) {
-        return false;
-    }
-    struct sbuf sb = {0};
-    sb_add_trimmed(&sb, h->value);
-    bool ok = !sb.overflow && sb.len < out_size;
-    if (ok) {
-        memcpy(out, sb.p ? sb.p : "", sb.len + 1);
-    }
-    sb_free(&sb);
-    return ok;
 }
 
 /* --- dates ----------------------------------------------------------------------------------- */
@@ -332,7 +101,7 @@ static bool parse_http_date(const char *s, time_t *out)
 {
     static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     char *end;
-    while (is_space(*s)) {
+    while (nb_sigv4_is_space(*s)) {
         s++;
     }
     const char *comma = strchr(s, ',');
@@ -364,7 +133,7 @@ static bool parse_http_date(const char *s, time_t *out)
     }
     const char *zone = s + 18;
     size_t zlen = strlen(zone);
-    while (zlen > 0 && is_space(zone[zlen - 1])) {
+    while (zlen > 0 && nb_sigv4_is_space(zone[zlen - 1])) {
         zlen--;
     }
     if (!((zlen == 3 && (strncmp(zone, "GMT", 3) == 0 || strncmp(zone, "UTC", 3) == 0)) ||
@@ -413,7 +182,7 @@ static bool is_scope_name(const char *s, size_t n)
 static enum nb_sigv4_result parse_credential(const char *s, size_t n, struct nb_sigv4_auth *auth,
                                              struct nb_error *err)
 {
-    char q[QUOTE_MAX + 4];
+    char q[NB_SIGV4_QUOTE_MAX + 4];
     const char *part[5];
     size_t part_len[5];
     int parts = 0;
@@ -430,12 +199,12 @@ static enum nb_sigv4_result parse_credential(const char *s, size_t n, struct nb_
     }
     if (parts != 5) {
         nb_error_set(err, NB_ERR_INVALID, "credential scope \"%s\" has %d parts, expected 5",
-                     quote(s, n, q), parts);
+                     nb_sigv4_quote(s, n, q), parts);
         return NB_SIGV4_INCOMPLETE;
     }
     if (part_len[0] == 0) {
         nb_error_set(err, NB_ERR_INVALID, "credential scope \"%s\" has an empty access key",
-                     quote(s, n, q));
+                     nb_sigv4_quote(s, n, q));
         return NB_SIGV4_INCOMPLETE;
     }
     for (size_t i = 0; i < part_len[0]; i++) {
@@ -443,37 +212,37 @@ static enum nb_sigv4_result parse_credential(const char *s, size_t n, struct nb_
         if (c <= 0x20 || c >= 0x7f || c == ',') {
             nb_error_set(err, NB_ERR_INVALID,
                          "credential scope \"%s\" has an invalid character in its access key",
-                         quote(s, n, q));
+                         nb_sigv4_quote(s, n, q));
             return NB_SIGV4_INCOMPLETE;
         }
     }
     if (!copy_field(auth->access_key, sizeof auth->access_key, part[0], part_len[0])) {
         nb_error_set(err, NB_ERR_INVALID, "access key \"%s\" is longer than %zu characters",
-                     quote(part[0], part_len[0], q), sizeof auth->access_key - 1);
+                     nb_sigv4_quote(part[0], part_len[0], q), sizeof auth->access_key - 1);
         return NB_SIGV4_INCOMPLETE;
     }
     if (part_len[1] != 8 || !digits_at(part[1], 8)) {
         nb_error_set(err, NB_ERR_INVALID, "credential scope date \"%s\" is not YYYYMMDD",
-                     quote(part[1], part_len[1], q));
+                     nb_sigv4_quote(part[1], part_len[1], q));
         return NB_SIGV4_INCOMPLETE;
     }
     copy_field(auth->scope_date, sizeof auth->scope_date, part[1], 8);
     if (!is_scope_name(part[2], part_len[2]) ||
         !copy_field(auth->region, sizeof auth->region, part[2], part_len[2])) {
         nb_error_set(err, NB_ERR_INVALID, "credential scope region \"%s\" is malformed",
-                     quote(part[2], part_len[2], q));
+                     nb_sigv4_quote(part[2], part_len[2], q));
         return NB_SIGV4_INCOMPLETE;
     }
     if (!is_scope_name(part[3], part_len[3]) ||
         !copy_field(auth->service, sizeof auth->service, part[3], part_len[3])) {
         nb_error_set(err, NB_ERR_INVALID, "credential scope service \"%s\" is malformed",
-                     quote(part[3], part_len[3], q));
+                     nb_sigv4_quote(part[3], part_len[3], q));
         return NB_SIGV4_INCOMPLETE;
     }
-    if (part_len[4] != strlen(SCOPE_TERMINATOR) ||
-        memcmp(part[4], SCOPE_TERMINATOR, part_len[4]) != 0) {
+    if (part_len[4] != strlen(NB_SIGV4_SCOPE_TERMINATOR) ||
+        memcmp(part[4], NB_SIGV4_SCOPE_TERMINATOR, part_len[4]) != 0) {
         nb_error_set(err, NB_ERR_INVALID, "credential scope \"%s\" does not end in \"%s\"",
-                     quote(s, n, q), SCOPE_TERMINATOR);
+                     nb_sigv4_quote(s, n, q), NB_SIGV4_SCOPE_TERMINATOR);
         return NB_SIGV4_INCOMPLETE;
     }
     return NB_SIGV4_OK;
@@ -482,7 +251,7 @@ static enum nb_sigv4_result parse_credential(const char *s, size_t n, struct nb_
 /* Checks a SignedHeaders list: lower-case header names, ';'-separated, sorted, no duplicates. */
 static bool signed_headers_valid(const char *s, size_t n, struct nb_error *err)
 {
-    char q[QUOTE_MAX + 4];
+    char q[NB_SIGV4_QUOTE_MAX + 4];
     const char *prev = NULL;
     size_t prev_len = 0;
     size_t i = 0;
@@ -497,7 +266,7 @@ static bool signed_headers_valid(const char *s, size_t n, struct nb_error *err)
                 nb_error_set(err, NB_ERR_INVALID,
                              "signed headers \"%s\" contain an invalid character at offset %zu "
                              "(names must be lower case)",
-                             quote(s, n, q), i);
+                             nb_sigv4_quote(s, n, q), i);
                 return false;
             }
             i++;
@@ -505,7 +274,7 @@ static bool signed_headers_valid(const char *s, size_t n, struct nb_error *err)
         size_t len = i - start;
         if (len == 0) {
             nb_error_set(err, NB_ERR_INVALID, "signed headers \"%s\" contain an empty name",
-                         quote(s, n, q));
+                         nb_sigv4_quote(s, n, q));
             return false;
         }
         if (prev) {
@@ -514,7 +283,7 @@ static bool signed_headers_valid(const char *s, size_t n, struct nb_error *err)
             if (c > 0 || (c == 0 && prev_len >= len)) {
                 nb_error_set(err, NB_ERR_INVALID,
                              "signed headers \"%s\" are not sorted or contain a duplicate",
-                             quote(s, n, q));
+                             nb_sigv4_quote(s, n, q));
                 return false;
             }
         }
@@ -556,10 +325,10 @@ static enum nb_sigv4_result parse_signed_headers(const char *s, size_t n,
 static enum nb_sigv4_result parse_signature(const char *s, size_t n, struct nb_sigv4_auth *auth,
                                             struct nb_error *err)
 {
-    char q[QUOTE_MAX + 4];
+    char q[NB_SIGV4_QUOTE_MAX + 4];
     if (!signature_valid(s, n)) {
         nb_error_set(err, NB_ERR_INVALID, "signature \"%s\" is not 64 lower-case hex digits",
-                     quote(s, n, q));
+                     nb_sigv4_quote(s, n, q));
         return NB_SIGV4_INCOMPLETE;
     }
     copy_field(auth->signature, sizeof auth->signature, s, n);
@@ -572,9 +341,9 @@ static enum nb_sigv4_result parse_authorization(const char *value, struct nb_sig
                                                 struct nb_error *err)
 {
     static const char *const names[] = {"Credential", "SignedHeaders", "Signature"};
-    char q[QUOTE_MAX + 4];
+    char q[NB_SIGV4_QUOTE_MAX + 4];
     const char *p = value;
-    while (is_space(*p)) {
+    while (nb_sigv4_is_space(*p)) {
         p++;
     }
     if (*p == '\0') {
@@ -582,21 +351,21 @@ static enum nb_sigv4_result parse_authorization(const char *value, struct nb_sig
         return NB_SIGV4_INCOMPLETE;
     }
     const char *alg = p;
-    while (*p && !is_space(*p)) {
+    while (*p && !nb_sigv4_is_space(*p)) {
         p++;
     }
     size_t alg_len = (size_t)(p - alg);
-    if (alg_len != strlen(ALGORITHM) || memcmp(alg, ALGORITHM, alg_len) != 0) {
+    if (alg_len != strlen(NB_SIGV4_ALGORITHM) || memcmp(alg, NB_SIGV4_ALGORITHM, alg_len) != 0) {
         nb_error_set(err, NB_ERR_INVALID, "authorization scheme \"%s\" is not supported",
-                     quote(alg, alg_len, q));
-        nb_error_detail(err, "expected \"%s\"", ALGORITHM);
+                     nb_sigv4_quote(alg, alg_len, q));
+        nb_error_detail(err, "expected \"%s\"", NB_SIGV4_ALGORITHM);
         return NB_SIGV4_INCOMPLETE;
     }
     const char *found[3] = {NULL, NULL, NULL};
     size_t found_len[3] = {0, 0, 0};
     bool after_comma = false;
     for (;;) {
-        while (is_space(*p)) {
+        while (nb_sigv4_is_space(*p)) {
             p++;
         }
         const char *comp = p;
@@ -604,7 +373,7 @@ static enum nb_sigv4_result parse_authorization(const char *value, struct nb_sig
             p++;
         }
         const char *comp_end = p;
-        while (comp_end > comp && is_space(comp_end[-1])) {
+        while (comp_end > comp && nb_sigv4_is_space(comp_end[-1])) {
             comp_end--;
         }
         size_t comp_len = (size_t)(comp_end - comp);
@@ -619,7 +388,7 @@ static enum nb_sigv4_result parse_authorization(const char *value, struct nb_sig
         if (!eq) {
             nb_error_set(err, NB_ERR_INVALID,
                          "authorization header component \"%s\" is not of the form name=value",
-                         quote(comp, comp_len, q));
+                         nb_sigv4_quote(comp, comp_len, q));
             return NB_SIGV4_INCOMPLETE;
         }
         size_t name_len = (size_t)(eq - comp);
@@ -632,7 +401,7 @@ static enum nb_sigv4_result parse_authorization(const char *value, struct nb_sig
         if (which < 0) {
             nb_error_set(err, NB_ERR_INVALID,
                          "authorization header has an unknown component \"%s\"",
-                         quote(comp, name_len, q));
+                         nb_sigv4_quote(comp, name_len, q));
             return NB_SIGV4_INCOMPLETE;
         }
         if (found[which]) {
@@ -641,11 +410,11 @@ static enum nb_sigv4_result parse_authorization(const char *value, struct nb_sig
             return NB_SIGV4_INCOMPLETE;
         }
         const char *v = eq + 1;
-        while (v < comp_end && is_space(*v)) {
+        while (v < comp_end && nb_sigv4_is_space(*v)) {
             v++;
         }
         for (const char *c = v; c < comp_end; c++) {
-            if (is_space(*c)) {
+            if (nb_sigv4_is_space(*c)) {
                 nb_error_set(err, NB_ERR_INVALID,
                              "authorization header component \"%s\" contains white space "
                              "(a missing comma?)",
@@ -707,9 +476,9 @@ static enum nb_sigv4_result find_presign_params(const char *query, const char *r
         return NB_SIGV4_OK;
     }
     size_t qlen = strlen(query);
-    if (qlen > MAX_QUERY_LEN) {
+    if (qlen > NB_SIGV4_MAX_QUERY_LEN) {
         nb_error_set(err, NB_ERR_INVALID, "query string is too long (%zu bytes, at most %d)", qlen,
-                     MAX_QUERY_LEN);
+                     NB_SIGV4_MAX_QUERY_LEN);
         return NB_SIGV4_INCOMPLETE;
     }
     const char *p = query;
@@ -728,7 +497,7 @@ static enum nb_sigv4_result find_presign_params(const char *query, const char *r
             continue;
         }
         char decoded[MAX_PARAM_NAME];
-        size_t dlen = form_decode(pair, name_len, decoded);
+        size_t dlen = nb_sigv4_form_decode(pair, name_len, decoded);
         for (int i = 0; i < QP_COUNT; i++) {
             if (dlen == strlen(presign_names[i]) && memcmp(decoded, presign_names[i], dlen) == 0) {
                 if (raw[i]) {
@@ -748,7 +517,7 @@ static enum nb_sigv4_result parse_presigned(const char *raw[QP_COUNT],
                                             const size_t raw_len[QP_COUNT],
                                             struct nb_sigv4_auth *auth, struct nb_error *err)
 {
-    char q[QUOTE_MAX + 4];
+    char q[NB_SIGV4_QUOTE_MAX + 4];
     char value[QP_COUNT][MAX_AUTH_PARAM];
     size_t len[QP_COUNT];
     for (int i = 0; i < QP_COUNT; i++) {
@@ -762,7 +531,7 @@ static enum nb_sigv4_result parse_presigned(const char *raw[QP_COUNT],
                          presign_names[i]);
             return NB_SIGV4_INCOMPLETE;
         }
-        len[i] = form_decode(raw[i], raw_len[i], value[i]);
+        len[i] = nb_sigv4_form_decode(raw[i], raw_len[i], value[i]);
         if (memchr(value[i], '\0', len[i])) {
             nb_error_set(err, NB_ERR_INVALID, "query parameter \"%s\" contains a NUL byte",
                          presign_names[i]);
@@ -770,10 +539,10 @@ static enum nb_sigv4_result parse_presigned(const char *raw[QP_COUNT],
         }
         value[i][len[i]] = '\0';
     }
-    if (strcmp(value[QP_ALGORITHM], ALGORITHM) != 0) {
+    if (strcmp(value[QP_ALGORITHM], NB_SIGV4_ALGORITHM) != 0) {
         nb_error_set(err, NB_ERR_INVALID, "signature algorithm \"%s\" is not supported",
-                     quote(value[QP_ALGORITHM], len[QP_ALGORITHM], q));
-        nb_error_detail(err, "expected \"%s\"", ALGORITHM);
+                     nb_sigv4_quote(value[QP_ALGORITHM], len[QP_ALGORITHM], q));
+        nb_error_detail(err, "expected \"%s\"", NB_SIGV4_ALGORITHM);
         return NB_SIGV4_INCOMPLETE;
     }
     enum nb_sigv4_result r = parse_credential(value[QP_CREDENTIAL], len[QP_CREDENTIAL], auth, err);
@@ -783,7 +552,7 @@ static enum nb_sigv4_result parse_presigned(const char *raw[QP_COUNT],
     time_t t;
     if (!parse_amz_date(value[QP_DATE], len[QP_DATE], &t)) {
         nb_error_set(err, NB_ERR_INVALID, "X-Amz-Date \"%s\" is not of the form YYYYMMDDTHHMMSSZ",
-                     quote(value[QP_DATE], len[QP_DATE], q));
+                     nb_sigv4_quote(value[QP_DATE], len[QP_DATE], q));
         return NB_SIGV4_INCOMPLETE;
     }
     copy_field(auth->amz_date, sizeof auth->amz_date, value[QP_DATE], 16);
@@ -793,7 +562,7 @@ static enum nb_sigv4_result parse_presigned(const char *raw[QP_COUNT],
         nb_error_set(err, NB_ERR_INVALID,
                      "X-Amz-Expires \"%s\" is not a number of seconds "
                      "from 1 to %d",
-                     quote(e, len[QP_EXPIRES], q), MAX_EXPIRES);
+                     nb_sigv4_quote(e, len[QP_EXPIRES], q), MAX_EXPIRES);
         return NB_SIGV4_INCOMPLETE;
     }
     auth->expires = num_at(e, len[QP_EXPIRES]);
@@ -808,23 +577,23 @@ static enum nb_sigv4_result parse_presigned(const char *raw[QP_COUNT],
 static enum nb_sigv4_result parse_request_date(const struct nb_sigv4_request *req,
                                                struct nb_sigv4_auth *auth, struct nb_error *err)
 {
-    char q[QUOTE_MAX + 4];
+    char q[NB_SIGV4_QUOTE_MAX + 4];
     char v[64];
     time_t t;
     int n;
-    const struct nb_sigv4_header *h = find_header(req, "x-amz-date", 10, &n);
+    const struct nb_sigv4_header *h = nb_sigv4_find_header(req, "x-amz-date", 10, &n);
     if (h) {
-        if (!header_value(req, "x-amz-date", v, sizeof v) || !parse_amz_date(v, strlen(v), &t)) {
+        if (!nb_sigv4_header_value(req, "x-amz-date", v, sizeof v) || !parse_amz_date(v, strlen(v), &t)) {
             const char *raw = h->value ? h->value : "";
             nb_error_set(err, NB_ERR_INVALID,
                          "X-Amz-Date header \"%s\" is not of the form YYYYMMDDTHHMMSSZ%s",
-                         quote(raw, strlen(raw), q), n > 1 ? " (or is repeated)" : "");
+                         nb_sigv4_quote(raw, strlen(raw), q), n > 1 ? " (or is repeated)" : "");
             return NB_SIGV4_INCOMPLETE;
         }
         memcpy(auth->amz_date, v, sizeof auth->amz_date);
         return NB_SIGV4_OK;
     }
-    h = find_header(req, "date", 4, &n);
+    h = nb_sigv4_find_header(req, "date", 4, &n);
     if (!h) {
         nb_error_set(err, NB_ERR_INVALID, "request has neither an X-Amz-Date nor a Date header");
         return NB_SIGV4_INCOMPLETE;
@@ -832,7 +601,7 @@ static enum nb_sigv4_result parse_request_date(const struct nb_sigv4_request *re
     const char *raw = h->value ? h->value : "";
     if (n > 1 || !parse_http_date(raw, &t)) {
         nb_error_set(err, NB_ERR_INVALID, "Date header \"%s\" is not an HTTP date in GMT",
-                     quote(raw, strlen(raw), q));
+                     nb_sigv4_quote(raw, strlen(raw), q));
         return NB_SIGV4_INCOMPLETE;
     }
     format_amz_date(t, auth->amz_date);
@@ -847,9 +616,9 @@ enum nb_sigv4_result nb_sigv4_parse(const struct nb_sigv4_request *req, struct n
         nb_error_set(err, NB_ERR_MISSING, "request has no signature");
         return NB_SIGV4_MISSING;
     }
-    if (req->n_headers > MAX_HEADERS) {
+    if (req->n_headers > NB_SIGV4_MAX_HEADERS) {
         nb_error_set(err, NB_ERR_INVALID, "request has too many headers (%zu, at most %d)",
-                     req->n_headers, MAX_HEADERS);
+                     req->n_headers, NB_SIGV4_MAX_HEADERS);
         return NB_SIGV4_INCOMPLETE;
     }
     const char *raw[QP_COUNT];
@@ -863,7 +632,7 @@ enum nb_sigv4_result nb_sigv4_parse(const struct nb_sigv4_request *req, struct n
         any_param |= raw[i] != NULL && i != QP_DATE;
     }
     int n_authz;
-    const struct nb_sigv4_header *authz = find_header(req, "authorization", 13, &n_authz);
+    const struct nb_sigv4_header *authz = nb_sigv4_find_header(req, "authorization", 13, &n_authz);
 
     if (!authz) {
         if (!any_param) {
@@ -897,363 +666,6 @@ enum nb_sigv4_result nb_sigv4_parse(const struct nb_sigv4_request *req, struct n
         memset(auth, 0, sizeof *auth);
     }
     return r;
-}
-
-/* --- canonical request ----------------------------------------------------------------------- */
-
-/* Appends the canonical URI of the raw 'path': dot segments and empty segments removed as botocore
- * does (RFC 3986 section 5.2.4, and AWS folds repeated slashes), then every byte other than an
- * unreserved character or '/' percent-encoded, so an escape "%2F" received becomes "%252F". */
-static void canonical_uri(struct sbuf *sb, const char *path)
-{
-    if (!path || !*path) {
-        sb_addc(sb, '/');
-        return;
-    }
-    size_t base = sb->len;
-    if (path[0] == '/') {
-        sb_addc(sb, '/');
-        base++;
-    }
-    size_t n_segments = 0;
-    const char *p = path;
-    while (*p) {
-        const char *seg = p;
-        while (*p && *p != '/') {
-            p++;
-        }
-        size_t len = (size_t)(p - seg);
-        if (*p == '/') {
-            p++;
-        }
-        if (len == 0 || (len == 1 && seg[0] == '.')) {
-            continue;
-        }
-        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
-            if (n_segments > 0 && !sb->overflow) {
-                /* Encoded segments contain no '/', so the last one starts after the last '/'. */
-                size_t cut = sb->len;
-                while (cut > base && sb->p[cut - 1] != '/') {
-                    cut--;
-                }
-                sb_truncate(sb, cut > base ? cut - 1 : base);
-                n_segments--;
-            }
-            continue;
-        }
-        if (n_segments > 0) {
-            sb_addc(sb, '/');
-        }
-        sb_add_encoded(sb, seg, len, false);
-        n_segments++;
-    }
-    if (n_segments > 0 && p[-1] == '/') {
-        sb_addc(sb, '/');
-    }
-}
-
-struct qparam {
-    const char *name; /* canonical (encoded) forms, NUL-terminated */
-    const char *value;
-};
-
-static int qparam_cmp(const void *a, const void *b)
-{
-    const struct qparam *x = a;
-    const struct qparam *y = b;
-    int c = strcmp(x->name, y->name);
-    return c ? c : strcmp(x->value, y->value);
-}
-
-/* Appends the canonical query string of 'query': each name and value decoded, re-encoded by AWS's
- * rules, sorted by name then value; X-Amz-Signature left out when 'presigned'. Empty pairs
- * ("a=1&&b=2") are skipped. */
-static enum nb_sigv4_result canonical_query(struct sbuf *sb, const char *query, bool presigned,
-                                            struct nb_error *err)
-{
-    if (!query || !*query) {
-        return NB_SIGV4_OK;
-    }
-    size_t qlen = strlen(query);
-    if (qlen > MAX_QUERY_LEN) {
-        nb_error_set(err, NB_ERR_INVALID, "query string is too long (%zu bytes, at most %d)", qlen,
-                     MAX_QUERY_LEN);
-        return NB_SIGV4_INCOMPLETE;
-    }
-    size_t n_pairs = 1;
-    for (const char *p = query; *p; p++) {
-        n_pairs += *p == '&';
-    }
-    if (n_pairs > MAX_QUERY_PARAMS) {
-        nb_error_set(err, NB_ERR_INVALID, "query string has too many parameters (%zu, at most %d)",
-                     n_pairs, MAX_QUERY_PARAMS);
-        return NB_SIGV4_INCOMPLETE;
-    }
-    /* One block: the decoded bytes of a pair (at most its length), then its encoded name and
-     * value (at most three times as long) with their NULs. */
-    struct qparam *params = malloc(n_pairs * sizeof *params);
-    char *decoded = malloc(qlen + 1);
-    char *enc = malloc(3 * qlen + 2 * n_pairs + 1);
-    enum nb_sigv4_result r = NB_SIGV4_OK;
-    if (!params || !decoded || !enc) {
-        nb_error_set(err, NB_ERR_INTERNAL, "out of memory canonicalising a query string");
-        r = NB_SIGV4_INCOMPLETE;
-        goto cleanup;
-    }
-    size_t n = 0;
-    char *e = enc;
-    const char *p = query;
-    static const char hex[] = "0123456789ABCDEF";
-    while (*p) {
-        const char *pair = p;
-        while (*p && *p != '&') {
-            p++;
-        }
-        size_t pair_len = (size_t)(p - pair);
-        if (*p == '&') {
-            p++;
-        }
-        if (pair_len == 0) {
-            continue;
-        }
-        const char *eq = memchr(pair, '=', pair_len);
-        size_t name_len = eq ? (size_t)(eq - pair) : pair_len;
-        for (int part = 0; part < 2; part++) {
-            const char *src = part == 0 ? pair : pair + name_len + 1;
-            size_t src_len = part == 0 ? name_len : (eq ? pair_len - name_len - 1 : 0);
-            size_t dlen = form_decode(src, src_len, decoded);
-            char *start = e;
-            for (size_t i = 0; i < dlen; i++) {
-                unsigned char c = (unsigned char)decoded[i];
-                if (is_unreserved(c)) {
-                    *e++ = (char)c;
-                } else {
-                    *e++ = '%';
-                    *e++ = hex[c >> 4];
-                    *e++ = hex[c & 15];
-                }
-            }
-            *e++ = '\0';
-            if (part == 0) {
-                params[n].name = start;
-            } else {
-                params[n].value = start;
-            }
-        }
-        if (presigned && strcmp(params[n].name, "X-Amz-Signature") == 0) {
-            continue;
-        }
-        n++;
-    }
-    qsort(params, n, sizeof *params, qparam_cmp);
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0) {
-            sb_addc(sb, '&');
-        }
-        sb_adds(sb, params[i].name);
-        sb_addc(sb, '=');
-        sb_adds(sb, params[i].value);
-    }
-
-cleanup:
-    free(params);
-    free(decoded);
-    free(enc);
-    return r;
-}
-
-/* Appends the canonical headers ("name:value\n" for each name of 'signed_headers', the values of a
- * repeated header joined by ','). A header named 'override_name' takes 'override_value' instead
- * of the request's. Returns NB_SIGV4_OK, or NB_SIGV4_MISMATCH with 'err' when a signed header is
- * not in the request. */
-static enum nb_sigv4_result canonical_headers(struct sbuf *sb, const struct nb_sigv4_request *req,
-                                              const char *signed_headers, const char *override_name,
-                                              const char *override_value, struct nb_error *err)
-{
-    char q[QUOTE_MAX + 4];
-    const char *p = signed_headers;
-    while (*p) {
-        const char *name = p;
-        while (*p && *p != ';') {
-            p++;
-        }
-        size_t len = (size_t)(p - name);
-        if (*p == ';') {
-            p++;
-        }
-        sb_add(sb, name, len);
-        sb_addc(sb, ':');
-        if (override_name && strlen(override_name) == len &&
-            memcmp(override_name, name, len) == 0) {
-            sb_add_trimmed(sb, override_value);
-            sb_addc(sb, '\n');
-            continue;
-        }
-        bool found = false;
-        for (size_t i = 0; i < req->n_headers; i++) {
-            const char *h = req->headers[i].name;
-            if (h && strncasecmp(h, name, len) == 0 && h[len] == '\0') {
-                if (found) {
-                    sb_addc(sb, ',');
-                }
-                sb_add_trimmed(sb, req->headers[i].value);
-                found = true;
-            }
-        }
-        if (!found) {
-            nb_error_set(err, NB_ERR_AUTH, "signed header \"%s\" is not in the request",
-                         quote(name, len, q));
-            return NB_SIGV4_MISMATCH;
-        }
-        sb_addc(sb, '\n');
-    }
-    return NB_SIGV4_OK;
-}
-
-/* Appends everything of the canonical request before the payload hash: method, URI, query,
- * headers and the signed header list, each followed by '\n'. */
-static enum nb_sigv4_result canonical_prefix(struct sbuf *sb, const struct nb_sigv4_request *req,
-                                             bool presigned, const char *signed_headers,
-                                             const char *override_name, const char *override_value,
-                                             struct nb_error *err)
-{
-    char q[QUOTE_MAX + 4];
-    const char *method = req->method ? req->method : "";
-    size_t mlen = strlen(method);
-    if (mlen == 0 || mlen > MAX_METHOD_LEN) {
-        nb_error_set(err, NB_ERR_INVALID, "request method \"%s\" is malformed",
-                     quote(method, mlen, q));
-        return NB_SIGV4_INCOMPLETE;
-    }
-    size_t plen = req->path ? strlen(req->path) : 0;
-    if (plen > MAX_PATH_LEN) {
-        nb_error_set(err, NB_ERR_INVALID, "request path is too long (%zu bytes, at most %d)", plen,
-                     MAX_PATH_LEN);
-        return NB_SIGV4_INCOMPLETE;
-    }
-    if (req->n_headers > MAX_HEADERS) {
-        nb_error_set(err, NB_ERR_INVALID, "request has too many headers (%zu, at most %d)",
-                     req->n_headers, MAX_HEADERS);
-        return NB_SIGV4_INCOMPLETE;
-    }
-    for (size_t i = 0; i < mlen; i++) {
-        sb_addc(sb, (char)toupper((unsigned char)method[i]));
-    }
-    sb_addc(sb, '\n');
-    canonical_uri(sb, req->path);
-    sb_addc(sb, '\n');
-    enum nb_sigv4_result r = canonical_query(sb, req->query, presigned, err);
-    if (r != NB_SIGV4_OK) {
-        return r;
-    }
-    sb_addc(sb, '\n');
-    r = canonical_headers(sb, req, signed_headers, override_name, override_value, err);
-    if (r != NB_SIGV4_OK) {
-        return r;
-    }
-    sb_addc(sb, '\n');
-    sb_adds(sb, signed_headers);
-    sb_addc(sb, '\n');
-    if (sb->overflow) {
-        nb_error_set(err, NB_ERR_INVALID, "request is too large to verify its signature");
-        return NB_SIGV4_INCOMPLETE;
-    }
-    return NB_SIGV4_OK;
-}
-
-/* --- signing key and signature --------------------------------------------------------------- */
-
-#define KEY_CACHE_SIZE    8
-#define KEY_CACHE_MAX_KEY 128
-
-struct key_cache_entry {
-    bool used;
-    size_t secret_len;
-    char secret[KEY_CACHE_MAX_KEY];
-    char date[9];
-    char region[64];
-    char service[64];
-    uint8_t key[NB_SHA256_LEN];
-};
-
-/* Per-thread: the derived keys in use, replaced round-robin. */
-static __thread struct key_cache_entry key_cache[KEY_CACHE_SIZE];
-static __thread unsigned key_cache_next;
-
-static void derive_key(const char *secret, const char *date, const char *region,
-                       const char *service, uint8_t out[NB_SHA256_LEN])
-{
-    size_t slen = strlen(secret);
-    char stack_buf[4 + 256];
-    char *k = slen <= sizeof stack_buf - 4 ? stack_buf : malloc(4 + slen);
-    uint8_t kdate[NB_SHA256_LEN];
-    uint8_t kregion[NB_SHA256_LEN];
-    uint8_t kservice[NB_SHA256_LEN];
-    if (k) {
-        memcpy(k, "AWS4", 4);
-        memcpy(k + 4, secret, slen);
-        nb_hmac_sha256(k, 4 + slen, date, strlen(date), kdate);
-        OPENSSL_cleanse(k, 4 + slen);
-        if (k != stack_buf) {
-            free(k);
-        }
-    } else {
-        /* Out of memory for a huge secret: derive from a key nobody holds, so it cannot match. */
-        nb_hmac_sha256("", 0, "nubo: out of memory", 19, kdate);
-    }
-    nb_hmac_sha256(kdate, sizeof kdate, region, strlen(region), kregion);
-    nb_hmac_sha256(kregion, sizeof kregion, service, strlen(service), kservice);
-    nb_hmac_sha256(kservice, sizeof kservice, SCOPE_TERMINATOR, strlen(SCOPE_TERMINATOR), out);
-    OPENSSL_cleanse(kdate, sizeof kdate);
-    OPENSSL_cleanse(kregion, sizeof kregion);
-    OPENSSL_cleanse(kservice, sizeof kservice);
-}
-
-static void signing_key(const char *secret, const char *date, const char *region,
-                        const char *service, uint8_t out[NB_SHA256_LEN])
-{
-    size_t slen = strlen(secret);
-    if (slen > KEY_CACHE_MAX_KEY || strlen(region) >= sizeof key_cache[0].region ||
-        strlen(service) >= sizeof key_cache[0].service) {
-        derive_key(secret, date, region, service, out);
-        return;
-    }
-    for (int i = 0; i < KEY_CACHE_SIZE; i++) {
-        struct key_cache_entry *e = &key_cache[i];
-        if (e->used && e->secret_len == slen && memcmp(e->secret, secret, slen) == 0 &&
-            strcmp(e->date, date) == 0 && strcmp(e->region, region) == 0 &&
-            strcmp(e->service, service) == 0) {
-            memcpy(out, e->key, NB_SHA256_LEN);
-            return;
-        }
-    }
-    struct key_cache_entry *e = &key_cache[key_cache_next++ % KEY_CACHE_SIZE];
-    derive_key(secret, date, region, service, e->key);
-    e->used = true;
-    e->secret_len = slen;
-    memcpy(e->secret, secret, slen);
-    snprintf(e->date, sizeof e->date, "%s", date);
-    snprintf(e->region, sizeof e->region, "%s", region);
-    snprintf(e->service, sizeof e->service, "%s", service);
-    memcpy(out, e->key, NB_SHA256_LEN);
-}
-
-/* Computes the hex signature of the canonical request 'cr'. */
-static void compute_signature(const char *secret, const char *amz_date, const char *scope_date,
-                              const char *region, const char *service, const struct sbuf *cr,
-                              char sig[65])
-{
-    char cr_hash[2 * NB_SHA256_LEN + 1];
-    nb_sha256_hex(cr->p, cr->len, cr_hash);
-    char sts[512];
-    int n = snprintf(sts, sizeof sts, "%s\n%s\n%s/%s/%s/%s\n%s", ALGORITHM, amz_date, scope_date,
-                     region, service, SCOPE_TERMINATOR, cr_hash);
-    uint8_t key[NB_SHA256_LEN];
-    uint8_t mac[NB_SHA256_LEN];
-    signing_key(secret, scope_date, region, service, key);
-    nb_hmac_sha256(key, sizeof key, sts, n > 0 && (size_t)n < sizeof sts ? (size_t)n : 0, mac);
-    nb_hex_encode(mac, sizeof mac, sig);
-    OPENSSL_cleanse(key, sizeof key);
 }
 
 /* --- verification ---------------------------------------------------------------------------- */
@@ -1302,7 +714,7 @@ enum nb_sigv4_result nb_sigv4_verify(const struct nb_sigv4_request *req,
                                      const struct nb_sigv4_auth *auth, const char *secret,
                                      time_t now, struct nb_error *err)
 {
-    char q[QUOTE_MAX + 4];
+    char q[NB_SIGV4_QUOTE_MAX + 4];
     if (!req || !auth || !secret) {
         nb_error_set(err, NB_ERR_INVALID, "no request, signature or secret to verify");
         return NB_SIGV4_INCOMPLETE;
@@ -1319,12 +731,12 @@ enum nb_sigv4_result nb_sigv4_verify(const struct nb_sigv4_request *req,
         nb_error_set(err, NB_ERR_INVALID,
                      "request date \"%s\" is not of the form "
                      "YYYYMMDDTHHMMSSZ",
-                     quote(auth->amz_date, strlen(auth->amz_date), q));
+                     nb_sigv4_quote(auth->amz_date, strlen(auth->amz_date), q));
         return NB_SIGV4_INCOMPLETE;
     }
     if (!list_has(auth->signed_headers, "host")) {
         nb_error_set(err, NB_ERR_INVALID, "signed headers \"%s\" do not include \"host\"",
-                     quote(auth->signed_headers, strlen(auth->signed_headers), q));
+                     nb_sigv4_quote(auth->signed_headers, strlen(auth->signed_headers), q));
         return NB_SIGV4_INCOMPLETE;
     }
     if (auth->presigned) {
@@ -1365,7 +777,7 @@ enum nb_sigv4_result nb_sigv4_verify(const struct nb_sigv4_request *req,
     bool try_unsigned = false;
     bool have_claim = false;
     if (list_has(auth->signed_headers, "x-amz-content-sha256")) {
-        if (!header_value(req, "x-amz-content-sha256", claimed, sizeof claimed)) {
+        if (!nb_sigv4_header_value(req, "x-amz-content-sha256", claimed, sizeof claimed)) {
             nb_error_set(err, NB_ERR_AUTH,
                          "signed header \"x-amz-content-sha256\" is missing, "
                          "repeated or too long");
@@ -1381,7 +793,7 @@ enum nb_sigv4_result nb_sigv4_verify(const struct nb_sigv4_request *req,
             if (strlen(claimed) != 2 * NB_SHA256_LEN || strcasecmp(claimed, body_hash) != 0) {
                 nb_error_set(err, NB_ERR_AUTH,
                              "x-amz-content-sha256 \"%s\" is not the SHA-256 of the body",
-                             quote(claimed, strlen(claimed), q));
+                             nb_sigv4_quote(claimed, strlen(claimed), q));
                 return NB_SIGV4_MISMATCH;
             }
             payload = claimed;
@@ -1392,27 +804,27 @@ enum nb_sigv4_result nb_sigv4_verify(const struct nb_sigv4_request *req,
         }
     }
 
-    struct sbuf cr = {0};
+    struct nb_sigv4_buf cr = {0};
     enum nb_sigv4_result r =
-        canonical_prefix(&cr, req, auth->presigned, auth->signed_headers, NULL, NULL, err);
+        nb_sigv4_canonical_prefix(&cr, req, auth->presigned, auth->signed_headers, NULL, NULL, err);
     if (r != NB_SIGV4_OK) {
-        sb_free(&cr);
+        nb_sigv4_buf_free(&cr);
         return r;
     }
     size_t prefix_len = cr.len;
     char sig[65];
-    sb_adds(&cr, payload);
-    compute_signature(secret, auth->amz_date, auth->scope_date, auth->region, auth->service, &cr,
+    nb_sigv4_buf_adds(&cr, payload);
+    nb_sigv4_compute_signature(secret, auth->amz_date, auth->scope_date, auth->region, auth->service, &cr,
                       sig);
     bool match = !cr.overflow && nb_ct_equal(sig, auth->signature, 64);
     if (!match && try_unsigned) {
-        sb_truncate(&cr, prefix_len);
-        sb_adds(&cr, UNSIGNED_PAYLOAD);
-        compute_signature(secret, auth->amz_date, auth->scope_date, auth->region, auth->service,
+        nb_sigv4_buf_truncate(&cr, prefix_len);
+        nb_sigv4_buf_adds(&cr, UNSIGNED_PAYLOAD);
+        nb_sigv4_compute_signature(secret, auth->amz_date, auth->scope_date, auth->region, auth->service,
                           &cr, sig);
         match = !cr.overflow && nb_ct_equal(sig, auth->signature, 64);
     }
-    sb_free(&cr);
+    nb_sigv4_buf_free(&cr);
     if (!match) {
         nb_error_set(err, NB_ERR_AUTH, "signature does not match the request");
         nb_error_detail(err, "check the secret key and the signing method");
@@ -1432,12 +844,12 @@ static int name_cmp(const void *a, const void *b)
  * Authorization, X-Amz-Date and the names in 'skip' (';'-separated), plus 'extra' if not NULL.
  * Returns 0, or -1 with 'err'. */
 static int signed_header_list(const struct nb_sigv4_request *req, const char *extra,
-                              struct sbuf *out, struct nb_error *err)
+                              struct nb_sigv4_buf *out, struct nb_error *err)
 {
-    char q[QUOTE_MAX + 4];
-    if (req->n_headers > MAX_HEADERS) {
+    char q[NB_SIGV4_QUOTE_MAX + 4];
+    if (req->n_headers > NB_SIGV4_MAX_HEADERS) {
         nb_error_set(err, NB_ERR_INVALID, "request has too many headers (%zu, at most %d)",
-                     req->n_headers, MAX_HEADERS);
+                     req->n_headers, NB_SIGV4_MAX_HEADERS);
         return -1;
     }
     char **names = calloc(req->n_headers + 1, sizeof *names);
@@ -1453,7 +865,7 @@ static int signed_header_list(const struct nb_sigv4_request *req, const char *ex
         size_t len = strlen(h);
         if (len == 0 || len > 256) {
             nb_error_set(err, NB_ERR_INVALID, "header name \"%s\" is empty or too long",
-                         quote(h, len, q));
+                         nb_sigv4_quote(h, len, q));
             goto cleanup;
         }
         char *lower = malloc(len + 1);
@@ -1467,7 +879,7 @@ static int signed_header_list(const struct nb_sigv4_request *req, const char *ex
         for (size_t j = 0; j < len; j++) {
             if (!is_lower_tchar(lower[j])) {
                 nb_error_set(err, NB_ERR_INVALID, "header name \"%s\" is not a token",
-                             quote(h, len, q));
+                             nb_sigv4_quote(h, len, q));
                 free(lower);
                 goto cleanup;
             }
@@ -1497,9 +909,9 @@ static int signed_header_list(const struct nb_sigv4_request *req, const char *ex
             continue;
         }
         if (out->len > 0) {
-            sb_addc(out, ';');
+            nb_sigv4_buf_addc(out, ';');
         }
-        sb_adds(out, names[i]);
+        nb_sigv4_buf_adds(out, names[i]);
     }
     if (out->overflow || out->len >= SIGNED_HEADERS_MAX) {
         nb_error_set(err, NB_ERR_LIMIT, "signed header list is too long");
@@ -1518,11 +930,11 @@ cleanup:
 static bool scope_args_valid(const char *access_key, const char *secret, const char *region,
                              const char *service, struct nb_error *err)
 {
-    char q[QUOTE_MAX + 4];
+    char q[NB_SIGV4_QUOTE_MAX + 4];
     if (!access_key || !*access_key || strlen(access_key) > 128 || strchr(access_key, '/') ||
         strpbrk(access_key, " ,\t\r\n")) {
         nb_error_set(err, NB_ERR_INVALID, "access key \"%s\" is malformed",
-                     access_key ? quote(access_key, strlen(access_key), q) : "");
+                     access_key ? nb_sigv4_quote(access_key, strlen(access_key), q) : "");
         return false;
     }
     if (!secret) {
@@ -1531,12 +943,12 @@ static bool scope_args_valid(const char *access_key, const char *secret, const c
     }
     if (!region || strlen(region) >= 64 || !is_scope_name(region, strlen(region))) {
         nb_error_set(err, NB_ERR_INVALID, "region \"%s\" is malformed",
-                     region ? quote(region, strlen(region), q) : "");
+                     region ? nb_sigv4_quote(region, strlen(region), q) : "");
         return false;
     }
     if (!service || strlen(service) >= 64 || !is_scope_name(service, strlen(service))) {
         nb_error_set(err, NB_ERR_INVALID, "service \"%s\" is malformed",
-                     service ? quote(service, strlen(service), q) : "");
+                     service ? nb_sigv4_quote(service, strlen(service), q) : "");
         return false;
     }
     return true;
@@ -1561,26 +973,26 @@ int nb_sigv4_sign(const struct nb_sigv4_request *req, const char *access_key, co
     memcpy(scope_date, amz_date, 8);
     scope_date[8] = '\0';
 
-    struct sbuf names = {0};
-    struct sbuf cr = {0};
+    struct nb_sigv4_buf names = {0};
+    struct nb_sigv4_buf cr = {0};
     int rc = -1;
     if (signed_header_list(req, "x-amz-date", &names, err) != 0) {
         goto cleanup;
     }
-    if (canonical_prefix(&cr, req, false, names.p, "x-amz-date", amz_date, err) != NB_SIGV4_OK) {
+    if (nb_sigv4_canonical_prefix(&cr, req, false, names.p, "x-amz-date", amz_date, err) != NB_SIGV4_OK) {
         goto cleanup;
     }
     char payload[2 * NB_SHA256_LEN + 2];
-    if (!header_value(req, "x-amz-content-sha256", payload, sizeof payload)) {
+    if (!nb_sigv4_header_value(req, "x-amz-content-sha256", payload, sizeof payload)) {
         nb_sha256_hex(req->body, req->body_len, payload);
     }
-    sb_adds(&cr, payload);
+    nb_sigv4_buf_adds(&cr, payload);
     char sig[65];
-    compute_signature(secret, amz_date, scope_date, region, service, &cr, sig);
+    nb_sigv4_compute_signature(secret, amz_date, scope_date, region, service, &cr, sig);
     int n = snprintf(authz, authz_size,
                      "%s Credential=%s/%s/%s/%s/%s, SignedHeaders=%s, "
                      "Signature=%s",
-                     ALGORITHM, access_key, scope_date, region, service, SCOPE_TERMINATOR, names.p,
+                     NB_SIGV4_ALGORITHM, access_key, scope_date, region, service, NB_SIGV4_SCOPE_TERMINATOR, names.p,
                      sig);
     if (n < 0 || (size_t)n >= authz_size) {
         nb_error_set(err, NB_ERR_LIMIT, "authorization header needs %d bytes, the buffer has %zu",
@@ -1593,8 +1005,8 @@ int nb_sigv4_sign(const struct nb_sigv4_request *req, const char *access_key, co
     rc = 0;
 
 cleanup:
-    sb_free(&names);
-    sb_free(&cr);
+    nb_sigv4_buf_free(&names);
+    nb_sigv4_buf_free(&cr);
     return rc;
 }
 
@@ -1634,46 +1046,46 @@ char *nb_sigv4_presign(const struct nb_sigv4_request *req, const char *access_ke
     }
     char scope[384];
     snprintf(scope, sizeof scope, "%s/%.8s/%s/%s/%s", access_key, amz_date, region, service,
-             SCOPE_TERMINATOR);
+             NB_SIGV4_SCOPE_TERMINATOR);
     char scope_date[9];
     memcpy(scope_date, amz_date, 8);
     scope_date[8] = '\0';
 
-    struct sbuf names = {0};
-    struct sbuf query = {0};
-    struct sbuf cr = {0};
+    struct nb_sigv4_buf names = {0};
+    struct nb_sigv4_buf query = {0};
+    struct nb_sigv4_buf cr = {0};
     char *result = NULL;
     if (signed_header_list(req, NULL, &names, err) != 0) {
         goto cleanup;
     }
     if (req->query && *req->query) {
-        sb_adds(&query, req->query);
-        sb_addc(&query, '&');
+        nb_sigv4_buf_adds(&query, req->query);
+        nb_sigv4_buf_addc(&query, '&');
     }
     char expires_text[16];
     snprintf(expires_text, sizeof expires_text, "%ld", expires);
-    sb_adds(&query, "X-Amz-Algorithm=" ALGORITHM "&X-Amz-Credential=");
-    sb_add_encoded(&query, scope, strlen(scope), false);
-    sb_adds(&query, "&X-Amz-Date=");
-    sb_adds(&query, amz_date);
-    sb_adds(&query, "&X-Amz-Expires=");
-    sb_adds(&query, expires_text);
-    sb_adds(&query, "&X-Amz-SignedHeaders=");
-    sb_add_encoded(&query, names.p, names.len, false);
+    nb_sigv4_buf_adds(&query, "X-Amz-Algorithm=" NB_SIGV4_ALGORITHM "&X-Amz-Credential=");
+    nb_sigv4_buf_add_encoded(&query, scope, strlen(scope), false);
+    nb_sigv4_buf_adds(&query, "&X-Amz-Date=");
+    nb_sigv4_buf_adds(&query, amz_date);
+    nb_sigv4_buf_adds(&query, "&X-Amz-Expires=");
+    nb_sigv4_buf_adds(&query, expires_text);
+    nb_sigv4_buf_adds(&query, "&X-Amz-SignedHeaders=");
+    nb_sigv4_buf_add_encoded(&query, names.p, names.len, false);
     if (query.overflow) {
         nb_error_set(err, NB_ERR_LIMIT, "presigned query string is too long");
         goto cleanup;
     }
     struct nb_sigv4_request signed_req = *req;
     signed_req.query = query.p;
-    if (canonical_prefix(&cr, &signed_req, true, names.p, NULL, NULL, err) != NB_SIGV4_OK) {
+    if (nb_sigv4_canonical_prefix(&cr, &signed_req, true, names.p, NULL, NULL, err) != NB_SIGV4_OK) {
         goto cleanup;
     }
-    sb_adds(&cr, UNSIGNED_PAYLOAD);
+    nb_sigv4_buf_adds(&cr, UNSIGNED_PAYLOAD);
     char sig[65];
-    compute_signature(secret, amz_date, scope_date, region, service, &cr, sig);
-    sb_adds(&query, "&X-Amz-Signature=");
-    sb_adds(&query, sig);
+    nb_sigv4_compute_signature(secret, amz_date, scope_date, region, service, &cr, sig);
+    nb_sigv4_buf_adds(&query, "&X-Amz-Signature=");
+    nb_sigv4_buf_adds(&query, sig);
     if (query.overflow || cr.overflow) {
         nb_error_set(err, NB_ERR_LIMIT, "presigned query string is too long");
         goto cleanup;
@@ -1682,8 +1094,8 @@ char *nb_sigv4_presign(const struct nb_sigv4_request *req, const char *access_ke
     query.p = NULL;
 
 cleanup:
-    sb_free(&names);
-    sb_free(&query);
-    sb_free(&cr);
+    nb_sigv4_buf_free(&names);
+    nb_sigv4_buf_free(&query);
+    nb_sigv4_buf_free(&cr);
     return result;
 }

@@ -84,9 +84,11 @@ CREATE TABLE instances (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     terminated_at    timestamptz
 );
-CREATE INDEX instances_tenant ON instances (tenant_id, id);
+-- DescribeInstances pages in (reservation, instance) order: this index serves it without a sort
+-- (the page condition "(reservation_id, id) > ($2, $3)" is an index condition), and it finds
+-- a reservation's instances.
+CREATE INDEX instances_tenant ON instances (tenant_id, reservation_id, id);
 CREATE INDEX instances_live ON instances (tenant_id) WHERE state <> 'terminated';
-CREATE INDEX instances_reservation ON instances (reservation_id);
 
 -- Tags of any tenant resource (instances, images, key pairs, later VPCs...).
 CREATE TABLE tags (

@@ -37,13 +37,13 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 REPO = Path(__file__).resolve().parents[2]
 GATEWAY = Path(os.environ.get("NUBO_GATEWAY_BIN", REPO / "build/debug/bin/nubo-gateway"))
 MIGRATIONS = REPO / "deploy/migrations"
 REGION = "nubo-1"
 API_VERSION = "2016-11-15"
+USER_AGENT = "nubo-e2e/1"  # of the raw requests (boto3 and the CLI send their own)
 NULL = "\\N"  # how psql() prints SQL NULL (turned into None)
 
 
@@ -54,12 +54,16 @@ class TestFailure(AssertionError):
 def check(cond, message, *details):
     """Fails the current test with 'message' (and details, printed indented) unless 'cond'."""
     if not cond:
-        raise TestFailure("\n".join([message] + [str(d) for d in details]))
+        raise TestFailure("\n".join([message] + [_clip(str(d)) for d in details]))
+
+
+def _clip(text, limit=3000):
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 def check_eq(got, want, what):
     if got != want:
-        raise TestFailure(f"{what}: got {got!r}, want {want!r}")
+        raise TestFailure(_clip(f"{what}: got {got!r}, want {want!r}", 6000))
 
 
 class SkipTest(Exception):
@@ -127,6 +131,17 @@ class Response:
     def __str__(self):
         body = self.body if len(self.body) < 2000 else self.body[:2000] + "..."
         return f"HTTP {self.status} request-id={self.request_id}\n{body}"
+
+
+def _die_with_parent():
+    """In the child before exec: SIGKILL when the test process dies, so that no gateway
+    outlives a test run that was killed (PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 class NuboEnv:
@@ -271,7 +286,8 @@ class NuboEnv:
         self.gw_log.flush()
         self.gw_proc = subprocess.Popen([str(GATEWAY)], stdin=subprocess.DEVNULL,
                                         stdout=self.gw_log, stderr=subprocess.STDOUT,
-                                        env=self.gateway_env(daemon=True))
+                                        env=self.gateway_env(daemon=True),
+                                        preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
@@ -462,7 +478,8 @@ class NuboEnv:
             p = dict(params)
             p.setdefault("Version", API_VERSION)
             body = urllib.parse.urlencode(p)
-            headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+            headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                       "User-Agent": USER_AGENT}
         else:
             headers, body = self.sign(creds, params, when)
         if tamper:
@@ -491,7 +508,8 @@ def sign_body(endpoint, key_id, secret, body, when=None):
     creds = Credentials(key_id, secret)
     signer = (FixedTimeSigV4 if when else SigV4Auth)(creds, "ec2", REGION)
     req = AWSRequest(method="POST", url=endpoint, data=body.encode(),
-                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                              "User-Agent": USER_AGENT})
     signer.add_auth(req)
     prepared = req.prepare()
     headers = {k: v for k, v in prepared.headers.items()}

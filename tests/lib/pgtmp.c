@@ -234,20 +234,16 @@ static int start_server(struct nb_test_pg *t, bool *bind_failed)
     char postgres[300], port[16];
     snprintf(postgres, sizeof postgres, "%s/postgres", t->bindir);
     snprintf(port, sizeof port, "%d", t->port);
-    char *const argv[] = {postgres,
-                          "-D",
-                          t->datadir,
-                          "-k",
-                          t->dir,
-                          "-h",
-                          "127.0.0.1",
-                          "-p",
-                          port,
-                          "-c",
-                          "fsync=off",
-                          "-c",
-                          "full_page_writes=off",
-                          NULL};
+    /* Tests trade durability for speed; benchmarks set NUBO_TEST_PG_DURABLE=1 to measure with
+     * the fsync a production server does. */
+    bool durable = getenv("NUBO_TEST_PG_DURABLE") != NULL;
+    char fsync_opt[] = "fsync=off", fpw_opt[] = "full_page_writes=off";
+    if (durable) {
+        strcpy(fsync_opt, "fsync=on");
+        strcpy(fpw_opt, "full_page_writes=on");
+    }
+    char *const argv[] = {postgres, "-D", t->datadir, "-k",      t->dir, "-h",    "127.0.0.1",
+                          "-p",     port, "-c",       fsync_opt, "-c",   fpw_opt, NULL};
     *bind_failed = false;
     pid_t pid = spawn(t, argv, "server.log");
     if (pid < 0) {
