@@ -27,6 +27,14 @@ else
 endif
 
 CC ?= cc
+# V=1 shows every command; by default one short line per step.
+ifeq ($(V),1)
+  Q :=
+  say = @true
+else
+  Q := @
+  say = @printf '  %-6s %s\n' $(1) $(2)
+endif
 CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(OPT) -pthread -Icommon/include $(PKG_CFLAGS) -MMD -MP
 TEST_CFLAGS := -Iapi-gateway -Itests/lib
 LDFLAGS := $(OPT) -pthread
@@ -67,45 +75,55 @@ deps:
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # Tests, benchmarks and fuzzers see the daemons' private headers and the test support library.
 $(B)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TEST_CFLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) -c $< -o $@
 
 $(COMMON_LIB): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
 
 $(GW_LIB): $(GW_OBJ)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
 
 $(TESTLIB): $(TESTLIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
 
 $(GW_BIN): $(B)/obj/api-gateway/main.o $(GW_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(TESTLIB) $(DAEMON_LIBS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 $(B)/tests/%: $(B)/obj/tests/integration/%.o $(TESTLIB) $(DAEMON_LIBS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 $(B)/bench/%: $(B)/obj/tests/bench/%.o $(TESTLIB) $(DAEMON_LIBS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Fuzz targets build with clang's libFuzzer when clang is there; `make fuzz` runs each briefly.
 $(B)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(GW_SRC)
 	@mkdir -p $(dir $@)
-	clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	$(call say,FUZZ,$@)
+	$(Q)clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined -Icommon/include $(TEST_CFLAGS) \
 	    $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm -pthread
 
@@ -116,7 +134,7 @@ run: deps
 	@deploy/run.sh
 
 test: deps
-	@$(MAKE) --no-print-directory MODE=debug tests-build
+	@$(MAKE) --no-print-directory MODE=debug tests-build fuzz-build
 	@MODE=debug tests/run.sh
 
 # Runs the suite without the package check (for a developer iterating).
@@ -126,6 +144,9 @@ test-only: tests-build
 bench: deps
 	@$(MAKE) --no-print-directory MODE=release $(BINS) $(patsubst tests/bench/%.c,build/release/bench/%,$(BENCH_SRC))
 	@tests/bench/run.sh
+
+fuzz-build: $(FUZZ_BINS)
+.PHONY: fuzz-build
 
 # New inputs go to a scratch corpus under build/; the seeds in tests/fuzz/corpus stay as committed.
 fuzz: $(FUZZ_BINS)

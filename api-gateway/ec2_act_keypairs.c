@@ -126,11 +126,12 @@ static int delete_key_pair(struct ec2_call *c)
     if (c->dry_run) {
         return ec2_dry_run(c);
     }
-    if (gw_keypair_delete(c->gw, c->who, name, id, &c->err) < 0) {
+    char deleted[32];
+    if (gw_keypair_delete(c->gw, c->who, name, id, deleted, &c->err) < 0) {
         return -1;
     }
     ec2_xml_bool(c->out, "return", true);
-    ec2_xml_text(c->out, "keyPairId", id);
+    ec2_xml_text(c->out, "keyPairId", deleted[0] ? deleted : NULL);
     return 0;
 }
 

@@ -461,7 +461,8 @@ static int post_keypairs(struct rest_call *c)
 
 static int delete_keypair(struct rest_call *c)
 {
-    if (gw_keypair_delete(c->gw, c->who, c->args[0], NULL, &c->err) < 0) {
+    char deleted[32];
+    if (gw_keypair_delete(c->gw, c->who, c->args[0], NULL, deleted, &c->err) < 0) {
         return -1;
     }
     c->status = 204;

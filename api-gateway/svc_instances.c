@@ -467,6 +467,9 @@ int gw_instances_describe(struct gw_ctx *gw, const struct gw_principal *who, con
                           struct gw_instance_list *out, struct nb_error *err)
 {
     memset(out, 0, sizeof *out);
+    if (svc_check_id_form(ids, n_ids, "i", "InvalidInstanceID.Malformed", err) < 0) {
+        return -1;
+    }
     struct svc_sql q;
     svc_sql_init(&q, arena);
     nb_buf_printf(
@@ -572,7 +575,8 @@ int gw_instances_change(struct gw_ctx *gw, const struct gw_principal *who, enum 
                         const char *const *ids, size_t n_ids, struct nb_arena *arena,
                         struct gw_state_change **changes, struct nb_error *err)
 {
-    if (gw_require_writer(who, err) < 0) {
+    if (gw_require_writer(who, err) < 0 ||
+        svc_check_id_form(ids, n_ids, "i", "InvalidInstanceID.Malformed", err) < 0) {
         return -1;
     }
     struct svc_sql q;

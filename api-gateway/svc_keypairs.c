@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #define NAME_MAX_LEN 255
@@ -167,8 +168,9 @@ int gw_keypair_import(struct gw_ctx *gw, const struct gw_principal *who, const c
 }
 
 int gw_keypair_delete(struct gw_ctx *gw, const struct gw_principal *who, const char *name,
-                      const char *id, struct nb_error *err)
+                      const char *id, char deleted_id[NB_ID_MAX], struct nb_error *err)
 {
+    deleted_id[0] = '\0';
     if (gw_require_writer(who, err) < 0) {
         return -1;
     }
@@ -199,6 +201,9 @@ int gw_keypair_delete(struct gw_ctx *gw, const struct gw_principal *who, const c
         return -1;
     }
     int deleted = PQntuples(res);
+    if (deleted) {
+        snprintf(deleted_id, NB_ID_MAX, "%s", PQgetvalue(res, 0, 0));
+    }
     PQclear(res);
     if (deleted == 0 && id) { /* EC2: deleting an unknown name succeeds, an unknown id does not */
         nb_error_set(err, NB_ERR_NOT_FOUND, "The key pair '%s' does not exist", id);

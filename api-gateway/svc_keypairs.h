@@ -52,9 +52,10 @@ int gw_keypair_import(struct gw_ctx *gw, const struct gw_principal *who, const c
 
 /* Deletes the key pair named 'name' or with id 'id' (exactly one of them non-NULL, else
  * MissingParameter or InvalidParameterCombination), and its tags. As on EC2, deleting a name that
- * does not exist succeeds; an unknown id is InvalidKeyPair.NotFound. */
+ * does not exist succeeds; an unknown id is InvalidKeyPair.NotFound. Writes the deleted key
+ * pair's id into 'deleted_id' (NB_ID_MAX bytes; "" when a name matched nothing). */
 int gw_keypair_delete(struct gw_ctx *gw, const struct gw_principal *who, const char *name,
-                      const char *id, struct nb_error *err);
+                      const char *id, char deleted_id[32], struct nb_error *err);
 
 /* Lists the tenant's key pairs, those named in 'names' and with ids in 'ids' when given
  * (InvalidKeyPair.NotFound for any unknown one), filtered by key-pair-id, key-name,

@@ -5,6 +5,7 @@
 
 #include "nubo/arena.h"
 #include "nubo/error.h"
+#include "nubo/id.h"
 #include "nubo/pg.h"
 
 #include <jansson.h>
@@ -151,4 +152,17 @@ int svc_check_all_found(const char *const *ids, size_t n_ids, const void *items,
     nb_buf_free(&missing);
     (void)arena;
     return -1;
+}
+
+int svc_check_id_form(const char *const *ids, size_t n_ids, const char *prefix, const char *reason,
+                      struct nb_error *err)
+{
+    for (size_t k = 0; k < n_ids; k++) {
+        if (!nb_id_valid(prefix, ids[k])) {
+            nb_error_set(err, NB_ERR_INVALID, "Invalid id: '%.64s'", ids[k]);
+            nb_error_reason(err, reason);
+            return -1;
+        }
+    }
+    return 0;
 }

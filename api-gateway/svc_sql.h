@@ -50,6 +50,11 @@ void svc_parse_tags(const char *json, struct nb_arena *arena, const struct gw_ta
 int svc_tag_put(struct nb_pg_conn *conn, const char *tenant_id, const char *resource_id,
                 const char *resource_type, const struct gw_tag *tag, struct nb_error *err);
 
+/* Checks that each of 'ids' has the form of a nubo id with 'prefix' ("i" for "i-0123..."). If
+ * not, sets 'err' to "Invalid id: '<id>'" (NB_ERR_INVALID) with 'reason' and returns -1. */
+int svc_check_id_form(const char *const *ids, size_t n_ids, const char *prefix, const char *reason,
+                      struct nb_error *err);
+
 /* Checks that each of 'ids' is the id of one of the 'n' items (each 'item_size' bytes, the id a
  * 'const char *' at 'id_offset'). If not, sets 'err' to "The <what> '<ids>' do(es) not exist"
  * with 'reason', and returns -1. */

@@ -583,7 +583,8 @@ static enum nb_sigv4_result parse_request_date(const struct nb_sigv4_request *re
     int n;
     const struct nb_sigv4_header *h = nb_sigv4_find_header(req, "x-amz-date", 10, &n);
     if (h) {
-        if (!nb_sigv4_header_value(req, "x-amz-date", v, sizeof v) || !parse_amz_date(v, strlen(v), &t)) {
+        if (!nb_sigv4_header_value(req, "x-amz-date", v, sizeof v) ||
+            !parse_amz_date(v, strlen(v), &t)) {
             const char *raw = h->value ? h->value : "";
             nb_error_set(err, NB_ERR_INVALID,
                          "X-Amz-Date header \"%s\" is not of the form YYYYMMDDTHHMMSSZ%s",
@@ -814,14 +815,14 @@ enum nb_sigv4_result nb_sigv4_verify(const struct nb_sigv4_request *req,
     size_t prefix_len = cr.len;
     char sig[65];
     nb_sigv4_buf_adds(&cr, payload);
-    nb_sigv4_compute_signature(secret, auth->amz_date, auth->scope_date, auth->region, auth->service, &cr,
-                      sig);
+    nb_sigv4_compute_signature(secret, auth->amz_date, auth->scope_date, auth->region,
+                               auth->service, &cr, sig);
     bool match = !cr.overflow && nb_ct_equal(sig, auth->signature, 64);
     if (!match && try_unsigned) {
         nb_sigv4_buf_truncate(&cr, prefix_len);
         nb_sigv4_buf_adds(&cr, UNSIGNED_PAYLOAD);
-        nb_sigv4_compute_signature(secret, auth->amz_date, auth->scope_date, auth->region, auth->service,
-                          &cr, sig);
+        nb_sigv4_compute_signature(secret, auth->amz_date, auth->scope_date, auth->region,
+                                   auth->service, &cr, sig);
         match = !cr.overflow && nb_ct_equal(sig, auth->signature, 64);
     }
     nb_sigv4_buf_free(&cr);
@@ -979,7 +980,8 @@ int nb_sigv4_sign(const struct nb_sigv4_request *req, const char *access_key, co
     if (signed_header_list(req, "x-amz-date", &names, err) != 0) {
         goto cleanup;
     }
-    if (nb_sigv4_canonical_prefix(&cr, req, false, names.p, "x-amz-date", amz_date, err) != NB_SIGV4_OK) {
+    if (nb_sigv4_canonical_prefix(&cr, req, false, names.p, "x-amz-date", amz_date, err) !=
+        NB_SIGV4_OK) {
         goto cleanup;
     }
     char payload[2 * NB_SHA256_LEN + 2];
@@ -992,8 +994,8 @@ int nb_sigv4_sign(const struct nb_sigv4_request *req, const char *access_key, co
     int n = snprintf(authz, authz_size,
                      "%s Credential=%s/%s/%s/%s/%s, SignedHeaders=%s, "
                      "Signature=%s",
-                     NB_SIGV4_ALGORITHM, access_key, scope_date, region, service, NB_SIGV4_SCOPE_TERMINATOR, names.p,
-                     sig);
+                     NB_SIGV4_ALGORITHM, access_key, scope_date, region, service,
+                     NB_SIGV4_SCOPE_TERMINATOR, names.p, sig);
     if (n < 0 || (size_t)n >= authz_size) {
         nb_error_set(err, NB_ERR_LIMIT, "authorization header needs %d bytes, the buffer has %zu",
                      n + 1, authz_size);
@@ -1078,7 +1080,8 @@ char *nb_sigv4_presign(const struct nb_sigv4_request *req, const char *access_ke
     }
     struct nb_sigv4_request signed_req = *req;
     signed_req.query = query.p;
-    if (nb_sigv4_canonical_prefix(&cr, &signed_req, true, names.p, NULL, NULL, err) != NB_SIGV4_OK) {
+    if (nb_sigv4_canonical_prefix(&cr, &signed_req, true, names.p, NULL, NULL, err) !=
+        NB_SIGV4_OK) {
         goto cleanup;
     }
     nb_sigv4_buf_adds(&cr, UNSIGNED_PAYLOAD);

@@ -185,7 +185,7 @@ size_t nb_sigv4_form_decode(const char *s, size_t n, char *out)
 }
 
 const struct nb_sigv4_header *nb_sigv4_find_header(const struct nb_sigv4_request *req,
-                                                 const char *name, size_t name_len, int *count)
+                                                   const char *name, size_t name_len, int *count)
 {
     const struct nb_sigv4_header *found = NULL;
     *count = 0;
@@ -228,7 +228,7 @@ static void sb_add_trimmed(struct nb_sigv4_buf *sb, const char *value)
 
 /* Returns the trimmed value of header 'name' into 'out' if it is present once, else false. */
 bool nb_sigv4_header_value(const struct nb_sigv4_request *req, const char *name, char *out,
-                         size_t out_size)
+                           size_t out_size)
 {
     int count;
     const struct nb_sigv4_header *h = nb_sigv4_find_header(req, name, strlen(name), &count);
@@ -314,8 +314,8 @@ static int qparam_cmp(const void *a, const void *b)
 /* Appends the canonical query string of 'query': each name and value decoded, re-encoded by AWS's
  * rules, sorted by name then value; X-Amz-Signature left out when 'presigned'. Empty pairs
  * ("a=1&&b=2") are skipped. */
-static enum nb_sigv4_result canonical_query(struct nb_sigv4_buf *sb, const char *query, bool presigned,
-                                            struct nb_error *err)
+static enum nb_sigv4_result canonical_query(struct nb_sigv4_buf *sb, const char *query,
+                                            bool presigned, struct nb_error *err)
 {
     if (!query || !*query) {
         return NB_SIGV4_OK;
@@ -412,7 +412,8 @@ cleanup:
  * repeated header joined by ','). A header named 'override_name' takes 'override_value' instead
  * of the request's. Returns NB_SIGV4_OK, or NB_SIGV4_MISMATCH with 'err' when a signed header is
  * not in the request. */
-static enum nb_sigv4_result canonical_headers(struct nb_sigv4_buf *sb, const struct nb_sigv4_request *req,
+static enum nb_sigv4_result canonical_headers(struct nb_sigv4_buf *sb,
+                                              const struct nb_sigv4_request *req,
                                               const char *signed_headers, const char *override_name,
                                               const char *override_value, struct nb_error *err)
 {
@@ -458,10 +459,11 @@ static enum nb_sigv4_result canonical_headers(struct nb_sigv4_buf *sb, const str
 
 /* Appends everything of the canonical request before the payload hash: method, URI, query,
  * headers and the signed header list, each followed by '\n'. */
-enum nb_sigv4_result nb_sigv4_canonical_prefix(struct nb_sigv4_buf *sb, const struct nb_sigv4_request *req,
-                                             bool presigned, const char *signed_headers,
-                                             const char *override_name, const char *override_value,
-                                             struct nb_error *err)
+enum nb_sigv4_result nb_sigv4_canonical_prefix(struct nb_sigv4_buf *sb,
+                                               const struct nb_sigv4_request *req, bool presigned,
+                                               const char *signed_headers,
+                                               const char *override_name,
+                                               const char *override_value, struct nb_error *err)
 {
     char q[NB_SIGV4_QUOTE_MAX + 4];
     const char *method = req->method ? req->method : "";
@@ -549,7 +551,8 @@ static void derive_key(const char *secret, const char *date, const char *region,
     }
     nb_hmac_sha256(kdate, sizeof kdate, region, strlen(region), kregion);
     nb_hmac_sha256(kregion, sizeof kregion, service, strlen(service), kservice);
-    nb_hmac_sha256(kservice, sizeof kservice, NB_SIGV4_SCOPE_TERMINATOR, strlen(NB_SIGV4_SCOPE_TERMINATOR), out);
+    nb_hmac_sha256(kservice, sizeof kservice, NB_SIGV4_SCOPE_TERMINATOR,
+                   strlen(NB_SIGV4_SCOPE_TERMINATOR), out);
     OPENSSL_cleanse(kdate, sizeof kdate);
     OPENSSL_cleanse(kregion, sizeof kregion);
     OPENSSL_cleanse(kservice, sizeof kservice);
@@ -586,14 +589,14 @@ static void signing_key(const char *secret, const char *date, const char *region
 
 /* Computes the hex signature of the canonical request 'cr'. */
 void nb_sigv4_compute_signature(const char *secret, const char *amz_date, const char *scope_date,
-                              const char *region, const char *service, const struct nb_sigv4_buf *cr,
-                              char sig[65])
+                                const char *region, const char *service,
+                                const struct nb_sigv4_buf *cr, char sig[65])
 {
     char cr_hash[2 * NB_SHA256_LEN + 1];
     nb_sha256_hex(cr->p, cr->len, cr_hash);
     char sts[512];
-    int n = snprintf(sts, sizeof sts, "%s\n%s\n%s/%s/%s/%s\n%s", NB_SIGV4_ALGORITHM, amz_date, scope_date,
-                     region, service, NB_SIGV4_SCOPE_TERMINATOR, cr_hash);
+    int n = snprintf(sts, sizeof sts, "%s\n%s\n%s/%s/%s/%s\n%s", NB_SIGV4_ALGORITHM, amz_date,
+                     scope_date, region, service, NB_SIGV4_SCOPE_TERMINATOR, cr_hash);
     uint8_t key[NB_SHA256_LEN];
     uint8_t mac[NB_SHA256_LEN];
     signing_key(secret, scope_date, region, service, key);

@@ -22,6 +22,7 @@ Environment knobs (for development only):
 
 import datetime
 import http.client
+import json
 import os
 import secrets
 import shutil
@@ -131,6 +132,40 @@ class Response:
     def __str__(self):
         body = self.body if len(self.body) < 2000 else self.body[:2000] + "..."
         return f"HTTP {self.status} request-id={self.request_id}\n{body}"
+
+
+@dataclass
+class RestResponse:
+    """An answer of the REST API (/v1/...): JSON, or nothing (204)."""
+
+    status: int
+    headers: dict  # lower-case names
+    body: str
+    method: str = ""
+    path: str = ""
+
+    @property
+    def request_id(self):
+        return self.headers.get("x-amzn-requestid")
+
+    @property
+    def json(self):
+        """The parsed body, or None when there is none or it is not JSON."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+
+    @property
+    def error_code(self):
+        doc = self.json
+        if isinstance(doc, dict) and isinstance(doc.get("error"), dict):
+            return doc["error"].get("code")
+        return None
+
+    def __str__(self):
+        body = self.body if len(self.body) < 2000 else self.body[:2000] + "..."
+        return f"{self.method} {self.path} -> HTTP {self.status} request-id={self.request_id}\n{body}"
 
 
 def _die_with_parent():
@@ -489,6 +524,54 @@ class NuboEnv:
         return Response(status, hdrs, text)
 
 
+    def rest(self, creds, method, path, body=None, query=None, raw=None, service="nubo",
+             headers=None, conn=None, timeout=10):
+        """A REST API request: 'body' (a dict) is sent as JSON, or 'raw' (str/bytes) as is;
+        'query' (a dict or a list of pairs) becomes the query string. Signed with SigV4 for
+        'creds' (service name 'service', region nubo-1); unsigned if creds is None.
+        Returns a RestResponse."""
+        if body is not None and raw is not None:
+            raise ValueError("body and raw are exclusive")
+        data = json.dumps(body).encode() if body is not None else (
+            raw.encode() if isinstance(raw, str) else (raw or b""))
+        qs = rest_query(query)
+        target = path + ("?" + qs if qs else "")
+        hdrs = {"User-Agent": USER_AGENT}
+        if data:
+            hdrs["Content-Type"] = "application/json"
+        hdrs.update(headers or {})
+        if creds is not None:
+            hdrs = sign_request(self.endpoint, creds.key_id, creds.secret, method, target, data,
+                                hdrs, service=service)
+        status, rh, text = self.http(method, target, body=data or None, headers=hdrs,
+                                     conn=conn, timeout=timeout)
+        return RestResponse(status, rh, text, method, target)
+
+
+def rest_query(query):
+    """A query string from a dict or pairs, encoded as SigV4 canonicalises it (RFC 3986
+    unreserved characters kept, everything else percent-encoded)."""
+    if not query:
+        return ""
+    items = query.items() if isinstance(query, dict) else query
+    q = urllib.parse.quote
+    return "&".join(f"{q(str(k), safe='-_.~')}={q(str(v), safe='-_.~')}" for k, v in items)
+
+
+def sign_request(endpoint, key_id, secret, method, target, body=b"", headers=None,
+                 service="nubo"):
+    """Headers (with SigV4's Authorization and X-Amz-Date) for 'method' 'target' (a path with
+    its query string, already encoded) and 'body' (bytes), signed by botocore's SigV4Auth."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    req = AWSRequest(method=method, url=endpoint.rstrip("/") + target, data=body,
+                     headers=dict(headers or {}))
+    SigV4Auth(Credentials(key_id, secret), service, REGION).add_auth(req)
+    return {k: v for k, v in req.prepare().headers.items()}
+
+
 def sign_body(endpoint, key_id, secret, body, when=None):
     """SigV4 headers for a form POST of 'body' to 'endpoint' (botocore's signer)."""
     from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
@@ -673,5 +756,5 @@ def client_error(fn, *args, **kwargs):
                       f"{result!r}"[:3000])
 
 
-__all__ = ["NuboEnv", "Tap", "Creds", "Response", "TestFailure", "SkipTest", "check",
-           "check_eq", "client_error", "sql_quote", "utcnow", "free_port", "threading"]
+__all__ = ["NuboEnv", "Tap", "Creds", "Response", "RestResponse", "TestFailure", "SkipTest",
+           "check", "check_eq", "client_error", "sql_quote", "utcnow", "free_port", "threading"]
