@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,18 +26,21 @@ struct key_entry {
 
 struct gw_auth {
     struct nb_pg_pool *pool;
+    char region[64];
     uint8_t master_key[NB_MASTER_KEY_LEN];
     pthread_rwlock_t lock;
     struct key_entry slots[CACHE_SLOTS]; /* direct-mapped by hash of the key id */
 };
 
-struct gw_auth *gw_auth_new(struct nb_pg_pool *pool, const uint8_t master_key[NB_MASTER_KEY_LEN])
+struct gw_auth *gw_auth_new(struct nb_pg_pool *pool, const uint8_t master_key[NB_MASTER_KEY_LEN],
+                            const char *region)
 {
     struct gw_auth *auth = calloc(1, sizeof *auth);
     if (!auth) {
         abort();
     }
     auth->pool = pool;
+    snprintf(auth->region, sizeof auth->region, "%s", region);
     memcpy(auth->master_key, master_key, NB_MASTER_KEY_LEN);
     pthread_rwlock_init(&auth->lock, NULL);
     return auth;
@@ -188,6 +192,12 @@ enum gw_auth_result gw_auth_check(struct gw_auth *auth, struct nb_http_req *req,
         return GW_AUTH_INCOMPLETE;
     }
     snprintf(who->key_id, sizeof who->key_id, "%s", claim.access_key);
+    if (strcmp(claim.region, auth->region)) {
+        nb_error_set(err, NB_ERR_AUTH,
+                     "Credential should be scoped to a valid region: '%s', not '%s'", auth->region,
+                     claim.region);
+        return GW_AUTH_MISMATCH;
+    }
 
     struct key_entry e;
     if (!cache_get(auth, claim.access_key, now, &e)) {

@@ -40,9 +40,11 @@ enum gw_auth_result {
 
 struct gw_auth;
 
-/* Returns a new authenticator over 'pool' (borrowed) and 'master_key' (copied). Free with
- * gw_auth_free() (accepts NULL). */
-struct gw_auth *gw_auth_new(struct nb_pg_pool *pool, const uint8_t master_key[NB_MASTER_KEY_LEN]);
+/* Returns a new authenticator over 'pool' (borrowed) and 'master_key' (copied), accepting
+ * signatures scoped to 'region' (copied; a signature for another region is SignatureDoesNotMatch,
+ * as on AWS). Free with gw_auth_free() (accepts NULL). */
+struct gw_auth *gw_auth_new(struct nb_pg_pool *pool, const uint8_t master_key[NB_MASTER_KEY_LEN],
+                            const char *region);
 void gw_auth_free(struct gw_auth *auth);
 
 /* Authenticates 'req' at time 'now'. On GW_AUTH_OK fills '*who'. Otherwise 'err' says why, in

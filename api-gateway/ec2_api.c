@@ -217,16 +217,17 @@ void ec2_api_handle(struct nb_http_req *req, void *arg)
         nb_buf_reset(&out);
         code = "Unavailable";
         ec2_xml_error(&out, code,
-                      "The request could not be recorded; it was not carried out "
-                      "if it changes anything, and may be retried.",
+                      "The request could not be recorded in the request log. If it changes "
+                      "anything it may have taken effect: check, or retry with the same "
+                      "ClientToken.",
                       request_id);
         status = ec2_xml_status(code);
     }
     free(params_text);
 
     nb_http_reply_header(req, "x-amzn-RequestId", request_id);
-    nb_http_reply_xml(req, status, out.data);
-    nb_buf_free(&out);
+    size_t out_len = out.len;
+    nb_http_reply_owned(req, status, "text/xml;charset=UTF-8", nb_buf_steal(&out), out_len);
     nb_counter_add(gw->m_requests, 1);
     if (code) {
         nb_counter_add(gw->m_errors, 1);

@@ -6,9 +6,11 @@
 #include "reqlog.h"
 #include "rest_api.h"
 
+#include "nubo/arena.h"
 #include "nubo/config.h"
 #include "nubo/error.h"
 #include "nubo/http.h"
+#include "nubo/id.h"
 #include "nubo/log.h"
 #include "nubo/metrics.h"
 #include "nubo/migrate.h"
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct gw_ctx *gw_open(const struct nb_config *cfg, struct nb_error *err)
 {
@@ -82,7 +85,7 @@ struct gw_ctx *gw_open(const struct nb_config *cfg, struct nb_error *err)
                                             NULL);
     gw->m_latency = nb_metrics_histogram(gw->metrics, "nubo_gateway_request_seconds",
                                          "time from arrival to reply", NULL);
-    gw->auth = gw_auth_new(gw->pool, gw->master_key);
+    gw->auth = gw_auth_new(gw->pool, gw->master_key, gw->region);
     return gw;
 
 fail:
@@ -112,6 +115,47 @@ static void handle_healthz(struct nb_http_req *req, void *arg)
     json_object_set_new(body, "region", json_string(gw->region));
     nb_http_reply_json(req, status, body);
     json_decref(body);
+}
+
+/* Any other path or method: 404 (405 for "/" with a method other than GET and POST), recorded in
+ * the request log like every API request. /healthz and /metrics are operational endpoints and
+ * are not recorded. */
+static void handle_unrouted(struct nb_http_req *req, void *arg)
+{
+    struct gw_ctx *gw = arg;
+    struct timespec t0;
+    clock_gettime(CLOCK_REALTIME, &t0);
+    char request_id[40];
+    nb_uuid_new(request_id, sizeof request_id);
+    bool root = !strcmp(nb_http_req_path(req), "/");
+    int status = root ? 405 : 404;
+    const char *code = root ? "MethodNotAllowed" : "NotFound";
+    json_t *doc = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code, "message",
+                            root ? "the EC2 API takes GET and POST" : "no such resource",
+                            "request_id", request_id);
+    char *action = nb_arena_printf(nb_http_req_arena(req), "%s %s", nb_http_req_method(req),
+                                   nb_http_req_path(req));
+    struct gw_reqlog_record rec = {
+        .request_id = request_id,
+        .time_us = (int64_t)t0.tv_sec * 1000000 + t0.tv_nsec / 1000,
+        .action = action,
+        .http_status = status,
+        .error_code = code,
+        .source_addr = nb_http_req_remote_addr(req),
+        .user_agent = nb_http_req_header(req, "User-Agent"),
+        .api = GW_REQLOG_API_OTHER,
+    };
+    struct nb_error err = {0};
+    if (gw_reqlog_write(gw->reqlog, &rec, &err) < 0) {
+        nb_err("could not record request: %s", err.msg);
+        status = 503;
+    }
+    if (root) {
+        nb_http_reply_header(req, "Allow", "GET, POST");
+    }
+    nb_http_reply_header(req, "x-amzn-RequestId", request_id);
+    nb_http_reply_json(req, status, doc);
+    json_decref(doc);
 }
 
 /* GET /metrics: Prometheus text format. */
@@ -152,7 +196,8 @@ int gw_start(struct gw_ctx *gw, struct nb_error *err)
         nb_http_route(gw->http, "GET", "/metrics", handle_metrics, gw) < 0 ||
         nb_http_route(gw->http, NULL, "/v1*", rest_api_handle, gw) < 0 ||
         nb_http_route(gw->http, "POST", "/", ec2_api_handle, gw) < 0 ||
-        nb_http_route(gw->http, "GET", "/", ec2_api_handle, gw) < 0) {
+        nb_http_route(gw->http, "GET", "/", ec2_api_handle, gw) < 0 ||
+        nb_http_route(gw->http, NULL, "/*", handle_unrouted, gw) < 0) {
         nb_error_set(err, NB_ERR_INTERNAL, "could not register the routes");
         return -1;
     }

@@ -183,8 +183,8 @@ void rest_api_handle(struct nb_http_req *req, void *arg)
         code = "Unavailable";
         c.status = 503;
         doc = error_doc(code,
-                        "the request could not be recorded; it was not carried out if it "
-                        "changes anything, and may be retried",
+                        "the request could not be recorded in the request log; if it changes "
+                        "anything it may have taken effect: check before retrying",
                         request_id);
     }
     free(params);

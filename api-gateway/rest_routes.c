@@ -36,8 +36,10 @@ static json_t *tags_json(const struct gw_tag *tags, size_t n)
     return o;
 }
 
-/* Query arguments other than paging become filters: "?instance-state-name=running,stopped". */
-static int query_filters(struct rest_call *c, struct gw_filter **out, size_t *n)
+/* Query arguments other than paging become filters: "?instance-state-name=running,stopped".
+ * 'own' names one more argument the route reads itself ("owner" for images), or is NULL. */
+static int query_filters_except(struct rest_call *c, const char *own, struct gw_filter **out,
+                                size_t *n)
 {
     size_t count = ec2_params_count(c->query);
     *out = nb_arena_zalloc(c->arena, sizeof **out * (count ? count : 1));
@@ -45,7 +47,7 @@ static int query_filters(struct rest_call *c, struct gw_filter **out, size_t *n)
     for (size_t i = 0; i < count; i++) {
         const struct ec2_params_entry *e = ec2_params_at(c->query, i);
         if (!strcmp(e->name, "max_results") || !strcmp(e->name, "next_token") ||
-            !strcmp(e->name, "owner") || !strcmp(e->name, "key")) {
+            (own && !strcmp(e->name, own))) {
             continue;
         }
         size_t nv = 1;
@@ -68,6 +70,11 @@ static int query_filters(struct rest_call *c, struct gw_filter **out, size_t *n)
         (*out)[(*n)++] = (struct gw_filter){e->name, values, k};
     }
     return 0;
+}
+
+static int query_filters(struct rest_call *c, struct gw_filter **out, size_t *n)
+{
+    return query_filters_except(c, NULL, out, n);
 }
 
 static int query_page(struct rest_call *c, int max, struct gw_page *page)
@@ -242,7 +249,7 @@ static int get_images(struct rest_call *c)
     size_t nf, n;
     struct gw_image *m;
     const char *owner = ec2_params_get(c->query, "owner");
-    if (query_filters(c, &f, &nf) < 0 ||
+    if (query_filters_except(c, "owner", &f, &nf) < 0 ||
         gw_images_describe(c->gw, c->who, NULL, 0, owner ? &owner : NULL, owner ? 1 : 0, f, nf,
                            c->arena, &m, &n, &c->err) < 0) {
         return -1;

@@ -42,7 +42,7 @@ int gw_instance_state_code(const char *state)
 #define INSTANCE_COLUMNS                                                                           \
     "i.id, i.reservation_id, i.tenant_id, i.launch_index, i.image_id, i.instance_type, "           \
     "i.key_name, i.zone, i.state, i.state_reason_code, i.state_reason_message, "                   \
-    "(extract(epoch FROM i.launch_time) * 1000)::bigint, i.vcpus, i.memory_mib"
+    "floor(date_part('epoch', i.launch_time) * 1000)::bigint, i.vcpus, i.memory_mib"
 
 /* Terminated instances stay visible for an hour, as on EC2. */
 #define VISIBLE "(i.state <> 'terminated' OR i.terminated_at > now() - interval '1 hour')"

@@ -12,7 +12,7 @@ PACKAGES=(
     # run: the control plane's database
     postgresql postgresql-client
     # test: real clients and load tools
-    python3-botocore python3-boto3 awscli curl wrk openssh-client openssl
+    python3-botocore python3-boto3 python3-yaml awscli curl wrk openssh-client openssl
 )
 
 missing=()

@@ -679,15 +679,10 @@ void nb_http_reply_header(struct nb_http_req *req, const char *name, const char 
     req->headers_tail = h;
 }
 
-void nb_http_reply(struct nb_http_req *req, int status, const char *content_type, const void *body,
-                   size_t len)
+/* Queues 'resp' (with 'content_type' and the handler's headers) as the reply. Takes 'resp'. */
+static void queue_reply(struct nb_http_req *req, int status, const char *content_type,
+                        struct MHD_Response *resp)
 {
-    if (req->replied) {
-        return; /* a handler answers once; later calls are ignored */
-    }
-    req->replied = true;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
     if (!resp) {
         req->queue_failed = true;
         return;
@@ -707,6 +702,33 @@ void nb_http_reply(struct nb_http_req *req, int status, const char *content_type
     MHD_destroy_response(resp);
 }
 
+void nb_http_reply(struct nb_http_req *req, int status, const char *content_type, const void *body,
+                   size_t len)
+{
+    if (req->replied) {
+        return; /* a handler answers once; later calls are ignored */
+    }
+    req->replied = true;
+    queue_reply(
+        req, status, content_type,
+        MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY));
+}
+
+void nb_http_reply_owned(struct nb_http_req *req, int status, const char *content_type, char *body,
+                         size_t len)
+{
+    if (req->replied) {
+        free(body);
+        return;
+    }
+    req->replied = true;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+    }
+    queue_reply(req, status, content_type, resp);
+}
+
 void nb_http_reply_json(struct nb_http_req *req, int status, const json_t *v)
 {
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -714,8 +736,7 @@ void nb_http_reply_json(struct nb_http_req *req, int status, const json_t *v)
         reply_text(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "could not serialise reply\n");
         return;
     }
-    nb_http_reply(req, status, "application/json", text, strlen(text));
-    free(text);
+    nb_http_reply_owned(req, status, "application/json", text, strlen(text));
 }
 
 void nb_http_reply_xml(struct nb_http_req *req, int status, const char *xml)

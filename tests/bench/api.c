@@ -27,6 +27,7 @@
 #include "nubo/sigv4.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,8 @@ int main(int argc, char **argv)
         }
     }
     nb_daemon_block_signals();
+    mallopt(M_MMAP_THRESHOLD, 8 << 20); /* as nubo-gateway's main() does */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
     nb_log_init("bench-api", NB_LOG_WARN, NULL);
     setenv("NUBO_TEST_PG_DURABLE", "1", 1);
     struct nb_test_pg *pg = nb_test_pg_start();

@@ -250,6 +250,9 @@ class NuboEnv:
                 shutil.rmtree(self.tmp, ignore_errors=True)
         return errors
 
+    def summary(self):
+        return f"gateway {self.endpoint}, PostgreSQL 127.0.0.1:{self.pg_port}"
+
     def __enter__(self):
         try:
             self.start()
@@ -608,10 +611,15 @@ class _Timeout(Exception):
 
 class Tap:
     """Registers test functions (each gets the NuboEnv) and runs them, printing TAP:
-    `ok N - name` / `not ok N - name` with indented '#' diagnostics, then `1..N`."""
+    `ok N - name` / `not ok N - name` with indented '#' diagnostics, then `1..N`.
 
-    def __init__(self, file, per_test_timeout=90):
+    'fixture' makes the environment the tests get: NuboEnv by default (a cluster and a gateway,
+    whose clean exit is checked at the end); any class with start(), close() -> [errors] and
+    summary() does (then without the gateway checks)."""
+
+    def __init__(self, file, per_test_timeout=90, fixture=None):
         self.name = Path(file).name
+        self.fixture = fixture or NuboEnv
         self.tests = []
         self.per_test_timeout = per_test_timeout
         self.n = 0
@@ -654,7 +662,8 @@ class Tap:
             if isinstance(e, KeyboardInterrupt):
                 raise
             diag = "".join(traceback.format_exception(e)).rstrip()
-            if env and env.gw_proc is not None and env.gw_proc.poll() is not None:
+            gw = getattr(env, "gw_proc", None)
+            if gw is not None and gw.poll() is not None:
                 diag += f"\nthe gateway died (status {env.gw_proc.returncode}); its log:\n"
                 diag += env.gateway_log_tail()
             self._report(False, name, diag)
@@ -668,7 +677,8 @@ class Tap:
         """Starts the environment, runs every test, tears down; exits 0 iff all passed."""
         signal.signal(signal.SIGTERM, lambda s, f: (_ for _ in ()).throw(KeyboardInterrupt()))
         t0 = time.monotonic()
-        env = NuboEnv()
+        env = self.fixture()
+        with_gateway = isinstance(env, NuboEnv)
         try:
             signal.signal(signal.SIGALRM, lambda s, f: (_ for _ in ()).throw(
                 _Timeout("set-up timed out")))
@@ -677,8 +687,7 @@ class Tap:
                 env.start()
             finally:
                 signal.alarm(0)
-            print(f"# {self.name}: gateway {env.endpoint}, PostgreSQL 127.0.0.1:{env.pg_port}, "
-                  f"set up in {time.monotonic() - t0:.1f} s")
+            print(f"# {self.name}: {env.summary()}, set up in {time.monotonic() - t0:.1f} s")
         except BaseException as e:  # noqa: BLE001
             diag = "".join(traceback.format_exception(e)).rstrip()
             self._report(False, "start the nubo environment", diag)
@@ -688,12 +697,13 @@ class Tap:
             sys.exit(1)
         try:
             for name, fn, timeout in self.tests:
-                if env.gw_proc is None or env.gw_proc.poll() is not None:
+                if with_gateway and (env.gw_proc is None or env.gw_proc.poll() is not None):
                     self._report(False, name, "the gateway is not running:\n"
                                  + env.gateway_log_tail())
                     continue
                 self._run_one(name, fn, env, timeout or self.per_test_timeout)
-            self._check_gateway_exit(env)
+            if with_gateway:
+                self._check_gateway_exit(env)
         except KeyboardInterrupt:
             print("# interrupted")
             self.failed += 1

@@ -363,9 +363,11 @@ def test_instances(env):
     S["stop_error"] = r.request_id
     expect_error(env, call(env, a, "POST", f"/v1/instances/{ids[0]}/explode"),
                  400, "InvalidAction")
-    doc = ok(call(env, a, "POST", f"/v1/instances/{ids[0]}/reboot"))
+    expect_error(env, call(env, a, "POST", f"/v1/instances/{ids[0]}/reboot"),
+                 400, "IncorrectInstanceState")  # as EC2: only a running instance reboots
+    doc = ok(call(env, a, "POST", f"/v1/instances/{ids[0]}/start"))  # a no-op, as EC2
     check_eq((doc["id"], doc["previous_state"], doc["state"]), (ids[0], "pending", "pending"),
-             "reboot of a pending instance")
+             "start of a pending instance")
     doc = ok(call(env, a, "DELETE", f"/v1/instances/{other_ids[0]}"))
     check_eq((doc["id"], doc["previous_state"]), (other_ids[0], "pending"), "DELETE answer")
     check(doc["state"] in ("shutting-down", "terminated"), "state after DELETE", doc)
@@ -595,7 +597,7 @@ def test_admin_routes_need_admin(env):
     check("rest-evil" not in [t["name"] for t in doc["tenants"]], "a member created a tenant")
     check_eq(ok(call(env, env.admin, "GET", f"/v1/admin/tenants/{tid}/quota"))["max_instances"],
              20, "tenant A's quota after the member's attempt")
-    check_eq(env.psql1(f"SELECT count(*) FROM users WHERE name = 'evil'"), "0",
+    check_eq(env.psql1("SELECT count(*) FROM users WHERE name = 'evil'"), "0",
              "users made by a member")
 
 

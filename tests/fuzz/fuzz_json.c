@@ -27,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (nb_json_get_object(v, "tags", false, &o, &err) == 1) {
         const char *key;
         json_t *val;
-        json_object_foreach (o, key, val) {
+        json_object_foreach(o, key, val)
+        {
             nb_json_get_string(o, key, true, &s, &err);
         }
     }

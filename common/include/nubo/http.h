@@ -74,6 +74,10 @@ void nb_http_reply_header(struct nb_http_req *req, const char *name, const char 
 /* Replies with 'len' bytes of 'body' (copied) and the given content type. */
 void nb_http_reply(struct nb_http_req *req, int status, const char *content_type, const void *body,
                    size_t len);
+/* As nb_http_reply(), but takes 'body' (malloc()ed; freed by the server once sent, also when
+ * the reply cannot be queued): large replies are not copied. */
+void nb_http_reply_owned(struct nb_http_req *req, int status, const char *content_type, char *body,
+                         size_t len);
 /* Replies with 'v' serialised compactly as application/json. Borrows 'v'. */
 void nb_http_reply_json(struct nb_http_req *req, int status, const json_t *v);
 /* Replies with a NUL-terminated XML document as "text/xml;charset=UTF-8". */
