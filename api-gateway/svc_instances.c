@@ -47,44 +47,48 @@ int gw_instance_state_code(const char *state)
 /* Terminated instances stay visible for an hour, as on EC2. */
 #define VISIBLE "(i.state <> 'terminated' OR i.terminated_at > now() - interval '1 hour')"
 
-static void row_to_instance(PGresult *res, int row, struct nb_arena *a, struct gw_instance *in)
+/* Fills 'in' from 'row' of 'res', which must be kept with svc_keep(): the strings point into it. */
+static void row_to_instance(PGresult *res, int row, struct gw_instance *in)
 {
-    in->id = svc_col(res, row, 0, a);
-    in->reservation_id = svc_col(res, row, 1, a);
-    in->owner_id = svc_col(res, row, 2, a);
+    in->id = svc_val(res, row, 0);
+    in->reservation_id = svc_val(res, row, 1);
+    in->owner_id = svc_val(res, row, 2);
     in->launch_index = atoi(PQgetvalue(res, row, 3));
-    in->image_id = svc_col(res, row, 4, a);
-    in->instance_type = svc_col(res, row, 5, a);
-    in->key_name = svc_col(res, row, 6, a);
-    in->zone = svc_col(res, row, 7, a);
-    in->state = svc_col(res, row, 8, a);
+    in->image_id = svc_val(res, row, 4);
+    in->instance_type = svc_val(res, row, 5);
+    in->key_name = svc_val(res, row, 6);
+    in->zone = svc_val(res, row, 7);
+    in->state = svc_val(res, row, 8);
     in->state_code = gw_instance_state_code(in->state);
-    in->reason_code = svc_col(res, row, 9, a);
-    in->reason_message = svc_col(res, row, 10, a);
+    in->reason_code = svc_val(res, row, 9);
+    in->reason_message = svc_val(res, row, 10);
     in->launch_time_ms = strtoll(PQgetvalue(res, row, 11), NULL, 10);
     in->vcpus = atoi(PQgetvalue(res, row, 12));
     in->memory_mib = atoi(PQgetvalue(res, row, 13));
 }
 
-/* Wraps 'page_sql' (a SELECT of INSTANCE_COLUMNS, with its own ORDER BY and LIMIT) so that each
- * instance row comes with its tags: one row per (instance, tag), or one row with NULL tag columns
- * for an untagged instance, ordered by 'order' then tag key. One statement per page, and the tags
- * are found with one index probe per instance of the page (OFFSET 0 keeps the planner from
- * turning the probes into a scan of all the tenant's tags). */
-static char *with_tags(struct nb_arena *a, const char *page_sql, const char *order)
+/* Wraps 'page_sql' (a SELECT of INSTANCE_COLUMNS with its own ORDER BY, and LIMIT if any) so
+ * that each instance row comes with its tags: one row per (instance, tag), or one row with NULL
+ * tag columns for an untagged instance, in the page's order, tags by key. One statement per page;
+ * the tags are found with one index probe per instance of the page (OFFSET 0 keeps the planner
+ * from turning the probes into a scan of all the tenant's tags). The lateral join is a nested
+ * loop over the materialised page, so rows keep the page's order without another sort. */
+static char *with_tags(struct nb_arena *a, const char *page_sql)
 {
     return nb_arena_printf(a,
                            "WITH page AS MATERIALIZED (%s) SELECT p.*, t.key, t.value FROM page p "
                            "LEFT JOIN LATERAL (SELECT key, value FROM tags t "
-                           "WHERE t.tenant_id = p.tenant_id AND t.resource_id = p.id OFFSET 0) t "
-                           "ON true ORDER BY %s, t.key",
-                           page_sql, order);
+                           "WHERE t.tenant_id = p.tenant_id AND t.resource_id = p.id "
+                           "ORDER BY t.key OFFSET 0) t ON true",
+                           page_sql);
 }
 
 /* Turns the rows of a with_tags() query into instances, at most 'limit' of them (0: all).
- * Returns true when there were more instances than 'limit'. */
+ * Keeps 'res' until the arena 'a' is freed: the instances' strings point into it. Returns true
+ * when there were more instances than 'limit'. */
 static bool rows_to_list(PGresult *res, int limit, struct nb_arena *a, struct gw_instance_list *out)
 {
+    svc_keep(res, a);
     int rows = PQntuples(res);
     int tag_col = PQnfields(res) - 2;
     out->items = nb_arena_zalloc(a, sizeof *out->items * (size_t)(rows ? rows : 1));
@@ -100,12 +104,12 @@ static bool rows_to_list(PGresult *res, int limit, struct nb_arena *a, struct gw
             break;
         }
         struct gw_instance *in = &out->items[out->n++];
-        row_to_instance(res, r, a, in);
+        row_to_instance(res, r, in);
         if (!PQgetisnull(res, r, tag_col)) {
             struct gw_tag *tags = nb_arena_alloc(a, sizeof *tags * (size_t)(end - r));
             for (int k = r; k < end; k++) {
-                tags[k - r].key = svc_col(res, k, tag_col, a);
-                tags[k - r].value = svc_col(res, k, tag_col + 1, a);
+                tags[k - r].key = svc_val(res, k, tag_col);
+                tags[k - r].value = svc_val(res, k, tag_col + 1);
             }
             in->tags = tags;
             in->n_tags = (size_t)(end - r);
@@ -141,17 +145,15 @@ static int describe_reservation(struct nb_pg_conn *conn, const char *tenant_id,
                                 struct gw_instance_list *out, struct nb_error *err)
 {
     const char *p[] = {tenant_id, reservation_id};
-    const char *sql = with_tags(a,
-                                "SELECT " INSTANCE_COLUMNS " FROM instances i "
-                                "WHERE i.tenant_id = $1 AND i.reservation_id = $2",
-                                "p.launch_index");
+    const char *sql = with_tags(a, "SELECT " INSTANCE_COLUMNS " FROM instances i "
+                                   "WHERE i.tenant_id = $1 AND i.reservation_id = $2 "
+                                   "ORDER BY i.launch_index");
     PGresult *res = nb_pg_exec(conn, sql, 2, p, err);
     if (!res) {
         return -1;
     }
-    rows_to_list(res, 0, a, out);
+    rows_to_list(res, 0, a, out); /* keeps 'res' */
     out->next_token = NULL;
-    PQclear(res);
     return 0;
 }
 
@@ -514,8 +516,7 @@ int gw_instances_describe(struct gw_ctx *gw, const struct gw_principal *who, con
         nb_buf_free(&q.sql);
         return -1;
     }
-    PGresult *res = nb_pg_exec(conn, with_tags(arena, q.sql.data, "p.reservation_id, p.id"), q.n,
-                               q.params, err);
+    PGresult *res = nb_pg_exec(conn, with_tags(arena, q.sql.data), q.n, q.params, err);
     nb_pg_release(conn);
     nb_buf_free(&q.sql);
     if (!res) {
@@ -524,8 +525,7 @@ int gw_instances_describe(struct gw_ctx *gw, const struct gw_principal *who, con
     if (rows_to_list(res, page->max_results, arena, out)) {
         const struct gw_instance *last = &out->items[out->n - 1];
         out->next_token = nb_arena_printf(arena, "%s.%s", last->reservation_id, last->id);
-    }
-    PQclear(res);
+    } /* rows_to_list() keeps 'res' until the request ends */
 
     if (n_ids && !page->next_token) {
         return svc_check_all_found(ids, n_ids, out->items, sizeof *out->items,

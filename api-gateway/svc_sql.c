@@ -72,6 +72,21 @@ int svc_sql_tag_filter(struct svc_sql *q, const struct gw_filter *f, const char 
     return 0;
 }
 
+static void clear_result(void *res)
+{
+    PQclear(res);
+}
+
+void svc_keep(PGresult *res, struct nb_arena *arena)
+{
+    nb_arena_on_free(arena, clear_result, res);
+}
+
+const char *svc_val(PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
 const char *svc_col(PGresult *res, int row, int col, struct nb_arena *arena)
 {
     if (PQgetisnull(res, row, col)) {

@@ -39,6 +39,13 @@ const char *svc_sql_array(struct svc_sql *q, const char *const *values, size_t n
 int svc_sql_tag_filter(struct svc_sql *q, const struct gw_filter *f, const char *id_column,
                        struct nb_error *err);
 
+/* Makes 'res' live until 'arena' is freed (the end of the request) and be PQclear()ed then, so
+ * that svc_val() can hand out its strings without copying them. */
+void svc_keep(PGresult *res, struct nb_arena *arena);
+
+/* The value at ('row', 'col') of a result kept with svc_keep(), or NULL if it is SQL NULL. */
+const char *svc_val(PGresult *res, int row, int col);
+
 /* The value at ('row', 'col') copied into 'arena', or NULL if it is SQL NULL. */
 const char *svc_col(PGresult *res, int row, int col, struct nb_arena *arena);
 

@@ -16,9 +16,16 @@ struct arena_block {
     _Alignas(ARENA_ALIGN) unsigned char data[];
 };
 
+struct arena_cleanup {
+    struct arena_cleanup *next; /* registered earlier */
+    void (*fn)(void *);
+    void *arg;
+};
+
 struct nb_arena {
-    struct arena_block *head;  /* the block allocations come from; others hang off ->next */
-    struct arena_block *first; /* kept across nb_arena_reset() */
+    struct arena_block *head;       /* the block allocations come from; others hang off ->next */
+    struct arena_block *first;      /* kept across nb_arena_reset() */
+    struct arena_cleanup *cleanups; /* newest first; allocated in the arena itself */
 };
 
 static void *xmalloc(size_t n)
@@ -45,6 +52,7 @@ struct nb_arena *nb_arena_new(size_t first_block)
     struct nb_arena *a = xmalloc(sizeof *a);
     a->first = block_new(first_block ? first_block : ARENA_DEFAULT_BLOCK);
     a->head = a->first;
+    a->cleanups = NULL;
     return a;
 }
 
@@ -57,17 +65,36 @@ static void free_chain(struct arena_block *b, const struct arena_block *stop)
     }
 }
 
+static void run_cleanups(struct nb_arena *a)
+{
+    for (struct arena_cleanup *c = a->cleanups; c; c = c->next) {
+        c->fn(c->arg);
+    }
+    a->cleanups = NULL;
+}
+
+void nb_arena_on_free(struct nb_arena *a, void (*fn)(void *), void *arg)
+{
+    struct arena_cleanup *c = nb_arena_alloc(a, sizeof *c);
+    c->fn = fn;
+    c->arg = arg;
+    c->next = a->cleanups;
+    a->cleanups = c;
+}
+
 void nb_arena_free(struct nb_arena *a)
 {
     if (!a) {
         return;
     }
+    run_cleanups(a);
     free_chain(a->head, NULL);
     free(a);
 }
 
 void nb_arena_reset(struct nb_arena *a)
 {
+    run_cleanups(a);
     /* Newer blocks sit in front of 'first' in the chain. */
     free_chain(a->head, a->first);
     a->first->next = NULL;

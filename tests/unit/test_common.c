@@ -113,6 +113,33 @@ static void arena_alloc_and_reset(void **state)
     nb_arena_free(NULL);
 }
 
+static void count_call(void *arg)
+{
+    int *calls = arg;
+    (*calls)++;
+}
+
+static void record_order(void *arg)
+{
+    int *slot = arg;
+    static int order;
+    *slot = ++order;
+}
+
+static void arena_cleanups_run_once_in_reverse(void **state)
+{
+    struct nb_arena *a = nb_arena_new(0);
+    int calls = 0, first = 0, second = 0;
+    nb_arena_on_free(a, count_call, &calls);
+    nb_arena_reset(a); /* a reset runs the cleanups too */
+    assert_int_equal(calls, 1);
+    nb_arena_on_free(a, record_order, &first);
+    nb_arena_on_free(a, record_order, &second);
+    nb_arena_free(a);
+    assert_true(second < first); /* last registered, first run */
+    assert_int_equal(calls, 1);
+}
+
 static void buf_xml(void **state)
 {
     struct nb_buf b = NB_BUF_INIT;
@@ -190,6 +217,7 @@ int main(void)
         cmocka_unit_test(config_precedence),
         cmocka_unit_test(config_bad_file),
         cmocka_unit_test(arena_alloc_and_reset),
+        cmocka_unit_test(arena_cleanups_run_once_in_reverse),
         cmocka_unit_test(buf_xml),
         cmocka_unit_test(ids_have_ec2_form),
         cmocka_unit_test(json_strict),

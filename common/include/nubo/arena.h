@@ -14,7 +14,12 @@ struct nb_arena;
  * Aborts when out of memory, as every allocation below does. */
 struct nb_arena *nb_arena_new(size_t first_block);
 
-/* Frees the arena and everything allocated from it. Accepts NULL. */
+/* Registers 'fn'('arg') to run when the arena is freed or reset, after the cleanups registered
+ * later (last in, first out): a request can then hand out pointers into an object it owns, such
+ * as a PostgreSQL result, until the request ends. */
+void nb_arena_on_free(struct nb_arena *a, void (*fn)(void *), void *arg);
+
+/* Runs the cleanups, then frees the arena and everything allocated from it. Accepts NULL. */
 void nb_arena_free(struct nb_arena *a);
 
 /* Forgets all allocations but keeps the first block for reuse. */
