@@ -6,6 +6,8 @@
 #include "nubo/id.h"
 #include "nubo/pg.h"
 
+#include <ctype.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,9 +29,32 @@ static int random_digits(char *out, size_t n, struct nb_error *err)
     return 0;
 }
 
+/* Tenant and user names: 1 to 64 letters, digits, '.', '_', '-' and '@'. */
+static bool valid_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 64) {
+        return false;
+    }
+    for (const char *p = name; *p; p++) {
+        if (!isalnum((unsigned char)*p) && !strchr("._-@", *p)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 int gw_tenant_create(struct nb_pg_conn *conn, const char *name,
                      char tenant_id[GW_TENANT_ID_LEN + 1], struct nb_error *err)
 {
+    if (!valid_name(name)) {
+        nb_error_set(err, NB_ERR_INVALID,
+                     "invalid tenant name \"%.64s\": use 1 to 64 letters, digits, '.', '_', '-' "
+                     "or '@'",
+                     name);
+        nb_error_reason(err, "InvalidParameterValue");
+        return -1;
+    }
     if (random_digits(tenant_id, GW_TENANT_ID_LEN, err) < 0) {
         return -1;
     }
@@ -51,6 +76,14 @@ int gw_tenant_create(struct nb_pg_conn *conn, const char *name,
 int gw_user_create(struct nb_pg_conn *conn, const char *tenant_id, const char *name,
                    const char *role, char *user_id, struct nb_error *err)
 {
+    if (!valid_name(name)) {
+        nb_error_set(err, NB_ERR_INVALID,
+                     "invalid user name \"%.64s\": use 1 to 64 letters, digits, '.', '_', '-' "
+                     "or '@'",
+                     name);
+        nb_error_reason(err, "InvalidParameterValue");
+        return -1;
+    }
     if (strcmp(role, "admin") && strcmp(role, "member") && strcmp(role, "reader")) {
         nb_error_set(err, NB_ERR_INVALID, "invalid role \"%s\": expected admin, member or reader",
                      role);

@@ -12,6 +12,7 @@
 #include "nubo/json.h"
 #include "nubo/pg.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,15 @@ json_t *gw_admin_user_create(struct gw_ctx *gw, const struct gw_principal *who,
                              const char *tenant_id, const char *name, const char *role,
                              struct nb_error *err)
 {
+    /* The admin role is the cloud operator's: only the operator's own tenant holds it. */
+    if (!strcmp(role, "admin") && strcmp(tenant_id, who->tenant_id)) {
+        nb_error_set(err, NB_ERR_INVALID,
+                     "the admin role belongs to the operator's tenant (%s); give users of "
+                     "tenant %s the member or reader role",
+                     who->tenant_id, tenant_id);
+        nb_error_reason(err, "InvalidParameterValue");
+        return NULL;
+    }
     struct nb_pg_conn *conn = admin_conn(gw, who, err);
     if (!conn) {
         return NULL;
@@ -176,7 +186,9 @@ json_t *gw_admin_quota(struct gw_ctx *gw, const struct gw_principal *who, const 
     char values[5][24];
     for (int f = 0; f < 5; f++) {
         long long v = 0;
-        int got = set ? nb_json_get_int(set, fields[f], false, 0, 1LL << 60, &v, err) : 0;
+        /* max_memory_mib and max_image_bytes are bigint columns, the others integer. */
+        long long max = (f == 2 || f == 4) ? INT64_MAX : INT32_MAX;
+        int got = set ? nb_json_get_int(set, fields[f], false, 0, max, &v, err) : 0;
         if (got < 0) {
             nb_error_reason(err, "InvalidParameterValue");
             return NULL;

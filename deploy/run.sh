@@ -41,6 +41,8 @@ if [ "$(id -u)" -eq 0 ]; then
         say "postgres cannot reach $STATE; the cluster lives in $real"
     fi
 fi
+# Through the link, the path would cross the directory postgres cannot enter.
+[ ! -L "$pg_dir" ] || pg_dir=$(readlink -f "$pg_dir")
 pg_sock=$pg_dir/run
 if [ ! -f "$pg_dir/PG_VERSION" ]; then
     mkdir -p "$pg_dir"
@@ -73,7 +75,9 @@ stop_all() {
     "${as_pg[@]}" "$PG_BIN/pg_ctl" -w -D "$pg_dir" -m fast stop >/dev/null 2>&1 || true
     say "stopped; state kept in $STATE"
 }
-trap stop_all INT TERM EXIT
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
+trap stop_all EXIT
 
 export NUBO_DB_CONNINFO="host=$pg_sock port=$pg_port dbname=nubo user=nubo"
 export NUBO_MASTER_KEY=$STATE/master.key
@@ -85,14 +89,14 @@ bin=$top/build/release/bin
 # The gateway writes the file only when it creates the account: on the first run, or after the
 # database was thrown away.
 env_file=$STATE/nubo-admin.env
-before=$(cat "$env_file" 2>/dev/null | sha256sum)
+before=$( (cat "$env_file" 2>/dev/null || true) | sha256sum)
 "$bin/nubo-gateway" --bootstrap-admin "$env_file" 2>>"$STATE/log/gateway.log" || {
     tail -n 20 "$STATE/log/gateway.log"
     say "could not bootstrap the operator account; log in $STATE/log/gateway.log"
     exit 1
 }
 first_run=0
-[ "$(cat "$env_file" 2>/dev/null | sha256sum)" = "$before" ] || first_run=1
+[ "$( (cat "$env_file" 2>/dev/null || true) | sha256sum)" = "$before" ] || first_run=1
 
 # --- daemons ------------------------------------------------------------------------------------
 "$bin/nubo-gateway" 2>>"$STATE/log/gateway.log" &

@@ -12,6 +12,11 @@ everything is torn down at the end, also when a test or the set-up fails.
         ec2 = env.ec2(env.tenant("t1"))
         ...
 
+    @tap.test
+    def rest_regions(env):  # the REST API: JSON in and out, signed with SigV4
+        r = env.rest(env.tenant("t1"), "GET", "/v1/instances", query={"max_results": 5})
+        assert r.status == 200 and "instances" in r.json
+
     if __name__ == "__main__":
         tap.main()
 
@@ -165,7 +170,8 @@ class RestResponse:
 
     def __str__(self):
         body = self.body if len(self.body) < 2000 else self.body[:2000] + "..."
-        return f"{self.method} {self.path} -> HTTP {self.status} request-id={self.request_id}\n{body}"
+        return (f"{self.method} {self.path} -> HTTP {self.status} "
+                f"request-id={self.request_id}\n{body}")
 
 
 def _die_with_parent():

@@ -129,8 +129,9 @@ def test_admin_creates_tenants_users_keys(env):
         doc = ok(call(env, c, "GET", "/v1/regions"))
         check_eq([x["name"] for x in doc["regions"]], ["nubo-1"], f"regions for {c.key_id}")
     # The rows are where the API says they are.
+    key = nubo_env.sql_quote(S["reader"].key_id)
     check_eq(env.psql1("SELECT u.role || '/' || u.tenant_id FROM access_keys k JOIN users u "
-                       f"ON u.id = k.user_id WHERE k.id = {nubo_env.sql_quote(S['reader'].key_id)}"),
+                       f"ON u.id = k.user_id WHERE k.id = {key}"),
              f"reader/{S['reader'].tenant_id}", "the reader key's user in the database")
 
     doc = ok(call(env, env.admin, "GET", "/v1/admin/tenants"))
