@@ -142,7 +142,7 @@ test-only: tests-build
 	@MODE=$(MODE) tests/run.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory MODE=release $(BINS) $(patsubst tests/bench/%.c,build/release/bench/%,$(BENCH_SRC))
+	@$(MAKE) --no-print-directory MODE=release $(patsubst tests/bench/%.c,build/release/bench/%,$(BENCH_SRC))
 	@tests/bench/run.sh
 
 fuzz-build: $(FUZZ_BINS)

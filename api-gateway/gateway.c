@@ -171,7 +171,7 @@ int gw_start(struct gw_ctx *gw, struct nb_error *err)
 {
     long long port, threads, max_body;
     if (nb_config_get_int(gw->cfg, "http.port", atoi(GW_DEFAULT_PORT), 0, 65535, &port, err) < 0 ||
-        nb_config_get_int(gw->cfg, "http.threads", 64, 1, 1024, &threads, err) < 0 ||
+        nb_config_get_int(gw->cfg, "http.threads", 128, 1, 1024, &threads, err) < 0 ||
         nb_config_get_int(gw->cfg, "http.max_body", 1 << 20, 1024, 1LL << 32, &max_body, err) < 0) {
         return -1;
     }

@@ -42,7 +42,7 @@ static void usage(FILE *f)
           "  db.migrations    migrations directory (deploy/migrations)\n"
           "  http.address     listen address (127.0.0.1)\n"
           "  http.port        listen port (" GW_DEFAULT_PORT ")\n"
-          "  http.threads     worker threads (64; each waits for its request-log commit)\n"
+          "  http.threads     worker threads (128; each waits for its request-log commit)\n"
           "  http.max_body    request body limit in bytes (1048576)\n"
           "  http.tls_cert, http.tls_key   PEM files to serve HTTPS\n"
           "  master_key       file of the key that seals secrets (var/master.key, created 0600)\n"
