@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "nubo/arena.h"
+#include "nubo/crypto.h"
 #include "nubo/error.h"
 
 struct ec2_params {
@@ -74,18 +75,6 @@ static void set_bad_value(struct nb_error *err, const char *name, const char *va
 
 /* ---- decoding --------------------------------------------------------------------------- */
 
-static int hex_digit(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    return -1;
-}
-
 /* Accepts exactly the well-formed UTF-8 of RFC 3629: no overlong forms, no surrogates, nothing
  * above U+10FFFF. */
 static bool utf8_valid(const unsigned char *s, size_t n)
@@ -140,8 +129,8 @@ static const char *decode(const char *src, size_t n, bool plus_space, char *dst,
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)src[i];
         if (c == '%') {
-            int hi = i + 2 < n ? hex_digit((unsigned char)src[i + 1]) : -1;
-            int lo = hi >= 0 ? hex_digit((unsigned char)src[i + 2]) : -1;
+            int hi = i + 2 < n ? nb_hex_value((unsigned char)src[i + 1]) : -1;
+            int lo = hi >= 0 ? nb_hex_value((unsigned char)src[i + 2]) : -1;
             if (lo < 0) {
                 return "bad percent escape";
             }

@@ -161,7 +161,7 @@ void nb_hex_encode(const void *data, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-static int hex_value(char c)
+int nb_hex_value(int c)
 {
     if (c >= '0' && c <= '9') {
         return c - '0';
@@ -183,11 +183,11 @@ int nb_hex_decode(const char *hex, void *out, size_t len)
     }
     /* A short string fails on its NUL, which is not a hex digit, before reading past it. */
     for (size_t i = 0; i < len; i++) {
-        int hi = hex_value(hex[2 * i]);
+        int hi = nb_hex_value((unsigned char)hex[2 * i]);
         if (hi < 0) {
             return -1;
         }
-        int lo = hex_value(hex[2 * i + 1]);
+        int lo = nb_hex_value((unsigned char)hex[2 * i + 1]);
         if (lo < 0) {
             return -1;
         }
@@ -397,7 +397,11 @@ static int write_all(int fd, const char *buf, size_t len)
 static int master_key_create(const char *path, uint8_t key[NB_MASTER_KEY_LEN], struct nb_error *err)
 {
     char tmp[PATH_MAX];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= sizeof tmp) {
+    /* mkstemp()'s template: the path, a dot, and six 'X' that mkstemp() replaces. */
+    char pattern[7];
+    memset(pattern, 'X', 6);
+    pattern[6] = '\0';
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.%s", path, pattern) >= sizeof tmp) {
         nb_error_set(err, NB_ERR_INVALID, "master key path \"%s\" is too long", path);
         return -1;
     }

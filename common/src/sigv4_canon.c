@@ -150,20 +150,6 @@ bool nb_sigv4_is_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Decodes 'n' bytes of form-encoded 's' ("%XX" escapes, '+' for a space) into 'out', which has
  * room for 'n' bytes. A '%' not followed by two hex digits stands for itself. Returns the decoded
  * length; the result may contain NUL bytes. */
@@ -173,9 +159,9 @@ size_t nb_sigv4_form_decode(const char *s, size_t n, char *out)
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '+') {
             out[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < n && hex_digit(s[i + 1]) >= 0 &&
-                   hex_digit(s[i + 2]) >= 0) {
-            out[o++] = (char)(hex_digit(s[i + 1]) << 4 | hex_digit(s[i + 2]));
+        } else if (s[i] == '%' && i + 2 < n && nb_hex_value(s[i + 1]) >= 0 &&
+                   nb_hex_value(s[i + 2]) >= 0) {
+            out[o++] = (char)(nb_hex_value(s[i + 1]) << 4 | nb_hex_value(s[i + 2]));
             i += 2;
         } else {
             out[o++] = s[i];

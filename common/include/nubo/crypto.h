@@ -23,6 +23,9 @@ void nb_hmac_sha256(const void *key, size_t key_len, const void *data, size_t le
 
 /* Writes 2*len lower-case hex digits and a NUL into 'out'. */
 void nb_hex_encode(const void *data, size_t len, char *out);
+/* The value of hex digit 'c' (either case), or -1 if it is not one. */
+int nb_hex_value(int c);
+
 /* Decodes 'hex' (2*len digits, either case) into 'out'. Returns 0, or -1 on bad input. */
 int nb_hex_decode(const char *hex, void *out, size_t len);
 
