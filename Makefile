@@ -13,11 +13,17 @@
 MODE ?= debug
 B := build/$(MODE)
 
-# libvirt, librados and libxml-2.0 are needed by the compute agent and image store; they are added
-# to the link of those programs only.
+# What every daemon links. libvirt (compute agent), librados and libxml-2.0 (image store) go into
+# the link of those programs only, through the variables below. Debian's librados-dev ships no
+# pkg-config file, hence the fallback.
 PKGS := libmicrohttpd jansson libpq libcurl openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+VIRT_CFLAGS := $(shell pkg-config --cflags libvirt 2>/dev/null)
+VIRT_LIBS := $(shell pkg-config --libs libvirt 2>/dev/null)
+XML_CFLAGS := $(shell pkg-config --cflags libxml-2.0 2>/dev/null)
+XML_LIBS := $(shell pkg-config --libs libxml-2.0 2>/dev/null)
+RADOS_LIBS := $(shell pkg-config --libs librados 2>/dev/null || echo -lrados)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 ifeq ($(MODE),release)

@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
     # build
-    build-essential pkg-config clang clang-format cppcheck
+    build-essential pkg-config clang libclang-rt-14-dev clang-format cppcheck
     libmicrohttpd-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev
     libvirt-dev librados-dev libxml2-dev libcmocka-dev
     # run: the control plane's database
