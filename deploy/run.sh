@@ -75,8 +75,8 @@ stop_all() {
     "${as_pg[@]}" "$PG_BIN/pg_ctl" -w -D "$pg_dir" -m fast stop >/dev/null 2>&1 || true
     say "stopped; state kept in $STATE"
 }
-trap 'stop_all; exit 130' INT
-trap 'stop_all; exit 143' TERM
+# A requested stop is a clean end: exit 0, so that make does not report an error.
+trap 'stop_all; exit 0' INT TERM
 trap stop_all EXIT
 
 export NUBO_DB_CONNINFO="host=$pg_sock port=$pg_port dbname=nubo user=nubo"

@@ -1,0 +1,554 @@
+/* libnubo: the C client of nubo's REST API (/v1/...), documented in docs/api.md and
+ * docs/openapi.yaml of the nubo source tree.
+ *
+ * Conventions of every function here:
+ * - A function that fails returns -1 or NULL and, when 'err' is not NULL, fills '*err' with the
+ *   API's error code ("InvalidInstanceID.NotFound"), its message, the request id and the HTTP
+ *   status. Failures that happen before an answer use the codes "ConnectionError",
+ *   "ConfigError", "InvalidParameterValue" (a bad argument), "ProtocolError" (an answer that is
+ *   not what the API documents) and "Timeout" (nubo_instance_wait()), with HTTP status 0.
+ * - Structs returned by the library are allocated by it and freed with the matching *_free()
+ *   function, which accepts NULL. Their string fields are NUL-terminated UTF-8 owned by the
+ *   struct; optional ones are NULL when absent. Fields are only ever appended to these structs
+ *   in later versions, so callers must not allocate them themselves.
+ * - Every struct returned has a 'json' field: the resource's JSON object as the API sent it
+ *   (compact), for callers that want fields this version does not type.
+ * - Thread safety: a struct nubo_client, and the iterators made from it, may be used by one
+ *   thread at a time (it keeps one HTTP connection). Different clients may be used from
+ *   different threads at once. Functions that take no client are thread-safe.
+ *
+ * Requests are signed with AWS Signature Version 4. GET, PUT and DELETE requests, and launches
+ * (which carry a client token), are retried with exponential back-off on connection errors and
+ * on HTTP 429, 502, 503 and 504. */
+#ifndef NUBO_NUBO_H
+#define NUBO_NUBO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define NUBO_API __attribute__((visibility("default")))
+#else
+#define NUBO_API
+#endif
+
+#define NUBO_VERSION_MAJOR 0
+#define NUBO_VERSION_MINOR 1
+#define NUBO_VERSION_PATCH 0
+#define NUBO_VERSION       "0.1.0"
+
+/* Returns the library's version ("0.1.0"), a static string. */
+NUBO_API const char *nubo_version(void);
+
+/* --- errors ------------------------------------------------------------------------------- */
+
+struct nubo_error {
+    int http_status;      /* 0 when no answer came */
+    char code[64];        /* "InvalidInstanceID.NotFound", "ConnectionError", ... */
+    char message[512];    /* the API's message, or libnubo's */
+    char request_id[64];  /* the x-amzn-RequestId of the answer, "" when there was none */
+};
+
+/* Returns true when 'err' says that a resource does not exist (a code ending in "NotFound"). */
+NUBO_API bool nubo_error_is_not_found(const struct nubo_error *err);
+
+/* Returns true when 'err' is an authentication or authorisation refusal (AuthFailure,
+ * SignatureDoesNotMatch, IncompleteSignature, RequestExpired, OptInRequired,
+ * UnauthorizedOperation), or missing credentials ("ConfigError" with HTTP status 0 is not). */
+NUBO_API bool nubo_error_is_auth(const struct nubo_error *err);
+
+/* Returns true when 'err' means the service could not be reached or did not answer in time
+ * (ConnectionError, Timeout, HTTP 5xx, 429). */
+NUBO_API bool nubo_error_is_unavailable(const struct nubo_error *err);
+
+/* --- the client ---------------------------------------------------------------------------- */
+
+struct nubo_client;
+
+/* Returns a new client for 'endpoint' ("http://127.0.0.1:8773", a path prefix is allowed),
+ * signing with 'access_key' and 'secret_key' for 'region' (NULL: "nubo-1"). The strings are
+ * copied. Returns NULL with '*err' set on a malformed endpoint or missing credentials. The caller
+ * frees the client with nubo_client_free(). Thread-safe. */
+NUBO_API struct nubo_client *nubo_client_new(const char *endpoint, const char *access_key,
+                                             const char *secret_key, const char *region,
+                                             struct nubo_error *err);
+
+/* Returns a new client configured from the environment and the profile file
+ * ($NUBO_CONFIG_FILE, else $XDG_CONFIG_HOME/nubo/config, else ~/.config/nubo/config; an ini file
+ * of [profile] sections with endpoint=, access_key=, secret_key=, region=).
+ * 'profile' names the section; NULL means $NUBO_PROFILE, else "default". When 'profile' is NULL
+ * the environment (NUBO_ENDPOINT, NUBO_ACCESS_KEY or AWS_ACCESS_KEY_ID, NUBO_SECRET_KEY or
+ * AWS_SECRET_ACCESS_KEY, NUBO_REGION or AWS_DEFAULT_REGION) overrides the file; when it is
+ * given, the file's section wins and the environment only fills what it lacks. A named profile
+ * that the file does not have is an error. 'endpoint' (may be NULL) overrides both. The caller
+ * frees the client with nubo_client_free(). Thread-safe. */
+NUBO_API struct nubo_client *nubo_client_from_config(const char *profile, const char *endpoint,
+                                                     struct nubo_error *err);
+
+/* Frees 'client' and closes its connection. Accepts NULL. */
+NUBO_API void nubo_client_free(struct nubo_client *client);
+
+/* Sets how many times a retryable request is tried in all ('attempts' >= 1, default 5) and the
+ * first back-off delay ('base_delay_ms', default 200; it doubles per retry, with jitter, up to
+ * 5 s). */
+NUBO_API void nubo_client_set_retries(struct nubo_client *client, int attempts, int base_delay_ms);
+
+/* Sets the time limit of one HTTP attempt in seconds (default 30). */
+NUBO_API void nubo_client_set_timeout(struct nubo_client *client, int seconds);
+
+/* Returns the client's endpoint as given, without a final '/'; owned by the client. */
+NUBO_API const char *nubo_client_endpoint(const struct nubo_client *client);
+
+/* Sends one signed request: 'method' "GET"..., 'path' from the API root ("/v1/regions", already
+ * percent-encoded where needed), 'query' an already encoded query string or NULL, 'body' JSON
+ * text or NULL. On an answer of 2xx, stores the body in '*reply' (a new string the caller
+ * free()s, "" for 204) and returns the HTTP status. Otherwise returns -1 with '*err' set. Retries
+ * as described above when 'idempotent' is true. */
+NUBO_API int nubo_client_request(struct nubo_client *client, const char *method, const char *path,
+                                 const char *query, const char *body, bool idempotent,
+                                 char **reply, struct nubo_error *err);
+
+/* --- common types -------------------------------------------------------------------------- */
+
+struct nubo_tag {
+    char *key;
+    char *value;
+};
+
+/* A list filter: 'name' is EC2's filter name ("instance-state-name", "tag:Name"), 'values' a
+ * comma-separated list of values ("pending,running"). The library copies what it needs. */
+struct nubo_filter {
+    const char *name;
+    const char *values;
+};
+
+/* --- catalogue ----------------------------------------------------------------------------- */
+
+struct nubo_region {
+    char *name;
+    char *endpoint;
+    char *json;
+};
+
+struct nubo_region_list {
+    struct nubo_region *items;
+    size_t n;
+};
+
+/* Returns the regions (one per gateway), or NULL with '*err' set. The caller frees the list with
+ * nubo_region_list_free(). */
+NUBO_API struct nubo_region_list *nubo_regions_list(struct nubo_client *client,
+                                                    struct nubo_error *err);
+NUBO_API void nubo_region_list_free(struct nubo_region_list *list);
+
+struct nubo_zone {
+    char *name;
+    char *region;
+    char *state;
+    char *json;
+};
+
+struct nubo_zone_list {
+    struct nubo_zone *items;
+    size_t n;
+};
+
+/* Returns the availability zones that match every filter of 'filters' ('n_filters' of them, may
+ * be 0), or NULL with '*err' set. The caller frees the list with nubo_zone_list_free(). */
+NUBO_API struct nubo_zone_list *nubo_zones_list(struct nubo_client *client,
+                                                const struct nubo_filter *filters,
+                                                size_t n_filters, struct nubo_error *err);
+NUBO_API void nubo_zone_list_free(struct nubo_zone_list *list);
+
+struct nubo_instance_type {
+    char *name;
+    int vcpus;
+    int memory_mib;
+    int disk_gib;
+    int ephemeral_gib;
+    bool enabled;
+    char *json;
+};
+
+struct nubo_instance_type_iter;
+
+/* Returns an iterator over the instance types matching 'filters', fetched 'page_size' at a time
+ * (0: the API's default). Nothing is sent before the first nubo_instance_type_iter_next(). The
+ * caller frees it with nubo_instance_type_iter_free(). Returns NULL only when out of memory. */
+NUBO_API struct nubo_instance_type_iter *
+nubo_instance_type_iter_new(struct nubo_client *client, const struct nubo_filter *filters,
+                            size_t n_filters, int page_size);
+
+/* Stores the next instance type in '*out' and returns 1; returns 0 at the end, -1 with '*err'
+ * set on failure. '*out' is owned by the iterator and valid until the next call or its free. */
+NUBO_API int nubo_instance_type_iter_next(struct nubo_instance_type_iter *it,
+                                          const struct nubo_instance_type **out,
+                                          struct nubo_error *err);
+NUBO_API void nubo_instance_type_iter_free(struct nubo_instance_type_iter *it);
+
+/* --- images -------------------------------------------------------------------------------- */
+
+struct nubo_image {
+    char *id;
+    char *owner_id;
+    char *name;
+    char *description;
+    char *state;
+    bool is_public;
+    char *image_type;
+    char *architecture;
+    char *created_at;
+    struct nubo_tag *tags;
+    size_t n_tags;
+    char *json;
+};
+
+struct nubo_image_list {
+    struct nubo_image *items;
+    size_t n;
+};
+
+/* Returns the images the caller may launch (its own and public ones) matching 'filters'; with
+ * 'owner' ("self" or a tenant id, may be NULL) only that owner's. NULL with '*err' set on
+ * failure. The caller frees the list with nubo_image_list_free(). */
+NUBO_API struct nubo_image_list *nubo_images_list(struct nubo_client *client, const char *owner,
+                                                  const struct nubo_filter *filters,
+                                                  size_t n_filters, struct nubo_error *err);
+NUBO_API void nubo_image_list_free(struct nubo_image_list *list);
+
+/* Returns the image 'id', or NULL with '*err' set ("InvalidAMIID.NotFound" when the caller sees
+ * no such image). The caller frees it with nubo_image_free(). */
+NUBO_API struct nubo_image *nubo_image_get(struct nubo_client *client, const char *id,
+                                           struct nubo_error *err);
+NUBO_API void nubo_image_free(struct nubo_image *image);
+
+struct nubo_image_params {
+    const char *name;         /* required, unique within the tenant */
+    const char *description;  /* NULL: "" */
+    const char *image_type;   /* NULL: "machine" */
+    const char *architecture; /* NULL: "x86_64" */
+    bool is_public;           /* the operator only */
+};
+
+/* Registers an image record (metadata only: uploads wait for the image store). Returns the new
+ * image, which the caller frees with nubo_image_free(), or NULL with '*err' set. Not retried. */
+NUBO_API struct nubo_image *nubo_image_register(struct nubo_client *client,
+                                                const struct nubo_image_params *params,
+                                                struct nubo_error *err);
+
+/* --- instances ----------------------------------------------------------------------------- */
+
+struct nubo_instance {
+    char *id;
+    char *reservation_id;
+    char *owner_id;
+    int launch_index;
+    char *image_id;
+    char *instance_type;
+    char *key_name; /* NULL when launched without a key pair */
+    char *zone;
+    char *state; /* pending, running, shutting-down, terminated, stopping, stopped */
+    char *state_reason_code;    /* NULL when there is no state reason */
+    char *state_reason_message; /* NULL when there is none */
+    char *launch_time;
+    int vcpus;
+    int memory_mib;
+    struct nubo_tag *tags;
+    size_t n_tags;
+    char *json;
+};
+
+struct nubo_instance_list {
+    struct nubo_instance *items;
+    size_t n;
+};
+
+NUBO_API void nubo_instance_free(struct nubo_instance *instance);
+NUBO_API void nubo_instance_list_free(struct nubo_instance_list *list);
+
+struct nubo_run_params {
+    const char *image_id;      /* required */
+    const char *instance_type; /* NULL: the API's default (t3.micro) */
+    const char *key_name;      /* NULL: none */
+    const char *zone;          /* NULL: the first available zone */
+    const char *user_data;     /* base64, NULL: none */
+    int min_count;             /* 0: 1 */
+    int max_count;             /* 0: 'min_count' */
+    const struct nubo_tag *tags;
+    size_t n_tags;
+    const char *client_token; /* NULL: the library generates one, so that retries are safe */
+};
+
+/* Launches instances. Returns the reservation's instances, which the caller frees with
+ * nubo_instance_list_free(), or NULL with '*err' set. Retried like an idempotent call: the client
+ * token makes a repeat return the first launch's reservation. */
+NUBO_API struct nubo_instance_list *nubo_instances_run(struct nubo_client *client,
+                                                       const struct nubo_run_params *params,
+                                                       struct nubo_error *err);
+
+/* Returns the instance 'id', or NULL with '*err' set ("InvalidInstanceID.NotFound",
+ * "InvalidInstanceID.Malformed"). The caller frees it with nubo_instance_free(). */
+NUBO_API struct nubo_instance *nubo_instance_get(struct nubo_client *client, const char *id,
+                                                 struct nubo_error *err);
+
+struct nubo_instance_iter;
+
+/* Returns an iterator over the caller's instances that match 'filters', fetched 'page_size' at a
+ * time (0: all in one answer). Nothing is sent before the first nubo_instance_iter_next(). The
+ * caller frees it with nubo_instance_iter_free(). Returns NULL only when out of memory. */
+NUBO_API struct nubo_instance_iter *nubo_instance_iter_new(struct nubo_client *client,
+                                                           const struct nubo_filter *filters,
+                                                           size_t n_filters, int page_size);
+
+/* Stores the next instance in '*out' and returns 1; returns 0 at the end, -1 with '*err' set.
+ * '*out' is owned by the iterator and valid until the next call or its free. */
+NUBO_API int nubo_instance_iter_next(struct nubo_instance_iter *it,
+                                     const struct nubo_instance **out, struct nubo_error *err);
+NUBO_API void nubo_instance_iter_free(struct nubo_instance_iter *it);
+
+enum nubo_instance_op {
+    NUBO_INSTANCE_STOP,
+    NUBO_INSTANCE_START,
+    NUBO_INSTANCE_REBOOT,
+    NUBO_INSTANCE_TERMINATE,
+};
+
+struct nubo_state_change {
+    char id[32];
+    char previous_state[32];
+    char state[32];
+};
+
+/* Applies 'op' to the instance 'id' and stores the state change in '*out' (may be NULL).
+ * Returns 0, or -1 with '*err' set (e.g. "IncorrectInstanceState"). Not retried: repeating a
+ * reboot reboots twice; stop, start and terminate are safe to repeat by hand. */
+NUBO_API int nubo_instance_action(struct nubo_client *client, const char *id,
+                                  enum nubo_instance_op op, struct nubo_state_change *out,
+                                  struct nubo_error *err);
+
+/* Called by nubo_instance_wait() after every poll with the instance as it is now and the
+ * seconds waited so far; a non-zero return stops the wait (it then fails with "Cancelled"). */
+typedef int (*nubo_wait_fn)(const struct nubo_instance *instance, double elapsed_s, void *arg);
+
+/* Polls the instance 'id' every 'poll_ms' milliseconds (0: 1000) until its state is 'state'
+ * ("running"...) or 'timeout_s' seconds have passed. Returns the instance in that state, which
+ * the caller frees with nubo_instance_free(), or NULL with '*err' set: "Timeout" (the last state
+ * seen is in the message), an API error, or "IncorrectInstanceState" when the instance reached
+ * "terminated" while another state was awaited. 'progress' may be NULL. */
+NUBO_API struct nubo_instance *nubo_instance_wait(struct nubo_client *client, const char *id,
+                                                  const char *state, double timeout_s,
+                                                  int poll_ms, nubo_wait_fn progress, void *arg,
+                                                  struct nubo_error *err);
+
+/* --- key pairs ----------------------------------------------------------------------------- */
+
+struct nubo_keypair {
+    char *id;
+    char *name;
+    char *key_type; /* rsa, ed25519 */
+    char *fingerprint;
+    char *public_key;
+    char *created_at;
+    char *private_key; /* only in the answer to nubo_keypair_create(), else NULL */
+    struct nubo_tag *tags;
+    size_t n_tags;
+    char *json;
+};
+
+struct nubo_keypair_list {
+    struct nubo_keypair *items;
+    size_t n;
+};
+
+/* Creates a key pair 'name' of 'key_type' ("rsa", "ed25519"; NULL: rsa). Returns it with its
+ * private key (returned this once), or NULL with '*err' set ("InvalidKeyPair.Duplicate"). The
+ * caller frees it with nubo_keypair_free(), which wipes the private key. Not retried. */
+NUBO_API struct nubo_keypair *nubo_keypair_create(struct nubo_client *client, const char *name,
+                                                  const char *key_type, struct nubo_error *err);
+
+/* Imports 'public_key' (an OpenSSH public key line) as key pair 'name'. Returns it, which the
+ * caller frees with nubo_keypair_free(), or NULL with '*err' set ("InvalidKey.Format"). */
+NUBO_API struct nubo_keypair *nubo_keypair_import(struct nubo_client *client, const char *name,
+                                                  const char *public_key, struct nubo_error *err);
+
+/* Returns the caller's key pairs matching 'filters', or NULL with '*err' set. The caller frees
+ * the list with nubo_keypair_list_free(). */
+NUBO_API struct nubo_keypair_list *nubo_keypairs_list(struct nubo_client *client,
+                                                      const struct nubo_filter *filters,
+                                                      size_t n_filters, struct nubo_error *err);
+
+/* Deletes the key pair 'name'; deleting a name that does not exist succeeds (as on EC2).
+ * Returns 0, or -1 with '*err' set. */
+NUBO_API int nubo_keypair_delete(struct nubo_client *client, const char *name,
+                                 struct nubo_error *err);
+NUBO_API void nubo_keypair_free(struct nubo_keypair *keypair);
+NUBO_API void nubo_keypair_list_free(struct nubo_keypair_list *list);
+
+/* --- tags ---------------------------------------------------------------------------------- */
+
+struct nubo_tag_row {
+    char *resource_id;
+    char *resource_type; /* instance, image, key-pair */
+    char *key;
+    char *value;
+    char *json;
+};
+
+struct nubo_tag_iter;
+
+/* Returns an iterator over the tags of the caller's resources that match 'filters' ("key",
+ * "value", "resource-id", "resource-type"), fetched 'page_size' at a time (0: all at once). The
+ * caller frees it with nubo_tag_iter_free(). Returns NULL only when out of memory. */
+NUBO_API struct nubo_tag_iter *nubo_tag_iter_new(struct nubo_client *client,
+                                                 const struct nubo_filter *filters,
+                                                 size_t n_filters, int page_size);
+
+/* As nubo_instance_iter_next(), for tags. */
+NUBO_API int nubo_tag_iter_next(struct nubo_tag_iter *it, const struct nubo_tag_row **out,
+                                struct nubo_error *err);
+NUBO_API void nubo_tag_iter_free(struct nubo_tag_iter *it);
+
+/* Adds or overwrites 'n_tags' tags on 'resource_id' (all or nothing). Returns 0, or -1 with
+ * '*err' set. */
+NUBO_API int nubo_tags_set(struct nubo_client *client, const char *resource_id,
+                           const struct nubo_tag *tags, size_t n_tags, struct nubo_error *err);
+
+/* Removes the tag 'key' of 'resource_id', or every tag when 'key' is NULL. Returns 0, or -1
+ * with '*err' set. */
+NUBO_API int nubo_tags_delete(struct nubo_client *client, const char *resource_id,
+                              const char *key, struct nubo_error *err);
+
+/* --- operator (admin role) ----------------------------------------------------------------- */
+
+struct nubo_tenant {
+    char *tenant_id;
+    char *name;
+    bool enabled;       /* true for a tenant just created */
+    char *created_at;   /* NULL in the answer to nubo_admin_tenant_create() */
+    long long instances; /* instances not terminated; 0 for a tenant just created */
+    char *json;
+};
+
+struct nubo_tenant_list {
+    struct nubo_tenant *items;
+    size_t n;
+};
+
+/* Returns every tenant, or NULL with '*err' set. The caller frees the list with
+ * nubo_tenant_list_free(). */
+NUBO_API struct nubo_tenant_list *nubo_admin_tenants_list(struct nubo_client *client,
+                                                          struct nubo_error *err);
+
+/* Creates tenant 'name' with the default quota and no users. Returns it, which the caller frees
+ * with nubo_tenant_free(), or NULL with '*err' set ("InvalidTenant.Duplicate"). */
+NUBO_API struct nubo_tenant *nubo_admin_tenant_create(struct nubo_client *client,
+                                                      const char *name, struct nubo_error *err);
+NUBO_API void nubo_tenant_free(struct nubo_tenant *tenant);
+NUBO_API void nubo_tenant_list_free(struct nubo_tenant_list *list);
+
+struct nubo_user {
+    char *user_id;
+    char *tenant_id;
+    char *name;
+    char *role;
+    char *json;
+};
+
+/* Creates user 'name' with 'role' ("admin", "member", "reader"; NULL: member) in 'tenant_id'.
+ * Returns it, which the caller frees with nubo_user_free(), or NULL with '*err' set. */
+NUBO_API struct nubo_user *nubo_admin_user_create(struct nubo_client *client,
+                                                  const char *tenant_id, const char *name,
+                                                  const char *role, struct nubo_error *err);
+NUBO_API void nubo_user_free(struct nubo_user *user);
+
+struct nubo_access_key {
+    char *access_key_id;
+    char *secret_access_key; /* only in this answer */
+    char *user_id;
+    char *json;
+};
+
+/* Creates an access key for 'user_id'. Returns it with its secret (shown this once), which the
+ * caller frees with nubo_access_key_free() (it wipes the secret), or NULL with '*err' set. */
+NUBO_API struct nubo_access_key *nubo_admin_key_create(struct nubo_client *client,
+                                                       const char *user_id,
+                                                       struct nubo_error *err);
+NUBO_API void nubo_access_key_free(struct nubo_access_key *key);
+
+enum nubo_admin_kind {
+    NUBO_ADMIN_TENANT,
+    NUBO_ADMIN_USER,
+    NUBO_ADMIN_KEY,
+};
+
+/* Enables or disables the tenant, user or access key 'id'. Returns 0, or -1 with '*err' set. */
+NUBO_API int nubo_admin_set_enabled(struct nubo_client *client, enum nubo_admin_kind kind,
+                                    const char *id, bool enabled, struct nubo_error *err);
+
+/* A tenant's quota. In nubo_admin_quota_set(), a field of -1 is left as it is. */
+struct nubo_quota {
+    char tenant_id[32];
+    long long max_instances;
+    long long max_vcpus;
+    long long max_memory_mib;
+    long long max_elastic_ips;
+    long long max_image_bytes;
+};
+
+/* Stores the quota of 'tenant_id' in '*out'. Returns 0, or -1 with '*err' set. */
+NUBO_API int nubo_admin_quota_get(struct nubo_client *client, const char *tenant_id,
+                                  struct nubo_quota *out, struct nubo_error *err);
+
+/* Changes the fields of 'tenant_id''s quota that are not -1 in '*set' and stores the result in
+ * '*out' (may be NULL). Returns 0, or -1 with '*err' set. */
+NUBO_API int nubo_admin_quota_set(struct nubo_client *client, const char *tenant_id,
+                                  const struct nubo_quota *set, struct nubo_quota *out,
+                                  struct nubo_error *err);
+
+struct nubo_request_query {
+    const char *tenant_id;  /* NULL: any */
+    const char *action;     /* exact, "RunInstances" or "POST /v1/instances"; NULL: any */
+    const char *error_code; /* NULL: any */
+    bool errors_only;
+    long long from_us; /* microseconds since the epoch, inclusive; 0: no bound */
+    long long to_us;   /* exclusive; 0: no bound */
+    int limit;         /* 1-1000, 0: the API's default (100) */
+};
+
+struct nubo_request_record {
+    char *request_id;
+    char *time;
+    char *tenant_id;     /* NULL when the request was not authenticated */
+    char *access_key_id; /* NULL when none was claimed */
+    char *action;
+    int http_status;
+    char *error_code; /* NULL on success */
+    long long latency_us;
+    char *source_addr;
+    char *user_agent;
+    char *api; /* ec2, rest, other */
+    char *json;
+};
+
+struct nubo_request_list {
+    struct nubo_request_record *items;
+    size_t n;
+};
+
+/* Returns the request log records matching 'query' (may be NULL), newest first, or NULL with
+ * '*err' set. The caller frees the list with nubo_request_list_free(). */
+NUBO_API struct nubo_request_list *nubo_admin_requests(struct nubo_client *client,
+                                                       const struct nubo_request_query *query,
+                                                       struct nubo_error *err);
+NUBO_API void nubo_request_list_free(struct nubo_request_list *list);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,697 @@
+/* The client handle: configuration (arguments, environment, profile file), signed HTTP
+ * requests over one libcurl handle with retries and back-off, and the API's error answers. */
+#include "internal.h"
+#include "sigv4.h"
+
+#include <curl/curl.h>
+#include <openssl/rand.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct nubo_client {
+    char *endpoint;   /* as given, without a final '/' */
+    char *origin;     /* "http://host:port" */
+    char *prefix;     /* the endpoint's path, "" or "/api" */
+    char *host;       /* the Host header, as botocore would send it */
+    char *access_key;
+    char *secret;
+    char *region;
+    CURL *curl;
+    int attempts;
+    int base_delay_ms;
+    int timeout_s;
+    unsigned int seed; /* back-off jitter */
+};
+
+NUBO_API const char *nubo_version(void)
+{
+    return NUBO_VERSION;
+}
+
+void nubo_err_set(struct nubo_error *err, int http_status, const char *code, const char *fmt, ...)
+{
+    if (!err) {
+        return;
+    }
+    memset(err, 0, sizeof *err);
+    err->http_status = http_status;
+    snprintf(err->code, sizeof err->code, "%s", code);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+}
+
+NUBO_API bool nubo_error_is_not_found(const struct nubo_error *err)
+{
+    size_t n = err ? strlen(err->code) : 0;
+    return n >= 8 && !strcmp(err->code + n - 8, "NotFound");
+}
+
+NUBO_API bool nubo_error_is_auth(const struct nubo_error *err)
+{
+    static const char *const codes[] = {"AuthFailure",    "SignatureDoesNotMatch",
+                                        "IncompleteSignature", "RequestExpired",
+                                        "OptInRequired",  "UnauthorizedOperation",
+                                        "MissingCredentials"};
+    for (size_t i = 0; err && i < sizeof codes / sizeof codes[0]; i++) {
+        if (!strcmp(err->code, codes[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+NUBO_API bool nubo_error_is_unavailable(const struct nubo_error *err)
+{
+    return err && (!strcmp(err->code, "ConnectionError") || !strcmp(err->code, "Timeout") ||
+                   err->http_status >= 500 || err->http_status == 429);
+}
+
+/* --- construction ---------------------------------------------------------------------------- */
+
+static char *xstrdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Splits 'endpoint' into the client's origin, path prefix and Host header. */
+static int parse_endpoint(struct nubo_client *c, const char *endpoint, struct nubo_error *err)
+{
+    const char *scheme_end = strstr(endpoint, "://");
+    bool https = !strncmp(endpoint, "https://", 8);
+    if (!scheme_end || (!https && strncmp(endpoint, "http://", 7))) {
+        nubo_err_set(err, 0, "ConfigError",
+                     "invalid endpoint \"%s\": expected http://HOST[:PORT] or https://...",
+                     endpoint);
+        return -1;
+    }
+    const char *host = scheme_end + 3;
+    size_t host_len = strcspn(host, "/?#");
+    if (host_len == 0) {
+        nubo_err_set(err, 0, "ConfigError", "invalid endpoint \"%s\": no host", endpoint);
+        return -1;
+    }
+    c->endpoint = strdup(endpoint);
+    c->origin = strndup(endpoint, (size_t)(host - endpoint) + host_len);
+    c->prefix = strndup(host + host_len, strcspn(host + host_len, "?#"));
+    /* botocore leaves the default port out of Host; so does curl. */
+    const char *def = https ? ":443" : ":80";
+    size_t hl = host_len;
+    if (hl > strlen(def) && !strncmp(host + hl - strlen(def), def, strlen(def))) {
+        hl -= strlen(def);
+    }
+    c->host = strndup(host, hl);
+    if (!c->endpoint || !c->origin || !c->prefix || !c->host) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return -1;
+    }
+    size_t n = strlen(c->endpoint);
+    while (n > 0 && c->endpoint[n - 1] == '/') {
+        c->endpoint[--n] = '\0';
+    }
+    n = strlen(c->prefix);
+    while (n > 0 && c->prefix[n - 1] == '/') {
+        c->prefix[--n] = '\0';
+    }
+    return 0;
+}
+
+NUBO_API struct nubo_client *nubo_client_new(const char *endpoint, const char *access_key,
+                                             const char *secret_key, const char *region,
+                                             struct nubo_error *err)
+{
+    if (!endpoint || !*endpoint) {
+        nubo_err_set(err, 0, "MissingCredentials",
+                     "no endpoint: set NUBO_ENDPOINT, a profile's endpoint, or --endpoint");
+        return NULL;
+    }
+    if (!access_key || !*access_key || !secret_key || !*secret_key) {
+        nubo_err_set(err, 0, "MissingCredentials",
+                     "no access key: set NUBO_ACCESS_KEY and NUBO_SECRET_KEY, or a profile");
+        return NULL;
+    }
+    struct nubo_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return NULL;
+    }
+    c->attempts = 5;
+    c->base_delay_ms = 200;
+    c->timeout_s = 30;
+    if (parse_endpoint(c, endpoint, err) < 0) {
+        nubo_client_free(c);
+        return NULL;
+    }
+    c->access_key = strdup(access_key);
+    c->secret = strdup(secret_key);
+    c->region = strdup(region && *region ? region : "nubo-1");
+    c->curl = curl_easy_init();
+    unsigned char seed[sizeof c->seed];
+    if (RAND_bytes(seed, sizeof seed) == 1) {
+        memcpy(&c->seed, seed, sizeof seed);
+    }
+    if (!c->access_key || !c->secret || !c->region || !c->curl) {
+        nubo_err_set(err, 0, "ConfigError", "could not set up the client: out of memory");
+        nubo_client_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+NUBO_API void nubo_client_free(struct nubo_client *c)
+{
+    if (!c) {
+        return;
+    }
+    if (c->curl) {
+        curl_easy_cleanup(c->curl);
+    }
+    if (c->secret) {
+        explicit_bzero(c->secret, strlen(c->secret));
+    }
+    free(c->endpoint);
+    free(c->origin);
+    free(c->prefix);
+    free(c->host);
+    free(c->access_key);
+    free(c->secret);
+    free(c->region);
+    free(c);
+}
+
+NUBO_API void nubo_client_set_retries(struct nubo_client *c, int attempts, int base_delay_ms)
+{
+    c->attempts = attempts < 1 ? 1 : attempts;
+    c->base_delay_ms = base_delay_ms < 0 ? 0 : base_delay_ms;
+}
+
+NUBO_API void nubo_client_set_timeout(struct nubo_client *c, int seconds)
+{
+    c->timeout_s = seconds < 1 ? 1 : seconds;
+}
+
+NUBO_API const char *nubo_client_endpoint(const struct nubo_client *c)
+{
+    return c->endpoint;
+}
+
+/* --- configuration --------------------------------------------------------------------------- */
+
+struct profile {
+    char *endpoint, *access_key, *secret_key, *region;
+    bool found;
+};
+
+static void profile_clear(struct profile *p)
+{
+    if (p->secret_key) {
+        explicit_bzero(p->secret_key, strlen(p->secret_key));
+    }
+    free(p->endpoint);
+    free(p->access_key);
+    free(p->secret_key);
+    free(p->region);
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s)) {
+        s++;
+    }
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1])) {
+        s[--n] = '\0';
+    }
+    return s;
+}
+
+static char *config_path(void)
+{
+    const char *f = getenv("NUBO_CONFIG_FILE");
+    char buf[4096];
+    if (f && *f) {
+        return strdup(f);
+    }
+    const char *xdg = getenv("XDG_CONFIG_HOME");
+    const char *home = getenv("HOME");
+    if (xdg && *xdg) {
+        snprintf(buf, sizeof buf, "%s/nubo/config", xdg);
+    } else if (home && *home) {
+        snprintf(buf, sizeof buf, "%s/.config/nubo/config", home);
+    } else {
+        return NULL;
+    }
+    return strdup(buf);
+}
+
+/* Reads section 'name' ("[name]" or "[profile name]") of the ini file at 'path' into '*p'.
+ * A missing file is no error. Returns 0, or -1 with '*err' set when the file cannot be read. */
+static int read_profile(const char *path, const char *name, struct profile *p,
+                        struct nubo_error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT) {
+            return 0;
+        }
+        nubo_err_set(err, 0, "ConfigError", "could not open \"%s\": %s", path, strerror(errno));
+        return -1;
+    }
+    char line[4096];
+    bool in = false;
+    while (fgets(line, sizeof line, f)) {
+        char *s = trim(line);
+        if (!*s || *s == '#' || *s == ';') {
+            continue;
+        }
+        if (*s == '[') {
+            char *end = strchr(s, ']');
+            if (end) {
+                *end = '\0';
+            }
+            char *sec = trim(s + 1);
+            if (!strncmp(sec, "profile ", 8)) {
+                sec = trim(sec + 8);
+            }
+            in = !strcmp(sec, name);
+            p->found |= in;
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (!in || !eq) {
+            continue;
+        }
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1);
+        char **slot = !strcmp(key, "endpoint")     ? &p->endpoint
+                      : !strcmp(key, "access_key") ? &p->access_key
+                      : !strcmp(key, "secret_key") ? &p->secret_key
+                      : !strcmp(key, "region")     ? &p->region
+                                                   : NULL;
+        if (slot) {
+            free(*slot);
+            *slot = strdup(value);
+        }
+    }
+    explicit_bzero(line, sizeof line);
+    fclose(f);
+    return 0;
+}
+
+static const char *env2(const char *a, const char *b)
+{
+    const char *v = getenv(a);
+    if (!v || !*v) {
+        v = b ? getenv(b) : NULL;
+    }
+    return v && *v ? v : NULL;
+}
+
+/* The file's value, or the environment's: which wins depends on 'file_first'. */
+static const char *pick(const char *file, const char *env, bool file_first)
+{
+    if (file_first) {
+        return file ? file : env;
+    }
+    return env ? env : file;
+}
+
+NUBO_API struct nubo_client *nubo_client_from_config(const char *profile, const char *endpoint,
+                                                     struct nubo_error *err)
+{
+    bool named = profile && *profile;
+    const char *name = named ? profile : env2("NUBO_PROFILE", NULL);
+    if (!named && name) {
+        named = true; /* $NUBO_PROFILE names a profile as much as the argument does */
+    }
+    if (!name) {
+        name = "default";
+    }
+    struct profile p = {0};
+    char *path = config_path();
+    if (path && read_profile(path, name, &p, err) < 0) {
+        free(path);
+        profile_clear(&p);
+        return NULL;
+    }
+    if (named && !p.found) {
+        nubo_err_set(err, 0, "ConfigError", "profile \"%s\" not found in \"%s\"", name,
+                     path ? path : "(no config file)");
+        free(path);
+        profile_clear(&p);
+        return NULL;
+    }
+    free(path);
+    const char *ep = endpoint && *endpoint
+                         ? endpoint
+                         : pick(p.endpoint, env2("NUBO_ENDPOINT", NULL), named);
+    struct nubo_client *c =
+        nubo_client_new(ep, pick(p.access_key, env2("NUBO_ACCESS_KEY", "AWS_ACCESS_KEY_ID"), named),
+                        pick(p.secret_key, env2("NUBO_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"), named),
+                        pick(p.region, env2("NUBO_REGION", "AWS_DEFAULT_REGION"), named), err);
+    profile_clear(&p);
+    return c;
+}
+
+/* --- query strings ----------------------------------------------------------------------------- */
+
+static bool unreserved(unsigned char c)
+{
+    return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
+}
+
+char *nubo_urlencode(const char *s)
+{
+    char *out = malloc(strlen(s) * 3 + 1);
+    if (!out) {
+        return NULL;
+    }
+    char *o = out;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (unreserved(*p)) {
+            *o++ = (char)*p;
+        } else {
+            o += sprintf(o, "%%%02X", *p);
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static void query_append(struct nubo_query *q, const char *s)
+{
+    size_t n = strlen(s);
+    if (q->failed) {
+        return;
+    }
+    if (q->len + n + 1 > q->cap) {
+        size_t cap = (q->len + n + 1) * 2;
+        char *p = realloc(q->s, cap);
+        if (!p) {
+            q->failed = true;
+            return;
+        }
+        q->s = p;
+        q->cap = cap;
+    }
+    memcpy(q->s + q->len, s, n + 1);
+    q->len += n;
+}
+
+void nubo_query_add(struct nubo_query *q, const char *name, const char *value)
+{
+    if (!value) {
+        return;
+    }
+    char *n = nubo_urlencode(name), *v = nubo_urlencode(value);
+    if (!n || !v) {
+        q->failed = true;
+    } else {
+        if (q->len) {
+            query_append(q, "&");
+        }
+        query_append(q, n);
+        query_append(q, "=");
+        query_append(q, v);
+    }
+    free(n);
+    free(v);
+}
+
+void nubo_query_add_filters(struct nubo_query *q, const struct nubo_filter *filters, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        nubo_query_add(q, filters[i].name, filters[i].values);
+    }
+}
+
+const char *nubo_query_text(const struct nubo_query *q)
+{
+    return q->failed ? NULL : q->s ? q->s : "";
+}
+
+void nubo_query_clear(struct nubo_query *q)
+{
+    free(q->s);
+    memset(q, 0, sizeof *q);
+}
+
+char *nubo_client_token(void)
+{
+    unsigned char r[16];
+    if (RAND_bytes(r, sizeof r) != 1) {
+        return NULL;
+    }
+    char *t = malloc(33);
+    for (size_t i = 0; t && i < sizeof r; i++) {
+        sprintf(t + 2 * i, "%02x", r[i]);
+    }
+    return t;
+}
+
+/* --- HTTP ---------------------------------------------------------------------------------------- */
+
+struct answer {
+    char *body;
+    size_t len;
+    char request_id[64];
+    bool oom;
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct answer *a = arg;
+    size_t n = size * nmemb;
+    char *p = realloc(a->body, a->len + n + 1);
+    if (!p) {
+        a->oom = true;
+        return 0;
+    }
+    memcpy(p + a->len, data, n);
+    a->body = p;
+    a->len += n;
+    a->body[a->len] = '\0';
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct answer *a = arg;
+    size_t n = size * nmemb;
+    static const char name[] = "x-amzn-requestid:";
+    if (n > sizeof name - 1 && !strncasecmp(data, name, sizeof name - 1)) {
+        size_t i = sizeof name - 1;
+        while (i < n && (data[i] == ' ' || data[i] == '\t')) {
+            i++;
+        }
+        size_t j = n;
+        while (j > i && isspace((unsigned char)data[j - 1])) {
+            j--;
+        }
+        size_t len = j - i < sizeof a->request_id - 1 ? j - i : sizeof a->request_id - 1;
+        memcpy(a->request_id, data + i, len);
+        a->request_id[len] = '\0';
+    }
+    return n;
+}
+
+/* Fills '*err' from an error answer: the REST shape {"error": {...}}, or the status alone. */
+static void answer_error(const struct answer *a, long status, struct nubo_error *err)
+{
+    json_t *doc = a->body ? json_loads(a->body, 0, NULL) : NULL;
+    json_t *e = json_object_get(doc, "error");
+    const char *code = json_string_value(json_object_get(e, "code"));
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    const char *rid = json_string_value(json_object_get(e, "request_id"));
+    if (code) {
+        nubo_err_set(err, (int)status, code, "%s", msg ? msg : "");
+    } else {
+        char first[200] = "";
+        if (a->body) {
+            snprintf(first, sizeof first, "%.*s", (int)strcspn(a->body, "\r\n"), a->body);
+        }
+        nubo_err_set(err, (int)status,
+                     status == 429   ? "Throttling"
+                     : status >= 500 ? "Unavailable"
+                                     : "HttpError",
+                     "HTTP %ld%s%s", status, first[0] ? ": " : "", first);
+    }
+    if (err) {
+        snprintf(err->request_id, sizeof err->request_id, "%s", rid ? rid : a->request_id);
+    }
+    json_decref(doc);
+}
+
+/* One attempt. Returns the HTTP status, or -1 with '*err' set when no answer came. */
+static long attempt(struct nubo_client *c, const char *method, const char *url, const char *path,
+                    const char *query, const char *body, struct answer *a, struct nubo_error *err)
+{
+    char amz_date[17], auth[1024];
+    nubo_sigv4_format_date((long long)time(NULL), amz_date);
+    size_t body_len = body ? strlen(body) : 0;
+    struct nubo_sigv4_input in = {
+        .method = method,
+        .path = path,
+        .query = query,
+        .host = c->host,
+        .content_type = body_len ? "application/json" : NULL,
+        .body = body,
+        .body_len = body_len,
+        .amz_date = amz_date,
+        .access_key = c->access_key,
+        .secret = c->secret,
+        .region = c->region,
+        .service = "nubo",
+    };
+    if (nubo_sigv4_authorization(&in, auth, sizeof auth) < 0) {
+        nubo_err_set(err, 0, "ConfigError", "could not sign the request (key or region too long)");
+        return -1;
+    }
+    char h_host[512], h_date[64], h_auth[1100];
+    snprintf(h_host, sizeof h_host, "Host: %s", c->host);
+    snprintf(h_date, sizeof h_date, "X-Amz-Date: %s", amz_date);
+    snprintf(h_auth, sizeof h_auth, "Authorization: %s", auth);
+    struct curl_slist *h = NULL, *t;
+    const char *lines[] = {h_host, h_date, h_auth, "Accept: application/json", "Expect:",
+                           body_len ? "Content-Type: application/json" : "Content-Type:"};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        t = curl_slist_append(h, lines[i]);
+        if (!t) {
+            curl_slist_free_all(h);
+            nubo_err_set(err, 0, "ConfigError", "out of memory");
+            return -1;
+        }
+        h = t;
+    }
+    CURL *k = c->curl;
+    curl_easy_reset(k);
+    curl_easy_setopt(k, CURLOPT_URL, url);
+    curl_easy_setopt(k, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(k, CURLOPT_USERAGENT, "libnubo/" NUBO_VERSION);
+    curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(k, CURLOPT_TIMEOUT, (long)c->timeout_s);
+    curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(k, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(k, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(k, CURLOPT_HEADERDATA, a);
+    if (!strcmp(method, "GET")) {
+        curl_easy_setopt(k, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(k, CURLOPT_CUSTOMREQUEST, method);
+        if (body_len || !strcmp(method, "POST")) {
+            curl_easy_setopt(k, CURLOPT_POSTFIELDS, body ? body : "");
+            curl_easy_setopt(k, CURLOPT_POSTFIELDSIZE, (long)body_len);
+        }
+    }
+    CURLcode rc = curl_easy_perform(k);
+    curl_slist_free_all(h);
+    explicit_bzero(h_auth, sizeof h_auth);
+    if (a->oom) {
+        nubo_err_set(err, 0, "ConnectionError", "out of memory reading the answer");
+        return -1;
+    }
+    if (rc != CURLE_OK) {
+        nubo_err_set(err, 0, rc == CURLE_OPERATION_TIMEDOUT ? "Timeout" : "ConnectionError",
+                     "could not reach \"%s\": %s", c->endpoint, curl_easy_strerror(rc));
+        return -1;
+    }
+    long status = 0;
+    curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+}
+
+static void back_off(struct nubo_client *c, int retry)
+{
+    long long d = (long long)c->base_delay_ms << (retry < 10 ? retry : 10);
+    if (d > 5000) {
+        d = 5000;
+    }
+    d = d / 2 + (d > 1 ? rand_r(&c->seed) % (d / 2 + 1) : 0); /* jitter: [d/2, d] */
+    struct timespec ts = {(time_t)(d / 1000), (long)(d % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+NUBO_API int nubo_client_request(struct nubo_client *c, const char *method, const char *path,
+                                 const char *query, const char *body, bool idempotent,
+                                 char **reply, struct nubo_error *err)
+{
+    size_t n = strlen(c->origin) + strlen(c->prefix) + strlen(path) +
+               (query ? strlen(query) : 0) + 2;
+    char *full_path = malloc(strlen(c->prefix) + strlen(path) + 1);
+    char *url = malloc(n);
+    if (!url || !full_path) {
+        free(url);
+        free(full_path);
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return -1;
+    }
+    sprintf(full_path, "%s%s", c->prefix, path);
+    sprintf(url, "%s%s%s%s", c->origin, full_path, query && *query ? "?" : "",
+            query && *query ? query : "");
+    int tries = idempotent ? c->attempts : 1;
+    long status = -1;
+    for (int i = 0; i < tries; i++) {
+        struct answer a = {0};
+        if (i > 0) {
+            back_off(c, i - 1);
+        }
+        status = attempt(c, method, url, full_path, query, body, &a, err);
+        bool retry = status < 0 || status == 429 || status == 502 || status == 503 ||
+                     status == 504;
+        if (status >= 200 && status < 300) {
+            *reply = a.body ? a.body : strdup("");
+            break;
+        }
+        if (status >= 0) {
+            answer_error(&a, status, err);
+        }
+        free(a.body);
+        if (!retry) {
+            break;
+        }
+    }
+    free(url);
+    free(full_path);
+    return status >= 200 && status < 300 ? (int)status : -1;
+}
+
+int nubo_call(struct nubo_client *c, const char *method, const char *path, const char *query,
+              json_t *body, bool idempotent, json_t **reply, struct nubo_error *err)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *answer = NULL;
+    if (body && !text) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return -1;
+    }
+    int status = nubo_client_request(c, method, path, query, text, idempotent, &answer, err);
+    free(text);
+    if (status < 0) {
+        return -1;
+    }
+    if (reply) {
+        *reply = NULL;
+        if (*answer) {
+            json_error_t je;
+            *reply = json_loads(answer, 0, &je);
+            if (!*reply || !json_is_object(*reply)) {
+                json_decref(*reply);
+                *reply = NULL;
+                nubo_err_set(err, status, "ProtocolError", "the answer to %s %s is no JSON "
+                             "object: %s", method, path, je.text);
+                free(answer);
+                return -1;
+            }
+        }
+    }
+    free(answer);
+    return 0;
+}

@@ -1,0 +1,844 @@
+/* The tenant's resources: the catalogue (regions, zones, instance types), images, instances,
+ * key pairs and tags; JSON answers parsed into the public structs of nubo/nubo.h. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* "/v1/<base>/<id, encoded><suffix>" as a new string, or NULL when out of memory. */
+static char *id_path(const char *base, const char *id, const char *suffix)
+{
+    char *enc = nubo_urlencode(id);
+    if (!enc) {
+        return NULL;
+    }
+    size_t n = strlen(base) + strlen(enc) + strlen(suffix) + 2;
+    char *p = malloc(n);
+    if (p) {
+        snprintf(p, n, "%s/%s%s", base, enc, suffix);
+    }
+    free(enc);
+    return p;
+}
+
+static int need(const char *value, const char *what, struct nubo_error *err)
+{
+    if (!value || !*value) {
+        nubo_err_set(err, 0, "InvalidParameterValue", "%s is required", what);
+        return -1;
+    }
+    return 0;
+}
+
+/* Returns a list struct holding 'items' and 'n', or NULL (freeing 'items' with 'clear'). */
+static void *make_list(void *items, size_t n, size_t size, void (*clear)(void *),
+                       struct nubo_error *err)
+{
+    struct {
+        void *items;
+        size_t n;
+    } *l = calloc(1, sizeof *l);
+    if (!l) {
+        for (size_t i = 0; i < n; i++) {
+            clear((char *)items + i * size);
+        }
+        free(items);
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return NULL;
+    }
+    l->items = items;
+    l->n = n;
+    return l;
+}
+
+/* GETs 'path' with 'query' and parses its 'key' array into a new list (see make_list()). */
+static void *get_list(struct nubo_client *c, const char *path, const char *query,
+                      const char *key, size_t size, int (*parse)(const json_t *, void *),
+                      void (*clear)(void *), struct nubo_error *err)
+{
+    json_t *reply = NULL;
+    if (nubo_call(c, "GET", path, query, NULL, true, &reply, err) < 0) {
+        return NULL;
+    }
+    size_t n;
+    bool ok;
+    void *items = nubo_js_array(reply, key, size, parse, clear, &n, &ok, err);
+    json_decref(reply);
+    return ok ? make_list(items, n, size, clear, err) : NULL;
+}
+
+static const char *filters_query(struct nubo_query *q, const struct nubo_filter *f, size_t n,
+                                 struct nubo_error *err)
+{
+    nubo_query_add_filters(q, f, n);
+    const char *text = nubo_query_text(q);
+    if (!text) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+    }
+    return text;
+}
+
+/* --- regions and zones --------------------------------------------------------------------- */
+
+static int region_parse(const json_t *o, void *item)
+{
+    struct nubo_region *r = item;
+    r->name = nubo_js_str(o, "name");
+    r->endpoint = nubo_js_str(o, "endpoint");
+    r->json = nubo_js_dump(o);
+    return r->name && r->json ? 0 : -1;
+}
+
+static void region_clear(void *item)
+{
+    struct nubo_region *r = item;
+    free(r->name);
+    free(r->endpoint);
+    free(r->json);
+}
+
+NUBO_API struct nubo_region_list *nubo_regions_list(struct nubo_client *c, struct nubo_error *err)
+{
+    return get_list(c, "/v1/regions", NULL, "regions", sizeof(struct nubo_region), region_parse,
+                    region_clear, err);
+}
+
+NUBO_API void nubo_region_list_free(struct nubo_region_list *l)
+{
+    for (size_t i = 0; l && i < l->n; i++) {
+        region_clear(&l->items[i]);
+    }
+    if (l) {
+        free(l->items);
+        free(l);
+    }
+}
+
+static int zone_parse(const json_t *o, void *item)
+{
+    struct nubo_zone *z = item;
+    z->name = nubo_js_str(o, "name");
+    z->region = nubo_js_str(o, "region");
+    z->state = nubo_js_str(o, "state");
+    z->json = nubo_js_dump(o);
+    return z->name && z->json ? 0 : -1;
+}
+
+static void zone_clear(void *item)
+{
+    struct nubo_zone *z = item;
+    free(z->name);
+    free(z->region);
+    free(z->state);
+    free(z->json);
+}
+
+NUBO_API struct nubo_zone_list *nubo_zones_list(struct nubo_client *c,
+                                                const struct nubo_filter *filters,
+                                                size_t n_filters, struct nubo_error *err)
+{
+    struct nubo_query q = {0};
+    const char *text = filters_query(&q, filters, n_filters, err);
+    struct nubo_zone_list *l = text ? get_list(c, "/v1/zones", text, "zones",
+                                               sizeof(struct nubo_zone), zone_parse, zone_clear,
+                                               err)
+                                    : NULL;
+    nubo_query_clear(&q);
+    return l;
+}
+
+NUBO_API void nubo_zone_list_free(struct nubo_zone_list *l)
+{
+    for (size_t i = 0; l && i < l->n; i++) {
+        zone_clear(&l->items[i]);
+    }
+    if (l) {
+        free(l->items);
+        free(l);
+    }
+}
+
+/* --- instance types ------------------------------------------------------------------------ */
+
+static int type_parse(const json_t *o, void *item)
+{
+    struct nubo_instance_type *t = item;
+    t->name = nubo_js_str(o, "name");
+    t->vcpus = (int)nubo_js_int(o, "vcpus");
+    t->memory_mib = (int)nubo_js_int(o, "memory_mib");
+    t->disk_gib = (int)nubo_js_int(o, "disk_gib");
+    t->ephemeral_gib = (int)nubo_js_int(o, "ephemeral_gib");
+    t->enabled = nubo_js_bool(o, "enabled");
+    t->json = nubo_js_dump(o);
+    return t->name && t->json ? 0 : -1;
+}
+
+static void type_clear(void *item)
+{
+    struct nubo_instance_type *t = item;
+    free(t->name);
+    free(t->json);
+}
+
+struct nubo_instance_type_iter {
+    struct nubo_page_iter it;
+    struct nubo_instance_type cur;
+};
+
+NUBO_API struct nubo_instance_type_iter *
+nubo_instance_type_iter_new(struct nubo_client *c, const struct nubo_filter *filters,
+                            size_t n_filters, int page_size)
+{
+    struct nubo_instance_type_iter *i = calloc(1, sizeof *i);
+    if (i && nubo_page_iter_init(&i->it, c, "/v1/instance-types", "instance_types", filters,
+                                 n_filters, page_size, &i->cur, sizeof i->cur, type_parse,
+                                 type_clear) < 0) {
+        nubo_instance_type_iter_free(i);
+        return NULL;
+    }
+    return i;
+}
+
+NUBO_API int nubo_instance_type_iter_next(struct nubo_instance_type_iter *i,
+                                          const struct nubo_instance_type **out,
+                                          struct nubo_error *err)
+{
+    int rc = nubo_page_iter_next(&i->it, err);
+    *out = rc == 1 ? &i->cur : NULL;
+    return rc;
+}
+
+NUBO_API void nubo_instance_type_iter_free(struct nubo_instance_type_iter *i)
+{
+    if (i) {
+        nubo_page_iter_clear(&i->it);
+        free(i);
+    }
+}
+
+/* --- images -------------------------------------------------------------------------------- */
+
+static int image_parse(const json_t *o, void *item)
+{
+    struct nubo_image *m = item;
+    m->id = nubo_js_str(o, "id");
+    m->owner_id = nubo_js_str(o, "owner_id");
+    m->name = nubo_js_str(o, "name");
+    m->description = nubo_js_str(o, "description");
+    m->state = nubo_js_str(o, "state");
+    m->is_public = nubo_js_bool(o, "public");
+    m->image_type = nubo_js_str(o, "image_type");
+    m->architecture = nubo_js_str(o, "architecture");
+    m->created_at = nubo_js_str(o, "created_at");
+    m->json = nubo_js_dump(o);
+    if (nubo_js_tags(o, "tags", &m->tags, &m->n_tags) < 0) {
+        return -1;
+    }
+    return m->id && m->json ? 0 : -1;
+}
+
+static void image_clear(void *item)
+{
+    struct nubo_image *m = item;
+    free(m->id);
+    free(m->owner_id);
+    free(m->name);
+    free(m->description);
+    free(m->state);
+    free(m->image_type);
+    free(m->architecture);
+    free(m->created_at);
+    nubo_tags_free(m->tags, m->n_tags);
+    free(m->json);
+}
+
+NUBO_API struct nubo_image_list *nubo_images_list(struct nubo_client *c, const char *owner,
+                                                  const struct nubo_filter *filters,
+                                                  size_t n_filters, struct nubo_error *err)
+{
+    struct nubo_query q = {0};
+    nubo_query_add(&q, "owner", owner);
+    const char *text = filters_query(&q, filters, n_filters, err);
+    struct nubo_image_list *l = text ? get_list(c, "/v1/images", text, "images",
+                                                sizeof(struct nubo_image), image_parse,
+                                                image_clear, err)
+                                     : NULL;
+    nubo_query_clear(&q);
+    return l;
+}
+
+NUBO_API void nubo_image_list_free(struct nubo_image_list *l)
+{
+    for (size_t i = 0; l && i < l->n; i++) {
+        image_clear(&l->items[i]);
+    }
+    if (l) {
+        free(l->items);
+        free(l);
+    }
+}
+
+NUBO_API void nubo_image_free(struct nubo_image *m)
+{
+    if (m) {
+        image_clear(m);
+        free(m);
+    }
+}
+
+/* Moves item 0 of 'l' into a new struct of 'size' bytes and frees the rest. */
+static void *take_first(void *list, size_t size, void (*clear)(void *))
+{
+    struct {
+        char *items;
+        size_t n;
+    } *l = list;
+    void *one = malloc(size);
+    if (one) {
+        memcpy(one, l->items, size);
+    } else {
+        clear(l->items);
+    }
+    for (size_t i = 1; i < l->n; i++) {
+        clear(l->items + i * size);
+    }
+    free(l->items);
+    free(l);
+    return one;
+}
+
+NUBO_API struct nubo_image *nubo_image_get(struct nubo_client *c, const char *id,
+                                           struct nubo_error *err)
+{
+    if (need(id, "an image id", err) < 0) {
+        return NULL;
+    }
+    struct nubo_filter f = {"image-id", id};
+    if (strchr(id, ',')) {
+        nubo_err_set(err, 0, "InvalidAMIID.Malformed", "invalid image id \"%s\"", id);
+        return NULL;
+    }
+    struct nubo_image_list *l = nubo_images_list(c, NULL, &f, 1, err);
+    if (!l) {
+        return NULL;
+    }
+    if (l->n == 0) {
+        nubo_image_list_free(l);
+        nubo_err_set(err, 0, "InvalidAMIID.NotFound", "The image id '%s' does not exist", id);
+        return NULL;
+    }
+    struct nubo_image *m = take_first(l, sizeof *m, image_clear);
+    if (!m) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+    }
+    return m;
+}
+
+/* POSTs or PUTs 'body' (stolen) to 'path' and parses the answer as one item of 'size' bytes.
+ * Returns a new item the caller frees with 'clear' and free(), or NULL with '*err' set. */
+static void *call_one(struct nubo_client *c, const char *method, const char *path, json_t *body,
+                      bool idempotent, size_t size, int (*parse)(const json_t *, void *),
+                      void (*clear)(void *), struct nubo_error *err)
+{
+    json_t *reply = NULL;
+    if (!body) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return NULL;
+    }
+    int rc = nubo_call(c, method, path, NULL, body, idempotent, &reply, err);
+    json_decref(body);
+    if (rc < 0) {
+        return NULL;
+    }
+    void *item = calloc(1, size);
+    if (!item || parse(reply, item) < 0) {
+        if (item) {
+            clear(item);
+        }
+        free(item);
+        json_decref(reply);
+        nubo_err_set(err, 0, "ProtocolError", "could not read the answer to %s %s", method,
+                     path);
+        return NULL;
+    }
+    json_decref(reply);
+    return item;
+}
+
+NUBO_API struct nubo_image *nubo_image_register(struct nubo_client *c,
+                                                const struct nubo_image_params *p,
+                                                struct nubo_error *err)
+{
+    if (need(p ? p->name : NULL, "an image name", err) < 0) {
+        return NULL;
+    }
+    json_t *body = json_pack("{s:s, s:s?, s:s?, s:s?, s:b}", "name", p->name, "description",
+                             p->description, "image_type", p->image_type, "architecture",
+                             p->architecture, "public", p->is_public);
+    return call_one(c, "POST", "/v1/images", body, false, sizeof(struct nubo_image), image_parse,
+                    image_clear, err);
+}
+
+/* --- instances ----------------------------------------------------------------------------- */
+
+static int instance_parse(const json_t *o, void *item)
+{
+    struct nubo_instance *in = item;
+    json_t *reason = json_object_get(o, "state_reason");
+    in->id = nubo_js_str(o, "id");
+    in->reservation_id = nubo_js_str(o, "reservation_id");
+    in->owner_id = nubo_js_str(o, "owner_id");
+    in->launch_index = (int)nubo_js_int(o, "launch_index");
+    in->image_id = nubo_js_str(o, "image_id");
+    in->instance_type = nubo_js_str(o, "instance_type");
+    in->key_name = nubo_js_str(o, "key_name");
+    in->zone = nubo_js_str(o, "zone");
+    in->state = nubo_js_str(o, "state");
+    in->state_reason_code = nubo_js_str(reason, "code");
+    in->state_reason_message = nubo_js_str(reason, "message");
+    in->launch_time = nubo_js_str(o, "launch_time");
+    in->vcpus = (int)nubo_js_int(o, "vcpus");
+    in->memory_mib = (int)nubo_js_int(o, "memory_mib");
+    in->json = nubo_js_dump(o);
+    if (nubo_js_tags(o, "tags", &in->tags, &in->n_tags) < 0) {
+        return -1;
+    }
+    return in->id && in->state && in->json ? 0 : -1;
+}
+
+static void instance_clear(void *item)
+{
+    struct nubo_instance *in = item;
+    free(in->id);
+    free(in->reservation_id);
+    free(in->owner_id);
+    free(in->image_id);
+    free(in->instance_type);
+    free(in->key_name);
+    free(in->zone);
+    free(in->state);
+    free(in->state_reason_code);
+    free(in->state_reason_message);
+    free(in->launch_time);
+    nubo_tags_free(in->tags, in->n_tags);
+    free(in->json);
+}
+
+NUBO_API void nubo_instance_free(struct nubo_instance *in)
+{
+    if (in) {
+        instance_clear(in);
+        free(in);
+    }
+}
+
+NUBO_API void nubo_instance_list_free(struct nubo_instance_list *l)
+{
+    for (size_t i = 0; l && i < l->n; i++) {
+        instance_clear(&l->items[i]);
+    }
+    if (l) {
+        free(l->items);
+        free(l);
+    }
+}
+
+NUBO_API struct nubo_instance_list *nubo_instances_run(struct nubo_client *c,
+                                                       const struct nubo_run_params *p,
+                                                       struct nubo_error *err)
+{
+    if (need(p ? p->image_id : NULL, "an image id", err) < 0) {
+        return NULL;
+    }
+    char *token = p->client_token ? NULL : nubo_client_token();
+    int min = p->min_count > 0 ? p->min_count : 1;
+    int max = p->max_count > 0 ? p->max_count : min;
+    json_t *body = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:i, s:i, s:o}", "image_id",
+                             p->image_id, "instance_type", p->instance_type, "key_name",
+                             p->key_name, "zone", p->zone, "user_data", p->user_data,
+                             "client_token", p->client_token ? p->client_token : token,
+                             "min_count", min, "max_count", max, "tags",
+                             nubo_js_tags_object(p->tags, p->n_tags));
+    free(token);
+    if (!body) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return NULL;
+    }
+    json_t *reply = NULL;
+    int rc = nubo_call(c, "POST", "/v1/instances", NULL, body, true, &reply, err);
+    json_decref(body);
+    if (rc < 0) {
+        return NULL;
+    }
+    size_t n;
+    bool ok;
+    void *items = nubo_js_array(reply, "instances", sizeof(struct nubo_instance), instance_parse,
+                                instance_clear, &n, &ok, err);
+    json_decref(reply);
+    return ok ? make_list(items, n, sizeof(struct nubo_instance), instance_clear, err) : NULL;
+}
+
+NUBO_API struct nubo_instance *nubo_instance_get(struct nubo_client *c, const char *id,
+                                                 struct nubo_error *err)
+{
+    if (need(id, "an instance id", err) < 0) {
+        return NULL;
+    }
+    char *path = id_path("/v1/instances", id, "");
+    json_t *reply = NULL;
+    if (!path) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return NULL;
+    }
+    int rc = nubo_call(c, "GET", path, NULL, NULL, true, &reply, err);
+    free(path);
+    if (rc < 0) {
+        return NULL;
+    }
+    struct nubo_instance *in = calloc(1, sizeof *in);
+    if (!in || instance_parse(reply, in) < 0) {
+        nubo_instance_free(in);
+        json_decref(reply);
+        nubo_err_set(err, 0, "ProtocolError", "could not read instance \"%s\"", id);
+        return NULL;
+    }
+    json_decref(reply);
+    return in;
+}
+
+struct nubo_instance_iter {
+    struct nubo_page_iter it;
+    struct nubo_instance cur;
+};
+
+NUBO_API struct nubo_instance_iter *nubo_instance_iter_new(struct nubo_client *c,
+                                                           const struct nubo_filter *filters,
+                                                           size_t n_filters, int page_size)
+{
+    struct nubo_instance_iter *i = calloc(1, sizeof *i);
+    if (i && nubo_page_iter_init(&i->it, c, "/v1/instances", "instances", filters, n_filters,
+                                 page_size, &i->cur, sizeof i->cur, instance_parse,
+                                 instance_clear) < 0) {
+        nubo_instance_iter_free(i);
+        return NULL;
+    }
+    return i;
+}
+
+NUBO_API int nubo_instance_iter_next(struct nubo_instance_iter *i,
+                                     const struct nubo_instance **out, struct nubo_error *err)
+{
+    int rc = nubo_page_iter_next(&i->it, err);
+    *out = rc == 1 ? &i->cur : NULL;
+    return rc;
+}
+
+NUBO_API void nubo_instance_iter_free(struct nubo_instance_iter *i)
+{
+    if (i) {
+        nubo_page_iter_clear(&i->it);
+        free(i);
+    }
+}
+
+NUBO_API int nubo_instance_action(struct nubo_client *c, const char *id,
+                                  enum nubo_instance_op op, struct nubo_state_change *out,
+                                  struct nubo_error *err)
+{
+    static const char *const names[] = {"/stop", "/start", "/reboot", "/terminate"};
+    if (need(id, "an instance id", err) < 0) {
+        return -1;
+    }
+    if ((unsigned)op >= sizeof names / sizeof names[0]) {
+        nubo_err_set(err, 0, "InvalidParameterValue", "unknown instance operation %d", (int)op);
+        return -1;
+    }
+    char *path = id_path("/v1/instances", id, names[op]);
+    json_t *reply = NULL;
+    if (!path) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return -1;
+    }
+    int rc = nubo_call(c, "POST", path, NULL, NULL, false, &reply, err);
+    free(path);
+    if (rc < 0) {
+        return -1;
+    }
+    if (out) {
+        memset(out, 0, sizeof *out);
+        const char *v;
+        v = json_string_value(json_object_get(reply, "id"));
+        snprintf(out->id, sizeof out->id, "%s", v ? v : id);
+        v = json_string_value(json_object_get(reply, "previous_state"));
+        snprintf(out->previous_state, sizeof out->previous_state, "%s", v ? v : "");
+        v = json_string_value(json_object_get(reply, "state"));
+        snprintf(out->state, sizeof out->state, "%s", v ? v : "");
+    }
+    json_decref(reply);
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+NUBO_API struct nubo_instance *nubo_instance_wait(struct nubo_client *c, const char *id,
+                                                  const char *state, double timeout_s,
+                                                  int poll_ms, nubo_wait_fn progress, void *arg,
+                                                  struct nubo_error *err)
+{
+    double start = now_s();
+    if (poll_ms <= 0) {
+        poll_ms = 1000;
+    }
+    if (need(state, "a state", err) < 0) {
+        return NULL;
+    }
+    for (;;) {
+        struct nubo_instance *in = nubo_instance_get(c, id, err);
+        if (!in) {
+            return NULL;
+        }
+        double elapsed = now_s() - start;
+        if (progress && progress(in, elapsed, arg)) {
+            nubo_instance_free(in);
+            nubo_err_set(err, 0, "Cancelled", "waiting for instance \"%s\" was cancelled", id);
+            return NULL;
+        }
+        if (!strcmp(in->state, state)) {
+            return in;
+        }
+        if (!strcmp(in->state, "terminated")) {
+            nubo_err_set(err, 0, "IncorrectInstanceState",
+                         "instance \"%s\" is terminated: it will never be %s", id, state);
+            nubo_instance_free(in);
+            return NULL;
+        }
+        if (elapsed >= timeout_s) {
+            nubo_err_set(err, 0, "Timeout",
+                         "instance \"%s\" is still %s after %.0f s (waiting for %s)", id,
+                         in->state, elapsed, state);
+            nubo_instance_free(in);
+            return NULL;
+        }
+        nubo_instance_free(in);
+        double left = timeout_s - elapsed;
+        double wait = poll_ms / 1000.0 < left ? poll_ms / 1000.0 : left;
+        struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+        }
+    }
+}
+
+/* --- key pairs ----------------------------------------------------------------------------- */
+
+static int keypair_parse(const json_t *o, void *item)
+{
+    struct nubo_keypair *k = item;
+    k->id = nubo_js_str(o, "id");
+    k->name = nubo_js_str(o, "name");
+    k->key_type = nubo_js_str(o, "key_type");
+    k->fingerprint = nubo_js_str(o, "fingerprint");
+    k->public_key = nubo_js_str(o, "public_key");
+    k->created_at = nubo_js_str(o, "created_at");
+    k->private_key = nubo_js_str(o, "private_key");
+    k->json = nubo_js_dump(o);
+    if (nubo_js_tags(o, "tags", &k->tags, &k->n_tags) < 0) {
+        return -1;
+    }
+    return k->name && k->json ? 0 : -1;
+}
+
+static void wipe_free(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+static void keypair_clear(void *item)
+{
+    struct nubo_keypair *k = item;
+    free(k->id);
+    free(k->name);
+    free(k->key_type);
+    free(k->fingerprint);
+    free(k->public_key);
+    free(k->created_at);
+    wipe_free(k->private_key);
+    nubo_tags_free(k->tags, k->n_tags);
+    wipe_free(k->json);
+}
+
+NUBO_API void nubo_keypair_free(struct nubo_keypair *k)
+{
+    if (k) {
+        keypair_clear(k);
+        free(k);
+    }
+}
+
+NUBO_API void nubo_keypair_list_free(struct nubo_keypair_list *l)
+{
+    for (size_t i = 0; l && i < l->n; i++) {
+        keypair_clear(&l->items[i]);
+    }
+    if (l) {
+        free(l->items);
+        free(l);
+    }
+}
+
+NUBO_API struct nubo_keypair *nubo_keypair_create(struct nubo_client *c, const char *name,
+                                                  const char *key_type, struct nubo_error *err)
+{
+    if (need(name, "a key pair name", err) < 0) {
+        return NULL;
+    }
+    json_t *body = json_pack("{s:s, s:s?}", "name", name, "key_type", key_type);
+    return call_one(c, "POST", "/v1/keypairs", body, false, sizeof(struct nubo_keypair),
+                    keypair_parse, keypair_clear, err);
+}
+
+NUBO_API struct nubo_keypair *nubo_keypair_import(struct nubo_client *c, const char *name,
+                                                  const char *public_key, struct nubo_error *err)
+{
+    if (need(name, "a key pair name", err) < 0 || need(public_key, "a public key", err) < 0) {
+        return NULL;
+    }
+    json_t *body = json_pack("{s:s, s:s}", "name", name, "public_key", public_key);
+    return call_one(c, "POST", "/v1/keypairs", body, false, sizeof(struct nubo_keypair),
+                    keypair_parse, keypair_clear, err);
+}
+
+NUBO_API struct nubo_keypair_list *nubo_keypairs_list(struct nubo_client *c,
+                                                      const struct nubo_filter *filters,
+                                                      size_t n_filters, struct nubo_error *err)
+{
+    struct nubo_query q = {0};
+    const char *text = filters_query(&q, filters, n_filters, err);
+    struct nubo_keypair_list *l = text ? get_list(c, "/v1/keypairs", text, "keypairs",
+                                                  sizeof(struct nubo_keypair), keypair_parse,
+                                                  keypair_clear, err)
+                                       : NULL;
+    nubo_query_clear(&q);
+    return l;
+}
+
+NUBO_API int nubo_keypair_delete(struct nubo_client *c, const char *name, struct nubo_error *err)
+{
+    if (need(name, "a key pair name", err) < 0) {
+        return -1;
+    }
+    char *path = id_path("/v1/keypairs", name, "");
+    if (!path) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return -1;
+    }
+    int rc = nubo_call(c, "DELETE", path, NULL, NULL, true, NULL, err);
+    free(path);
+    return rc;
+}
+
+/* --- tags ---------------------------------------------------------------------------------- */
+
+static int tag_row_parse(const json_t *o, void *item)
+{
+    struct nubo_tag_row *t = item;
+    t->resource_id = nubo_js_str(o, "resource_id");
+    t->resource_type = nubo_js_str(o, "resource_type");
+    t->key = nubo_js_str(o, "key");
+    t->value = nubo_js_str(o, "value");
+    t->json = nubo_js_dump(o);
+    return t->resource_id && t->key && t->json ? 0 : -1;
+}
+
+static void tag_row_clear(void *item)
+{
+    struct nubo_tag_row *t = item;
+    free(t->resource_id);
+    free(t->resource_type);
+    free(t->key);
+    free(t->value);
+    free(t->json);
+}
+
+struct nubo_tag_iter {
+    struct nubo_page_iter it;
+    struct nubo_tag_row cur;
+};
+
+NUBO_API struct nubo_tag_iter *nubo_tag_iter_new(struct nubo_client *c,
+                                                 const struct nubo_filter *filters,
+                                                 size_t n_filters, int page_size)
+{
+    struct nubo_tag_iter *i = calloc(1, sizeof *i);
+    if (i && nubo_page_iter_init(&i->it, c, "/v1/tags", "tags", filters, n_filters, page_size,
+                                 &i->cur, sizeof i->cur, tag_row_parse, tag_row_clear) < 0) {
+        nubo_tag_iter_free(i);
+        return NULL;
+    }
+    return i;
+}
+
+NUBO_API int nubo_tag_iter_next(struct nubo_tag_iter *i, const struct nubo_tag_row **out,
+                                struct nubo_error *err)
+{
+    int rc = nubo_page_iter_next(&i->it, err);
+    *out = rc == 1 ? &i->cur : NULL;
+    return rc;
+}
+
+NUBO_API void nubo_tag_iter_free(struct nubo_tag_iter *i)
+{
+    if (i) {
+        nubo_page_iter_clear(&i->it);
+        free(i);
+    }
+}
+
+NUBO_API int nubo_tags_set(struct nubo_client *c, const char *resource_id,
+                           const struct nubo_tag *tags, size_t n_tags, struct nubo_error *err)
+{
+    if (need(resource_id, "a resource id", err) < 0) {
+        return -1;
+    }
+    char *path = id_path("/v1/tags", resource_id, "");
+    json_t *body = json_pack("{s:o}", "tags", nubo_js_tags_object(tags, n_tags));
+    int rc = -1;
+    if (!path || !body) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+    } else {
+        rc = nubo_call(c, "PUT", path, NULL, body, true, NULL, err);
+    }
+    json_decref(body);
+    free(path);
+    return rc;
+}
+
+NUBO_API int nubo_tags_delete(struct nubo_client *c, const char *resource_id, const char *key,
+                              struct nubo_error *err)
+{
+    if (need(resource_id, "a resource id", err) < 0) {
+        return -1;
+    }
+    struct nubo_query q = {0};
+    nubo_query_add(&q, "key", key);
+    char *path = id_path("/v1/tags", resource_id, "");
+    int rc = -1;
+    if (!path || !nubo_query_text(&q)) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+    } else {
+        rc = nubo_call(c, "DELETE", path, nubo_query_text(&q), NULL, true, NULL, err);
+    }
+    nubo_query_clear(&q);
+    free(path);
+    return rc;
+}

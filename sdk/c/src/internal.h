@@ -1,0 +1,116 @@
+/* What libnubo's source files share and callers never see: the client's insides, the signed
+ * request call, query strings, JSON field readers and paged iterators. None of it is exported
+ * (the library is built with -fvisibility=hidden; only NUBO_API names are). */
+#ifndef NUBO_SDK_INTERNAL_H
+#define NUBO_SDK_INTERNAL_H
+
+#include "nubo/nubo.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Fills '*err' (may be NULL) with 'http_status', 'code' and a printf-style message. */
+void nubo_err_set(struct nubo_error *err, int http_status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* --- query strings: "a=1&b=x%2Cy", RFC 3986-encoded, as SigV4 wants them --- */
+
+struct nubo_query {
+    char *s; /* NULL until something is added, or when memory ran out ('failed') */
+    size_t len, cap;
+    bool failed;
+};
+
+/* Appends 'name'='value', both percent-encoded. A NULL 'value' adds nothing. */
+void nubo_query_add(struct nubo_query *q, const char *name, const char *value);
+
+/* Appends every filter of 'filters'. */
+void nubo_query_add_filters(struct nubo_query *q, const struct nubo_filter *filters, size_t n);
+
+/* Returns the query text ("" when empty) or NULL when memory ran out; owned by 'q'. */
+const char *nubo_query_text(const struct nubo_query *q);
+
+/* Frees what 'q' holds (not 'q'). */
+void nubo_query_clear(struct nubo_query *q);
+
+/* Returns 's' percent-encoded (RFC 3986 unreserved characters kept) as a new string the
+ * caller free()s, or NULL when out of memory. */
+char *nubo_urlencode(const char *s);
+
+/* --- calls ---------------------------------------------------------------------------------- */
+
+/* Sends a signed request (as nubo_client_request()) with 'body' (borrowed, may be NULL) as JSON.
+ * On 2xx, stores the parsed answer in '*reply' (a new reference, NULL for 204; may be NULL when
+ * the caller wants nothing) and returns 0; else returns -1 with '*err' set. */
+int nubo_call(struct nubo_client *client, const char *method, const char *path,
+              const char *query, json_t *body, bool idempotent, json_t **reply,
+              struct nubo_error *err);
+
+/* Returns a new random client token (32 hex digits) the caller free()s, or NULL. */
+char *nubo_client_token(void);
+
+/* --- JSON fields ------------------------------------------------------------------------------ */
+
+/* Returns a copy of the string member 'key' of 'o' (a new string, free()d by the caller), or
+ * NULL when it is absent, null or not a string. */
+char *nubo_js_str(const json_t *o, const char *key);
+
+/* Returns the integer member 'key' of 'o', or 0. */
+long long nubo_js_int(const json_t *o, const char *key);
+
+/* Returns the boolean member 'key' of 'o', or false. */
+bool nubo_js_bool(const json_t *o, const char *key);
+
+/* Returns 'o' as compact JSON text, a new string the caller free()s. */
+char *nubo_js_dump(const json_t *o);
+
+/* Reads the object member 'key' ({"k": "v"}) into a new array '*tags' of '*n' tags. Returns 0, or
+ * -1 when out of memory. */
+int nubo_js_tags(const json_t *o, const char *key, struct nubo_tag **tags, size_t *n);
+
+/* Frees 'n' tags and the array. */
+void nubo_tags_free(struct nubo_tag *tags, size_t n);
+
+/* Builds a JSON object {"k": "v", ...} of 'n' tags; a new reference. */
+json_t *nubo_js_tags_object(const struct nubo_tag *tags, size_t n);
+
+/* Parses an answer's 'key' array into a new array of '*n' items of 'size' bytes each, with
+ * 'parse' (which fills a zeroed item and returns 0, or -1 on failure). Returns the array (NULL
+ * with '*n' 0 for an empty list), or NULL with '*err' set; 'ok' tells the two apart. */
+void *nubo_js_array(const json_t *reply, const char *key, size_t size,
+                    int (*parse)(const json_t *o, void *item), void (*clear)(void *item),
+                    size_t *n, bool *ok, struct nubo_error *err);
+
+/* --- paged iterators --------------------------------------------------------------------------- */
+
+struct nubo_page_iter {
+    struct nubo_client *client;
+    const char *path;      /* static */
+    const char *array_key; /* static: "instances" */
+    char *query;           /* the filters, encoded */
+    int page_size;
+    json_t *page;
+    size_t index;
+    char *next_token;
+    bool started;
+    void *item; /* the current item, 'size' bytes */
+    size_t size;
+    int (*parse)(const json_t *o, void *item);
+    void (*clear)(void *item);
+};
+
+/* Sets up 'it' (zeroed by the caller) to walk 'path'. Returns 0, or -1 when out of memory. */
+int nubo_page_iter_init(struct nubo_page_iter *it, struct nubo_client *client, const char *path,
+                        const char *array_key, const struct nubo_filter *filters, size_t n,
+                        int page_size, void *item, size_t size,
+                        int (*parse)(const json_t *o, void *item), void (*clear)(void *item));
+
+/* Parses the next item into 'it->item' and returns 1; 0 at the end; -1 with '*err' set. */
+int nubo_page_iter_next(struct nubo_page_iter *it, struct nubo_error *err);
+
+/* Frees what 'it' holds (not 'it'). */
+void nubo_page_iter_clear(struct nubo_page_iter *it);
+
+#endif

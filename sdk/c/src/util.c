@@ -1,0 +1,210 @@
+/* JSON field readers and the paged iterator that libnubo's resource modules share. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *nubo_js_str(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? strdup(s) : NULL;
+}
+
+long long nubo_js_int(const json_t *o, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+bool nubo_js_bool(const json_t *o, const char *key)
+{
+    return json_is_true(json_object_get(o, key));
+}
+
+char *nubo_js_dump(const json_t *o)
+{
+    return json_dumps(o, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+int nubo_js_tags(const json_t *o, const char *key, struct nubo_tag **tags, size_t *n)
+{
+    json_t *obj = json_object_get(o, key);
+    *tags = NULL;
+    *n = 0;
+    if (!json_is_object(obj) || json_object_size(obj) == 0) {
+        return 0;
+    }
+    *tags = calloc(json_object_size(obj), sizeof **tags);
+    if (!*tags) {
+        return -1;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v)
+    {
+        struct nubo_tag *t = &(*tags)[(*n)++];
+        t->key = strdup(k);
+        t->value = strdup(json_is_string(v) ? json_string_value(v) : "");
+        if (!t->key || !t->value) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void nubo_tags_free(struct nubo_tag *tags, size_t n)
+{
+    for (size_t i = 0; tags && i < n; i++) {
+        free(tags[i].key);
+        free(tags[i].value);
+    }
+    free(tags);
+}
+
+json_t *nubo_js_tags_object(const struct nubo_tag *tags, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < n; i++) {
+        json_object_set_new(o, tags[i].key, json_string(tags[i].value ? tags[i].value : ""));
+    }
+    return o;
+}
+
+void *nubo_js_array(const json_t *reply, const char *key, size_t size,
+                    int (*parse)(const json_t *o, void *item), void (*clear)(void *item),
+                    size_t *n, bool *ok, struct nubo_error *err)
+{
+    json_t *arr = json_object_get(reply, key);
+    *n = 0;
+    *ok = false;
+    if (!json_is_array(arr)) {
+        nubo_err_set(err, 0, "ProtocolError", "the answer has no \"%s\" array", key);
+        return NULL;
+    }
+    size_t count = json_array_size(arr);
+    if (count == 0) {
+        *ok = true;
+        return NULL;
+    }
+    char *items = calloc(count, size);
+    if (!items) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (parse(json_array_get(arr, i), items + i * size) < 0) {
+            for (size_t j = 0; j <= i; j++) {
+                clear(items + j * size);
+            }
+            free(items);
+            nubo_err_set(err, 0, "ProtocolError", "could not read item %zu of \"%s\"", i, key);
+            return NULL;
+        }
+    }
+    *n = count;
+    *ok = true;
+    return items;
+}
+
+int nubo_page_iter_init(struct nubo_page_iter *it, struct nubo_client *client, const char *path,
+                        const char *array_key, const struct nubo_filter *filters, size_t n,
+                        int page_size, void *item, size_t size,
+                        int (*parse)(const json_t *o, void *item), void (*clear)(void *item))
+{
+    struct nubo_query q = {0};
+    nubo_query_add_filters(&q, filters, n);
+    const char *text = nubo_query_text(&q);
+    it->query = text ? strdup(text) : NULL;
+    nubo_query_clear(&q);
+    it->client = client;
+    it->path = path;
+    it->array_key = array_key;
+    it->page_size = page_size;
+    it->item = item;
+    it->size = size;
+    it->parse = parse;
+    it->clear = clear;
+    return it->query ? 0 : -1;
+}
+
+/* Fetches the next page. Returns 0, or -1 with '*err' set. */
+static int fetch(struct nubo_page_iter *it, struct nubo_error *err)
+{
+    char size[16];
+    snprintf(size, sizeof size, "%d", it->page_size);
+    /* The filters are encoded already: they go as they are, then the paging arguments. */
+    struct nubo_query paging = {0};
+    nubo_query_add(&paging, "max_results", it->page_size > 0 ? size : NULL);
+    nubo_query_add(&paging, "next_token", it->next_token);
+    const char *p = nubo_query_text(&paging);
+    if (!p) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return -1;
+    }
+    size_t len = strlen(it->query) + strlen(p) + 2;
+    char *query = malloc(len);
+    if (!query) {
+        nubo_query_clear(&paging);
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return -1;
+    }
+    snprintf(query, len, "%s%s%s", it->query, *it->query && *p ? "&" : "", p);
+    nubo_query_clear(&paging);
+    json_t *reply = NULL;
+    int rc = nubo_call(it->client, "GET", it->path, query, NULL, true, &reply, err);
+    free(query);
+    if (rc < 0) {
+        return -1;
+    }
+    if (!json_is_array(json_object_get(reply, it->array_key))) {
+        json_decref(reply);
+        nubo_err_set(err, 0, "ProtocolError", "the answer to GET %s has no \"%s\" array",
+                     it->path, it->array_key);
+        return -1;
+    }
+    json_decref(it->page);
+    it->page = reply;
+    it->index = 0;
+    free(it->next_token);
+    it->next_token = nubo_js_str(reply, "next_token");
+    it->started = true;
+    return 0;
+}
+
+int nubo_page_iter_next(struct nubo_page_iter *it, struct nubo_error *err)
+{
+    it->clear(it->item);
+    memset(it->item, 0, it->size);
+    for (;;) {
+        if (!it->started && fetch(it, err) < 0) {
+            return -1;
+        }
+        json_t *arr = json_object_get(it->page, it->array_key);
+        if (it->index < json_array_size(arr)) {
+            if (it->parse(json_array_get(arr, it->index++), it->item) < 0) {
+                it->clear(it->item);
+                memset(it->item, 0, it->size);
+                nubo_err_set(err, 0, "ProtocolError", "could not read an item of \"%s\"",
+                             it->array_key);
+                return -1;
+            }
+            return 1;
+        }
+        if (!it->next_token) {
+            return 0;
+        }
+        if (fetch(it, err) < 0) {
+            return -1;
+        }
+    }
+}
+
+void nubo_page_iter_clear(struct nubo_page_iter *it)
+{
+    if (it->item) {
+        it->clear(it->item);
+    }
+    json_decref(it->page);
+    free(it->next_token);
+    free(it->query);
+}
