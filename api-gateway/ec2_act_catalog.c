@@ -201,9 +201,11 @@ static int describe_images(struct ec2_call *c)
 }
 
 const struct ec2_action ec2_actions_catalog[] = {
-    {"DescribeRegions", describe_regions, false},
-    {"DescribeAvailabilityZones", describe_zones, false},
-    {"DescribeInstanceTypes", describe_instance_types, false},
-    {"DescribeImages", describe_images, false},
-    {NULL, NULL, false},
+    {"DescribeRegions", describe_regions, false, "RegionName.* Filter.* AllRegions"},
+    {"DescribeAvailabilityZones", describe_zones, false,
+     "ZoneName.* Filter.* AllAvailabilityZones"},
+    {"DescribeInstanceTypes", describe_instance_types, false,
+     "InstanceType.* Filter.* MaxResults NextToken"},
+    {"DescribeImages", describe_images, false, "ImageId.* Owner.* ExecutableBy.* Filter.*"},
+    {NULL, NULL, false, NULL},
 };

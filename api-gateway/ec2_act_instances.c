@@ -295,12 +295,15 @@ static int reboot_instances(struct ec2_call *c)
 }
 
 const struct ec2_action ec2_actions_instances[] = {
-    {"RunInstances", run_instances, true},
-    {"DescribeInstances", describe_instances, false},
-    {"DescribeInstanceStatus", describe_instance_status, false},
-    {"TerminateInstances", terminate_instances, true},
-    {"StopInstances", stop_instances, true},
-    {"StartInstances", start_instances, true},
-    {"RebootInstances", reboot_instances, true},
-    {NULL, NULL, false},
+    {"RunInstances", run_instances, true,
+     "ImageId MinCount MaxCount InstanceType KeyName Placement.AvailabilityZone UserData "
+     "TagSpecification.*"},
+    {"DescribeInstances", describe_instances, false, "InstanceId.* Filter.* MaxResults NextToken"},
+    {"DescribeInstanceStatus", describe_instance_status, false,
+     "InstanceId.* Filter.* MaxResults NextToken IncludeAllInstances"},
+    {"TerminateInstances", terminate_instances, true, "InstanceId.*"},
+    {"StopInstances", stop_instances, true, "InstanceId.* Force"},
+    {"StartInstances", start_instances, true, "InstanceId.*"},
+    {"RebootInstances", reboot_instances, true, "InstanceId.*"},
+    {NULL, NULL, false, NULL},
 };

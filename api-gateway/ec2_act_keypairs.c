@@ -175,9 +175,10 @@ static int describe_key_pairs(struct ec2_call *c)
 }
 
 const struct ec2_action ec2_actions_keypairs[] = {
-    {"CreateKeyPair", create_key_pair, true},
-    {"ImportKeyPair", import_key_pair, true},
-    {"DeleteKeyPair", delete_key_pair, true},
-    {"DescribeKeyPairs", describe_key_pairs, false},
-    {NULL, NULL, false},
+    {"CreateKeyPair", create_key_pair, true, "KeyName KeyType KeyFormat TagSpecification.*"},
+    {"ImportKeyPair", import_key_pair, true, "KeyName PublicKeyMaterial TagSpecification.*"},
+    {"DeleteKeyPair", delete_key_pair, true, "KeyName KeyPairId"},
+    {"DescribeKeyPairs", describe_key_pairs, false,
+     "KeyName.* KeyPairId.* Filter.* IncludePublicKey"},
+    {NULL, NULL, false, NULL},
 };

@@ -110,8 +110,8 @@ static int describe_tags(struct ec2_call *c)
 }
 
 const struct ec2_action ec2_actions_tags[] = {
-    {"CreateTags", create_tags, true},
-    {"DeleteTags", delete_tags, true},
-    {"DescribeTags", describe_tags, false},
-    {NULL, NULL, false},
+    {"CreateTags", create_tags, true, "ResourceId.* Tag.*"},
+    {"DeleteTags", delete_tags, true, "ResourceId.* Tag.*"},
+    {"DescribeTags", describe_tags, false, "Filter.* MaxResults NextToken"},
+    {NULL, NULL, false, NULL},
 };

@@ -102,6 +102,33 @@ static int64_t now_us(void)
     return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
+/* True if parameter 'name' is one the action 'a' reads, or one every action takes. */
+static bool param_allowed(const struct ec2_action *a, const char *name)
+{
+    static const char *const common[] = {"Action", "Version", "DryRun", "ClientToken"};
+    for (size_t i = 0; i < sizeof common / sizeof common[0]; i++) {
+        if (!strcmp(name, common[i])) {
+            return true;
+        }
+    }
+    if (!strncmp(name, "X-Amz-", 6)) {
+        return true; /* a presigned request's signature, checked by the authenticator */
+    }
+    for (const char *p = a->params; p && *p;) {
+        size_t len = strcspn(p, " ");
+        if (len >= 2 && p[len - 1] == '*' && p[len - 2] == '.') {
+            if (!strncmp(name, p, len - 1)) { /* "Prefix.*": the prefix and its dot */
+                return true;
+            }
+        } else if (strlen(name) == len && !strncmp(name, p, len)) {
+            return true;
+        }
+        p += len;
+        p += strspn(p, " ");
+    }
+    return false;
+}
+
 /* Runs the action named by the parameters; leaves the response or the error document in 'out'
  * and returns the HTTP status. '*code' gets the EC2 error code, or NULL on success. */
 static int dispatch(struct ec2_call *c, const struct ec2_params_common *common, const char **code)
@@ -112,6 +139,14 @@ static int dispatch(struct ec2_call *c, const struct ec2_params_common *common, 
                      common->action);
         nb_error_reason(&c->err, "InvalidAction");
         goto fail;
+    }
+    for (size_t i = 0; i < ec2_params_count(c->params); i++) {
+        const char *name = ec2_params_at(c->params, i)->name;
+        if (!param_allowed(a, name)) {
+            nb_error_set(&c->err, NB_ERR_INVALID, "The parameter %.255s is not recognized", name);
+            nb_error_reason(&c->err, "UnknownParameter");
+            goto fail;
+        }
     }
     c->action = a->name;
     c->dry_run = common->dry_run;

@@ -42,6 +42,11 @@ struct ec2_action {
     const char *name;
     ec2_action_fn fn;
     bool writes; /* needs the member or admin role */
+    /* The parameters the action reads, space-separated: exact names, or "Prefix.*" for every
+     * "Prefix.<anything>". Any other parameter (besides Action, Version, DryRun, ClientToken
+     * and the X-Amz-* of a presigned request) is refused with UnknownParameter before the
+     * action runs, as EC2 does: a misspelt option must not be silently ignored. */
+    const char *params;
 };
 
 /* The action tables of ec2_act_*.c, each terminated by an entry with a NULL name. */

@@ -5,6 +5,7 @@
    starts again and the same gateway process serves and logs requests, without a restart.
 2. A path no route serves gets a JSON 404 and "PUT /" a 405 with Allow, both in the request log.
 3. A signature scoped to another region is SignatureDoesNotMatch, and logged.
+4. A parameter the action does not know is UnknownParameter, refused before the action runs.
 Prints TAP. Run: /usr/bin/python3 tests/e2e/test_resilience.py"""
 
 import sys
@@ -123,6 +124,27 @@ def signature_for_another_region_is_refused(env):
           "the refusal is in the request log")
     fine = env.ec2_raw(creds, {"Action": "DescribeRegions"})
     check_eq(fine.status, 200, "the same key with the right region")
+
+
+@tap.test
+def unknown_parameter_is_refused_before_the_action_runs(env):
+    creds = env.tenant("strict")
+    image = env.image()
+    before = env.psql1("SELECT count(*) FROM instances i JOIN tenants t ON t.id = i.tenant_id "
+                       "WHERE t.name = 'strict'")
+    r = env.ec2_raw(creds, {"Action": "RunInstances", "ImageId": image, "MinCount": "1",
+                            "MaxCount": "1", "SecurityGroupId.1": "sg-0123456789abcdef0"})
+    check_eq(r.status, 400, "status")
+    check_eq(r.error_code, "UnknownParameter", "error code")
+    check("SecurityGroupId.1" in r.body, "the message names the parameter", r)
+    after = env.psql1("SELECT count(*) FROM instances i JOIN tenants t ON t.id = i.tenant_id "
+                      "WHERE t.name = 'strict'")
+    check_eq(after, before, "instances of the tenant (nothing was launched)")
+    ok = env.ec2_raw(creds, {"Action": "RunInstances", "ImageId": image, "MinCount": "1",
+                             "MaxCount": "1", "TagSpecification.1.ResourceType": "instance",
+                             "TagSpecification.1.Tag.1.Key": "Name",
+                             "TagSpecification.1.Tag.1.Value": "strict"})
+    check_eq(ok.status, 200, "the same launch without the unknown parameter")
 
 
 if __name__ == "__main__":

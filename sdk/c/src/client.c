@@ -75,11 +75,6 @@ NUBO_API bool nubo_error_is_unavailable(const struct nubo_error *err)
 
 /* --- construction ---------------------------------------------------------------------------- */
 
-static char *xstrdup(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 /* Splits 'endpoint' into the client's origin, path prefix and Host header. */
 static int parse_endpoint(struct nubo_client *c, const char *endpoint, struct nubo_error *err)
 {
