@@ -117,21 +117,16 @@ static void handle_healthz(struct nb_http_req *req, void *arg)
     json_decref(body);
 }
 
-/* Any other path or method: 404 (405 for "/" with a method other than GET and POST), recorded in
- * the request log like every API request. /healthz and /metrics are operational endpoints and
- * are not recorded. */
-static void handle_unrouted(struct nb_http_req *req, void *arg)
+/* Answers a request no API takes with a JSON error, recorded in the request log like every
+ * API request. */
+static void answer_unrouted(struct gw_ctx *gw, struct nb_http_req *req, int status,
+                            const char *code, const char *message)
 {
-    struct gw_ctx *gw = arg;
     struct timespec t0;
     clock_gettime(CLOCK_REALTIME, &t0);
     char request_id[40];
     nb_uuid_new(request_id, sizeof request_id);
-    bool root = !strcmp(nb_http_req_path(req), "/");
-    int status = root ? 405 : 404;
-    const char *code = root ? "MethodNotAllowed" : "NotFound";
-    json_t *doc = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code, "message",
-                            root ? "the EC2 API takes GET and POST" : "no such resource",
+    json_t *doc = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code, "message", message,
                             "request_id", request_id);
     char *action = nb_arena_printf(nb_http_req_arena(req), "%s %s", nb_http_req_method(req),
                                    nb_http_req_path(req));
@@ -150,12 +145,28 @@ static void handle_unrouted(struct nb_http_req *req, void *arg)
         nb_err("could not record request: %s", err.msg);
         status = 503;
     }
-    if (root) {
-        nb_http_reply_header(req, "Allow", "GET, POST");
-    }
     nb_http_reply_header(req, "x-amzn-RequestId", request_id);
     nb_http_reply_json(req, status, doc);
     json_decref(doc);
+}
+
+/* Any other path or method: 404, or 405 for "/" with a method other than GET and POST.
+ * /healthz and /metrics are operational endpoints and are not recorded. */
+static void handle_unrouted(struct nb_http_req *req, void *arg)
+{
+    if (!strcmp(nb_http_req_path(req), "/")) {
+        nb_http_reply_header(req, "Allow", "GET, POST");
+        answer_unrouted(arg, req, 405, "MethodNotAllowed", "the EC2 API takes GET and POST");
+    } else {
+        answer_unrouted(arg, req, 404, "NotFound", "no such resource");
+    }
+}
+
+/* A body over http.max_body: 413, recorded. */
+static void handle_too_large(struct nb_http_req *req, void *arg)
+{
+    answer_unrouted(arg, req, 413, "RequestEntityTooLarge",
+                    "the request body is over the limit of this gateway (http.max_body)");
 }
 
 /* GET /metrics: Prometheus text format. */
@@ -201,6 +212,7 @@ int gw_start(struct gw_ctx *gw, struct nb_error *err)
         nb_error_set(err, NB_ERR_INTERNAL, "could not register the routes");
         return -1;
     }
+    nb_http_on_too_large(gw->http, handle_too_large, gw);
     if (nb_http_server_start(gw->http, err) < 0) {
         return -1;
     }

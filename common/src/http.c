@@ -59,6 +59,9 @@ struct nb_http_server {
     size_t n_routes;
     size_t routes_cap;
 
+    nb_http_handler too_large; /* answers bodies over max_body; NULL: a plain-text 413 */
+    void *too_large_arg;
+
     struct MHD_Daemon *daemon;
     atomic_bool stopping;
     atomic_int in_flight; /* requests between URI log and completion */
@@ -285,6 +288,27 @@ static void reply_text(struct nb_http_req *req, int status, const char *text)
     nb_http_reply(req, status, "text/plain;charset=UTF-8", text, strlen(text));
 }
 
+static void set_remote_addr(struct nb_http_req *req);
+
+/* Answers a request whose body is over the limit: through the server's handler if it has one. */
+static void reply_too_large(struct nb_http_req *req)
+{
+    req->too_large = true;
+    if (req->srv->too_large) {
+        set_remote_addr(req);
+        req->srv->too_large(req, req->srv->too_large_arg);
+    }
+    if (!req->replied) {
+        reply_text(req, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+    }
+}
+
+void nb_http_on_too_large(struct nb_http_server *srv, nb_http_handler handler, void *arg)
+{
+    srv->too_large = handler;
+    srv->too_large_arg = arg;
+}
+
 /* Called once the headers are in: refuses a declared body over the limit before it is sent. */
 static void check_content_length(struct nb_http_req *req)
 {
@@ -298,8 +322,7 @@ static void check_content_length(struct nb_http_req *req)
     uintmax_t n = strtoumax(cl, &end, 10);
     if (errno || end == cl || n > req->srv->max_body) {
         /* Queuing a reply now makes libmicrohttpd skip the body and close the connection. */
-        req->too_large = true;
-        reply_text(req, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+        reply_too_large(req);
         return;
     }
     if (n > 0) {
@@ -399,7 +422,7 @@ static void dispatch(struct nb_http_req *req)
     bool other_method = false;
 
     if (req->too_large) {
-        reply_text(req, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+        reply_too_large(req);
         return;
     }
     for (size_t i = 0; i < srv->n_routes && !found; i++) {

@@ -6,6 +6,7 @@
 2. A path no route serves gets a JSON 404 and "PUT /" a 405 with Allow, both in the request log.
 3. A signature scoped to another region is SignatureDoesNotMatch, and logged.
 4. A parameter the action does not know is UnknownParameter, refused before the action runs.
+5. A body over the gateway's limit is 413, and logged too.
 Prints TAP. Run: /usr/bin/python3 tests/e2e/test_resilience.py"""
 
 import sys
@@ -145,6 +146,20 @@ def unknown_parameter_is_refused_before_the_action_runs(env):
                              "TagSpecification.1.Tag.1.Key": "Name",
                              "TagSpecification.1.Tag.1.Value": "strict"})
     check_eq(ok.status, 200, "the same launch without the unknown parameter")
+
+
+@tap.test
+def oversized_body_is_refused_and_logged(env):
+    body = b"Action=DescribeRegions&Pad=" + b"x" * (2 << 20)
+    status, headers, text = env.http("POST", "/", body=body, headers={
+        "Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+    check_eq(status, 413, "status for a 2 MiB body")
+    check_eq(json.loads(text)["error"]["code"], "RequestEntityTooLarge", "error code")
+    row = env.reqlog_row(headers.get("x-amzn-requestid"))
+    check(row is not None, "the refusal is in the request log")
+    check_eq(row["http_status"], 413, "logged status")
+    check_eq(env.ec2_raw(env.tenant("resilient"), {"Action": "DescribeRegions"}).status, 200,
+             "the gateway serves the next request")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,11 @@ struct nb_http_server *nb_http_server_new(const struct nb_http_config *cfg, stru
 int nb_http_route(struct nb_http_server *srv, const char *method, const char *pattern,
                   nb_http_handler handler, void *arg);
 
+/* Sets the handler that answers a request whose body is over max_body, instead of the default
+ * plain-text 413, e.g. to record it; it gets no body and should answer 413. Call before
+ * nb_http_server_start(). */
+void nb_http_on_too_large(struct nb_http_server *srv, nb_http_handler handler, void *arg);
+
 /* Starts listening. Returns 0, or -1 with 'err' (e.g. the port is taken). */
 int nb_http_server_start(struct nb_http_server *srv, struct nb_error *err);
 
