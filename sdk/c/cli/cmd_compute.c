@@ -430,3 +430,688 @@ static int instance_terminate(struct cli *cli, int argc, char **argv)
 {
     return instance_op(cli, argc, argv, NUBO_INSTANCE_TERMINATE, "instance terminate ");
 }
+
+/* --- image ---------------------------------------------------------------------------------- */
+
+static const char *const image_cols[] = {"id", "name", "state", "public", "type", "arch", "owner",
+                                         "created"};
+
+static void image_row(struct cli_table *t, const struct nubo_image *m)
+{
+    const char *cells[] = {m->id,         m->name,         m->state,    m->is_public ? "yes" : "no",
+                           m->image_type, m->architecture, m->owner_id, m->created_at};
+    cli_table_add(t, cells);
+}
+
+static int image_list(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"filter", required_argument, NULL, 'f'},
+                                         {"owner", required_argument, NULL, 'o'},
+                                         {NULL, 0, NULL, 0}};
+    struct nubo_filter f[MAX_ITEMS];
+    size_t nf = 0;
+    const char *owner = NULL;
+    int c;
+    getopt_reset();
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'f' && nf < MAX_ITEMS && parse_filter(optarg, &f[nf]) == 0) {
+            nf++;
+        } else if (c == 'o') {
+            owner = optarg;
+        } else {
+            return cli_usage_error("image list ", "invalid option");
+        }
+    }
+    if (optind < argc) {
+        return cli_usage_error("image list ", "unexpected argument \"%s\"", argv[optind]);
+    }
+    int rc = CLI_OK;
+    struct nubo_client *client = cli_client(cli, &rc);
+    if (!client) {
+        return rc;
+    }
+    struct nubo_error err;
+    struct nubo_image_list *l = nubo_images_list(client, owner, f, nf, &err);
+    if (!l) {
+        return cli_fail(&err);
+    }
+    struct cli_json *j = cli_json_new(true);
+    struct cli_table t = {8, image_cols, NULL, 0, 0};
+    for (size_t i = 0; i < l->n; i++) {
+        cli_json_add(j, l->items[i].json);
+        image_row(&t, &l->items[i]);
+    }
+    if (cli->json) {
+        cli_json_print(j);
+        cli_table_free(&t);
+    } else {
+        cli_json_free(j);
+        cli_table_print(&t);
+    }
+    nubo_image_list_free(l);
+    return CLI_OK;
+}
+
+static void print_image(const struct cli *cli, const struct nubo_image *m)
+{
+    if (cli->json) {
+        struct cli_json *j = cli_json_new(false);
+        cli_json_add(j, m->json);
+        cli_json_print(j);
+        return;
+    }
+    char *tags = cli_tags_text(m->tags, m->n_tags);
+    const char *pairs[] = {"id",         m->id,           "name",        m->name,
+                           "description", m->description, "state",       m->state,
+                           "public",     m->is_public ? "yes" : "no",
+                           "type",       m->image_type,   "architecture", m->architecture,
+                           "owner",      m->owner_id,     "created",     m->created_at,
+                           "tags",       tags};
+    print_fields(pairs, sizeof pairs / sizeof pairs[0] / 2);
+    free(tags);
+}
+
+static int image_show(struct cli *cli, int argc, char **argv)
+{
+    const char *id = one_arg(argc, argv, "image show ", "image id");
+    if (!id) {
+        return CLI_USAGE;
+    }
+    int rc = CLI_OK;
+    struct nubo_client *client = cli_client(cli, &rc);
+    if (!client) {
+        return rc;
+    }
+    struct nubo_error err;
+    struct nubo_image *m = nubo_image_get(client, id, &err);
+    if (!m) {
+        return cli_fail(&err);
+    }
+    print_image(cli, m);
+    nubo_image_free(m);
+    return CLI_OK;
+}
+
+static int image_register(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
+                                         {"description", required_argument, NULL, 'd'},
+                                         {"image-type", required_argument, NULL, 't'},
+                                         {"architecture", required_argument, NULL, 'a'},
+                                         {"public", no_argument, NULL, 'p'},
+                                         {NULL, 0, NULL, 0}};
+    struct nubo_image_params p = {0};
+    int c;
+    getopt_reset();
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n': p.name = optarg; break;
+        case 'd': p.description = optarg; break;
+        case 't': p.image_type = optarg; break;
+        case 'a': p.architecture = optarg; break;
+        case 'p': p.is_public = true; break;
+        default: return cli_usage_error("image register ", "invalid option");
+        }
+    }
+    if (!p.name || optind < argc) {
+        return cli_usage_error("image register ", "--name is required (and nothing else)");
+    }
+    int rc = CLI_OK;
+    struct nubo_client *client = cli_client(cli, &rc);
+    if (!client) {
+        return rc;
+    }
+    struct nubo_error err;
+    struct nubo_image *m = nubo_image_register(client, &p, &err);
+    if (!m) {
+        return cli_fail(&err);
+    }
+    print_image(cli, m);
+    nubo_image_free(m);
+    return CLI_OK;
+}
+
+/* --- keypair -------------------------------------------------------------------------------- */
+
+static const char *const keypair_cols[] = {"name", "id", "type", "fingerprint", "created"};
+
+static void keypair_row(struct cli_table *t, const struct nubo_keypair *k)
+{
+    const char *cells[] = {k->name, k->id, k->key_type, k->fingerprint, k->created_at};
+    cli_table_add(t, cells);
+}
+
+/* Prints a created or imported key pair; with 'out_fd' >= 0 the private key goes there. */
+static int print_keypair(const struct cli *cli, const struct nubo_keypair *k, int out_fd,
+                         const char *out_path)
+{
+    if (out_fd >= 0 && k->private_key) {
+        size_t len = strlen(k->private_key), done = 0;
+        while (done < len) {
+            ssize_t w = write(out_fd, k->private_key + done, len - done);
+            if (w < 0 && errno == EINTR) {
+                continue;
+            }
+            if (w <= 0) {
+                fprintf(stderr, "nubo: could not write \"%s\": %s\n", out_path, strerror(errno));
+                return CLI_API_ERROR;
+            }
+            done += (size_t)w;
+        }
+        if (close(out_fd) < 0) {
+            fprintf(stderr, "nubo: could not write \"%s\": %s\n", out_path, strerror(errno));
+            return CLI_API_ERROR;
+        }
+    }
+    if (cli->json) {
+        struct cli_json *j = cli_json_new(false);
+        cli_json_add(j, k->json);
+        cli_json_print(j);
+        return CLI_OK;
+    }
+    struct cli_table t = {5, keypair_cols, NULL, 0, 0};
+    keypair_row(&t, k);
+    cli_table_print(&t);
+    if (k->private_key && out_fd < 0) {
+        fputs(k->private_key, stdout);
+    } else if (k->private_key) {
+        fprintf(stderr, "private key written to %s (mode 0600)\n", out_path);
+    }
+    return CLI_OK;
+}
+
+static int keypair_create(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"type", required_argument, NULL, 't'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {NULL, 0, NULL, 0}};
+    const char *type = NULL, *out = NULL;
+    int c;
+    getopt_reset();
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 't') {
+            type = optarg;
+        } else if (c == 'o') {
+            out = optarg;
+        } else {
+            return cli_usage_error("keypair create ", "invalid option");
+        }
+    }
+    if (optind + 1 != argc) {
+        return cli_usage_error("keypair create ", "expected one key pair name");
+    }
+    int rc = CLI_OK;
+    struct nubo_client *client = cli_client(cli, &rc);
+    if (!client) {
+        return rc;
+    }
+    /* The file first: the private key is shown once, it must have somewhere to go. */
+    int fd = -1;
+    if (out) {
+        fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            fprintf(stderr, "nubo: could not create \"%s\": %s\n", out, strerror(errno));
+            return CLI_USAGE;
+        }
+        fchmod(fd, 0600); /* whatever the umask */
+    }
+    struct nubo_error err;
+    struct nubo_keypair *k = nubo_keypair_create(client, argv[optind], type, &err);
+    if (!k) {
+        if (fd >= 0) {
+            close(fd);
+            unlink(out);
+        }
+        return cli_fail(&err);
+    }
+    rc = print_keypair(cli, k, fd, out);
+    nubo_keypair_free(k);
+    return rc;
+}
+
+static int keypair_import(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"public-key-file", required_argument, NULL, 'f'},
+                                         {"public-key", required_argument, NULL, 'k'},
+                                         {NULL, 0, NULL, 0}};
+    const char *file = NULL, *key = NULL;
+    int c;
+    getopt_reset();
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'f') {
+            file = optarg;
+        } else if (c == 'k') {
+            key = optarg;
+        } else {
+            return cli_usage_error("keypair import ", "invalid option");
+        }
+    }
+    if (optind + 1 != argc || !file == !key) {
+        return cli_usage_error("keypair import ",
+                               "expected NAME and one of --public-key-file or --public-key");
+    }
+    char *text = NULL;
+    if (file) {
+        size_t len;
+        text = read_file(file, &len);
+        if (!text) {
+            fprintf(stderr, "nubo: could not read \"%s\": %s\n", file, strerror(errno));
+            return CLI_USAGE;
+        }
+        text[strcspn(text, "\r\n")] = '\0';
+        key = text;
+    }
+    int rc = CLI_OK;
+    struct nubo_client *client = cli_client(cli, &rc);
+    struct nubo_error err;
+    struct nubo_keypair *k = client ? nubo_keypair_import(client, argv[optind], key, &err) : NULL;
+    free(text);
+    if (!client) {
+        return rc;
+    }
+    if (!k) {
+        return cli_fail(&err);
+    }
+    rc = print_keypair(cli, k, -1, NULL);
+    nubo_keypair_free(k);
+    return rc;
+}
+
+static int keypair_list(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"filter", required_argument, NULL, 'f'},
+                                         {NULL, 0, NULL, 0}};
+    struct nubo_filter f[MAX_ITEMS];
+    size_t nf = 0;
+    int c;
+    getopt_reset();
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c != 'f' || nf == MAX_ITEMS || parse_filter(optarg, &f[nf]) < 0) {
+            return cli_usage_error("keypair list ", "invalid option (--filter NAME=V1,V2)");
+        }
+        nf++;
+    }
+    if (optind < argc) {
+        return cli_usage_error("keypair list ", "unexpected argument \"%s\"", argv[optind]);
+    }
+    int rc = CLI_OK;
+    struct nubo_client *client = cli_client(cli, &rc);
+    if (!client) {
+        return rc;
+    }
+    struct nubo_error err;
+    struct nubo_keypair_list *l = nubo_keypairs_list(client, f, nf, &err);
+    if (!l) {
+        return cli_fail(&err);
+    }
+    struct cli_json *j = cli_json_new(true);
+    struct cli_table t = {5, keypair_cols, NULL, 0, 0};
+    for (size_t i = 0; i < l->n; i++) {
+        cli_json_add(j, l->items[i].json);
+        keypair_row(&t, &l->items[i]);
+    }
+    if (cli->json) {
+        cli_json_print(j);
+        cli_table_free(&t);
+    } else {
+        cli_json_free(j);
+        cli_table_print(&t);
+    }
+    nubo_keypair_list_free(l);
+    return CLI_OK;
+}
+
+static int keypair_delete(struct cli *cli, int argc, char **argv)
+{
+    const char *name = one_arg(argc, argv, "keypair delete ", "key pair name");
+    if (!name) {
+        return CLI_USAGE;
+    }
+    int rc = CLI_OK;
+    struct nubo_client *client = cli_client(cli, &rc);
+    if (!client) {
+        return rc;
+    }
+    struct nubo_error err;
+    if (nubo_keypair_delete(client, name, &err) < 0) {
+        return cli_fail(&err);
+    }
+    if (cli->json) {
+        printf("{\"deleted\": true}\n");
+    } else {
+        printf("deleted key pair %s\n", name);
+    }
+    return CLI_OK;
+}
+
+/* --- tag ------------------------------------------------------------------------------------ */
+
+static int tag_list(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"filter", required_argument, NULL, 'f'},
+                                         {"resource", required_argument, NULL, 'r'},
+                                         {"key", required_argument, NULL, 'k'},
+                                         {"page-size", required_argument, NULL, 'p'},
+                                         {NULL, 0, NULL, 0}};
+    struct nubo_filter f[MAX_ITEMS];
+    size_t nf = 0;
+    long long page = 0;
+    int c;
+    getopt_reset();
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (nf == MAX_ITEMS) {
+            return cli_usage_error("tag list ", "too many filters");
+        } else if (c == 'f' && parse_filter(optarg, &f[nf]) == 0) {
+            nf++;
+        } else if (c == 'r') {
+            f[nf++] = (struct nubo_filter){"resource-id", optarg};
+        } else if (c == 'k') {
+            f[nf++] = (struct nubo_filter){"key", optarg};
+        } else if (c == 'p' && cli_parse_int(optarg, 1, 1000, &page) == 0) {
+        } else {
+            return cli_usage_error("tag list ", "invalid option");
+        }
+    }
+    if (optind < argc) {
+        return cli_usage_error("tag list ", "unexpected argument \"%s\"", argv[optind]);
+    }
+    int rc = CLI_OK;
+    struct nubo_client *client = cli_client(cli, &rc);
+    if (!client) {
+        return rc;
+    }
+    static const char *const cols[] = {"resource", "type", "key", "value"};
+    struct cli_table t = {4, cols, NULL, 0, 0};
+    struct cli_json *j = cli_json_new(true);
+    struct nubo_error err;
+    struct nubo_tag_iter *it = nubo_tag_iter_new(client, f, nf, (int)page);
+    const struct nubo_tag_row *row;
+    int got;
+    while ((got = nubo_tag_iter_next(it, &row, &err)) == 1) {
+        const char *cells[] = {row->resource_id, row->resource_type, row->key, row->value};
+        cli_table_add(&t, cells);
+        cli_json_add(j, row->json);
+    }
+    nubo_tag_iter_free(it);
+    if (got < 0) {
+        cli_table_free(&t);
+        cli_json_free(j);
+        return cli_fail(&err);
+    }
+    if (cli->json) {
+        cli_json_print(j);
+        cli_table_free(&t);
+    } else {
+        cli_json_free(j);
+        cli_table_print(&t);
+    }
+    return CLI_OK;
+}
+
+static int tag_set(struct cli *cli, int argc, char **argv)
+{
+    const char *cmd = "tag set ";
+    static const struct option none[] = {{NULL, 0, NULL, 0}};
+    getopt_reset();
+    if (getopt_long(argc, argv, "", none, NULL) != -1) {
+        return cli_usage_error(cmd, "invalid option");
+    }
+    if (argc - optind < 2) {
+        return cli_usage_error(cmd, "expected RESOURCE_ID KEY=VALUE...");
+    }
+    struct nubo_tag tags[MAX_ITEMS];
+    size_t n = 0;
+    for (int i = optind + 1; i < argc; i++) {
+        if (n == MAX_ITEMS || parse_tag(argv[i], &tags[n]) < 0) {
+            return cli_usage_error(cmd, "expected KEY=VALUE, not \"%s\"", argv[i]);
+        }
+        n++;
+    }
+    int rc = CLI_OK;
+    struct nubo_client *client = cli_client(cli, &rc);
+    if (!client) {
+        return rc;
+    }
+    struct nubo_error err;
+    if (nubo_tags_set(client, argv[optind], tags, n, &err) < 0) {
+        return cli_fail(&err);
+    }
+    if (cli->json) {
+        printf("{\"resource_id\": \"%s\", \"tags_set\": %zu}\n", argv[optind], n);
+    } else {
+        printf("set %zu tag%s on %s\n", n, n == 1 ? "" : "s", argv[optind]);
+    }
+    return CLI_OK;
+}
+
+static int tag_delete(struct cli *cli, int argc, char **argv)
+{
+    const char *cmd = "tag delete ";
+    static const struct option opts[] = {{"all", no_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
+    bool all = false;
+    int c;
+    getopt_reset();
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c != 'a') {
+            return cli_usage_error(cmd, "invalid option");
+        }
+        all = true;
+    }
+    if (argc - optind < 1 || (all == (argc - optind > 1))) {
+        return cli_usage_error(cmd, "expected RESOURCE_ID KEY... or RESOURCE_ID --all");
+    }
+    int rc = CLI_OK;
+    struct nubo_client *client = cli_client(cli, &rc);
+    if (!client) {
+        return rc;
+    }
+    struct nubo_error err;
+    if (all && nubo_tags_delete(client, argv[optind], NULL, &err) < 0) {
+        return cli_fail(&err);
+    }
+    for (int i = optind + 1; i < argc; i++) {
+        if (nubo_tags_delete(client, argv[optind], argv[i], &err) < 0) {
+            return cli_fail(&err);
+        }
+    }
+    if (cli->json) {
+        printf("{\"resource_id\": \"%s\", \"deleted\": true}\n", argv[optind]);
+    } else {
+        printf("deleted %s tags of %s\n", all ? "all" : "the", argv[optind]);
+    }
+    return CLI_OK;
+}
+
+/* --- region, zone, type --------------------------------------------------------------------- */
+
+static int no_args(int argc, char **argv, const char *cmd)
+{
+    static const struct option none[] = {{NULL, 0, NULL, 0}};
+    getopt_reset();
+    if (getopt_long(argc, argv, "", none, NULL) != -1 || optind < argc) {
+        return cli_usage_error(cmd, "this command takes no arguments");
+    }
+    return CLI_OK;
+}
+
+static int region_list(struct cli *cli, int argc, char **argv)
+{
+    int rc = no_args(argc, argv, "region list ");
+    struct nubo_client *client = rc ? NULL : cli_client(cli, &rc);
+    if (!client) {
+        return rc;
+    }
+    struct nubo_error err;
+    struct nubo_region_list *l = nubo_regions_list(client, &err);
+    if (!l) {
+        return cli_fail(&err);
+    }
+    static const char *const cols[] = {"name", "endpoint"};
+    struct cli_table t = {2, cols, NULL, 0, 0};
+    struct cli_json *j = cli_json_new(true);
+    for (size_t i = 0; i < l->n; i++) {
+        const char *cells[] = {l->items[i].name, l->items[i].endpoint};
+        cli_table_add(&t, cells);
+        cli_json_add(j, l->items[i].json);
+    }
+    if (cli->json) {
+        cli_json_print(j);
+        cli_table_free(&t);
+    } else {
+        cli_json_free(j);
+        cli_table_print(&t);
+    }
+    nubo_region_list_free(l);
+    return CLI_OK;
+}
+
+static int zone_list(struct cli *cli, int argc, char **argv)
+{
+    int rc = no_args(argc, argv, "zone list ");
+    struct nubo_client *client = rc ? NULL : cli_client(cli, &rc);
+    if (!client) {
+        return rc;
+    }
+    struct nubo_error err;
+    struct nubo_zone_list *l = nubo_zones_list(client, NULL, 0, &err);
+    if (!l) {
+        return cli_fail(&err);
+    }
+    static const char *const cols[] = {"name", "region", "state"};
+    struct cli_table t = {3, cols, NULL, 0, 0};
+    struct cli_json *j = cli_json_new(true);
+    for (size_t i = 0; i < l->n; i++) {
+        const char *cells[] = {l->items[i].name, l->items[i].region, l->items[i].state};
+        cli_table_add(&t, cells);
+        cli_json_add(j, l->items[i].json);
+    }
+    if (cli->json) {
+        cli_json_print(j);
+        cli_table_free(&t);
+    } else {
+        cli_json_free(j);
+        cli_table_print(&t);
+    }
+    nubo_zone_list_free(l);
+    return CLI_OK;
+}
+
+static int type_list(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"filter", required_argument, NULL, 'f'},
+                                         {NULL, 0, NULL, 0}};
+    struct nubo_filter f[MAX_ITEMS];
+    size_t nf = 0;
+    int c;
+    getopt_reset();
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c != 'f' || nf == MAX_ITEMS || parse_filter(optarg, &f[nf]) < 0) {
+            return cli_usage_error("type list ", "invalid option (--filter NAME=V1,V2)");
+        }
+        nf++;
+    }
+    if (optind < argc) {
+        return cli_usage_error("type list ", "unexpected argument \"%s\"", argv[optind]);
+    }
+    int rc = CLI_OK;
+    struct nubo_client *client = cli_client(cli, &rc);
+    if (!client) {
+        return rc;
+    }
+    static const char *const cols[] = {"name", "vcpus", "memory_mib", "disk_gib", "ephemeral_gib"};
+    struct cli_table t = {5, cols, NULL, 0, 0};
+    struct cli_json *j = cli_json_new(true);
+    struct nubo_error err;
+    struct nubo_instance_type_iter *it = nubo_instance_type_iter_new(client, f, nf, 0);
+    const struct nubo_instance_type *ty;
+    int got;
+    while ((got = nubo_instance_type_iter_next(it, &ty, &err)) == 1) {
+        char v[16], m[16], d[16], e[16];
+        snprintf(v, sizeof v, "%d", ty->vcpus);
+        snprintf(m, sizeof m, "%d", ty->memory_mib);
+        snprintf(d, sizeof d, "%d", ty->disk_gib);
+        snprintf(e, sizeof e, "%d", ty->ephemeral_gib);
+        const char *cells[] = {ty->name, v, m, d, e};
+        cli_table_add(&t, cells);
+        cli_json_add(j, ty->json);
+    }
+    nubo_instance_type_iter_free(it);
+    if (got < 0) {
+        cli_table_free(&t);
+        cli_json_free(j);
+        return cli_fail(&err);
+    }
+    if (cli->json) {
+        cli_json_print(j);
+        cli_table_free(&t);
+    } else {
+        cli_json_free(j);
+        cli_table_print(&t);
+    }
+    return CLI_OK;
+}
+
+const struct cli_cmd cli_compute_cmds[] = {
+    {"instance", "run", instance_run, "--image ID [OPTIONS]", "launch instances",
+     "  --image ID             the image to launch (required)\n"
+     "  --type NAME            the instance type (default t3.micro)\n"
+     "  --count N              how many, 1-1000 (default 1)\n"
+     "  --key NAME             the key pair to install\n"
+     "  --zone NAME            the availability zone (default: the first available)\n"
+     "  --tag KEY=VALUE        a tag (repeatable)\n"
+     "  --user-data-file FILE  user data (sent base64-encoded)\n"
+     "  --client-token TOKEN   make the launch idempotent (default: a random token)\n"
+     "  --wait                 wait until the instances reach --state (default running)\n"
+     "  --state STATE          the state --wait waits for\n"
+     "  --timeout SECONDS      how long --wait waits (default 300); exit 5 when it runs out\n"},
+    {"instance", "list", instance_list, "[--state S] [--filter NAME=V1,V2]...",
+     "list instances",
+     "  --state S1,S2          only instances in these states\n"
+     "  --filter NAME=V1,V2    an EC2 filter: instance-id, instance-type, image-id, key-name,\n"
+     "                         availability-zone, reservation-id, tag:KEY, tag-key, tag-value\n"
+     "  --page-size N          fetch N at a time (1-1000; default all at once)\n"},
+    {"instance", "show", instance_show, "INSTANCE_ID", "show one instance", NULL},
+    {"instance", "stop", instance_stop, "INSTANCE_ID...", "stop instances", NULL},
+    {"instance", "start", instance_start, "INSTANCE_ID...", "start stopped instances", NULL},
+    {"instance", "reboot", instance_reboot, "INSTANCE_ID...", "reboot running instances", NULL},
+    {"instance", "terminate", instance_terminate, "INSTANCE_ID...", "terminate instances", NULL},
+    {"image", "list", image_list, "[--owner self|TENANT_ID] [--filter NAME=V1,V2]...",
+     "list the images you may launch",
+     "  --owner OWNER          only images of this owner (self or a tenant id)\n"
+     "  --filter NAME=V1,V2    image-id, name, state, is-public, owner-id, image-type,\n"
+     "                         architecture, tag:KEY, tag-key, tag-value\n"},
+    {"image", "show", image_show, "IMAGE_ID", "show one image", NULL},
+    {"image", "register", image_register, "--name NAME [OPTIONS]",
+     "register an image record (metadata only)",
+     "  --name NAME            unique within your tenant (required)\n"
+     "  --description TEXT\n"
+     "  --image-type TYPE      machine (default), kernel or ramdisk\n"
+     "  --architecture ARCH    default x86_64\n"
+     "  --public               visible to every tenant (operator only)\n"},
+    {"keypair", "create", keypair_create, "NAME [--type rsa|ed25519] [--out FILE]",
+     "create a key pair; its private key is shown this once",
+     "  --type TYPE            rsa (default) or ed25519\n"
+     "  --out FILE             write the private key to FILE (created with mode 0600; must not\n"
+     "                         exist) instead of printing it\n"},
+    {"keypair", "import", keypair_import, "NAME --public-key-file FILE | --public-key LINE",
+     "import an OpenSSH public key",
+     "  --public-key-file FILE  the public key file (its first line)\n"
+     "  --public-key LINE       the public key itself\n"},
+    {"keypair", "list", keypair_list, "[--filter NAME=V1,V2]...", "list key pairs",
+     "  --filter NAME=V1,V2    key-pair-id, key-name, fingerprint, key-type, tag:KEY\n"},
+    {"keypair", "delete", keypair_delete, "NAME", "delete a key pair", NULL},
+    {"tag", "list", tag_list, "[--resource ID] [--key KEY] [--filter NAME=V1,V2]...",
+     "list tags",
+     "  --resource ID          only this resource's tags\n"
+     "  --key KEY              only tags with this key\n"
+     "  --filter NAME=V1,V2    key, value, resource-id, resource-type\n"
+     "  --page-size N          fetch N at a time (1-1000)\n"},
+    {"tag", "set", tag_set, "RESOURCE_ID KEY=VALUE...", "add or overwrite tags", NULL},
+    {"tag", "delete", tag_delete, "RESOURCE_ID KEY... | RESOURCE_ID --all", "remove tags",
+     "  --all                  remove every tag of the resource\n"},
+    {"region", "list", region_list, "", "list regions", NULL},
+    {"zone", "list", zone_list, "", "list availability zones", NULL},
+    {"type", "list", type_list, "[--filter NAME=V1,V2]...", "list instance types",
+     "  --filter NAME=V1,V2    instance-type, vcpu-info.default-vcpus, memory-info.size-in-mib\n"},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
