@@ -73,8 +73,13 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 
 OUR_SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find common api-gateway tests -name '*.[ch]')
 
-.PHONY: all deps run test test-only bench format format-check lint clean fuzz
-all: $(BINS)
+.PHONY: all deps run test test-only bench format format-check lint clean fuzz sdk
+all: $(BINS) sdk
+
+# The C SDK and the nubo CLI build with their own Makefile (their ABI is public and does not
+# depend on common/): build/sdk/libnubo.so, build/sdk/nubo.
+sdk:
+	@$(MAKE) --no-print-directory -C sdk/c
 
 deps:
 	@deploy/install-deps.sh
@@ -133,7 +138,7 @@ $(B)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(GW_SRC)
 	    -fno-sanitize-recover=undefined -Icommon/include $(TEST_CFLAGS) \
 	    $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm -pthread
 
-tests-build: $(BINS) $(TEST_BINS)
+tests-build: $(BINS) $(TEST_BINS) sdk
 .PHONY: tests-build
 
 run: deps
@@ -169,6 +174,7 @@ lint:
 	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -Icommon/include \
 	    common/src api-gateway
+	@$(MAKE) --no-print-directory -C sdk/c lint
 
 clean:
 	rm -rf build

@@ -132,6 +132,7 @@ cat <<MSG
     . $env_file
     curl \$NUBO_ENDPOINT/healthz
     /usr/bin/aws ec2 describe-regions --endpoint-url \$NUBO_ENDPOINT
+    $top/build/sdk/nubo type list            # the nubo CLI (man sdk/c/doc/nubo.1)
 
   Logs in $STATE/log/. Press Ctrl-C to stop.
 MSG

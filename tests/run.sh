@@ -52,10 +52,10 @@ if [ -z "${NUBO_TEST_ONLY:-}" ]; then
     done
 fi
 
-# Test programs: the cmocka programs built from tests/unit and tests/integration, then the
-# end-to-end tests with real clients (tests/e2e/test_*.py, run by Debian's python3, which has
+# Test programs: the cmocka programs built from tests/unit and tests/integration, the SDK's own
+# tests (sdk/c/tests), then the end-to-end tests with real clients (tests/e2e/test_*.py, run by Debian's python3, which has
 # boto3). Both speak TAP.
-programs=("$dir"/test_* tests/e2e/test_*.py)
+programs=("$dir"/test_* build/sdk/tests/test_* tests/e2e/test_*.py)
 for t in "${programs[@]}"; do
     [ -f "$t" ] || continue
     name=$(basename "$t")

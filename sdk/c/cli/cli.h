@@ -20,9 +20,9 @@ enum {
 
 /* What every command gets. */
 struct cli {
-    const char *profile;  /* --profile, or NULL */
-    const char *endpoint; /* --endpoint, or NULL */
-    bool json;            /* --output json */
+    const char *profile;        /* --profile, or NULL */
+    const char *endpoint;       /* --endpoint, or NULL */
+    bool json;                  /* --output json */
     struct nubo_client *client; /* made on first use by cli_client() */
 };
 
@@ -69,6 +69,9 @@ void cli_table_add(struct cli_table *t, const char *const *cells);
 /* Prints 't' to stdout and frees its cells. */
 void cli_table_print(struct cli_table *t);
 
+/* Frees the cells of 't' without printing them. */
+void cli_table_free(struct cli_table *t);
+
 /* Collects JSON texts (the 'json' fields of libnubo's structs) into one document. */
 struct cli_json;
 
@@ -80,6 +83,9 @@ void cli_json_add(struct cli_json *j, const char *text);
 
 /* Prints the document, indented, to stdout and frees 'j'. */
 void cli_json_print(struct cli_json *j);
+
+/* Frees 'j' without printing it. Accepts NULL. */
+void cli_json_free(struct cli_json *j);
 
 /* Prints 'n' tags as "k=v,k2=v2" into a new string the caller free()s. */
 char *cli_tags_text(const struct nubo_tag *tags, size_t n);

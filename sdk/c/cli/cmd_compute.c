@@ -85,14 +85,14 @@ static char *read_file(const char *path, size_t *len)
 
 /* --- instance ------------------------------------------------------------------------------- */
 
-static const char *const instance_cols[] = {"id", "state", "type", "image", "zone", "key",
-                                            "launched", "tags"};
+static const char *const instance_cols[] = {"id",   "state", "type",     "image",
+                                            "zone", "key",   "launched", "tags"};
 
 static void instance_row(struct cli_table *t, const struct nubo_instance *in)
 {
     char *tags = cli_tags_text(in->tags, in->n_tags);
-    const char *cells[] = {in->id,   in->state,       in->instance_type, in->image_id,
-                           in->zone, in->key_name,    in->launch_time,   tags};
+    const char *cells[] = {in->id,   in->state,    in->instance_type, in->image_id,
+                           in->zone, in->key_name, in->launch_time,   tags};
     cli_table_add(t, cells);
     free(tags);
 }
@@ -119,14 +119,18 @@ static int on_wait(const struct nubo_instance *in, double elapsed, void *arg)
 
 static int instance_run(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"image", required_argument, NULL, 'i'},   {"type", required_argument, NULL, 't'},
-        {"count", required_argument, NULL, 'c'},   {"key", required_argument, NULL, 'k'},
-        {"zone", required_argument, NULL, 'z'},    {"tag", required_argument, NULL, 'T'},
-        {"user-data-file", required_argument, NULL, 'u'},
-        {"client-token", required_argument, NULL, 'C'},
-        {"wait", no_argument, NULL, 'w'},          {"timeout", required_argument, NULL, 'o'},
-        {"state", required_argument, NULL, 's'},   {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"image", required_argument, NULL, 'i'},
+                                         {"type", required_argument, NULL, 't'},
+                                         {"count", required_argument, NULL, 'c'},
+                                         {"key", required_argument, NULL, 'k'},
+                                         {"zone", required_argument, NULL, 'z'},
+                                         {"tag", required_argument, NULL, 'T'},
+                                         {"user-data-file", required_argument, NULL, 'u'},
+                                         {"client-token", required_argument, NULL, 'C'},
+                                         {"wait", no_argument, NULL, 'w'},
+                                         {"timeout", required_argument, NULL, 'o'},
+                                         {"state", required_argument, NULL, 's'},
+                                         {NULL, 0, NULL, 0}};
     struct nubo_run_params p = {0};
     struct nubo_tag tags[MAX_ITEMS];
     const char *user_data_file = NULL, *state = "running";
@@ -136,14 +140,30 @@ static int instance_run(struct cli *cli, int argc, char **argv)
     getopt_reset();
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'i': p.image_id = optarg; break;
-        case 't': p.instance_type = optarg; break;
-        case 'k': p.key_name = optarg; break;
-        case 'z': p.zone = optarg; break;
-        case 'u': user_data_file = optarg; break;
-        case 'C': p.client_token = optarg; break;
-        case 'w': wait = true; break;
-        case 's': state = optarg; break;
+        case 'i':
+            p.image_id = optarg;
+            break;
+        case 't':
+            p.instance_type = optarg;
+            break;
+        case 'k':
+            p.key_name = optarg;
+            break;
+        case 'z':
+            p.zone = optarg;
+            break;
+        case 'u':
+            user_data_file = optarg;
+            break;
+        case 'C':
+            p.client_token = optarg;
+            break;
+        case 'w':
+            wait = true;
+            break;
+        case 's':
+            state = optarg;
+            break;
         case 'c':
             if (cli_parse_int(optarg, 1, 1000, &count) < 0) {
                 return cli_usage_error("instance run ", "--count must be 1-1000");
@@ -160,13 +180,14 @@ static int instance_run(struct cli *cli, int argc, char **argv)
             }
             p.n_tags++;
             break;
-        default: return cli_usage_error("instance run ", "invalid option");
+        default:
+            return cli_usage_error("instance run ", "invalid option");
         }
     }
     if (!p.image_id || optind < argc) {
-        return cli_usage_error("instance run ", optind < argc ? "unexpected argument \"%s\""
-                                                             : "--image is required%s",
-                               optind < argc ? argv[optind] : "");
+        return cli_usage_error(
+            "instance run ", optind < argc ? "unexpected argument \"%s\"" : "--image is required%s",
+            optind < argc ? argv[optind] : "");
     }
     p.tags = tags;
     p.min_count = p.max_count = (int)count;
@@ -226,8 +247,7 @@ static int instance_run(struct cli *cli, int argc, char **argv)
     if (cli->json) {
         cli_json_print(j);
     } else {
-        cli_json_print(NULL);
-        free(j);
+        cli_json_free(j);
         cli_table_print(&t);
     }
     nubo_instance_list_free(l);
@@ -279,15 +299,15 @@ static int instance_list(struct cli *cli, int argc, char **argv)
     }
     nubo_instance_iter_free(it);
     if (got < 0) {
-        cli_table_print(&t); /* frees; prints nothing useful but the header */
-        cli_json_print(NULL);
-        free(j);
+        cli_table_free(&t);
+        cli_json_free(j);
         return cli_fail(&err);
     }
     if (cli->json) {
         cli_json_print(j);
+        cli_table_free(&t);
     } else {
-        free(j);
+        cli_json_free(j);
         cli_table_print(&t);
     }
     return CLI_OK;
@@ -346,21 +366,35 @@ static int instance_show(struct cli *cli, int argc, char **argv)
         snprintf(mem, sizeof mem, "%d", in->memory_mib);
         snprintf(idx, sizeof idx, "%d", in->launch_index);
         char *tags = cli_tags_text(in->tags, in->n_tags);
-        const char *pairs[] = {"id",           in->id,
-                               "state",        in->state,
-                               "state_reason", in->state_reason_message ? in->state_reason_message
-                                                                        : in->state_reason_code,
-                               "type",         in->instance_type,
-                               "vcpus",        vcpus,
-                               "memory_mib",   mem,
-                               "image",        in->image_id,
-                               "zone",         in->zone,
-                               "key",          in->key_name,
-                               "reservation",  in->reservation_id,
-                               "launch_index", idx,
-                               "owner",        in->owner_id,
-                               "launched",     in->launch_time,
-                               "tags",         tags};
+        const char *pairs[] = {
+            "id",
+            in->id,
+            "state",
+            in->state,
+            "state_reason",
+            in->state_reason_message ? in->state_reason_message : in->state_reason_code,
+            "type",
+            in->instance_type,
+            "vcpus",
+            vcpus,
+            "memory_mib",
+            mem,
+            "image",
+            in->image_id,
+            "zone",
+            in->zone,
+            "key",
+            in->key_name,
+            "reservation",
+            in->reservation_id,
+            "launch_index",
+            idx,
+            "owner",
+            in->owner_id,
+            "launched",
+            in->launch_time,
+            "tags",
+            tags};
         print_fields(pairs, sizeof pairs / sizeof pairs[0] / 2);
         free(tags);
     }
@@ -403,9 +437,9 @@ static int instance_op(struct cli *cli, int argc, char **argv, enum nubo_instanc
     }
     if (cli->json) {
         cli_json_print(j);
-        cli_table_print(&t); /* frees only: stdout is JSON */
+        cli_table_free(&t);
     } else {
-        free(j);
+        cli_json_free(j);
         cli_table_print(&t);
     }
     return rc;
@@ -433,8 +467,8 @@ static int instance_terminate(struct cli *cli, int argc, char **argv)
 
 /* --- image ---------------------------------------------------------------------------------- */
 
-static const char *const image_cols[] = {"id", "name", "state", "public", "type", "arch", "owner",
-                                         "created"};
+static const char *const image_cols[] = {"id",   "name", "state", "public",
+                                         "type", "arch", "owner", "created"};
 
 static void image_row(struct cli_table *t, const struct nubo_image *m)
 {
@@ -501,12 +535,11 @@ static void print_image(const struct cli *cli, const struct nubo_image *m)
         return;
     }
     char *tags = cli_tags_text(m->tags, m->n_tags);
-    const char *pairs[] = {"id",         m->id,           "name",        m->name,
-                           "description", m->description, "state",       m->state,
-                           "public",     m->is_public ? "yes" : "no",
-                           "type",       m->image_type,   "architecture", m->architecture,
-                           "owner",      m->owner_id,     "created",     m->created_at,
-                           "tags",       tags};
+    const char *pairs[] = {
+        "id",           m->id,         "name",         m->name,         "description",
+        m->description, "state",       m->state,       "public",        m->is_public ? "yes" : "no",
+        "type",         m->image_type, "architecture", m->architecture, "owner",
+        m->owner_id,    "created",     m->created_at,  "tags",          tags};
     print_fields(pairs, sizeof pairs / sizeof pairs[0] / 2);
     free(tags);
 }
@@ -545,12 +578,23 @@ static int image_register(struct cli *cli, int argc, char **argv)
     getopt_reset();
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'n': p.name = optarg; break;
-        case 'd': p.description = optarg; break;
-        case 't': p.image_type = optarg; break;
-        case 'a': p.architecture = optarg; break;
-        case 'p': p.is_public = true; break;
-        default: return cli_usage_error("image register ", "invalid option");
+        case 'n':
+            p.name = optarg;
+            break;
+        case 'd':
+            p.description = optarg;
+            break;
+        case 't':
+            p.image_type = optarg;
+            break;
+        case 'a':
+            p.architecture = optarg;
+            break;
+        case 'p':
+            p.is_public = true;
+            break;
+        default:
+            return cli_usage_error("image register ", "invalid option");
         }
     }
     if (!p.name || optind < argc) {
@@ -1064,8 +1108,7 @@ const struct cli_cmd cli_compute_cmds[] = {
      "  --wait                 wait until the instances reach --state (default running)\n"
      "  --state STATE          the state --wait waits for\n"
      "  --timeout SECONDS      how long --wait waits (default 300); exit 5 when it runs out\n"},
-    {"instance", "list", instance_list, "[--state S] [--filter NAME=V1,V2]...",
-     "list instances",
+    {"instance", "list", instance_list, "[--state S] [--filter NAME=V1,V2]...", "list instances",
      "  --state S1,S2          only instances in these states\n"
      "  --filter NAME=V1,V2    an EC2 filter: instance-id, instance-type, image-id, key-name,\n"
      "                         availability-zone, reservation-id, tag:KEY, tag-key, tag-value\n"
@@ -1100,8 +1143,7 @@ const struct cli_cmd cli_compute_cmds[] = {
     {"keypair", "list", keypair_list, "[--filter NAME=V1,V2]...", "list key pairs",
      "  --filter NAME=V1,V2    key-pair-id, key-name, fingerprint, key-type, tag:KEY\n"},
     {"keypair", "delete", keypair_delete, "NAME", "delete a key pair", NULL},
-    {"tag", "list", tag_list, "[--resource ID] [--key KEY] [--filter NAME=V1,V2]...",
-     "list tags",
+    {"tag", "list", tag_list, "[--resource ID] [--key KEY] [--filter NAME=V1,V2]...", "list tags",
      "  --resource ID          only this resource's tags\n"
      "  --key KEY              only tags with this key\n"
      "  --filter NAME=V1,V2    key, value, resource-id, resource-type\n"

@@ -127,6 +127,16 @@ void cli_table_print(struct cli_table *t)
     t->n_rows = t->cap = 0;
 }
 
+void cli_table_free(struct cli_table *t)
+{
+    for (size_t i = 0; i < t->n_rows * t->n_cols; i++) {
+        free(t->cells[i]);
+    }
+    free(t->cells);
+    t->cells = NULL;
+    t->n_rows = t->cap = 0;
+}
+
 struct cli_json {
     json_t *doc;
 };
@@ -191,6 +201,14 @@ char *cli_tags_text(const struct nubo_tag *tags, size_t n)
 
 /* --- help ----------------------------------------------------------------------------------- */
 
+void cli_json_free(struct cli_json *j)
+{
+    if (j) {
+        json_decref(j->doc);
+        free(j);
+    }
+}
+
 static void print_groups(FILE *f)
 {
     fputs("usage: nubo [--profile NAME] [--endpoint URL] [--output table|json] GROUP VERB "
@@ -220,9 +238,8 @@ static void print_group(FILE *f, const char *group)
         for (const struct cli_cmd *c = cmd_tables[t]; c->group; c++) {
             if (!strcmp(c->group, group)) {
                 fprintf(f, "  %-12s %s\n", c->verb, c->summary);
-            } else if (!strncmp(c->group, group, strlen(group)) &&
-                       c->group[strlen(group)] == ' ' && (c == cmd_tables[t] ||
-                                                          strcmp(c[-1].group, c->group))) {
+            } else if (!strncmp(c->group, group, strlen(group)) && c->group[strlen(group)] == ' ' &&
+                       (c == cmd_tables[t] || strcmp(c[-1].group, c->group))) {
                 fprintf(f, "  %-12s (nubo %s --help)\n", c->group + strlen(group) + 1, c->group);
             }
         }
@@ -344,14 +361,14 @@ int main(int argc, char **argv)
         return CLI_OK;
     }
     /* "admin tenant create": a two-word group when there is one. */
-    char group[64];
+    char group[128];
     int verb_at = 2;
-    snprintf(group, sizeof group, "%s", argv[1]);
-    if (argc > 2 && strlen(argv[1]) + strlen(argv[2]) + 2 <= sizeof group) {
-        char two[64];
-        snprintf(two, sizeof two, "%s %s", argv[1], argv[2]);
+    snprintf(group, sizeof group, "%.63s", argv[1]);
+    if (argc > 2) {
+        char two[128];
+        snprintf(two, sizeof two, "%.63s %.63s", argv[1], argv[2]);
         if (is_group(two)) {
-            snprintf(group, sizeof group, "%s", two);
+            memcpy(group, two, sizeof group);
             verb_at = 3;
         }
     }
@@ -366,7 +383,7 @@ int main(int argc, char **argv)
     }
     const struct cli_cmd *cmd = find_cmd(group, argv[verb_at]);
     if (!cmd) {
-        char g[80];
+        char g[160];
         snprintf(g, sizeof g, "%s ", group);
         return cli_usage_error(g, "unknown command \"%s %s\"", group, argv[verb_at]);
     }

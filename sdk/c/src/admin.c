@@ -205,9 +205,8 @@ NUBO_API struct nubo_access_key *nubo_admin_key_create(struct nubo_client *c, co
     if (need(user_id, "a user id", err) < 0) {
         return NULL;
     }
-    json_t *reply =
-        admin_call(c, "POST", admin_path("/v1/admin/users/%s%s", user_id, "/keys"), NULL, NULL,
-                   err);
+    json_t *reply = admin_call(c, "POST", admin_path("/v1/admin/users/%s%s", user_id, "/keys"),
+                               NULL, NULL, err);
     if (!reply) {
         return NULL;
     }
@@ -239,9 +238,8 @@ NUBO_API int nubo_admin_set_enabled(struct nubo_client *c, enum nubo_admin_kind 
         nubo_err_set(err, 0, "InvalidParameterValue", "unknown kind %d", (int)kind);
         return -1;
     }
-    json_t *reply = admin_call(c, "POST", admin_path(fmts[kind], id, enabled ? "/enable"
-                                                                            : "/disable"),
-                               NULL, NULL, err);
+    json_t *reply = admin_call(
+        c, "POST", admin_path(fmts[kind], id, enabled ? "/enable" : "/disable"), NULL, NULL, err);
     json_decref(reply);
     return reply ? 0 : -1;
 }
@@ -253,8 +251,8 @@ static const char *const quota_fields[] = {"max_instances", "max_vcpus", "max_me
 
 static long long *quota_slot(struct nubo_quota *q, size_t i)
 {
-    long long *slots[] = {&q->max_instances, &q->max_vcpus, &q->max_memory_mib,
-                          &q->max_elastic_ips, &q->max_image_bytes};
+    long long *slots[] = {&q->max_instances, &q->max_vcpus, &q->max_memory_mib, &q->max_elastic_ips,
+                          &q->max_image_bytes};
     return slots[i];
 }
 

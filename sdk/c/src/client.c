@@ -14,10 +14,10 @@
 #include <time.h>
 
 struct nubo_client {
-    char *endpoint;   /* as given, without a final '/' */
-    char *origin;     /* "http://host:port" */
-    char *prefix;     /* the endpoint's path, "" or "/api" */
-    char *host;       /* the Host header, as botocore would send it */
+    char *endpoint; /* as given, without a final '/' */
+    char *origin;   /* "http://host:port" */
+    char *prefix;   /* the endpoint's path, "" or "/api" */
+    char *host;     /* the Host header, as botocore would send it */
     char *access_key;
     char *secret;
     char *region;
@@ -55,10 +55,9 @@ NUBO_API bool nubo_error_is_not_found(const struct nubo_error *err)
 
 NUBO_API bool nubo_error_is_auth(const struct nubo_error *err)
 {
-    static const char *const codes[] = {"AuthFailure",    "SignatureDoesNotMatch",
-                                        "IncompleteSignature", "RequestExpired",
-                                        "OptInRequired",  "UnauthorizedOperation",
-                                        "MissingCredentials"};
+    static const char *const codes[] = {
+        "AuthFailure",   "SignatureDoesNotMatch", "IncompleteSignature", "RequestExpired",
+        "OptInRequired", "UnauthorizedOperation", "MissingCredentials"};
     for (size_t i = 0; err && i < sizeof codes / sizeof codes[0]; i++) {
         if (!strcmp(err->code, codes[i])) {
             return true;
@@ -343,9 +342,8 @@ NUBO_API struct nubo_client *nubo_client_from_config(const char *profile, const 
         return NULL;
     }
     free(path);
-    const char *ep = endpoint && *endpoint
-                         ? endpoint
-                         : pick(p.endpoint, env2("NUBO_ENDPOINT", NULL), named);
+    const char *ep =
+        endpoint && *endpoint ? endpoint : pick(p.endpoint, env2("NUBO_ENDPOINT", NULL), named);
     struct nubo_client *c =
         nubo_client_new(ep, pick(p.access_key, env2("NUBO_ACCESS_KEY", "AWS_ACCESS_KEY_ID"), named),
                         pick(p.secret_key, env2("NUBO_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"), named),
@@ -553,8 +551,10 @@ static long attempt(struct nubo_client *c, const char *method, const char *url, 
     snprintf(h_date, sizeof h_date, "X-Amz-Date: %s", amz_date);
     snprintf(h_auth, sizeof h_auth, "Authorization: %s", auth);
     struct curl_slist *h = NULL, *t;
-    const char *lines[] = {h_host, h_date, h_auth, "Accept: application/json", "Expect:",
-                           body_len ? "Content-Type: application/json" : "Content-Type:"};
+    const char *lines[] = {
+        h_host,    h_date,
+        h_auth,    "Accept: application/json",
+        "Expect:", body_len ? "Content-Type: application/json" : "Content-Type:"};
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
         t = curl_slist_append(h, lines[i]);
         if (!t) {
@@ -615,11 +615,11 @@ static void back_off(struct nubo_client *c, int retry)
 }
 
 NUBO_API int nubo_client_request(struct nubo_client *c, const char *method, const char *path,
-                                 const char *query, const char *body, bool idempotent,
-                                 char **reply, struct nubo_error *err)
+                                 const char *query, const char *body, bool idempotent, char **reply,
+                                 struct nubo_error *err)
 {
-    size_t n = strlen(c->origin) + strlen(c->prefix) + strlen(path) +
-               (query ? strlen(query) : 0) + 2;
+    size_t n =
+        strlen(c->origin) + strlen(c->prefix) + strlen(path) + (query ? strlen(query) : 0) + 2;
     char *full_path = malloc(strlen(c->prefix) + strlen(path) + 1);
     char *url = malloc(n);
     if (!url || !full_path) {
@@ -639,8 +639,7 @@ NUBO_API int nubo_client_request(struct nubo_client *c, const char *method, cons
             back_off(c, i - 1);
         }
         status = attempt(c, method, url, full_path, query, body, &a, err);
-        bool retry = status < 0 || status == 429 || status == 502 || status == 503 ||
-                     status == 504;
+        bool retry = status < 0 || status == 429 || status == 502 || status == 503 || status == 504;
         if (status >= 200 && status < 300) {
             *reply = a.body ? a.body : strdup("");
             break;
@@ -680,8 +679,10 @@ int nubo_call(struct nubo_client *c, const char *method, const char *path, const
             if (!*reply || !json_is_object(*reply)) {
                 json_decref(*reply);
                 *reply = NULL;
-                nubo_err_set(err, status, "ProtocolError", "the answer to %s %s is no JSON "
-                             "object: %s", method, path, je.text);
+                nubo_err_set(err, status, "ProtocolError",
+                             "the answer to %s %s is no JSON "
+                             "object: %s",
+                             method, path, je.text);
                 free(answer);
                 return -1;
             }

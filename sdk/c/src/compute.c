@@ -55,9 +55,9 @@ static void *make_list(void *items, size_t n, size_t size, void (*clear)(void *)
 }
 
 /* GETs 'path' with 'query' and parses its 'key' array into a new list (see make_list()). */
-static void *get_list(struct nubo_client *c, const char *path, const char *query,
-                      const char *key, size_t size, int (*parse)(const json_t *, void *),
-                      void (*clear)(void *), struct nubo_error *err)
+static void *get_list(struct nubo_client *c, const char *path, const char *query, const char *key,
+                      size_t size, int (*parse)(const json_t *, void *), void (*clear)(void *),
+                      struct nubo_error *err)
 {
     json_t *reply = NULL;
     if (nubo_call(c, "GET", path, query, NULL, true, &reply, err) < 0) {
@@ -137,15 +137,15 @@ static void zone_clear(void *item)
 }
 
 NUBO_API struct nubo_zone_list *nubo_zones_list(struct nubo_client *c,
-                                                const struct nubo_filter *filters,
-                                                size_t n_filters, struct nubo_error *err)
+                                                const struct nubo_filter *filters, size_t n_filters,
+                                                struct nubo_error *err)
 {
     struct nubo_query q = {0};
     const char *text = filters_query(&q, filters, n_filters, err);
-    struct nubo_zone_list *l = text ? get_list(c, "/v1/zones", text, "zones",
-                                               sizeof(struct nubo_zone), zone_parse, zone_clear,
-                                               err)
-                                    : NULL;
+    struct nubo_zone_list *l = text
+                                   ? get_list(c, "/v1/zones", text, "zones",
+                                              sizeof(struct nubo_zone), zone_parse, zone_clear, err)
+                                   : NULL;
     nubo_query_clear(&q);
     return l;
 }
@@ -193,9 +193,9 @@ nubo_instance_type_iter_new(struct nubo_client *c, const struct nubo_filter *fil
                             size_t n_filters, int page_size)
 {
     struct nubo_instance_type_iter *i = calloc(1, sizeof *i);
-    if (i && nubo_page_iter_init(&i->it, c, "/v1/instance-types", "instance_types", filters,
-                                 n_filters, page_size, &i->cur, sizeof i->cur, type_parse,
-                                 type_clear) < 0) {
+    if (i &&
+        nubo_page_iter_init(&i->it, c, "/v1/instance-types", "instance_types", filters, n_filters,
+                            page_size, &i->cur, sizeof i->cur, type_parse, type_clear) < 0) {
         nubo_instance_type_iter_free(i);
         return NULL;
     }
@@ -262,10 +262,10 @@ NUBO_API struct nubo_image_list *nubo_images_list(struct nubo_client *c, const c
     struct nubo_query q = {0};
     nubo_query_add(&q, "owner", owner);
     const char *text = filters_query(&q, filters, n_filters, err);
-    struct nubo_image_list *l = text ? get_list(c, "/v1/images", text, "images",
-                                                sizeof(struct nubo_image), image_parse,
-                                                image_clear, err)
-                                     : NULL;
+    struct nubo_image_list *l =
+        text ? get_list(c, "/v1/images", text, "images", sizeof(struct nubo_image), image_parse,
+                        image_clear, err)
+             : NULL;
     nubo_query_clear(&q);
     return l;
 }
@@ -360,8 +360,7 @@ static void *call_one(struct nubo_client *c, const char *method, const char *pat
         }
         free(item);
         json_decref(reply);
-        nubo_err_set(err, 0, "ProtocolError", "could not read the answer to %s %s", method,
-                     path);
+        nubo_err_set(err, 0, "ProtocolError", "could not read the answer to %s %s", method, path);
         return NULL;
     }
     json_decref(reply);
@@ -446,9 +445,8 @@ NUBO_API void nubo_instance_list_free(struct nubo_instance_list *l)
     }
 }
 
-NUBO_API struct nubo_instance_list *nubo_instances_run(struct nubo_client *c,
-                                                       const struct nubo_run_params *p,
-                                                       struct nubo_error *err)
+NUBO_API struct nubo_instance_list *
+nubo_instances_run(struct nubo_client *c, const struct nubo_run_params *p, struct nubo_error *err)
 {
     if (need(p ? p->image_id : NULL, "an image id", err) < 0) {
         return NULL;
@@ -456,12 +454,11 @@ NUBO_API struct nubo_instance_list *nubo_instances_run(struct nubo_client *c,
     char *token = p->client_token ? NULL : nubo_client_token();
     int min = p->min_count > 0 ? p->min_count : 1;
     int max = p->max_count > 0 ? p->max_count : min;
-    json_t *body = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:i, s:i, s:o}", "image_id",
-                             p->image_id, "instance_type", p->instance_type, "key_name",
-                             p->key_name, "zone", p->zone, "user_data", p->user_data,
-                             "client_token", p->client_token ? p->client_token : token,
-                             "min_count", min, "max_count", max, "tags",
-                             nubo_js_tags_object(p->tags, p->n_tags));
+    json_t *body = json_pack(
+        "{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:i, s:i, s:o}", "image_id", p->image_id,
+        "instance_type", p->instance_type, "key_name", p->key_name, "zone", p->zone, "user_data",
+        p->user_data, "client_token", p->client_token ? p->client_token : token, "min_count", min,
+        "max_count", max, "tags", nubo_js_tags_object(p->tags, p->n_tags));
     free(token);
     if (!body) {
         nubo_err_set(err, 0, "ConfigError", "out of memory");
@@ -519,17 +516,17 @@ NUBO_API struct nubo_instance_iter *nubo_instance_iter_new(struct nubo_client *c
                                                            size_t n_filters, int page_size)
 {
     struct nubo_instance_iter *i = calloc(1, sizeof *i);
-    if (i && nubo_page_iter_init(&i->it, c, "/v1/instances", "instances", filters, n_filters,
-                                 page_size, &i->cur, sizeof i->cur, instance_parse,
-                                 instance_clear) < 0) {
+    if (i &&
+        nubo_page_iter_init(&i->it, c, "/v1/instances", "instances", filters, n_filters, page_size,
+                            &i->cur, sizeof i->cur, instance_parse, instance_clear) < 0) {
         nubo_instance_iter_free(i);
         return NULL;
     }
     return i;
 }
 
-NUBO_API int nubo_instance_iter_next(struct nubo_instance_iter *i,
-                                     const struct nubo_instance **out, struct nubo_error *err)
+NUBO_API int nubo_instance_iter_next(struct nubo_instance_iter *i, const struct nubo_instance **out,
+                                     struct nubo_error *err)
 {
     int rc = nubo_page_iter_next(&i->it, err);
     *out = rc == 1 ? &i->cur : NULL;
@@ -544,9 +541,8 @@ NUBO_API void nubo_instance_iter_free(struct nubo_instance_iter *i)
     }
 }
 
-NUBO_API int nubo_instance_action(struct nubo_client *c, const char *id,
-                                  enum nubo_instance_op op, struct nubo_state_change *out,
-                                  struct nubo_error *err)
+NUBO_API int nubo_instance_action(struct nubo_client *c, const char *id, enum nubo_instance_op op,
+                                  struct nubo_state_change *out, struct nubo_error *err)
 {
     static const char *const names[] = {"/stop", "/start", "/reboot", "/terminate"};
     if (need(id, "an instance id", err) < 0) {
@@ -589,8 +585,8 @@ static double now_s(void)
 }
 
 NUBO_API struct nubo_instance *nubo_instance_wait(struct nubo_client *c, const char *id,
-                                                  const char *state, double timeout_s,
-                                                  int poll_ms, nubo_wait_fn progress, void *arg,
+                                                  const char *state, double timeout_s, int poll_ms,
+                                                  nubo_wait_fn progress, void *arg,
                                                   struct nubo_error *err)
 {
     double start = now_s();
@@ -622,8 +618,8 @@ NUBO_API struct nubo_instance *nubo_instance_wait(struct nubo_client *c, const c
         }
         if (elapsed >= timeout_s) {
             nubo_err_set(err, 0, "Timeout",
-                         "instance \"%s\" is still %s after %.0f s (waiting for %s)", id,
-                         in->state, elapsed, state);
+                         "instance \"%s\" is still %s after %.0f s (waiting for %s)", id, in->state,
+                         elapsed, state);
             nubo_instance_free(in);
             return NULL;
         }
@@ -724,10 +720,10 @@ NUBO_API struct nubo_keypair_list *nubo_keypairs_list(struct nubo_client *c,
 {
     struct nubo_query q = {0};
     const char *text = filters_query(&q, filters, n_filters, err);
-    struct nubo_keypair_list *l = text ? get_list(c, "/v1/keypairs", text, "keypairs",
-                                                  sizeof(struct nubo_keypair), keypair_parse,
-                                                  keypair_clear, err)
-                                       : NULL;
+    struct nubo_keypair_list *l =
+        text ? get_list(c, "/v1/keypairs", text, "keypairs", sizeof(struct nubo_keypair),
+                        keypair_parse, keypair_clear, err)
+             : NULL;
     nubo_query_clear(&q);
     return l;
 }

@@ -44,9 +44,8 @@ char *nubo_urlencode(const char *s);
 /* Sends a signed request (as nubo_client_request()) with 'body' (borrowed, may be NULL) as JSON.
  * On 2xx, stores the parsed answer in '*reply' (a new reference, NULL for 204; may be NULL when
  * the caller wants nothing) and returns 0; else returns -1 with '*err' set. */
-int nubo_call(struct nubo_client *client, const char *method, const char *path,
-              const char *query, json_t *body, bool idempotent, json_t **reply,
-              struct nubo_error *err);
+int nubo_call(struct nubo_client *client, const char *method, const char *path, const char *query,
+              json_t *body, bool idempotent, json_t **reply, struct nubo_error *err);
 
 /* Returns a new random client token (32 hex digits) the caller free()s, or NULL. */
 char *nubo_client_token(void);
@@ -80,8 +79,8 @@ json_t *nubo_js_tags_object(const struct nubo_tag *tags, size_t n);
  * 'parse' (which fills a zeroed item and returns 0, or -1 on failure). Returns the array (NULL
  * with '*n' 0 for an empty list), or NULL with '*err' set; 'ok' tells the two apart. */
 void *nubo_js_array(const json_t *reply, const char *key, size_t size,
-                    int (*parse)(const json_t *o, void *item), void (*clear)(void *item),
-                    size_t *n, bool *ok, struct nubo_error *err);
+                    int (*parse)(const json_t *o, void *item), void (*clear)(void *item), size_t *n,
+                    bool *ok, struct nubo_error *err);
 
 /* --- paged iterators --------------------------------------------------------------------------- */
 

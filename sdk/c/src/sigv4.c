@@ -39,8 +39,7 @@ void nubo_sigv4_format_date(long long t, char out[17])
 static int hmac(const void *key, size_t key_len, const char *msg, unsigned char out[32])
 {
     unsigned int len = 32;
-    return HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)msg, strlen(msg), out,
-                &len)
+    return HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)msg, strlen(msg), out, &len)
                ? 0
                : -1;
 }
@@ -80,8 +79,8 @@ static void sb_add(struct sbuf *b, const char *s)
 
 static int is_unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
 /* The canonical URI: the path as sent, encoded once more ('/' kept), as botocore does. */
@@ -191,8 +190,8 @@ int nubo_sigv4_authorization(const struct nubo_sigv4_input *in, char *out, size_
     sb_add(&cr, "\nx-amz-date:");
     sb_add(&cr, in->amz_date);
     sb_add(&cr, "\n\n");
-    const char *signed_headers = in->content_type ? "content-type;host;x-amz-date"
-                                                  : "host;x-amz-date";
+    const char *signed_headers =
+        in->content_type ? "content-type;host;x-amz-date" : "host;x-amz-date";
     sb_add(&cr, signed_headers);
     sb_add(&cr, "\n");
     nubo_sigv4_sha256_hex(in->body, in->body_len, hash);
@@ -235,8 +234,8 @@ int nubo_sigv4_authorization(const struct nubo_sigv4_input *in, char *out, size_
     char sig[65];
     hex_encode(k, 32, sig);
     explicit_bzero(k, sizeof k);
-    int n = snprintf(out, out_size,
-                     "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s",
-                     in->access_key, scope, signed_headers, sig);
+    int n =
+        snprintf(out, out_size, "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s",
+                 in->access_key, scope, signed_headers, sig);
     return n < 0 || (size_t)n >= out_size ? -1 : 0;
 }

@@ -71,8 +71,8 @@ json_t *nubo_js_tags_object(const struct nubo_tag *tags, size_t n)
 }
 
 void *nubo_js_array(const json_t *reply, const char *key, size_t size,
-                    int (*parse)(const json_t *o, void *item), void (*clear)(void *item),
-                    size_t *n, bool *ok, struct nubo_error *err)
+                    int (*parse)(const json_t *o, void *item), void (*clear)(void *item), size_t *n,
+                    bool *ok, struct nubo_error *err)
 {
     json_t *arr = json_object_get(reply, key);
     *n = 0;
@@ -158,8 +158,8 @@ static int fetch(struct nubo_page_iter *it, struct nubo_error *err)
     }
     if (!json_is_array(json_object_get(reply, it->array_key))) {
         json_decref(reply);
-        nubo_err_set(err, 0, "ProtocolError", "the answer to GET %s has no \"%s\" array",
-                     it->path, it->array_key);
+        nubo_err_set(err, 0, "ProtocolError", "the answer to GET %s has no \"%s\" array", it->path,
+                     it->array_key);
         return -1;
     }
     json_decref(it->page);

@@ -48,10 +48,10 @@ NUBO_API const char *nubo_version(void);
 /* --- errors ------------------------------------------------------------------------------- */
 
 struct nubo_error {
-    int http_status;      /* 0 when no answer came */
-    char code[64];        /* "InvalidInstanceID.NotFound", "ConnectionError", ... */
-    char message[512];    /* the API's message, or libnubo's */
-    char request_id[64];  /* the x-amzn-RequestId of the answer, "" when there was none */
+    int http_status;     /* 0 when no answer came */
+    char code[64];       /* "InvalidInstanceID.NotFound", "ConnectionError", ... */
+    char message[512];   /* the API's message, or libnubo's */
+    char request_id[64]; /* the x-amzn-RequestId of the answer, "" when there was none */
 };
 
 /* Returns true when 'err' says that a resource does not exist (a code ending in "NotFound"). */
@@ -110,8 +110,8 @@ NUBO_API const char *nubo_client_endpoint(const struct nubo_client *client);
  * free()s, "" for 204) and returns the HTTP status. Otherwise returns -1 with '*err' set. Retries
  * as described above when 'idempotent' is true. */
 NUBO_API int nubo_client_request(struct nubo_client *client, const char *method, const char *path,
-                                 const char *query, const char *body, bool idempotent,
-                                 char **reply, struct nubo_error *err);
+                                 const char *query, const char *body, bool idempotent, char **reply,
+                                 struct nubo_error *err);
 
 /* --- common types -------------------------------------------------------------------------- */
 
@@ -161,8 +161,8 @@ struct nubo_zone_list {
 /* Returns the availability zones that match every filter of 'filters' ('n_filters' of them, may
  * be 0), or NULL with '*err' set. The caller frees the list with nubo_zone_list_free(). */
 NUBO_API struct nubo_zone_list *nubo_zones_list(struct nubo_client *client,
-                                                const struct nubo_filter *filters,
-                                                size_t n_filters, struct nubo_error *err);
+                                                const struct nubo_filter *filters, size_t n_filters,
+                                                struct nubo_error *err);
 NUBO_API void nubo_zone_list_free(struct nubo_zone_list *list);
 
 struct nubo_instance_type {
@@ -252,7 +252,7 @@ struct nubo_instance {
     char *instance_type;
     char *key_name; /* NULL when launched without a key pair */
     char *zone;
-    char *state; /* pending, running, shutting-down, terminated, stopping, stopped */
+    char *state;                /* pending, running, shutting-down, terminated, stopping, stopped */
     char *state_reason_code;    /* NULL when there is no state reason */
     char *state_reason_message; /* NULL when there is none */
     char *launch_time;
@@ -341,8 +341,8 @@ typedef int (*nubo_wait_fn)(const struct nubo_instance *instance, double elapsed
  * seen is in the message), an API error, or "IncorrectInstanceState" when the instance reached
  * "terminated" while another state was awaited. 'progress' may be NULL. */
 NUBO_API struct nubo_instance *nubo_instance_wait(struct nubo_client *client, const char *id,
-                                                  const char *state, double timeout_s,
-                                                  int poll_ms, nubo_wait_fn progress, void *arg,
+                                                  const char *state, double timeout_s, int poll_ms,
+                                                  nubo_wait_fn progress, void *arg,
                                                   struct nubo_error *err);
 
 /* --- key pairs ----------------------------------------------------------------------------- */
@@ -420,16 +420,16 @@ NUBO_API int nubo_tags_set(struct nubo_client *client, const char *resource_id,
 
 /* Removes the tag 'key' of 'resource_id', or every tag when 'key' is NULL. Returns 0, or -1
  * with '*err' set. */
-NUBO_API int nubo_tags_delete(struct nubo_client *client, const char *resource_id,
-                              const char *key, struct nubo_error *err);
+NUBO_API int nubo_tags_delete(struct nubo_client *client, const char *resource_id, const char *key,
+                              struct nubo_error *err);
 
 /* --- operator (admin role) ----------------------------------------------------------------- */
 
 struct nubo_tenant {
     char *tenant_id;
     char *name;
-    bool enabled;       /* true for a tenant just created */
-    char *created_at;   /* NULL in the answer to nubo_admin_tenant_create() */
+    bool enabled;        /* true for a tenant just created */
+    char *created_at;    /* NULL in the answer to nubo_admin_tenant_create() */
     long long instances; /* instances not terminated; 0 for a tenant just created */
     char *json;
 };
@@ -446,8 +446,8 @@ NUBO_API struct nubo_tenant_list *nubo_admin_tenants_list(struct nubo_client *cl
 
 /* Creates tenant 'name' with the default quota and no users. Returns it, which the caller frees
  * with nubo_tenant_free(), or NULL with '*err' set ("InvalidTenant.Duplicate"). */
-NUBO_API struct nubo_tenant *nubo_admin_tenant_create(struct nubo_client *client,
-                                                      const char *name, struct nubo_error *err);
+NUBO_API struct nubo_tenant *nubo_admin_tenant_create(struct nubo_client *client, const char *name,
+                                                      struct nubo_error *err);
 NUBO_API void nubo_tenant_free(struct nubo_tenant *tenant);
 NUBO_API void nubo_tenant_list_free(struct nubo_tenant_list *list);
 
@@ -461,9 +461,9 @@ struct nubo_user {
 
 /* Creates user 'name' with 'role' ("admin", "member", "reader"; NULL: member) in 'tenant_id'.
  * Returns it, which the caller frees with nubo_user_free(), or NULL with '*err' set. */
-NUBO_API struct nubo_user *nubo_admin_user_create(struct nubo_client *client,
-                                                  const char *tenant_id, const char *name,
-                                                  const char *role, struct nubo_error *err);
+NUBO_API struct nubo_user *nubo_admin_user_create(struct nubo_client *client, const char *tenant_id,
+                                                  const char *name, const char *role,
+                                                  struct nubo_error *err);
 NUBO_API void nubo_user_free(struct nubo_user *user);
 
 struct nubo_access_key {
@@ -476,8 +476,7 @@ struct nubo_access_key {
 /* Creates an access key for 'user_id'. Returns it with its secret (shown this once), which the
  * caller frees with nubo_access_key_free() (it wipes the secret), or NULL with '*err' set. */
 NUBO_API struct nubo_access_key *nubo_admin_key_create(struct nubo_client *client,
-                                                       const char *user_id,
-                                                       struct nubo_error *err);
+                                                       const char *user_id, struct nubo_error *err);
 NUBO_API void nubo_access_key_free(struct nubo_access_key *key);
 
 enum nubo_admin_kind {

@@ -1,0 +1,84 @@
+# bash completion for nubo(1). Install as /usr/share/bash-completion/completions/nubo.
+
+_nubo() {
+    local cur prev words cword
+    _init_completion 2>/dev/null || {
+        cur=${COMP_WORDS[COMP_CWORD]}
+        prev=${COMP_WORDS[COMP_CWORD - 1]}
+        words=("${COMP_WORDS[@]}")
+        cword=$COMP_CWORD
+    }
+    local globals="--profile --endpoint --output --help --version"
+
+    case $prev in
+    --output | -o)
+        COMPREPLY=($(compgen -W "table json" -- "$cur"))
+        return
+        ;;
+    --profile)
+        local cfg=${NUBO_CONFIG_FILE:-${XDG_CONFIG_HOME:-$HOME/.config}/nubo/config}
+        local profiles=$(sed -n 's/^\[\(profile \)\{0,1\}\([^]]*\)\].*/\2/p' "$cfg" 2>/dev/null)
+        COMPREPLY=($(compgen -W "$profiles" -- "$cur"))
+        return
+        ;;
+    --type)
+        if [[ " ${words[*]} " == *" keypair "* ]]; then
+            COMPREPLY=($(compgen -W "rsa ed25519" -- "$cur"))
+        fi
+        return
+        ;;
+    --role)
+        COMPREPLY=($(compgen -W "admin member reader" -- "$cur"))
+        return
+        ;;
+    --user-data-file | --out | --public-key-file)
+        COMPREPLY=($(compgen -f -- "$cur"))
+        return
+        ;;
+    --endpoint | --image | --count | --key | --zone | --tag | --timeout | --state | --filter | \
+        --name | --description | --limit | --from | --to | --tenant | --action | --error-code | \
+        --max-*)
+        return
+        ;;
+    esac
+
+    # The words so far, without global options and their values.
+    local args=() i
+    for ((i = 1; i < cword; i++)); do
+        case ${words[i]} in
+        --profile | --endpoint | --output | -o) ((i++)) ;;
+        -*) ;;
+        *) args+=("${words[i]}") ;;
+        esac
+    done
+
+    local opts=""
+    case "${args[*]}" in
+    "") COMPREPLY=($(compgen -W "instance image keypair tag region zone type admin $globals" -- "$cur")); return ;;
+    instance) COMPREPLY=($(compgen -W "run list show stop start reboot terminate" -- "$cur")); return ;;
+    image) COMPREPLY=($(compgen -W "list show register" -- "$cur")); return ;;
+    keypair) COMPREPLY=($(compgen -W "create import list delete" -- "$cur")); return ;;
+    tag) COMPREPLY=($(compgen -W "list set delete" -- "$cur")); return ;;
+    region | zone | type) COMPREPLY=($(compgen -W "list" -- "$cur")); return ;;
+    admin) COMPREPLY=($(compgen -W "tenant user key quota requests" -- "$cur")); return ;;
+    "admin tenant") COMPREPLY=($(compgen -W "create list enable disable" -- "$cur")); return ;;
+    "admin user" | "admin key") COMPREPLY=($(compgen -W "create enable disable" -- "$cur")); return ;;
+    "admin quota") COMPREPLY=($(compgen -W "show set" -- "$cur")); return ;;
+    "instance run"*) opts="--image --type --count --key --zone --tag --user-data-file --client-token --wait --state --timeout" ;;
+    "instance list"*) opts="--state --filter --page-size" ;;
+    "image list"*) opts="--owner --filter" ;;
+    "image register"*) opts="--name --description --image-type --architecture --public" ;;
+    "keypair create"*) opts="--type --out" ;;
+    "keypair import"*) opts="--public-key-file --public-key" ;;
+    "keypair list"* | "type list"*) opts="--filter" ;;
+    "tag list"*) opts="--resource --key --filter --page-size" ;;
+    "tag delete"*) opts="--all" ;;
+    "admin user create"*) opts="--role" ;;
+    "admin quota set"*) opts="--max-instances --max-vcpus --max-memory-mib --max-elastic-ips --max-image-bytes" ;;
+    "admin requests"*) opts="--tenant --action --error-code --errors-only --from --to --limit" ;;
+    esac
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W "$opts --help $globals" -- "$cur"))
+    fi
+}
+complete -F _nubo nubo
