@@ -42,13 +42,46 @@ int gw_instance_state_code(const char *state)
 #define INSTANCE_COLUMNS                                                                           \
     "i.id, i.reservation_id, i.tenant_id, i.launch_index, i.image_id, i.instance_type, "           \
     "i.key_name, i.zone, i.state, i.state_reason_code, i.state_reason_message, "                   \
-    "floor(date_part('epoch', i.launch_time) * 1000)::bigint, i.vcpus, i.memory_mib"
+    "floor(date_part('epoch', i.launch_time) * 1000)::bigint, i.vcpus, i.memory_mib, i.tags"
 
 /* Terminated instances stay visible for an hour, as on EC2. */
 #define VISIBLE "(i.state <> 'terminated' OR i.terminated_at > now() - interval '1 hour')"
 
+static int cmp_tag(const void *a, const void *b)
+{
+    return strcmp(((const struct gw_tag *)a)->key, ((const struct gw_tag *)b)->key);
+}
+
+/* Parses the tags column (a JSON object, key to value) into 'in', ordered by key. The strings are
+ * copied into 'a'. */
+static void parse_tags(const char *text, struct nb_arena *a, struct gw_instance *in)
+{
+    in->tags = NULL;
+    in->n_tags = 0;
+    if (!text || !strcmp(text, "{}")) {
+        return;
+    }
+    json_t *obj = json_loads(text, 0, NULL);
+    if (json_is_object(obj) && json_object_size(obj) > 0) {
+        struct gw_tag *tags = nb_arena_alloc(a, sizeof *tags * json_object_size(obj));
+        size_t n = 0;
+        const char *key;
+        json_t *v;
+        json_object_foreach(obj, key, v)
+        {
+            tags[n].key = nb_arena_strdup(a, key);
+            tags[n].value = nb_arena_strdup(a, json_string_value(v) ? json_string_value(v) : "");
+            n++;
+        }
+        qsort(tags, n, sizeof *tags, cmp_tag);
+        in->tags = tags;
+        in->n_tags = n;
+    }
+    json_decref(obj);
+}
+
 /* Fills 'in' from 'row' of 'res', which must be kept with svc_keep(): the strings point into it. */
-static void row_to_instance(PGresult *res, int row, struct gw_instance *in)
+static void row_to_instance(PGresult *res, int row, struct nb_arena *a, struct gw_instance *in)
 {
     in->id = svc_val(res, row, 0);
     in->reservation_id = svc_val(res, row, 1);
@@ -65,58 +98,23 @@ static void row_to_instance(PGresult *res, int row, struct gw_instance *in)
     in->launch_time_ms = strtoll(PQgetvalue(res, row, 11), NULL, 10);
     in->vcpus = atoi(PQgetvalue(res, row, 12));
     in->memory_mib = atoi(PQgetvalue(res, row, 13));
+    parse_tags(svc_val(res, row, 14), a, in);
 }
 
-/* Wraps 'page_sql' (a SELECT of INSTANCE_COLUMNS with its own ORDER BY, and LIMIT if any) so
- * that each instance row comes with its tags: one row per (instance, tag), or one row with NULL
- * tag columns for an untagged instance, in the page's order, tags by key. One statement per page;
- * the tags are found with one index probe per instance of the page (OFFSET 0 keeps the planner
- * from turning the probes into a scan of all the tenant's tags). The lateral join is a nested
- * loop over the materialised page, so rows keep the page's order without another sort. */
-static char *with_tags(struct nb_arena *a, const char *page_sql)
-{
-    return nb_arena_printf(a,
-                           "WITH page AS MATERIALIZED (%s) SELECT p.*, t.key, t.value FROM page p "
-                           "LEFT JOIN LATERAL (SELECT key, value FROM tags t "
-                           "WHERE t.tenant_id = p.tenant_id AND t.resource_id = p.id "
-                           "ORDER BY t.key OFFSET 0) t ON true",
-                           page_sql);
-}
-
-/* Turns the rows of a with_tags() query into instances, at most 'limit' of them (0: all).
+/* Turns the rows of an INSTANCE_COLUMNS query into instances, at most 'limit' of them (0: all).
  * Keeps 'res' until the arena 'a' is freed: the instances' strings point into it. Returns true
- * when there were more instances than 'limit'. */
+ * when there were more rows than 'limit'. */
 static bool rows_to_list(PGresult *res, int limit, struct nb_arena *a, struct gw_instance_list *out)
 {
     svc_keep(res, a);
     int rows = PQntuples(res);
-    int tag_col = PQnfields(res) - 2;
-    out->items = nb_arena_zalloc(a, sizeof *out->items * (size_t)(rows ? rows : 1));
-    out->n = 0;
-    bool more = false;
-    for (int r = 0; r < rows;) {
-        int end = r + 1;
-        while (end < rows && !strcmp(PQgetvalue(res, end, 0), PQgetvalue(res, r, 0))) {
-            end++;
-        }
-        if (limit > 0 && out->n == (size_t)limit) {
-            more = true;
-            break;
-        }
-        struct gw_instance *in = &out->items[out->n++];
-        row_to_instance(res, r, in);
-        if (!PQgetisnull(res, r, tag_col)) {
-            struct gw_tag *tags = nb_arena_alloc(a, sizeof *tags * (size_t)(end - r));
-            for (int k = r; k < end; k++) {
-                tags[k - r].key = svc_val(res, k, tag_col);
-                tags[k - r].value = svc_val(res, k, tag_col + 1);
-            }
-            in->tags = tags;
-            in->n_tags = (size_t)(end - r);
-        }
-        r = end;
+    int n = limit > 0 && rows > limit ? limit : rows;
+    out->items = nb_arena_zalloc(a, sizeof *out->items * (size_t)(n ? n : 1));
+    out->n = (size_t)n;
+    for (int r = 0; r < n; r++) {
+        row_to_instance(res, r, a, &out->items[r]);
     }
-    return more;
+    return rows > n;
 }
 
 /* --- RunInstances ---------------------------------------------------------------------------- */
@@ -145,9 +143,8 @@ static int describe_reservation(struct nb_pg_conn *conn, const char *tenant_id,
                                 struct gw_instance_list *out, struct nb_error *err)
 {
     const char *p[] = {tenant_id, reservation_id};
-    const char *sql = with_tags(a, "SELECT " INSTANCE_COLUMNS " FROM instances i "
-                                   "WHERE i.tenant_id = $1 AND i.reservation_id = $2 "
-                                   "ORDER BY i.launch_index");
+    const char *sql = "SELECT " INSTANCE_COLUMNS " FROM instances i "
+                      "WHERE i.tenant_id = $1 AND i.reservation_id = $2 ORDER BY i.launch_index";
     PGresult *res = nb_pg_exec(conn, sql, 2, p, err);
     if (!res) {
         return -1;
@@ -516,7 +513,7 @@ int gw_instances_describe(struct gw_ctx *gw, const struct gw_principal *who, con
         nb_buf_free(&q.sql);
         return -1;
     }
-    PGresult *res = nb_pg_exec(conn, with_tags(arena, q.sql.data), q.n, q.params, err);
+    PGresult *res = nb_pg_exec(conn, q.sql.data, q.n, q.params, err);
     nb_pg_release(conn);
     nb_buf_free(&q.sql);
     if (!res) {

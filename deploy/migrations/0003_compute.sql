@@ -80,6 +80,7 @@ CREATE TABLE instances (
     state_reason_message  text,
     user_data        text,                     -- base64, as given
     client_token     text,
+    tags             jsonb NOT NULL DEFAULT '{}',  -- copy of the instance's rows in tags
     launch_time      timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
     terminated_at    timestamptz
@@ -100,6 +101,31 @@ CREATE TABLE tags (
     PRIMARY KEY (tenant_id, resource_id, key)
 );
 CREATE INDEX tags_key ON tags (tenant_id, key, value);
+
+-- instances.tags mirrors the instance's rows in tags, kept by this trigger in the same
+-- transaction as the tag change, so that a DescribeInstances page reads its instances with one
+-- index scan instead of one tag lookup per instance. The tags table stays the source of truth
+-- (DescribeTags, filters).
+CREATE FUNCTION instances_tags_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('DELETE', 'UPDATE') AND OLD.resource_type = 'instance' THEN
+        UPDATE instances SET tags = COALESCE((SELECT jsonb_object_agg(t.key, t.value)
+                                              FROM tags t WHERE t.tenant_id = OLD.tenant_id
+                                              AND t.resource_id = OLD.resource_id), '{}')
+        WHERE id = OLD.resource_id;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.resource_type = 'instance' THEN
+        UPDATE instances SET tags = COALESCE((SELECT jsonb_object_agg(t.key, t.value)
+                                              FROM tags t WHERE t.tenant_id = NEW.tenant_id
+                                              AND t.resource_id = NEW.resource_id), '{}')
+        WHERE id = NEW.resource_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER tags_sync_instances AFTER INSERT OR UPDATE OR DELETE ON tags
+    FOR EACH ROW EXECUTE FUNCTION instances_tags_sync();
 
 -- ClientToken idempotency: the first request with a token records its result; a retry with the
 -- same token and parameters gets the same result, with other parameters an error.

@@ -7,6 +7,7 @@
 3. A signature scoped to another region is SignatureDoesNotMatch, and logged.
 4. A parameter the action does not know is UnknownParameter, refused before the action runs.
 5. A body over the gateway's limit is 413, and logged too.
+6. The tags DescribeInstances shows (a copy kept by a trigger) follow every tag change.
 Prints TAP. Run: /usr/bin/python3 tests/e2e/test_resilience.py"""
 
 import sys
@@ -160,6 +161,33 @@ def oversized_body_is_refused_and_logged(env):
     check_eq(row["http_status"], 413, "logged status")
     check_eq(env.ec2_raw(env.tenant("resilient"), {"Action": "DescribeRegions"}).status, 200,
              "the gateway serves the next request")
+
+
+@tap.test
+def instance_tags_follow_tag_changes(env):
+    ec2 = env.ec2(env.tenant("tagger"))
+    iid = ec2.run_instances(ImageId=env.image(), MinCount=1, MaxCount=1, TagSpecifications=[
+        {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "a"}]}])[
+        "Instances"][0]["InstanceId"]
+
+    def shown():
+        inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        return {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+
+    def stored():
+        tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [iid]}])["Tags"]
+        return {t["Key"]: t["Value"] for t in tags}
+
+    check_eq(shown(), {"Name": "a"}, "tags at launch")
+    ec2.create_tags(Resources=[iid], Tags=[{"Key": "env", "Value": "x"},
+                                           {"Key": "Name", "Value": "b"}])
+    check_eq(shown(), {"Name": "b", "env": "x"}, "after CreateTags (one new, one overwritten)")
+    check_eq(shown(), stored(), "DescribeInstances and DescribeTags agree")
+    ec2.delete_tags(Resources=[iid], Tags=[{"Key": "Name"}])
+    check_eq(shown(), {"env": "x"}, "after DeleteTags Name")
+    ec2.delete_tags(Resources=[iid])
+    check_eq(shown(), {}, "after DeleteTags without tags (all removed)")
+    check_eq(stored(), {}, "DescribeTags after removing all")
 
 
 if __name__ == "__main__":
