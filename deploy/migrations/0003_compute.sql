@@ -106,19 +106,21 @@ CREATE INDEX tags_key ON tags (tenant_id, key, value);
 -- transaction as the tag change, so that a DescribeInstances page reads its instances with one
 -- index scan instead of one tag lookup per instance. The tags table stays the source of truth
 -- (DescribeTags, filters).
+CREATE FUNCTION instance_tags_refresh(p_tenant text, p_instance text) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE instances SET tags = COALESCE((SELECT jsonb_object_agg(t.key, t.value) FROM tags t
+                                          WHERE t.tenant_id = p_tenant
+                                          AND t.resource_id = p_instance), '{}')
+    WHERE id = p_instance;
+$$;
+
 CREATE FUNCTION instances_tags_sync() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('DELETE', 'UPDATE') AND OLD.resource_type = 'instance' THEN
-        UPDATE instances SET tags = COALESCE((SELECT jsonb_object_agg(t.key, t.value)
-                                              FROM tags t WHERE t.tenant_id = OLD.tenant_id
-                                              AND t.resource_id = OLD.resource_id), '{}')
-        WHERE id = OLD.resource_id;
+        PERFORM instance_tags_refresh(OLD.tenant_id, OLD.resource_id);
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.resource_type = 'instance' THEN
-        UPDATE instances SET tags = COALESCE((SELECT jsonb_object_agg(t.key, t.value)
-                                              FROM tags t WHERE t.tenant_id = NEW.tenant_id
-                                              AND t.resource_id = NEW.resource_id), '{}')
-        WHERE id = NEW.resource_id;
+        PERFORM instance_tags_refresh(NEW.tenant_id, NEW.resource_id);
     END IF;
     RETURN NULL;
 END
