@@ -24,6 +24,8 @@ struct cli {
     const char *endpoint;       /* --endpoint, or NULL */
     bool json;                  /* --output json */
     struct nubo_client *client; /* made on first use by cli_client() */
+    const struct cli_cmd *cmd;  /* the command being run, set by main() */
+    char prefix[160];           /* "GROUP VERB ", the 'cmd' of its usage errors */
 };
 
 struct cli_cmd {
@@ -52,6 +54,71 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 
 /* Parses a non-negative integer 'text' in [min, max] into '*out'. Returns 0, or -1. */
 int cli_parse_int(const char *text, long long min, long long max, long long *out);
+
+/* Resets getopt for a command's argv ("verb --opt ..."). */
+void cli_getopt_reset(void);
+
+/* One option of a command, and where its value goes. */
+enum cli_opt_kind {
+    CLI_OPT_STR,  /* 'dest' is a const char **, set to the argument */
+    CLI_OPT_FLAG, /* 'dest' is a bool *, set to true; the option takes no argument */
+    CLI_OPT_INT,  /* 'dest' is a long long *, the argument read by cli_parse_int(min, max) */
+    CLI_OPT_FN,   /* 'fn' reads the argument into 'dest'; returns 0, or -1 when it is invalid */
+};
+
+struct cli_opt {
+    const char *name; /* the long option, without "--" */
+    enum cli_opt_kind kind;
+    void *dest;
+    long long min, max;               /* CLI_OPT_INT */
+    int (*fn)(char *arg, void *dest); /* CLI_OPT_FN */
+    const char *bad;                  /* the usage error when invalid, or NULL */
+};
+
+#define CLI_MAX_OPTS 16
+#define CLI_STR(n, d)                                                                              \
+    {                                                                                              \
+        .name = (n), .kind = CLI_OPT_STR, .dest = (d)                                              \
+    }
+#define CLI_FLAG(n, d)                                                                             \
+    {                                                                                              \
+        .name = (n), .kind = CLI_OPT_FLAG, .dest = (d)                                             \
+    }
+#define CLI_INT(n, d, lo, hi, msg)                                                                 \
+    {                                                                                              \
+        .name = (n), .kind = CLI_OPT_INT, .dest = (d), .min = (lo), .max = (hi), .bad = (msg)      \
+    }
+#define CLI_FN(n, d, f, msg)                                                                       \
+    {                                                                                              \
+        .name = (n), .kind = CLI_OPT_FN, .dest = (d), .fn = (f), .bad = (msg)                      \
+    }
+#define CLI_N_OPTS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Parses the options of 'argv' by the table 'opts' of 'n' (at most CLI_MAX_OPTS) entries,
+ * storing each value through its 'dest', in the order given. An unknown option prints the
+ * usage error 'invalid' for 'cmd'; an invalid value prints the option's 'bad' (or 'invalid').
+ * Returns how many options were given ('optind' then points at the first argument), or -1
+ * after a usage error. */
+int cli_parse_opts(int argc, char **argv, const char *cmd, const struct cli_opt *opts, size_t n,
+                   const char *invalid);
+
+/* Returns CLI_OK when no argument follows the options of 'argv' ('optind'), or CLI_USAGE after
+ * printing the first one as unexpected. */
+int cli_no_more_args(int argc, char **argv, const char *cmd);
+
+/* Checks that 'argv' has no options and exactly 'n' arguments, 'what' naming them in the usage
+ * error ("one tenant id"). Returns CLI_OK, or CLI_USAGE after printing why; 'optind' then
+ * points at the first argument. */
+int cli_positional(int argc, char **argv, int n, const char *cmd, const char *what);
+
+/* cli_positional() for the command being run (its usage errors name 'cli->prefix'), then
+ * cli_client(). Returns the client, or NULL with '*code' set to the exit code. */
+struct nubo_client *cli_args_client(struct cli *cli, int argc, char **argv, int n, const char *what,
+                                    int *code);
+
+/* Cuts "NAME=VALUE" in place at its first '=', leaving NAME in 'arg'. Returns VALUE (pointing
+ * into 'arg'), or NULL when there is no '=' or NAME is empty. */
+char *cli_split_pair(char *arg);
 
 /* --- output ---------------------------------------------------------------------------------- */
 
@@ -86,6 +153,25 @@ void cli_json_print(struct cli_json *j);
 
 /* Frees 'j' without printing it. Accepts NULL. */
 void cli_json_free(struct cli_json *j);
+
+/* Prints 'j' (--output json) or 't', frees the other, and returns CLI_OK. */
+int cli_output(const struct cli *cli, struct cli_json *j, struct cli_table *t);
+
+/* Adds the row of the list item 'item' to 't' and returns the item's JSON text. */
+typedef const char *cli_row_fn(struct cli_table *t, const void *item);
+
+/* Prints the 'n' items of 'size' bytes at 'items' as a JSON array (--output json) or as the
+ * table 't' (empty, with its headers set), a row each by 'row'. Returns CLI_OK. */
+int cli_print_list(const struct cli *cli, struct cli_table *t, const void *items, size_t n,
+                   size_t size, cli_row_fn *row);
+
+/* Prints one JSON text 'json' (--output json) or a one-row table of 'n_cols' 'cells' under
+ * 'cols'. */
+void cli_print_one(const struct cli *cli, const char *json, size_t n_cols, const char *const *cols,
+                   const char *const *cells);
+
+/* Prints 'n' (field, value) pairs of 'pairs' as a two-column table. */
+void cli_print_fields(const char *const *pairs, size_t n);
 
 /* Prints 'n' tags as "k=v,k2=v2" into a new string the caller free()s. */
 char *cli_tags_text(const struct nubo_tag *tags, size_t n);

@@ -15,37 +15,90 @@
 
 #define MAX_ITEMS 64
 
-/* Resets getopt for a command's argv ("verb --opt ..."). */
-static void getopt_reset(void)
-{
-    optind = 0;
-    opterr = 1;
-}
-
 /* Splits "NAME=VALUES" into a filter; returns 0, or -1 when there is no '='. */
 static int parse_filter(char *arg, struct nubo_filter *f)
 {
-    char *eq = strchr(arg, '=');
-    if (!eq || eq == arg) {
+    char *value = cli_split_pair(arg);
+    if (!value) {
         return -1;
     }
-    *eq = '\0';
     f->name = arg;
-    f->values = eq + 1;
+    f->values = value;
     return 0;
 }
 
 /* Splits "KEY=VALUE" into a tag (pointing into 'arg'); returns 0, or -1. */
 static int parse_tag(char *arg, struct nubo_tag *t)
 {
-    char *eq = strchr(arg, '=');
-    if (!eq || eq == arg) {
+    char *value = cli_split_pair(arg);
+    if (!value) {
         return -1;
     }
-    *eq = '\0';
     t->key = arg;
-    t->value = eq + 1;
+    t->value = value;
     return 0;
+}
+
+/* Up to MAX_ITEMS filters or tags gathered from repeated options. */
+struct filter_buf {
+    struct nubo_filter items[MAX_ITEMS];
+    size_t n;
+};
+
+struct tag_buf {
+    struct nubo_tag items[MAX_ITEMS];
+    size_t n;
+};
+
+/* Appends the filter 'name'='values' to the filter_buf 'dest'; returns 0, or -1 when full. */
+static int push_filter(void *dest, const char *name, const char *values)
+{
+    struct filter_buf *b = dest;
+    if (b->n == MAX_ITEMS) {
+        return -1;
+    }
+    b->items[b->n++] = (struct nubo_filter){name, values};
+    return 0;
+}
+
+/* --filter NAME=V1,V2 into the filter_buf 'dest'. */
+static int add_filter(char *arg, void *dest)
+{
+    struct filter_buf *b = dest;
+    if (b->n == MAX_ITEMS || parse_filter(arg, &b->items[b->n]) < 0) {
+        return -1;
+    }
+    b->n++;
+    return 0;
+}
+
+/* --state S1,S2 into the filter_buf 'dest'. */
+static int add_state_filter(char *arg, void *dest)
+{
+    return push_filter(dest, "instance-state-name", arg);
+}
+
+/* --tag KEY=VALUE into the tag_buf 'dest'. */
+static int add_tag(char *arg, void *dest)
+{
+    struct tag_buf *b = dest;
+    if (b->n == MAX_ITEMS || parse_tag(arg, &b->items[b->n]) < 0) {
+        return -1;
+    }
+    b->n++;
+    return 0;
+}
+
+/* Parses the options of a list command whose one option is --filter into 'f'. Returns CLI_OK,
+ * or CLI_USAGE after a usage error. */
+static int filter_args(int argc, char **argv, const char *cmd, struct filter_buf *f)
+{
+    const struct cli_opt opts[] = {CLI_FN("filter", f, add_filter, NULL)};
+    if (cli_parse_opts(argc, argv, cmd, opts, CLI_N_OPTS(opts),
+                       "invalid option (--filter NAME=V1,V2)") < 0) {
+        return CLI_USAGE;
+    }
+    return cli_no_more_args(argc, argv, cmd);
 }
 
 /* Reads the whole file 'path' into a new string the caller free()s; NULL with errno set. */
@@ -88,13 +141,15 @@ static char *read_file(const char *path, size_t *len)
 static const char *const instance_cols[] = {"id",   "state", "type",     "image",
                                             "zone", "key",   "launched", "tags"};
 
-static void instance_row(struct cli_table *t, const struct nubo_instance *in)
+static const char *instance_row(struct cli_table *t, const void *item)
 {
+    const struct nubo_instance *in = item;
     char *tags = cli_tags_text(in->tags, in->n_tags);
     const char *cells[] = {in->id,   in->state,    in->instance_type, in->image_id,
                            in->zone, in->key_name, in->launch_time,   tags};
     cli_table_add(t, cells);
     free(tags);
+    return in->json;
 }
 
 /* Shows progress while waiting: a spinner line on a terminal, one line per state otherwise. */
@@ -119,77 +174,34 @@ static int on_wait(const struct nubo_instance *in, double elapsed, void *arg)
 
 static int instance_run(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"image", required_argument, NULL, 'i'},
-                                         {"type", required_argument, NULL, 't'},
-                                         {"count", required_argument, NULL, 'c'},
-                                         {"key", required_argument, NULL, 'k'},
-                                         {"zone", required_argument, NULL, 'z'},
-                                         {"tag", required_argument, NULL, 'T'},
-                                         {"user-data-file", required_argument, NULL, 'u'},
-                                         {"client-token", required_argument, NULL, 'C'},
-                                         {"wait", no_argument, NULL, 'w'},
-                                         {"timeout", required_argument, NULL, 'o'},
-                                         {"state", required_argument, NULL, 's'},
-                                         {NULL, 0, NULL, 0}};
     struct nubo_run_params p = {0};
-    struct nubo_tag tags[MAX_ITEMS];
+    struct tag_buf tags = {.n = 0};
     const char *user_data_file = NULL, *state = "running";
     long long count = 1, timeout = 300;
     bool wait = false;
-    int c;
-    getopt_reset();
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'i':
-            p.image_id = optarg;
-            break;
-        case 't':
-            p.instance_type = optarg;
-            break;
-        case 'k':
-            p.key_name = optarg;
-            break;
-        case 'z':
-            p.zone = optarg;
-            break;
-        case 'u':
-            user_data_file = optarg;
-            break;
-        case 'C':
-            p.client_token = optarg;
-            break;
-        case 'w':
-            wait = true;
-            break;
-        case 's':
-            state = optarg;
-            break;
-        case 'c':
-            if (cli_parse_int(optarg, 1, 1000, &count) < 0) {
-                return cli_usage_error("instance run ", "--count must be 1-1000");
-            }
-            break;
-        case 'o':
-            if (cli_parse_int(optarg, 1, 86400, &timeout) < 0) {
-                return cli_usage_error("instance run ", "--timeout must be 1-86400 seconds");
-            }
-            break;
-        case 'T':
-            if (p.n_tags == MAX_ITEMS || parse_tag(optarg, &tags[p.n_tags]) < 0) {
-                return cli_usage_error("instance run ", "--tag needs KEY=VALUE");
-            }
-            p.n_tags++;
-            break;
-        default:
-            return cli_usage_error("instance run ", "invalid option");
-        }
+    const struct cli_opt opts[] = {
+        CLI_STR("image", &p.image_id),
+        CLI_STR("type", &p.instance_type),
+        CLI_INT("count", &count, 1, 1000, "--count must be 1-1000"),
+        CLI_STR("key", &p.key_name),
+        CLI_STR("zone", &p.zone),
+        CLI_FN("tag", &tags, add_tag, "--tag needs KEY=VALUE"),
+        CLI_STR("user-data-file", &user_data_file),
+        CLI_STR("client-token", &p.client_token),
+        CLI_FLAG("wait", &wait),
+        CLI_INT("timeout", &timeout, 1, 86400, "--timeout must be 1-86400 seconds"),
+        CLI_STR("state", &state),
+    };
+    if (cli_parse_opts(argc, argv, "instance run ", opts, CLI_N_OPTS(opts), "invalid option") < 0) {
+        return CLI_USAGE;
     }
     if (!p.image_id || optind < argc) {
         return cli_usage_error(
             "instance run ", optind < argc ? "unexpected argument \"%s\"" : "--image is required%s",
             optind < argc ? argv[optind] : "");
     }
-    p.tags = tags;
+    p.tags = tags.items;
+    p.n_tags = tags.n;
     p.min_count = p.max_count = (int)count;
     char *user_data = NULL;
     if (user_data_file) {
@@ -217,7 +229,6 @@ static int instance_run(struct cli *cli, int argc, char **argv)
     if (!l) {
         return cli_fail(&err);
     }
-    struct cli_json *j = cli_json_new(true);
     struct cli_table t = {8, instance_cols, NULL, 0, 0};
     for (size_t i = 0; i < l->n && wait; i++) {
         struct wait_progress wp = {.tty = isatty(2)};
@@ -237,47 +248,24 @@ static int instance_run(struct cli *cli, int argc, char **argv)
         }
         nubo_instance_free(in);
     }
-    for (size_t i = 0; i < l->n; i++) {
-        if (cli->json) {
-            cli_json_add(j, l->items[i].json);
-        } else {
-            instance_row(&t, &l->items[i]);
-        }
-    }
-    if (cli->json) {
-        cli_json_print(j);
-    } else {
-        cli_json_free(j);
-        cli_table_print(&t);
-    }
+    cli_print_list(cli, &t, l->items, l->n, sizeof *l->items, instance_row);
     nubo_instance_list_free(l);
     return rc;
 }
 
 static int instance_list(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"filter", required_argument, NULL, 'f'},
-                                         {"state", required_argument, NULL, 's'},
-                                         {"page-size", required_argument, NULL, 'p'},
-                                         {NULL, 0, NULL, 0}};
-    struct nubo_filter f[MAX_ITEMS];
-    size_t nf = 0;
+    struct filter_buf f = {.n = 0};
     long long page = 0;
-    int c;
-    getopt_reset();
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'f' && nf < MAX_ITEMS && parse_filter(optarg, &f[nf]) == 0) {
-            nf++;
-        } else if (c == 's' && nf < MAX_ITEMS) {
-            f[nf++] = (struct nubo_filter){"instance-state-name", optarg};
-        } else if (c == 'p' && cli_parse_int(optarg, 1, 1000, &page) == 0) {
-        } else {
-            return cli_usage_error("instance list ",
-                                   "invalid option (--filter NAME=V1,V2; --page-size 1-1000)");
-        }
-    }
-    if (optind < argc) {
-        return cli_usage_error("instance list ", "unexpected argument \"%s\"", argv[optind]);
+    const struct cli_opt opts[] = {
+        CLI_FN("filter", &f, add_filter, NULL),
+        CLI_FN("state", &f, add_state_filter, NULL),
+        CLI_INT("page-size", &page, 1, 1000, NULL),
+    };
+    if (cli_parse_opts(argc, argv, "instance list ", opts, CLI_N_OPTS(opts),
+                       "invalid option (--filter NAME=V1,V2; --page-size 1-1000)") < 0 ||
+        cli_no_more_args(argc, argv, "instance list ") != CLI_OK) {
+        return CLI_USAGE;
     }
     int rc = CLI_OK;
     struct nubo_client *client = cli_client(cli, &rc);
@@ -285,7 +273,7 @@ static int instance_list(struct cli *cli, int argc, char **argv)
         return rc;
     }
     struct nubo_error err;
-    struct nubo_instance_iter *it = nubo_instance_iter_new(client, f, nf, (int)page);
+    struct nubo_instance_iter *it = nubo_instance_iter_new(client, f.items, f.n, (int)page);
     struct cli_json *j = cli_json_new(true);
     struct cli_table t = {8, instance_cols, NULL, 0, 0};
     const struct nubo_instance *in;
@@ -303,54 +291,18 @@ static int instance_list(struct cli *cli, int argc, char **argv)
         cli_json_free(j);
         return cli_fail(&err);
     }
-    if (cli->json) {
-        cli_json_print(j);
-        cli_table_free(&t);
-    } else {
-        cli_json_free(j);
-        cli_table_print(&t);
-    }
+    cli_output(cli, j, &t);
     return CLI_OK;
-}
-
-/* Prints 'n' (field, value) pairs as a two-column table. */
-static void print_fields(const char *const *pairs, size_t n)
-{
-    static const char *const cols[] = {"field", "value"};
-    struct cli_table t = {2, cols, NULL, 0, 0};
-    for (size_t i = 0; i < n; i++) {
-        cli_table_add(&t, pairs + 2 * i);
-    }
-    cli_table_print(&t);
-}
-
-/* The one positional argument of 'argv' after the options; NULL after a usage error. */
-static const char *one_arg(int argc, char **argv, const char *cmd, const char *what)
-{
-    getopt_reset();
-    static const struct option none[] = {{NULL, 0, NULL, 0}};
-    if (getopt_long(argc, argv, "", none, NULL) != -1) {
-        cli_usage_error(cmd, "invalid option");
-        return NULL;
-    }
-    if (optind + 1 != argc) {
-        cli_usage_error(cmd, "expected one %s", what);
-        return NULL;
-    }
-    return argv[optind];
 }
 
 static int instance_show(struct cli *cli, int argc, char **argv)
 {
-    const char *id = one_arg(argc, argv, "instance show ", "instance id");
-    if (!id) {
-        return CLI_USAGE;
-    }
-    int rc = CLI_OK;
-    struct nubo_client *client = cli_client(cli, &rc);
+    int rc;
+    struct nubo_client *client = cli_args_client(cli, argc, argv, 1, "one instance id", &rc);
     if (!client) {
         return rc;
     }
+    const char *id = argv[optind];
     struct nubo_error err;
     struct nubo_instance *in = nubo_instance_get(client, id, &err);
     if (!in) {
@@ -395,18 +347,32 @@ static int instance_show(struct cli *cli, int argc, char **argv)
             in->launch_time,
             "tags",
             tags};
-        print_fields(pairs, sizeof pairs / sizeof pairs[0] / 2);
+        cli_print_fields(pairs, sizeof pairs / sizeof pairs[0] / 2);
         free(tags);
     }
     nubo_instance_free(in);
     return CLI_OK;
 }
 
-static int instance_op(struct cli *cli, int argc, char **argv, enum nubo_instance_op op,
-                       const char *cmd)
+/* "instance stop|start|reboot|terminate ID...": the verb names the action. */
+static int instance_op(struct cli *cli, int argc, char **argv)
 {
+    static const struct {
+        const char *verb;
+        enum nubo_instance_op op;
+    } ops[] = {{"stop", NUBO_INSTANCE_STOP},
+               {"start", NUBO_INSTANCE_START},
+               {"reboot", NUBO_INSTANCE_REBOOT},
+               {"terminate", NUBO_INSTANCE_TERMINATE}};
+    const char *cmd = cli->prefix;
+    enum nubo_instance_op op = NUBO_INSTANCE_STOP;
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        if (!strcmp(cli->cmd->verb, ops[i].verb)) {
+            op = ops[i].op;
+        }
+    }
     static const struct option none[] = {{NULL, 0, NULL, 0}};
-    getopt_reset();
+    cli_getopt_reset();
     if (getopt_long(argc, argv, "", none, NULL) != -1) {
         return cli_usage_error(cmd, "invalid option");
     }
@@ -435,34 +401,8 @@ static int instance_op(struct cli *cli, int argc, char **argv, enum nubo_instanc
                  ch.id, ch.previous_state, ch.state);
         cli_json_add(j, text);
     }
-    if (cli->json) {
-        cli_json_print(j);
-        cli_table_free(&t);
-    } else {
-        cli_json_free(j);
-        cli_table_print(&t);
-    }
+    cli_output(cli, j, &t);
     return rc;
-}
-
-static int instance_stop(struct cli *cli, int argc, char **argv)
-{
-    return instance_op(cli, argc, argv, NUBO_INSTANCE_STOP, "instance stop ");
-}
-
-static int instance_start(struct cli *cli, int argc, char **argv)
-{
-    return instance_op(cli, argc, argv, NUBO_INSTANCE_START, "instance start ");
-}
-
-static int instance_reboot(struct cli *cli, int argc, char **argv)
-{
-    return instance_op(cli, argc, argv, NUBO_INSTANCE_REBOOT, "instance reboot ");
-}
-
-static int instance_terminate(struct cli *cli, int argc, char **argv)
-{
-    return instance_op(cli, argc, argv, NUBO_INSTANCE_TERMINATE, "instance terminate ");
 }
 
 /* --- image ---------------------------------------------------------------------------------- */
@@ -470,34 +410,26 @@ static int instance_terminate(struct cli *cli, int argc, char **argv)
 static const char *const image_cols[] = {"id",   "name", "state", "public",
                                          "type", "arch", "owner", "created"};
 
-static void image_row(struct cli_table *t, const struct nubo_image *m)
+static const char *image_row(struct cli_table *t, const void *item)
 {
+    const struct nubo_image *m = item;
     const char *cells[] = {m->id,         m->name,         m->state,    m->is_public ? "yes" : "no",
                            m->image_type, m->architecture, m->owner_id, m->created_at};
     cli_table_add(t, cells);
+    return m->json;
 }
 
 static int image_list(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"filter", required_argument, NULL, 'f'},
-                                         {"owner", required_argument, NULL, 'o'},
-                                         {NULL, 0, NULL, 0}};
-    struct nubo_filter f[MAX_ITEMS];
-    size_t nf = 0;
+    struct filter_buf f = {.n = 0};
     const char *owner = NULL;
-    int c;
-    getopt_reset();
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'f' && nf < MAX_ITEMS && parse_filter(optarg, &f[nf]) == 0) {
-            nf++;
-        } else if (c == 'o') {
-            owner = optarg;
-        } else {
-            return cli_usage_error("image list ", "invalid option");
-        }
-    }
-    if (optind < argc) {
-        return cli_usage_error("image list ", "unexpected argument \"%s\"", argv[optind]);
+    const struct cli_opt opts[] = {
+        CLI_FN("filter", &f, add_filter, NULL),
+        CLI_STR("owner", &owner),
+    };
+    if (cli_parse_opts(argc, argv, "image list ", opts, CLI_N_OPTS(opts), "invalid option") < 0 ||
+        cli_no_more_args(argc, argv, "image list ") != CLI_OK) {
+        return CLI_USAGE;
     }
     int rc = CLI_OK;
     struct nubo_client *client = cli_client(cli, &rc);
@@ -505,23 +437,12 @@ static int image_list(struct cli *cli, int argc, char **argv)
         return rc;
     }
     struct nubo_error err;
-    struct nubo_image_list *l = nubo_images_list(client, owner, f, nf, &err);
+    struct nubo_image_list *l = nubo_images_list(client, owner, f.items, f.n, &err);
     if (!l) {
         return cli_fail(&err);
     }
-    struct cli_json *j = cli_json_new(true);
     struct cli_table t = {8, image_cols, NULL, 0, 0};
-    for (size_t i = 0; i < l->n; i++) {
-        cli_json_add(j, l->items[i].json);
-        image_row(&t, &l->items[i]);
-    }
-    if (cli->json) {
-        cli_json_print(j);
-        cli_table_free(&t);
-    } else {
-        cli_json_free(j);
-        cli_table_print(&t);
-    }
+    cli_print_list(cli, &t, l->items, l->n, sizeof *l->items, image_row);
     nubo_image_list_free(l);
     return CLI_OK;
 }
@@ -540,21 +461,18 @@ static void print_image(const struct cli *cli, const struct nubo_image *m)
         m->description, "state",       m->state,       "public",        m->is_public ? "yes" : "no",
         "type",         m->image_type, "architecture", m->architecture, "owner",
         m->owner_id,    "created",     m->created_at,  "tags",          tags};
-    print_fields(pairs, sizeof pairs / sizeof pairs[0] / 2);
+    cli_print_fields(pairs, sizeof pairs / sizeof pairs[0] / 2);
     free(tags);
 }
 
 static int image_show(struct cli *cli, int argc, char **argv)
 {
-    const char *id = one_arg(argc, argv, "image show ", "image id");
-    if (!id) {
-        return CLI_USAGE;
-    }
-    int rc = CLI_OK;
-    struct nubo_client *client = cli_client(cli, &rc);
+    int rc;
+    struct nubo_client *client = cli_args_client(cli, argc, argv, 1, "one image id", &rc);
     if (!client) {
         return rc;
     }
+    const char *id = argv[optind];
     struct nubo_error err;
     struct nubo_image *m = nubo_image_get(client, id, &err);
     if (!m) {
@@ -567,35 +485,17 @@ static int image_show(struct cli *cli, int argc, char **argv)
 
 static int image_register(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
-                                         {"description", required_argument, NULL, 'd'},
-                                         {"image-type", required_argument, NULL, 't'},
-                                         {"architecture", required_argument, NULL, 'a'},
-                                         {"public", no_argument, NULL, 'p'},
-                                         {NULL, 0, NULL, 0}};
     struct nubo_image_params p = {0};
-    int c;
-    getopt_reset();
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            p.name = optarg;
-            break;
-        case 'd':
-            p.description = optarg;
-            break;
-        case 't':
-            p.image_type = optarg;
-            break;
-        case 'a':
-            p.architecture = optarg;
-            break;
-        case 'p':
-            p.is_public = true;
-            break;
-        default:
-            return cli_usage_error("image register ", "invalid option");
-        }
+    const struct cli_opt opts[] = {
+        CLI_STR("name", &p.name),
+        CLI_STR("description", &p.description),
+        CLI_STR("image-type", &p.image_type),
+        CLI_STR("architecture", &p.architecture),
+        CLI_FLAG("public", &p.is_public),
+    };
+    if (cli_parse_opts(argc, argv, "image register ", opts, CLI_N_OPTS(opts), "invalid option") <
+        0) {
+        return CLI_USAGE;
     }
     if (!p.name || optind < argc) {
         return cli_usage_error("image register ", "--name is required (and nothing else)");
@@ -619,10 +519,12 @@ static int image_register(struct cli *cli, int argc, char **argv)
 
 static const char *const keypair_cols[] = {"name", "id", "type", "fingerprint", "created"};
 
-static void keypair_row(struct cli_table *t, const struct nubo_keypair *k)
+static const char *keypair_row(struct cli_table *t, const void *item)
 {
+    const struct nubo_keypair *k = item;
     const char *cells[] = {k->name, k->id, k->key_type, k->fingerprint, k->created_at};
     cli_table_add(t, cells);
+    return k->json;
 }
 
 /* Prints a created or imported key pair; with 'out_fd' >= 0 the private key goes there. */
@@ -666,20 +568,11 @@ static int print_keypair(const struct cli *cli, const struct nubo_keypair *k, in
 
 static int keypair_create(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"type", required_argument, NULL, 't'},
-                                         {"out", required_argument, NULL, 'o'},
-                                         {NULL, 0, NULL, 0}};
     const char *type = NULL, *out = NULL;
-    int c;
-    getopt_reset();
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 't') {
-            type = optarg;
-        } else if (c == 'o') {
-            out = optarg;
-        } else {
-            return cli_usage_error("keypair create ", "invalid option");
-        }
+    const struct cli_opt opts[] = {CLI_STR("type", &type), CLI_STR("out", &out)};
+    if (cli_parse_opts(argc, argv, "keypair create ", opts, CLI_N_OPTS(opts), "invalid option") <
+        0) {
+        return CLI_USAGE;
     }
     if (optind + 1 != argc) {
         return cli_usage_error("keypair create ", "expected one key pair name");
@@ -715,20 +608,11 @@ static int keypair_create(struct cli *cli, int argc, char **argv)
 
 static int keypair_import(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"public-key-file", required_argument, NULL, 'f'},
-                                         {"public-key", required_argument, NULL, 'k'},
-                                         {NULL, 0, NULL, 0}};
     const char *file = NULL, *key = NULL;
-    int c;
-    getopt_reset();
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'f') {
-            file = optarg;
-        } else if (c == 'k') {
-            key = optarg;
-        } else {
-            return cli_usage_error("keypair import ", "invalid option");
-        }
+    const struct cli_opt opts[] = {CLI_STR("public-key-file", &file), CLI_STR("public-key", &key)};
+    if (cli_parse_opts(argc, argv, "keypair import ", opts, CLI_N_OPTS(opts), "invalid option") <
+        0) {
+        return CLI_USAGE;
     }
     if (optind + 1 != argc || !file == !key) {
         return cli_usage_error("keypair import ",
@@ -763,59 +647,31 @@ static int keypair_import(struct cli *cli, int argc, char **argv)
 
 static int keypair_list(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"filter", required_argument, NULL, 'f'},
-                                         {NULL, 0, NULL, 0}};
-    struct nubo_filter f[MAX_ITEMS];
-    size_t nf = 0;
-    int c;
-    getopt_reset();
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c != 'f' || nf == MAX_ITEMS || parse_filter(optarg, &f[nf]) < 0) {
-            return cli_usage_error("keypair list ", "invalid option (--filter NAME=V1,V2)");
-        }
-        nf++;
-    }
-    if (optind < argc) {
-        return cli_usage_error("keypair list ", "unexpected argument \"%s\"", argv[optind]);
-    }
-    int rc = CLI_OK;
-    struct nubo_client *client = cli_client(cli, &rc);
+    struct filter_buf f = {.n = 0};
+    int rc = filter_args(argc, argv, "keypair list ", &f);
+    struct nubo_client *client = rc ? NULL : cli_client(cli, &rc);
     if (!client) {
         return rc;
     }
     struct nubo_error err;
-    struct nubo_keypair_list *l = nubo_keypairs_list(client, f, nf, &err);
+    struct nubo_keypair_list *l = nubo_keypairs_list(client, f.items, f.n, &err);
     if (!l) {
         return cli_fail(&err);
     }
-    struct cli_json *j = cli_json_new(true);
     struct cli_table t = {5, keypair_cols, NULL, 0, 0};
-    for (size_t i = 0; i < l->n; i++) {
-        cli_json_add(j, l->items[i].json);
-        keypair_row(&t, &l->items[i]);
-    }
-    if (cli->json) {
-        cli_json_print(j);
-        cli_table_free(&t);
-    } else {
-        cli_json_free(j);
-        cli_table_print(&t);
-    }
+    cli_print_list(cli, &t, l->items, l->n, sizeof *l->items, keypair_row);
     nubo_keypair_list_free(l);
     return CLI_OK;
 }
 
 static int keypair_delete(struct cli *cli, int argc, char **argv)
 {
-    const char *name = one_arg(argc, argv, "keypair delete ", "key pair name");
-    if (!name) {
-        return CLI_USAGE;
-    }
-    int rc = CLI_OK;
-    struct nubo_client *client = cli_client(cli, &rc);
+    int rc;
+    struct nubo_client *client = cli_args_client(cli, argc, argv, 1, "one key pair name", &rc);
     if (!client) {
         return rc;
     }
+    const char *name = argv[optind];
     struct nubo_error err;
     if (nubo_keypair_delete(client, name, &err) < 0) {
         return cli_fail(&err);
@@ -841,7 +697,7 @@ static int tag_list(struct cli *cli, int argc, char **argv)
     size_t nf = 0;
     long long page = 0;
     int c;
-    getopt_reset();
+    cli_getopt_reset();
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (nf == MAX_ITEMS) {
             return cli_usage_error("tag list ", "too many filters");
@@ -882,13 +738,7 @@ static int tag_list(struct cli *cli, int argc, char **argv)
         cli_json_free(j);
         return cli_fail(&err);
     }
-    if (cli->json) {
-        cli_json_print(j);
-        cli_table_free(&t);
-    } else {
-        cli_json_free(j);
-        cli_table_print(&t);
-    }
+    cli_output(cli, j, &t);
     return CLI_OK;
 }
 
@@ -896,7 +746,7 @@ static int tag_set(struct cli *cli, int argc, char **argv)
 {
     const char *cmd = "tag set ";
     static const struct option none[] = {{NULL, 0, NULL, 0}};
-    getopt_reset();
+    cli_getopt_reset();
     if (getopt_long(argc, argv, "", none, NULL) != -1) {
         return cli_usage_error(cmd, "invalid option");
     }
@@ -931,15 +781,10 @@ static int tag_set(struct cli *cli, int argc, char **argv)
 static int tag_delete(struct cli *cli, int argc, char **argv)
 {
     const char *cmd = "tag delete ";
-    static const struct option opts[] = {{"all", no_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
     bool all = false;
-    int c;
-    getopt_reset();
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c != 'a') {
-            return cli_usage_error(cmd, "invalid option");
-        }
-        all = true;
+    const struct cli_opt opts[] = {CLI_FLAG("all", &all)};
+    if (cli_parse_opts(argc, argv, cmd, opts, CLI_N_OPTS(opts), "invalid option") < 0) {
+        return CLI_USAGE;
     }
     if (argc - optind < 1 || (all == (argc - optind > 1))) {
         return cli_usage_error(cmd, "expected RESOURCE_ID KEY... or RESOURCE_ID --all");
@@ -971,11 +816,27 @@ static int tag_delete(struct cli *cli, int argc, char **argv)
 static int no_args(int argc, char **argv, const char *cmd)
 {
     static const struct option none[] = {{NULL, 0, NULL, 0}};
-    getopt_reset();
+    cli_getopt_reset();
     if (getopt_long(argc, argv, "", none, NULL) != -1 || optind < argc) {
         return cli_usage_error(cmd, "this command takes no arguments");
     }
     return CLI_OK;
+}
+
+static const char *region_row(struct cli_table *t, const void *item)
+{
+    const struct nubo_region *r = item;
+    const char *cells[] = {r->name, r->endpoint};
+    cli_table_add(t, cells);
+    return r->json;
+}
+
+static const char *zone_row(struct cli_table *t, const void *item)
+{
+    const struct nubo_zone *z = item;
+    const char *cells[] = {z->name, z->region, z->state};
+    cli_table_add(t, cells);
+    return z->json;
 }
 
 static int region_list(struct cli *cli, int argc, char **argv)
@@ -992,19 +853,7 @@ static int region_list(struct cli *cli, int argc, char **argv)
     }
     static const char *const cols[] = {"name", "endpoint"};
     struct cli_table t = {2, cols, NULL, 0, 0};
-    struct cli_json *j = cli_json_new(true);
-    for (size_t i = 0; i < l->n; i++) {
-        const char *cells[] = {l->items[i].name, l->items[i].endpoint};
-        cli_table_add(&t, cells);
-        cli_json_add(j, l->items[i].json);
-    }
-    if (cli->json) {
-        cli_json_print(j);
-        cli_table_free(&t);
-    } else {
-        cli_json_free(j);
-        cli_table_print(&t);
-    }
+    cli_print_list(cli, &t, l->items, l->n, sizeof *l->items, region_row);
     nubo_region_list_free(l);
     return CLI_OK;
 }
@@ -1023,42 +872,16 @@ static int zone_list(struct cli *cli, int argc, char **argv)
     }
     static const char *const cols[] = {"name", "region", "state"};
     struct cli_table t = {3, cols, NULL, 0, 0};
-    struct cli_json *j = cli_json_new(true);
-    for (size_t i = 0; i < l->n; i++) {
-        const char *cells[] = {l->items[i].name, l->items[i].region, l->items[i].state};
-        cli_table_add(&t, cells);
-        cli_json_add(j, l->items[i].json);
-    }
-    if (cli->json) {
-        cli_json_print(j);
-        cli_table_free(&t);
-    } else {
-        cli_json_free(j);
-        cli_table_print(&t);
-    }
+    cli_print_list(cli, &t, l->items, l->n, sizeof *l->items, zone_row);
     nubo_zone_list_free(l);
     return CLI_OK;
 }
 
 static int type_list(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"filter", required_argument, NULL, 'f'},
-                                         {NULL, 0, NULL, 0}};
-    struct nubo_filter f[MAX_ITEMS];
-    size_t nf = 0;
-    int c;
-    getopt_reset();
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c != 'f' || nf == MAX_ITEMS || parse_filter(optarg, &f[nf]) < 0) {
-            return cli_usage_error("type list ", "invalid option (--filter NAME=V1,V2)");
-        }
-        nf++;
-    }
-    if (optind < argc) {
-        return cli_usage_error("type list ", "unexpected argument \"%s\"", argv[optind]);
-    }
-    int rc = CLI_OK;
-    struct nubo_client *client = cli_client(cli, &rc);
+    struct filter_buf f = {.n = 0};
+    int rc = filter_args(argc, argv, "type list ", &f);
+    struct nubo_client *client = rc ? NULL : cli_client(cli, &rc);
     if (!client) {
         return rc;
     }
@@ -1066,7 +889,7 @@ static int type_list(struct cli *cli, int argc, char **argv)
     struct cli_table t = {5, cols, NULL, 0, 0};
     struct cli_json *j = cli_json_new(true);
     struct nubo_error err;
-    struct nubo_instance_type_iter *it = nubo_instance_type_iter_new(client, f, nf, 0);
+    struct nubo_instance_type_iter *it = nubo_instance_type_iter_new(client, f.items, f.n, 0);
     const struct nubo_instance_type *ty;
     int got;
     while ((got = nubo_instance_type_iter_next(it, &ty, &err)) == 1) {
@@ -1085,13 +908,7 @@ static int type_list(struct cli *cli, int argc, char **argv)
         cli_json_free(j);
         return cli_fail(&err);
     }
-    if (cli->json) {
-        cli_json_print(j);
-        cli_table_free(&t);
-    } else {
-        cli_json_free(j);
-        cli_table_print(&t);
-    }
+    cli_output(cli, j, &t);
     return CLI_OK;
 }
 
@@ -1114,10 +931,10 @@ const struct cli_cmd cli_compute_cmds[] = {
      "                         availability-zone, reservation-id, tag:KEY, tag-key, tag-value\n"
      "  --page-size N          fetch N at a time (1-1000; default all at once)\n"},
     {"instance", "show", instance_show, "INSTANCE_ID", "show one instance", NULL},
-    {"instance", "stop", instance_stop, "INSTANCE_ID...", "stop instances", NULL},
-    {"instance", "start", instance_start, "INSTANCE_ID...", "start stopped instances", NULL},
-    {"instance", "reboot", instance_reboot, "INSTANCE_ID...", "reboot running instances", NULL},
-    {"instance", "terminate", instance_terminate, "INSTANCE_ID...", "terminate instances", NULL},
+    {"instance", "stop", instance_op, "INSTANCE_ID...", "stop instances", NULL},
+    {"instance", "start", instance_op, "INSTANCE_ID...", "start stopped instances", NULL},
+    {"instance", "reboot", instance_op, "INSTANCE_ID...", "reboot running instances", NULL},
+    {"instance", "terminate", instance_op, "INSTANCE_ID...", "terminate instances", NULL},
     {"image", "list", image_list, "[--owner self|TENANT_ID] [--filter NAME=V1,V2]...",
      "list the images you may launch",
      "  --owner OWNER          only images of this owner (self or a tenant id)\n"

@@ -393,6 +393,8 @@ int main(int argc, char **argv)
         print_cmd(cmd);
         return CLI_OK;
     }
+    cli.cmd = cmd;
+    snprintf(cli.prefix, sizeof cli.prefix, "%s %s ", cmd->group, cmd->verb);
     int rc = cmd->run(&cli, sub_argc, sub_argv);
     nubo_client_free(cli.client);
     if (fflush(stdout) != 0 && rc == CLI_OK) {

@@ -17,15 +17,6 @@ static char *admin_path(const char *fmt, const char *id, const char *suffix)
     return p;
 }
 
-static int need(const char *value, const char *what, struct nubo_error *err)
-{
-    if (!value || !*value) {
-        nubo_err_set(err, 0, "InvalidParameterValue", "%s is required", what);
-        return -1;
-    }
-    return 0;
-}
-
 /* Sends 'method' 'path' with 'body' (stolen, may be NULL) and returns the answer (a new
  * reference), or NULL with '*err' set. Consumes 'path'. */
 static json_t *admin_call(struct nubo_client *c, const char *method, char *path, json_t *body,
@@ -78,21 +69,12 @@ static void tenant_clear(void *item)
 
 NUBO_API void nubo_tenant_free(struct nubo_tenant *t)
 {
-    if (t) {
-        tenant_clear(t);
-        free(t);
-    }
+    nubo_item_free(t, tenant_clear);
 }
 
 NUBO_API void nubo_tenant_list_free(struct nubo_tenant_list *l)
 {
-    for (size_t i = 0; l && i < l->n; i++) {
-        tenant_clear(&l->items[i]);
-    }
-    if (l) {
-        free(l->items);
-        free(l);
-    }
+    nubo_list_free(l, sizeof *l->items, tenant_clear);
 }
 
 NUBO_API struct nubo_tenant_list *nubo_admin_tenants_list(struct nubo_client *c,
@@ -102,26 +84,14 @@ NUBO_API struct nubo_tenant_list *nubo_admin_tenants_list(struct nubo_client *c,
     if (!reply) {
         return NULL;
     }
-    struct nubo_tenant_list *l = calloc(1, sizeof *l);
-    bool ok = false;
-    if (l) {
-        l->items = nubo_js_array(reply, "tenants", sizeof *l->items, tenant_parse_v, tenant_clear,
-                                 &l->n, &ok, err);
-    } else {
-        nubo_err_set(err, 0, "ConfigError", "out of memory");
-    }
-    json_decref(reply);
-    if (!ok) {
-        free(l);
-        return NULL;
-    }
-    return l;
+    return nubo_js_list(reply, "tenants", sizeof(struct nubo_tenant), tenant_parse_v, tenant_clear,
+                        err);
 }
 
 NUBO_API struct nubo_tenant *nubo_admin_tenant_create(struct nubo_client *c, const char *name,
                                                       struct nubo_error *err)
 {
-    if (need(name, "a tenant name", err) < 0) {
+    if (nubo_need(name, "a tenant name", err) < 0) {
         return NULL;
     }
     json_t *reply = admin_call(c, "POST", strdup("/v1/admin/tenants"),
@@ -129,35 +99,43 @@ NUBO_API struct nubo_tenant *nubo_admin_tenant_create(struct nubo_client *c, con
     if (!reply) {
         return NULL;
     }
-    struct nubo_tenant *t = calloc(1, sizeof *t);
-    if (!t || tenant_parse(reply, t) < 0) {
-        nubo_tenant_free(t);
-        t = NULL;
-        nubo_err_set(err, 0, "ProtocolError", "could not read the new tenant");
-    }
-    json_decref(reply);
-    return t;
+    return nubo_js_item(reply, sizeof(struct nubo_tenant), tenant_parse_v, tenant_clear,
+                        "the new tenant", err);
 }
 
 /* --- users and keys ------------------------------------------------------------------------ */
 
+static int user_parse(const json_t *o, void *item)
+{
+    struct nubo_user *u = item;
+    u->user_id = nubo_js_str(o, "user_id");
+    u->tenant_id = nubo_js_str(o, "tenant_id");
+    u->name = nubo_js_str(o, "name");
+    u->role = nubo_js_str(o, "role");
+    u->json = nubo_js_dump(o);
+    return u->user_id && u->json ? 0 : -1;
+}
+
+static void user_clear(void *item)
+{
+    struct nubo_user *u = item;
+    free(u->user_id);
+    free(u->tenant_id);
+    free(u->name);
+    free(u->role);
+    free(u->json);
+}
+
 NUBO_API void nubo_user_free(struct nubo_user *u)
 {
-    if (u) {
-        free(u->user_id);
-        free(u->tenant_id);
-        free(u->name);
-        free(u->role);
-        free(u->json);
-        free(u);
-    }
+    nubo_item_free(u, user_clear);
 }
 
 NUBO_API struct nubo_user *nubo_admin_user_create(struct nubo_client *c, const char *tenant_id,
                                                   const char *name, const char *role,
                                                   struct nubo_error *err)
 {
-    if (need(tenant_id, "a tenant id", err) < 0 || need(name, "a user name", err) < 0) {
+    if (nubo_need(tenant_id, "a tenant id", err) < 0 || nubo_need(name, "a user name", err) < 0) {
         return NULL;
     }
     json_t *reply = admin_call(c, "POST", admin_path("/v1/admin/tenants/%s%s", tenant_id, "/users"),
@@ -165,44 +143,45 @@ NUBO_API struct nubo_user *nubo_admin_user_create(struct nubo_client *c, const c
     if (!reply) {
         return NULL;
     }
-    struct nubo_user *u = calloc(1, sizeof *u);
-    if (u) {
-        u->user_id = nubo_js_str(reply, "user_id");
-        u->tenant_id = nubo_js_str(reply, "tenant_id");
-        u->name = nubo_js_str(reply, "name");
-        u->role = nubo_js_str(reply, "role");
-        u->json = nubo_js_dump(reply);
+    return nubo_js_item(reply, sizeof(struct nubo_user), user_parse, user_clear, "the new user",
+                        err);
+}
+
+static int key_parse(const json_t *o, void *item)
+{
+    struct nubo_access_key *k = item;
+    k->access_key_id = nubo_js_str(o, "access_key_id");
+    k->secret_access_key = nubo_js_str(o, "secret_access_key");
+    k->user_id = nubo_js_str(o, "user_id");
+    k->json = nubo_js_dump(o);
+    return k->access_key_id && k->secret_access_key && k->json ? 0 : -1;
+}
+
+/* Frees what 'item' holds, wiping the secret (and the JSON that repeats it) first. */
+static void key_clear(void *item)
+{
+    struct nubo_access_key *k = item;
+    free(k->access_key_id);
+    if (k->secret_access_key) {
+        explicit_bzero(k->secret_access_key, strlen(k->secret_access_key));
     }
-    if (!u || !u->user_id || !u->json) {
-        nubo_user_free(u);
-        u = NULL;
-        nubo_err_set(err, 0, "ProtocolError", "could not read the new user");
+    free(k->secret_access_key);
+    free(k->user_id);
+    if (k->json) {
+        explicit_bzero(k->json, strlen(k->json));
     }
-    json_decref(reply);
-    return u;
+    free(k->json);
 }
 
 NUBO_API void nubo_access_key_free(struct nubo_access_key *k)
 {
-    if (k) {
-        free(k->access_key_id);
-        if (k->secret_access_key) {
-            explicit_bzero(k->secret_access_key, strlen(k->secret_access_key));
-        }
-        free(k->secret_access_key);
-        free(k->user_id);
-        if (k->json) {
-            explicit_bzero(k->json, strlen(k->json));
-        }
-        free(k->json);
-        free(k);
-    }
+    nubo_item_free(k, key_clear);
 }
 
 NUBO_API struct nubo_access_key *nubo_admin_key_create(struct nubo_client *c, const char *user_id,
                                                        struct nubo_error *err)
 {
-    if (need(user_id, "a user id", err) < 0) {
+    if (nubo_need(user_id, "a user id", err) < 0) {
         return NULL;
     }
     json_t *reply = admin_call(c, "POST", admin_path("/v1/admin/users/%s%s", user_id, "/keys"),
@@ -210,20 +189,8 @@ NUBO_API struct nubo_access_key *nubo_admin_key_create(struct nubo_client *c, co
     if (!reply) {
         return NULL;
     }
-    struct nubo_access_key *k = calloc(1, sizeof *k);
-    if (k) {
-        k->access_key_id = nubo_js_str(reply, "access_key_id");
-        k->secret_access_key = nubo_js_str(reply, "secret_access_key");
-        k->user_id = nubo_js_str(reply, "user_id");
-        k->json = nubo_js_dump(reply);
-    }
-    if (!k || !k->access_key_id || !k->secret_access_key || !k->json) {
-        nubo_access_key_free(k);
-        k = NULL;
-        nubo_err_set(err, 0, "ProtocolError", "could not read the new access key");
-    }
-    json_decref(reply);
-    return k;
+    return nubo_js_item(reply, sizeof(struct nubo_access_key), key_parse, key_clear,
+                        "the new access key", err);
 }
 
 NUBO_API int nubo_admin_set_enabled(struct nubo_client *c, enum nubo_admin_kind kind,
@@ -231,7 +198,7 @@ NUBO_API int nubo_admin_set_enabled(struct nubo_client *c, enum nubo_admin_kind 
 {
     static const char *const fmts[] = {"/v1/admin/tenants/%s%s", "/v1/admin/users/%s%s",
                                        "/v1/admin/keys/%s%s"};
-    if (need(id, "an id", err) < 0) {
+    if (nubo_need(id, "an id", err) < 0) {
         return -1;
     }
     if ((unsigned)kind >= sizeof fmts / sizeof fmts[0]) {
@@ -273,7 +240,7 @@ static int quota_read(json_t *reply, struct nubo_quota *out)
 NUBO_API int nubo_admin_quota_get(struct nubo_client *c, const char *tenant_id,
                                   struct nubo_quota *out, struct nubo_error *err)
 {
-    if (need(tenant_id, "a tenant id", err) < 0) {
+    if (nubo_need(tenant_id, "a tenant id", err) < 0) {
         return -1;
     }
     json_t *reply = admin_call(c, "GET", admin_path("/v1/admin/tenants/%s%s", tenant_id, "/quota"),
@@ -290,7 +257,7 @@ NUBO_API int nubo_admin_quota_set(struct nubo_client *c, const char *tenant_id,
                                   const struct nubo_quota *set, struct nubo_quota *out,
                                   struct nubo_error *err)
 {
-    if (need(tenant_id, "a tenant id", err) < 0) {
+    if (nubo_need(tenant_id, "a tenant id", err) < 0) {
         return -1;
     }
     json_t *body = json_object();
@@ -348,13 +315,7 @@ static void record_clear(void *item)
 
 NUBO_API void nubo_request_list_free(struct nubo_request_list *l)
 {
-    for (size_t i = 0; l && i < l->n; i++) {
-        record_clear(&l->items[i]);
-    }
-    if (l) {
-        free(l->items);
-        free(l);
-    }
+    nubo_list_free(l, sizeof *l->items, record_clear);
 }
 
 NUBO_API struct nubo_request_list *nubo_admin_requests(struct nubo_client *c,
@@ -386,18 +347,6 @@ NUBO_API struct nubo_request_list *nubo_admin_requests(struct nubo_client *c,
     if (!reply) {
         return NULL;
     }
-    struct nubo_request_list *l = calloc(1, sizeof *l);
-    bool ok = false;
-    if (l) {
-        l->items = nubo_js_array(reply, "requests", sizeof *l->items, record_parse, record_clear,
-                                 &l->n, &ok, err);
-    } else {
-        nubo_err_set(err, 0, "ConfigError", "out of memory");
-    }
-    json_decref(reply);
-    if (!ok) {
-        free(l);
-        return NULL;
-    }
-    return l;
+    return nubo_js_list(reply, "requests", sizeof(struct nubo_request_record), record_parse,
+                        record_clear, err);
 }

@@ -24,37 +24,7 @@ static char *id_path(const char *base, const char *id, const char *suffix)
     return p;
 }
 
-static int need(const char *value, const char *what, struct nubo_error *err)
-{
-    if (!value || !*value) {
-        nubo_err_set(err, 0, "InvalidParameterValue", "%s is required", what);
-        return -1;
-    }
-    return 0;
-}
-
-/* Returns a list struct holding 'items' and 'n', or NULL (freeing 'items' with 'clear'). */
-static void *make_list(void *items, size_t n, size_t size, void (*clear)(void *),
-                       struct nubo_error *err)
-{
-    struct {
-        void *items;
-        size_t n;
-    } *l = calloc(1, sizeof *l);
-    if (!l) {
-        for (size_t i = 0; i < n; i++) {
-            clear((char *)items + i * size);
-        }
-        free(items);
-        nubo_err_set(err, 0, "ConfigError", "out of memory");
-        return NULL;
-    }
-    l->items = items;
-    l->n = n;
-    return l;
-}
-
-/* GETs 'path' with 'query' and parses its 'key' array into a new list (see make_list()). */
+/* GETs 'path' with 'query' and parses its 'key' array into a new list (see nubo_list_new()). */
 static void *get_list(struct nubo_client *c, const char *path, const char *query, const char *key,
                       size_t size, int (*parse)(const json_t *, void *), void (*clear)(void *),
                       struct nubo_error *err)
@@ -63,11 +33,7 @@ static void *get_list(struct nubo_client *c, const char *path, const char *query
     if (nubo_call(c, "GET", path, query, NULL, true, &reply, err) < 0) {
         return NULL;
     }
-    size_t n;
-    bool ok;
-    void *items = nubo_js_array(reply, key, size, parse, clear, &n, &ok, err);
-    json_decref(reply);
-    return ok ? make_list(items, n, size, clear, err) : NULL;
+    return nubo_js_list(reply, key, size, parse, clear, err);
 }
 
 static const char *filters_query(struct nubo_query *q, const struct nubo_filter *f, size_t n,
@@ -108,13 +74,7 @@ NUBO_API struct nubo_region_list *nubo_regions_list(struct nubo_client *c, struc
 
 NUBO_API void nubo_region_list_free(struct nubo_region_list *l)
 {
-    for (size_t i = 0; l && i < l->n; i++) {
-        region_clear(&l->items[i]);
-    }
-    if (l) {
-        free(l->items);
-        free(l);
-    }
+    nubo_list_free(l, sizeof *l->items, region_clear);
 }
 
 static int zone_parse(const json_t *o, void *item)
@@ -152,13 +112,7 @@ NUBO_API struct nubo_zone_list *nubo_zones_list(struct nubo_client *c,
 
 NUBO_API void nubo_zone_list_free(struct nubo_zone_list *l)
 {
-    for (size_t i = 0; l && i < l->n; i++) {
-        zone_clear(&l->items[i]);
-    }
-    if (l) {
-        free(l->items);
-        free(l);
-    }
+    nubo_list_free(l, sizeof *l->items, zone_clear);
 }
 
 /* --- instance types ------------------------------------------------------------------------ */
@@ -272,21 +226,12 @@ NUBO_API struct nubo_image_list *nubo_images_list(struct nubo_client *c, const c
 
 NUBO_API void nubo_image_list_free(struct nubo_image_list *l)
 {
-    for (size_t i = 0; l && i < l->n; i++) {
-        image_clear(&l->items[i]);
-    }
-    if (l) {
-        free(l->items);
-        free(l);
-    }
+    nubo_list_free(l, sizeof *l->items, image_clear);
 }
 
 NUBO_API void nubo_image_free(struct nubo_image *m)
 {
-    if (m) {
-        image_clear(m);
-        free(m);
-    }
+    nubo_item_free(m, image_clear);
 }
 
 /* Moves item 0 of 'l' into a new struct of 'size' bytes and frees the rest. */
@@ -313,7 +258,7 @@ static void *take_first(void *list, size_t size, void (*clear)(void *))
 NUBO_API struct nubo_image *nubo_image_get(struct nubo_client *c, const char *id,
                                            struct nubo_error *err)
 {
-    if (need(id, "an image id", err) < 0) {
+    if (nubo_need(id, "an image id", err) < 0) {
         return NULL;
     }
     struct nubo_filter f = {"image-id", id};
@@ -371,7 +316,7 @@ NUBO_API struct nubo_image *nubo_image_register(struct nubo_client *c,
                                                 const struct nubo_image_params *p,
                                                 struct nubo_error *err)
 {
-    if (need(p ? p->name : NULL, "an image name", err) < 0) {
+    if (nubo_need(p ? p->name : NULL, "an image name", err) < 0) {
         return NULL;
     }
     json_t *body = json_pack("{s:s, s:s?, s:s?, s:s?, s:b}", "name", p->name, "description",
@@ -428,27 +373,18 @@ static void instance_clear(void *item)
 
 NUBO_API void nubo_instance_free(struct nubo_instance *in)
 {
-    if (in) {
-        instance_clear(in);
-        free(in);
-    }
+    nubo_item_free(in, instance_clear);
 }
 
 NUBO_API void nubo_instance_list_free(struct nubo_instance_list *l)
 {
-    for (size_t i = 0; l && i < l->n; i++) {
-        instance_clear(&l->items[i]);
-    }
-    if (l) {
-        free(l->items);
-        free(l);
-    }
+    nubo_list_free(l, sizeof *l->items, instance_clear);
 }
 
 NUBO_API struct nubo_instance_list *
 nubo_instances_run(struct nubo_client *c, const struct nubo_run_params *p, struct nubo_error *err)
 {
-    if (need(p ? p->image_id : NULL, "an image id", err) < 0) {
+    if (nubo_need(p ? p->image_id : NULL, "an image id", err) < 0) {
         return NULL;
     }
     char *token = p->client_token ? NULL : nubo_client_token();
@@ -470,18 +406,14 @@ nubo_instances_run(struct nubo_client *c, const struct nubo_run_params *p, struc
     if (rc < 0) {
         return NULL;
     }
-    size_t n;
-    bool ok;
-    void *items = nubo_js_array(reply, "instances", sizeof(struct nubo_instance), instance_parse,
-                                instance_clear, &n, &ok, err);
-    json_decref(reply);
-    return ok ? make_list(items, n, sizeof(struct nubo_instance), instance_clear, err) : NULL;
+    return nubo_js_list(reply, "instances", sizeof(struct nubo_instance), instance_parse,
+                        instance_clear, err);
 }
 
 NUBO_API struct nubo_instance *nubo_instance_get(struct nubo_client *c, const char *id,
                                                  struct nubo_error *err)
 {
-    if (need(id, "an instance id", err) < 0) {
+    if (nubo_need(id, "an instance id", err) < 0) {
         return NULL;
     }
     char *path = id_path("/v1/instances", id, "");
@@ -545,7 +477,7 @@ NUBO_API int nubo_instance_action(struct nubo_client *c, const char *id, enum nu
                                   struct nubo_state_change *out, struct nubo_error *err)
 {
     static const char *const names[] = {"/stop", "/start", "/reboot", "/terminate"};
-    if (need(id, "an instance id", err) < 0) {
+    if (nubo_need(id, "an instance id", err) < 0) {
         return -1;
     }
     if ((unsigned)op >= sizeof names / sizeof names[0]) {
@@ -593,7 +525,7 @@ NUBO_API struct nubo_instance *nubo_instance_wait(struct nubo_client *c, const c
     if (poll_ms <= 0) {
         poll_ms = 1000;
     }
-    if (need(state, "a state", err) < 0) {
+    if (nubo_need(state, "a state", err) < 0) {
         return NULL;
     }
     for (;;) {
@@ -675,27 +607,18 @@ static void keypair_clear(void *item)
 
 NUBO_API void nubo_keypair_free(struct nubo_keypair *k)
 {
-    if (k) {
-        keypair_clear(k);
-        free(k);
-    }
+    nubo_item_free(k, keypair_clear);
 }
 
 NUBO_API void nubo_keypair_list_free(struct nubo_keypair_list *l)
 {
-    for (size_t i = 0; l && i < l->n; i++) {
-        keypair_clear(&l->items[i]);
-    }
-    if (l) {
-        free(l->items);
-        free(l);
-    }
+    nubo_list_free(l, sizeof *l->items, keypair_clear);
 }
 
 NUBO_API struct nubo_keypair *nubo_keypair_create(struct nubo_client *c, const char *name,
                                                   const char *key_type, struct nubo_error *err)
 {
-    if (need(name, "a key pair name", err) < 0) {
+    if (nubo_need(name, "a key pair name", err) < 0) {
         return NULL;
     }
     json_t *body = json_pack("{s:s, s:s?}", "name", name, "key_type", key_type);
@@ -706,7 +629,8 @@ NUBO_API struct nubo_keypair *nubo_keypair_create(struct nubo_client *c, const c
 NUBO_API struct nubo_keypair *nubo_keypair_import(struct nubo_client *c, const char *name,
                                                   const char *public_key, struct nubo_error *err)
 {
-    if (need(name, "a key pair name", err) < 0 || need(public_key, "a public key", err) < 0) {
+    if (nubo_need(name, "a key pair name", err) < 0 ||
+        nubo_need(public_key, "a public key", err) < 0) {
         return NULL;
     }
     json_t *body = json_pack("{s:s, s:s}", "name", name, "public_key", public_key);
@@ -730,7 +654,7 @@ NUBO_API struct nubo_keypair_list *nubo_keypairs_list(struct nubo_client *c,
 
 NUBO_API int nubo_keypair_delete(struct nubo_client *c, const char *name, struct nubo_error *err)
 {
-    if (need(name, "a key pair name", err) < 0) {
+    if (nubo_need(name, "a key pair name", err) < 0) {
         return -1;
     }
     char *path = id_path("/v1/keypairs", name, "");
@@ -803,7 +727,7 @@ NUBO_API void nubo_tag_iter_free(struct nubo_tag_iter *i)
 NUBO_API int nubo_tags_set(struct nubo_client *c, const char *resource_id,
                            const struct nubo_tag *tags, size_t n_tags, struct nubo_error *err)
 {
-    if (need(resource_id, "a resource id", err) < 0) {
+    if (nubo_need(resource_id, "a resource id", err) < 0) {
         return -1;
     }
     char *path = id_path("/v1/tags", resource_id, "");
@@ -822,7 +746,7 @@ NUBO_API int nubo_tags_set(struct nubo_client *c, const char *resource_id,
 NUBO_API int nubo_tags_delete(struct nubo_client *c, const char *resource_id, const char *key,
                               struct nubo_error *err)
 {
-    if (need(resource_id, "a resource id", err) < 0) {
+    if (nubo_need(resource_id, "a resource id", err) < 0) {
         return -1;
     }
     struct nubo_query q = {0};

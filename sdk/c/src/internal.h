@@ -82,6 +82,34 @@ void *nubo_js_array(const json_t *reply, const char *key, size_t size,
                     int (*parse)(const json_t *o, void *item), void (*clear)(void *item), size_t *n,
                     bool *ok, struct nubo_error *err);
 
+/* Sets '*err' to InvalidParameterValue "<what> is required" when 'value' is NULL or empty.
+ * Returns 0, or -1. */
+int nubo_need(const char *value, const char *what, struct nubo_error *err);
+
+/* Every public list struct is laid out as { T *items; size_t n; }: these work on any of them.
+ * Returns a new list holding 'items' (taken) and 'n', or NULL with '*err' set (clearing each
+ * item of 'size' bytes with 'clear' and freeing 'items'). */
+void *nubo_list_new(void *items, size_t n, size_t size, void (*clear)(void *item),
+                    struct nubo_error *err);
+
+/* Parses 'reply' (consumed) as nubo_js_array() does into a new list (see nubo_list_new()).
+ * Returns it, or NULL with '*err' set. */
+void *nubo_js_list(json_t *reply, const char *key, size_t size,
+                   int (*parse)(const json_t *o, void *item), void (*clear)(void *item),
+                   struct nubo_error *err);
+
+/* Parses 'reply' (consumed) with 'parse' into a new zeroed item of 'size' bytes. Returns it (the
+ * caller frees it with nubo_item_free(.., 'clear')), or NULL with '*err' set to ProtocolError
+ * "could not read <what>". */
+void *nubo_js_item(json_t *reply, size_t size, int (*parse)(const json_t *o, void *item),
+                   void (*clear)(void *item), const char *what, struct nubo_error *err);
+
+/* Clears each item of the list 'list' with 'clear' and frees the list. Accepts NULL. */
+void nubo_list_free(void *list, size_t size, void (*clear)(void *item));
+
+/* Clears 'item' with 'clear' and frees it. Accepts NULL. */
+void nubo_item_free(void *item, void (*clear)(void *item));
+
 /* --- paged iterators --------------------------------------------------------------------------- */
 
 struct nubo_page_iter {

@@ -106,6 +106,83 @@ void *nubo_js_array(const json_t *reply, const char *key, size_t size,
     return items;
 }
 
+int nubo_need(const char *value, const char *what, struct nubo_error *err)
+{
+    if (!value || !*value) {
+        nubo_err_set(err, 0, "InvalidParameterValue", "%s is required", what);
+        return -1;
+    }
+    return 0;
+}
+
+/* The shape shared by every public list struct. */
+struct any_list {
+    void *items;
+    size_t n;
+};
+
+void *nubo_list_new(void *items, size_t n, size_t size, void (*clear)(void *item),
+                    struct nubo_error *err)
+{
+    struct any_list *l = calloc(1, sizeof *l);
+    if (!l) {
+        for (size_t i = 0; i < n; i++) {
+            clear((char *)items + i * size);
+        }
+        free(items);
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return NULL;
+    }
+    l->items = items;
+    l->n = n;
+    return l;
+}
+
+void *nubo_js_list(json_t *reply, const char *key, size_t size,
+                   int (*parse)(const json_t *o, void *item), void (*clear)(void *item),
+                   struct nubo_error *err)
+{
+    size_t n;
+    bool ok;
+    void *items = nubo_js_array(reply, key, size, parse, clear, &n, &ok, err);
+    json_decref(reply);
+    return ok ? nubo_list_new(items, n, size, clear, err) : NULL;
+}
+
+void *nubo_js_item(json_t *reply, size_t size, int (*parse)(const json_t *o, void *item),
+                   void (*clear)(void *item), const char *what, struct nubo_error *err)
+{
+    void *item = calloc(1, size);
+    if (!item || parse(reply, item) < 0) {
+        nubo_item_free(item, clear);
+        item = NULL;
+        nubo_err_set(err, 0, "ProtocolError", "could not read %s", what);
+    }
+    json_decref(reply);
+    return item;
+}
+
+void nubo_list_free(void *list, size_t size, void (*clear)(void *item))
+{
+    struct any_list *l = list;
+    if (!l) {
+        return;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        clear((char *)l->items + i * size);
+    }
+    free(l->items);
+    free(l);
+}
+
+void nubo_item_free(void *item, void (*clear)(void *item))
+{
+    if (item) {
+        clear(item);
+        free(item);
+    }
+}
+
 int nubo_page_iter_init(struct nubo_page_iter *it, struct nubo_client *client, const char *path,
                         const char *array_key, const struct nubo_filter *filters, size_t n,
                         int page_size, void *item, size_t size,
