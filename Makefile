@@ -42,7 +42,7 @@ else
   say = @printf '  %-6s %s\n' $(1) $(2)
 endif
 CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(OPT) -pthread -Icommon/include $(PKG_CFLAGS) -MMD -MP
-TEST_CFLAGS := -Iapi-gateway -Itests/lib
+TEST_CFLAGS := -Iapi-gateway -Ischeduler -Icompute-agent -Itests/lib
 LDFLAGS := $(OPT) -pthread
 LDLIBS := $(PKG_LIBS) -lm
 
@@ -57,8 +57,18 @@ GW_OBJ := $(GW_SRC:%.c=$(B)/obj/%.o)
 GW_LIB := $(B)/libnubo-gateway.a
 GW_BIN := $(B)/bin/nubo-gateway
 
-BINS := $(GW_BIN)
-DAEMON_LIBS := $(GW_LIB)
+SCHED_SRC := $(filter-out scheduler/main.c,$(wildcard scheduler/*.c))
+SCHED_OBJ := $(SCHED_SRC:%.c=$(B)/obj/%.o)
+SCHED_LIB := $(B)/libnubo-scheduler.a
+SCHED_BIN := $(B)/bin/nubo-scheduler
+
+AGENT_SRC := $(filter-out compute-agent/main.c,$(wildcard compute-agent/*.c))
+AGENT_OBJ := $(AGENT_SRC:%.c=$(B)/obj/%.o)
+AGENT_LIB := $(B)/libnubo-agent.a
+AGENT_BIN := $(B)/bin/nubo-agent
+
+BINS := $(GW_BIN) $(if $(wildcard scheduler/main.c),$(SCHED_BIN)) $(if $(wildcard compute-agent/main.c),$(AGENT_BIN))
+DAEMON_LIBS := $(GW_LIB) $(SCHED_LIB) $(AGENT_LIB)
 
 # --- tests ----------------------------------------------------------------------------------------
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
@@ -105,6 +115,22 @@ $(GW_LIB): $(GW_OBJ)
 	$(call say,AR,$@)
 	$(Q)$(AR) rcs $@ $^
 
+$(SCHED_LIB): $(SCHED_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
+$(AGENT_LIB): $(AGENT_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
+# The agent alone links libvirt (and its private headers see libvirt's).
+$(B)/obj/compute-agent/%.o: compute-agent/%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) $(VIRT_CFLAGS) -c $< -o $@
+
 $(TESTLIB): $(TESTLIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,AR,$@)
@@ -115,20 +141,30 @@ $(GW_BIN): $(B)/obj/api-gateway/main.o $(GW_LIB) $(COMMON_LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(SCHED_BIN): $(B)/obj/scheduler/main.o $(SCHED_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(AGENT_BIN): $(B)/obj/compute-agent/main.o $(AGENT_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(LDLIBS)
+
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(TESTLIB) $(DAEMON_LIBS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(LDLIBS) -lcmocka
 
 $(B)/tests/%: $(B)/obj/tests/integration/%.o $(TESTLIB) $(DAEMON_LIBS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(LDLIBS) -lcmocka
 
 $(B)/bench/%: $(B)/obj/tests/bench/%.o $(TESTLIB) $(DAEMON_LIBS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(LDLIBS)
 
 # Fuzz targets build with clang's libFuzzer when clang is there; `make fuzz` runs each briefly.
 $(B)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(GW_SRC)
@@ -173,7 +209,7 @@ format-check:
 lint:
 	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -Icommon/include \
-	    common/src api-gateway
+	    common/src api-gateway scheduler compute-agent
 	@$(MAKE) --no-print-directory -C sdk/c lint
 
 clean:

@@ -1,15 +1,19 @@
 /* EC2 actions over instances: RunInstances, DescribeInstances, DescribeInstanceStatus,
- * TerminateInstances, StopInstances, StartInstances, RebootInstances. */
+ * TerminateInstances, StopInstances, StartInstances, RebootInstances, GetConsoleOutput. */
 #include "ec2_api.h"
 #include "ec2_params.h"
 #include "ec2_xml.h"
 #include "gateway.h"
+#include "svc_hosts.h"
 #include "svc_instances.h"
 
 #include "nubo/arena.h"
 #include "nubo/buf.h"
+#include "nubo/crypto.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void write_state(struct nb_buf *b, const char *tag, int code, const char *name)
 {
@@ -32,8 +36,16 @@ static void write_instance(struct nb_buf *b, const struct gw_instance *in)
     ec2_xml_time_ms(b, "launchTime", in->launch_time_ms);
     nb_buf_puts(b, "<placement>");
     ec2_xml_text(b, "availabilityZone", in->zone);
-    nb_buf_puts(b, "<groupName/><tenancy>default</tenancy></placement>"
-                   "<monitoring><state>disabled</state></monitoring>");
+    if (in->placement_group) {
+        ec2_xml_text(b, "groupName", in->placement_group);
+    } else {
+        ec2_xml_empty(b, "groupName");
+    }
+    if (in->partition_number) {
+        ec2_xml_int(b, "partitionNumber", in->partition_number);
+    }
+    ec2_xml_text(b, "tenancy", in->tenancy ? in->tenancy : "default");
+    nb_buf_puts(b, "</placement><monitoring><state>disabled</state></monitoring>");
     if (in->reason_code) {
         nb_buf_puts(b, "<stateReason>");
         ec2_xml_text(b, "code", in->reason_code);
@@ -108,7 +120,7 @@ static int instance_tags(struct ec2_call *c, struct gw_tag **tags, size_t *n_tag
 static int run_instances(struct ec2_call *c)
 {
     struct gw_run_request rq = {.client_token = c->client_token};
-    long long min_count, max_count;
+    long long min_count, max_count, partition = 0;
     struct gw_tag *tags;
     if (ec2_params_get_string(c->params, "ImageId", true, &rq.image_id, &c->err) < 0 ||
         ec2_params_get_int(c->params, "MinCount", true, 1, 1000, &min_count, &c->err) < 0 ||
@@ -118,9 +130,15 @@ static int run_instances(struct ec2_call *c)
         ec2_params_get_string(c->params, "Placement.AvailabilityZone", false, &rq.zone, &c->err) <
             0 ||
         ec2_params_get_string(c->params, "UserData", false, &rq.user_data, &c->err) < 0 ||
+        ec2_params_get_string(c->params, "Placement.GroupName", false, &rq.placement_group,
+                              &c->err) < 0 ||
+        ec2_params_get_int(c->params, "Placement.PartitionNumber", false, 1, 7, &partition,
+                           &c->err) < 0 ||
+        ec2_params_get_string(c->params, "Placement.Tenancy", false, &rq.tenancy, &c->err) < 0 ||
         instance_tags(c, &tags, &rq.n_tags) < 0) {
         return -1;
     }
+    rq.partition_number = (int)partition;
     rq.tags = tags;
     rq.min_count = (int)min_count;
     rq.max_count = (int)max_count;
@@ -274,6 +292,33 @@ static int change_state(struct ec2_call *c, enum gw_instance_op op)
     return 0;
 }
 
+/* The tail of the instance's serial console, base64 as EC2 returns it (up to 64 KiB). */
+static int get_console_output(struct ec2_call *c)
+{
+    const char *id;
+    bool latest = false;
+    if (ec2_params_get_string(c->params, "InstanceId", true, &id, &c->err) < 0 ||
+        ec2_params_get_bool(c->params, "Latest", false, &latest, &c->err) < 0) {
+        return -1;
+    }
+    if (c->dry_run) {
+        return ec2_dry_run(c);
+    }
+    char *text;
+    if (gw_instance_console(c->gw, c->who, id, &text, &c->err) < 0) {
+        return -1;
+    }
+    char *b64 = nb_base64_encode(text, strlen(text));
+    free(text);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    ec2_xml_text(c->out, "instanceId", id);
+    ec2_xml_time_ms(c->out, "timestamp", (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+    ec2_xml_text(c->out, "output", b64);
+    free(b64);
+    return 0;
+}
+
 static int terminate_instances(struct ec2_call *c)
 {
     return change_state(c, GW_OP_TERMINATE);
@@ -297,6 +342,7 @@ static int reboot_instances(struct ec2_call *c)
 const struct ec2_action ec2_actions_instances[] = {
     {"RunInstances", run_instances, true,
      "ImageId MinCount MaxCount InstanceType KeyName Placement.AvailabilityZone UserData "
+     "Placement.GroupName Placement.PartitionNumber Placement.Tenancy "
      "TagSpecification.*"},
     {"DescribeInstances", describe_instances, false, "InstanceId.* Filter.* MaxResults NextToken"},
     {"DescribeInstanceStatus", describe_instance_status, false,
@@ -305,5 +351,6 @@ const struct ec2_action ec2_actions_instances[] = {
     {"StopInstances", stop_instances, true, "InstanceId.* Force"},
     {"StartInstances", start_instances, true, "InstanceId.*"},
     {"RebootInstances", reboot_instances, true, "InstanceId.*"},
+    {"GetConsoleOutput", get_console_output, false, "InstanceId Latest"},
     {NULL, NULL, false, NULL},
 };

@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "ec2_api.h"
 #include "reqlog.h"
+#include "node_api.h"
 #include "rest_api.h"
 
 #include "nubo/arena.h"
@@ -206,6 +207,7 @@ int gw_start(struct gw_ctx *gw, struct nb_error *err)
     if (nb_http_route(gw->http, "GET", "/healthz", handle_healthz, gw) < 0 ||
         nb_http_route(gw->http, "GET", "/metrics", handle_metrics, gw) < 0 ||
         nb_http_route(gw->http, NULL, "/v1*", rest_api_handle, gw) < 0 ||
+        nb_http_route(gw->http, NULL, "/internal/v1*", node_api_handle, gw) < 0 ||
         nb_http_route(gw->http, "POST", "/", ec2_api_handle, gw) < 0 ||
         nb_http_route(gw->http, "GET", "/", ec2_api_handle, gw) < 0 ||
         nb_http_route(gw->http, NULL, "/*", handle_unrouted, gw) < 0) {

@@ -8,6 +8,7 @@
 #include "gateway.h"
 #include "reqlog.h"
 #include "svc_admin.h"
+#include "svc_hosts.h"
 #include "svc_catalog.h"
 #include "svc_instances.h"
 #include "svc_keypairs.h"
@@ -265,16 +266,25 @@ static int get_images(struct rest_call *c)
 static int post_images(struct rest_call *c)
 {
     struct gw_image m = {0};
+    long long size = 0;
     if (body_string(c, "name", true, &m.name) < 0 ||
         body_string(c, "description", false, &m.description) < 0 ||
         body_string(c, "image_type", false, &m.image_type) < 0 ||
         body_string(c, "architecture", false, &m.architecture) < 0 ||
-        nb_json_get_bool(c->body, "public", false, &m.is_public, &c->err) < 0) {
+        nb_json_get_bool(c->body, "public", false, &m.is_public, &c->err) < 0 ||
+        body_string(c, "location", false, &m.location) < 0 ||
+        body_string(c, "sha256", false, &m.sha256) < 0 ||
+        body_int(c, "size_bytes", 0, INT64_MAX, &size) < 0 ||
+        body_string(c, "disk_format", false, &m.disk_format) < 0 ||
+        body_string(c, "kernel_id", false, &m.kernel_id) < 0 ||
+        body_string(c, "ramdisk_id", false, &m.ramdisk_id) < 0 ||
+        body_string(c, "kernel_args", false, &m.kernel_args) < 0) {
         if (!c->err.reason[0]) {
             nb_error_reason(&c->err, "InvalidParameterValue");
         }
         return -1;
     }
+    m.size_bytes = size;
     char id[32];
     if (gw_image_register(c->gw, c->who, &m, id, &c->err) < 0) {
         return -1;
@@ -302,6 +312,13 @@ static json_t *instance_json(struct rest_call *c, const struct gw_instance *in)
                   in->instance_type, "key_name", in->key_name, "zone", in->zone, "state", in->state,
                   "launch_time", time_text(c, in->launch_time_ms), "vcpus", in->vcpus, "memory_mib",
                   in->memory_mib, "tags", tags_json(in->tags, in->n_tags));
+    json_object_set_new(o, "tenancy", json_string(in->tenancy ? in->tenancy : "default"));
+    if (in->placement_group) {
+        json_object_set_new(o, "placement_group", json_string(in->placement_group));
+    }
+    if (in->partition_number) {
+        json_object_set_new(o, "partition_number", json_integer(in->partition_number));
+    }
     if (in->reason_code) {
         json_object_set_new(
             o, "state_reason",
@@ -348,11 +365,15 @@ static int get_instance(struct rest_call *c)
 static int post_instances(struct rest_call *c)
 {
     struct gw_run_request rq = {0};
-    long long count = 1, min_count = 0, max_count = 0;
+    long long count = 1, min_count = 0, max_count = 0, partition = 0;
     struct gw_tag *tags;
-    static const char *const fields[] = {"image_id",  "instance_type", "key_name", "zone",
-                                         "user_data", "client_token",  "count",    "min_count",
-                                         "max_count", "tags",          NULL};
+    static const char *const fields[] = {"image_id",        "instance_type",
+                                         "key_name",        "zone",
+                                         "user_data",       "client_token",
+                                         "count",           "min_count",
+                                         "max_count",       "tags",
+                                         "placement_group", "partition_number",
+                                         "tenancy",         NULL};
     if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
         body_string(c, "image_id", true, &rq.image_id) < 0 ||
         body_string(c, "instance_type", false, &rq.instance_type) < 0 ||
@@ -362,13 +383,17 @@ static int post_instances(struct rest_call *c)
         body_string(c, "client_token", false, &rq.client_token) < 0 ||
         body_int(c, "count", 1, 1000, &count) < 0 ||
         body_int(c, "min_count", 1, 1000, &min_count) < 0 ||
-        body_int(c, "max_count", 1, 1000, &max_count) < 0 || body_tags(c, &tags, &rq.n_tags) < 0) {
+        body_int(c, "max_count", 1, 1000, &max_count) < 0 ||
+        body_string(c, "placement_group", false, &rq.placement_group) < 0 ||
+        body_int(c, "partition_number", 1, 7, &partition) < 0 ||
+        body_string(c, "tenancy", false, &rq.tenancy) < 0 || body_tags(c, &tags, &rq.n_tags) < 0) {
         if (!c->err.reason[0]) {
             nb_error_reason(&c->err, "InvalidParameterValue");
         }
         return -1;
     }
     rq.tags = tags;
+    rq.partition_number = (int)partition;
     rq.min_count = (int)(min_count ? min_count : count);
     rq.max_count = (int)(max_count ? max_count : count);
     struct gw_instance_list l;
@@ -607,6 +632,61 @@ static int put_quota(struct rest_call *c)
     return admin_reply(c, gw_admin_quota(c->gw, c->who, c->args[0], c->body, &c->err), 200);
 }
 
+/* --- hosts (operator) --------------------------------------------------------------------- */
+
+static int get_hosts(struct rest_call *c)
+{
+    json_t *arr = gw_hosts_list(c->gw, c->who, NULL, &c->err);
+    return admin_reply(c, arr ? json_pack("{s:o}", "hosts", arr) : NULL, 200);
+}
+
+static int get_host(struct rest_call *c)
+{
+    return admin_reply(c, gw_hosts_list(c->gw, c->who, c->args[0], &c->err), 200);
+}
+
+static int post_hosts(struct rest_call *c)
+{
+    if (need_body(c) < 0) {
+        return -1;
+    }
+    return admin_reply(c, gw_host_create(c->gw, c->who, c->body, &c->err), 201);
+}
+
+static int patch_host(struct rest_call *c)
+{
+    if (need_body(c) < 0) {
+        return -1;
+    }
+    return admin_reply(c, gw_host_update(c->gw, c->who, c->args[0], c->body, &c->err), 200);
+}
+
+static int delete_host(struct rest_call *c)
+{
+    if (gw_host_delete(c->gw, c->who, c->args[0], &c->err) < 0) {
+        return -1;
+    }
+    c->status = 204;
+    return 0;
+}
+
+static int post_host_evacuate(struct rest_call *c)
+{
+    return admin_reply(c, gw_host_evacuate(c->gw, c->who, c->args[0], &c->err), 200);
+}
+
+/* GET /v1/instances/{id}/console: the tail of the serial console, as GetConsoleOutput. */
+static int get_instance_console(struct rest_call *c)
+{
+    char *text;
+    if (gw_instance_console(c->gw, c->who, c->args[0], &text, &c->err) < 0) {
+        return -1;
+    }
+    c->reply = json_pack("{s:s, s:s%}", "instance_id", c->args[0], "output", text, strlen(text));
+    free(text);
+    return 0;
+}
+
 /* GET /v1/admin/requests?tenant_id=&action=&error_code=&errors_only=&from=&to=&limit=
  * 'from' and 'to' are microseconds since the epoch. */
 static int get_requests(struct rest_call *c)
@@ -661,5 +741,12 @@ const struct rest_route rest_routes[] = {
     {"POST", "/v1/admin/users/{}/{}", post_user_enable},
     {"POST", "/v1/admin/keys/{}/{}", post_key_enable},
     {"GET", "/v1/admin/requests", get_requests},
+    {"GET", "/v1/admin/hosts", get_hosts},
+    {"POST", "/v1/admin/hosts", post_hosts},
+    {"GET", "/v1/admin/hosts/{}", get_host},
+    {"PATCH", "/v1/admin/hosts/{}", patch_host},
+    {"DELETE", "/v1/admin/hosts/{}", delete_host},
+    {"POST", "/v1/admin/hosts/{}/evacuate", post_host_evacuate},
+    {"GET", "/v1/instances/{}/console", get_instance_console},
     {NULL, NULL, NULL},
 };

@@ -257,8 +257,21 @@ int gw_images_describe(struct gw_ctx *gw, const struct gw_principal *who, const 
 int gw_image_register(struct gw_ctx *gw, const struct gw_principal *who, const struct gw_image *img,
                       char *id_out, struct nb_error *err)
 {
-    if (gw_require_writer(who, err) < 0 || (img->is_public && gw_require_admin(who, err) < 0)) {
+    if (gw_require_writer(who, err) < 0 || (img->is_public && gw_require_admin(who, err) < 0) ||
+        (img->location && gw_require_admin(who, err) < 0)) {
         return -1;
+    }
+    if (img->location && strncmp(img->location, "file:///", 8) &&
+        strncmp(img->location, "http://", 7) && strncmp(img->location, "https://", 8)) {
+        nb_error_set(err, NB_ERR_INVALID,
+                     "Invalid image location '%s': use a file:///, http:// or https:// URL",
+                     img->location);
+        nb_error_reason(err, "InvalidParameterValue");
+        return -1;
+    }
+    char size_s[24] = "";
+    if (img->size_bytes > 0) {
+        snprintf(size_s, sizeof size_s, "%lld", (long long)img->size_bytes);
     }
     const char *type = img->image_type ? img->image_type : "machine";
     const char *prefix = !strcmp(type, "kernel") ? "aki" : !strcmp(type, "ramdisk") ? "ari" : "ami";
@@ -272,15 +285,30 @@ int gw_image_register(struct gw_ctx *gw, const struct gw_principal *who, const s
                        img->description ? img->description : "",
                        img->is_public ? "true" : "false",
                        type,
-                       img->architecture ? img->architecture : "x86_64"};
+                       img->architecture ? img->architecture : "x86_64",
+                       img->location,
+                       img->sha256,
+                       size_s[0] ? size_s : NULL,
+                       img->disk_format ? img->disk_format : "raw",
+                       img->kernel_id,
+                       img->ramdisk_id,
+                       img->kernel_args};
     struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
     if (!conn) {
         return -1;
     }
     PGresult *res = nb_pg_exec(conn,
                                "INSERT INTO images (id, tenant_id, name, description, is_public, "
-                               "image_type, architecture) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                               7, p, err);
+                               "image_type, architecture, location, sha256, size_bytes, "
+                               "disk_format, kernel_id, ramdisk_id, kernel_args) "
+                               "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 "
+                               "WHERE ($12::text IS NULL OR EXISTS (SELECT 1 FROM images k "
+                               "WHERE k.id = $12 AND k.image_type = 'kernel' "
+                               "AND (k.tenant_id = $2 OR k.is_public))) "
+                               "AND ($13::text IS NULL OR EXISTS (SELECT 1 FROM images r "
+                               "WHERE r.id = $13 AND r.image_type = 'ramdisk' "
+                               "AND (r.tenant_id = $2 OR r.is_public))) RETURNING id",
+                               14, p, err);
     nb_pg_release(conn);
     if (!res) {
         if (err && err->code == NB_ERR_CONFLICT) {
@@ -291,6 +319,14 @@ int gw_image_register(struct gw_ctx *gw, const struct gw_principal *who, const s
         }
         return -1;
     }
+    int inserted = PQntuples(res);
     PQclear(res);
+    if (!inserted) {
+        nb_error_set(err, NB_ERR_NOT_FOUND,
+                     "The kernel '%s' or ramdisk '%s' does not exist or is not of that type",
+                     img->kernel_id ? img->kernel_id : "", img->ramdisk_id ? img->ramdisk_id : "");
+        nb_error_reason(err, "InvalidAMIID.NotFound");
+        return -1;
+    }
     return 0;
 }

@@ -42,6 +42,17 @@ struct gw_image {
     int64_t created_ms;
     const struct gw_tag *tags;
     size_t n_tags;
+    /* Where the bytes are, for the compute agents (register only; operator only until the image
+     * store serves uploads): a file:// or http(s):// URL, the SHA-256 (hex) and size of the
+     * bytes, "raw" or "qcow2", and for a kernel-booted image its kernel (aki-), ramdisk (ari-)
+     * and kernel command line. NULL / 0 when not given. */
+    const char *location;
+    const char *sha256;
+    int64_t size_bytes;
+    const char *disk_format;
+    const char *kernel_id;
+    const char *ramdisk_id;
+    const char *kernel_args;
 };
 
 /* The zones of this gateway's region, filtered by 'names' (all when 0; an unknown name is
@@ -74,7 +85,7 @@ int gw_images_describe(struct gw_ctx *gw, const struct gw_principal *who, const 
 
 /* Registers an image record in the principal's tenant ('img' name, description, is_public,
  * image_type, architecture; the id is made here and written to 'id_out', NB_ID_MAX bytes).
- * Public images need the admin role. Its bytes are the image store's business. */
+ * Public images, and a location for the bytes, need the admin role. */
 int gw_image_register(struct gw_ctx *gw, const struct gw_principal *who, const struct gw_image *img,
                       char *id_out, struct nb_error *err);
 

@@ -24,8 +24,14 @@ static const struct {
     const char *name;
     int code;
 } states[] = {
-    {"pending", 0},     {"running", 16},  {"shutting-down", 32},
-    {"terminated", 48}, {"stopping", 64}, {"stopped", 80},
+    {"pending", 0},
+    {"running", 16},
+    {"shutting-down", 32},
+    {"terminated", 48},
+    {"stopping", 64},
+    {"stopped", 80},
+    /* Not an EC2 state: a launch that failed for good, with its StateReason. */
+    {"error", 96},
 };
 
 int gw_instance_state_code(const char *state)
@@ -42,7 +48,9 @@ int gw_instance_state_code(const char *state)
 #define INSTANCE_COLUMNS                                                                           \
     "i.id, i.reservation_id, i.tenant_id, i.launch_index, i.image_id, i.instance_type, "           \
     "i.key_name, i.zone, i.state, i.state_reason_code, i.state_reason_message, "                   \
-    "floor(date_part('epoch', i.launch_time) * 1000)::bigint, i.vcpus, i.memory_mib, i.tags"
+    "floor(date_part('epoch', i.launch_time) * 1000)::bigint, i.vcpus, i.memory_mib, i.tags, "     \
+    "(SELECT g.name FROM placement_groups g WHERE g.id = i.placement_group_id), "                  \
+    "i.partition_number, i.tenancy, i.host_id"
 
 /* Terminated instances stay visible for an hour, as on EC2. */
 #define VISIBLE "(i.state <> 'terminated' OR i.terminated_at > now() - interval '1 hour')"
@@ -99,6 +107,10 @@ static void row_to_instance(PGresult *res, int row, struct nb_arena *a, struct g
     in->vcpus = atoi(PQgetvalue(res, row, 12));
     in->memory_mib = atoi(PQgetvalue(res, row, 13));
     parse_tags(svc_val(res, row, 14), a, in);
+    in->placement_group = svc_val(res, row, 15);
+    in->partition_number = PQgetisnull(res, row, 16) ? 0 : atoi(PQgetvalue(res, row, 16));
+    in->tenancy = svc_val(res, row, 17);
+    in->host_id = svc_val(res, row, 18);
 }
 
 /* Turns the rows of an INSTANCE_COLUMNS query into instances, at most 'limit' of them (0: all).
@@ -155,9 +167,70 @@ static int describe_reservation(struct nb_pg_conn *conn, const char *tenant_id,
 }
 
 /* Checks what the launch refers to; fills the type's size and the zone. */
+/* What a launch claims and where it goes, as check_launch() finds it. */
+struct launch_info {
+    char vcpus[16], memory_mib[16], disk_gib[16], ephemeral_gib[16];
+    char zone[64];
+    char group_id[32];  /* placement group id, "" when none */
+    char partition[16]; /* "" when none */
+    char min_count[16];
+};
+
+static int check_placement(struct nb_pg_conn *conn, const char *tenant_id,
+                           const struct gw_run_request *rq, struct launch_info *li,
+                           struct nb_error *err)
+{
+    if (rq->tenancy && strcmp(rq->tenancy, "default") && strcmp(rq->tenancy, "dedicated")) {
+        nb_error_set(err, NB_ERR_INVALID,
+                     "Invalid value '%s' for Placement.Tenancy: use default or dedicated",
+                     rq->tenancy);
+        nb_error_reason(err, "InvalidParameterValue");
+        return -1;
+    }
+    if (!rq->placement_group) {
+        if (rq->partition_number) {
+            nb_error_set(err, NB_ERR_INVALID,
+                         "Placement.PartitionNumber needs a partition placement group");
+            nb_error_reason(err, "InvalidParameterCombination");
+            return -1;
+        }
+        return 0;
+    }
+    const char *p[] = {tenant_id, rq->placement_group};
+    PGresult *res = nb_pg_exec(conn,
+                               "SELECT id, strategy, partition_count FROM placement_groups "
+                               "WHERE tenant_id = $1 AND name = $2 AND state = 'available'",
+                               2, p, err);
+    if (!res) {
+        return -1;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        nb_error_set(err, NB_ERR_NOT_FOUND, "The Placement Group '%s' is unknown",
+                     rq->placement_group);
+        nb_error_reason(err, "InvalidPlacementGroup.Unknown");
+        return -1;
+    }
+    snprintf(li->group_id, sizeof li->group_id, "%s", PQgetvalue(res, 0, 0));
+    bool partition = !strcmp(PQgetvalue(res, 0, 1), "partition");
+    int count = atoi(PQgetvalue(res, 0, 2));
+    PQclear(res);
+    if (rq->partition_number) {
+        if (!partition || rq->partition_number < 1 || rq->partition_number > count) {
+            nb_error_set(err, NB_ERR_INVALID,
+                         "Placement.PartitionNumber %d is not a partition of group '%s'",
+                         rq->partition_number, rq->placement_group);
+            nb_error_reason(err, "InvalidParameterValue");
+            return -1;
+        }
+        snprintf(li->partition, sizeof li->partition, "%d", rq->partition_number);
+    }
+    return 0;
+}
+
 static int check_launch(struct nb_pg_conn *conn, const char *tenant_id,
                         const struct gw_run_request *rq, const char *type, int *vcpus,
-                        int *memory_mib, char *zone, size_t zone_size, struct nb_error *err)
+                        int *memory_mib, struct launch_info *li, struct nb_error *err)
 {
     const char *p_img[] = {rq->image_id, tenant_id};
     PGresult *res = nb_pg_exec(conn,
@@ -182,9 +255,10 @@ static int check_launch(struct nb_pg_conn *conn, const char *tenant_id,
     }
 
     const char *p_type[] = {type};
-    res =
-        nb_pg_exec(conn, "SELECT vcpus, memory_mib FROM instance_types WHERE name = $1 AND enabled",
-                   1, p_type, err);
+    res = nb_pg_exec(conn,
+                     "SELECT vcpus, memory_mib, disk_gib, ephemeral_gib FROM instance_types "
+                     "WHERE name = $1 AND enabled",
+                     1, p_type, err);
     if (!res) {
         return -1;
     }
@@ -196,6 +270,10 @@ static int check_launch(struct nb_pg_conn *conn, const char *tenant_id,
     }
     *vcpus = atoi(PQgetvalue(res, 0, 0));
     *memory_mib = atoi(PQgetvalue(res, 0, 1));
+    snprintf(li->vcpus, sizeof li->vcpus, "%s", PQgetvalue(res, 0, 0));
+    snprintf(li->memory_mib, sizeof li->memory_mib, "%s", PQgetvalue(res, 0, 1));
+    snprintf(li->disk_gib, sizeof li->disk_gib, "%s", PQgetvalue(res, 0, 2));
+    snprintf(li->ephemeral_gib, sizeof li->ephemeral_gib, "%s", PQgetvalue(res, 0, 3));
     PQclear(res);
 
     if (rq->key_name) {
@@ -229,9 +307,10 @@ static int check_launch(struct nb_pg_conn *conn, const char *tenant_id,
         nb_error_reason(err, "InvalidParameterValue");
         return -1;
     }
-    snprintf(zone, zone_size, "%s", PQgetvalue(res, 0, 0));
+    snprintf(li->zone, sizeof li->zone, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
-    return 0;
+    snprintf(li->min_count, sizeof li->min_count, "%d", rq->min_count);
+    return check_placement(conn, tenant_id, rq, li, err);
 }
 
 /* How many instances of ('vcpus', 'memory_mib') the tenant may still launch, up to 'want'.
@@ -334,12 +413,9 @@ static int claim_token(struct nb_pg_conn *conn, const char *tenant_id,
 
 static int insert_instances(struct nb_pg_conn *conn, const char *tenant_id,
                             const struct gw_run_request *rq, const char *type,
-                            const char *reservation_id, const char *zone, int n, int vcpus,
-                            int memory_mib, struct nb_error *err)
+                            const char *reservation_id, const struct launch_info *li, int n,
+                            struct nb_error *err)
 {
-    char vcpus_s[16], mem_s[16];
-    snprintf(vcpus_s, sizeof vcpus_s, "%d", vcpus);
-    snprintf(mem_s, sizeof mem_s, "%d", memory_mib);
     for (int k = 0; k < n; k++) {
         char id[NB_ID_MAX], index_s[16];
         if (nb_id_new("i", id, sizeof id) < 0) {
@@ -347,15 +423,33 @@ static int insert_instances(struct nb_pg_conn *conn, const char *tenant_id,
             return -1;
         }
         snprintf(index_s, sizeof index_s, "%d", k);
-        const char *p[] = {id,           tenant_id, reservation_id, index_s,
-                           rq->image_id, type,      vcpus_s,        mem_s,
-                           rq->key_name, zone,      rq->user_data,  rq->client_token};
+        const char *p[] = {id,
+                           tenant_id,
+                           reservation_id,
+                           index_s,
+                           rq->image_id,
+                           type,
+                           li->vcpus,
+                           li->memory_mib,
+                           rq->key_name,
+                           li->zone,
+                           rq->user_data,
+                           rq->client_token,
+                           li->disk_gib,
+                           li->ephemeral_gib,
+                           rq->tenancy ? rq->tenancy : "default",
+                           li->group_id[0] ? li->group_id : NULL,
+                           li->partition[0] ? li->partition : NULL,
+                           li->min_count};
         PGresult *res = nb_pg_exec(conn,
                                    "INSERT INTO instances (id, tenant_id, reservation_id, "
                                    "launch_index, image_id, instance_type, vcpus, memory_mib, "
-                                   "key_name, zone, user_data, client_token) "
-                                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                                   12, p, err);
+                                   "key_name, zone, user_data, client_token, disk_gib, "
+                                   "ephemeral_gib, tenancy, placement_group_id, partition_number, "
+                                   "min_count, pending_op) "
+                                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+                                   "$13, $14, $15, $16, $17, $18, 'spawn')",
+                                   18, p, err);
         if (!res) {
             return -1;
         }
@@ -412,14 +506,14 @@ int gw_instances_run(struct gw_ctx *gw, const struct gw_principal *who,
         }
     }
     int vcpus, memory_mib;
-    char zone[64];
-    if (check_launch(conn, who->tenant_id, rq, type, &vcpus, &memory_mib, zone, sizeof zone, err) <
-        0) {
+    struct launch_info li = {0};
+    if (check_launch(conn, who->tenant_id, rq, type, &vcpus, &memory_mib, &li, err) < 0) {
         goto done;
     }
     int n = quota_room(conn, who->tenant_id, rq->max_count, vcpus, memory_mib, rq->min_count, err);
-    if (n < 0 || insert_instances(conn, who->tenant_id, rq, type, reservation_id, zone, n, vcpus,
-                                  memory_mib, err) < 0) {
+    if (n < 0 ||
+        insert_instances(conn, who->tenant_id, rq, type, reservation_id, &li, n, err) < 0 ||
+        svc_notify_scheduler(conn, err) < 0) {
         goto done;
     }
     if (nb_pg_commit(conn, err) < 0) {
@@ -536,36 +630,50 @@ int gw_instances_describe(struct gw_ctx *gw, const struct gw_principal *who, con
 
 static const char *const op_verbs[] = {"terminated", "stopped", "started", "rebooted"};
 
-/* The state 'op' leads to from 'from', or NULL if 'op' is not allowed there. Without a compute
- * agent running it yet, a pending or stopped instance has nothing to shut down. */
-static const char *next_state(enum gw_instance_op op, const char *from)
+/* What 'op' does to an instance in state 'from': the state it goes to, and the operation queued
+ * for the scheduler (NULL: none). Returns false if 'op' is not allowed in 'from'. 'placed' says
+ * whether the instance holds a host (an unplaced or failed instance has nothing to shut down). */
+static bool next_state(enum gw_instance_op op, const char *from, bool placed, const char **to,
+                       const char **queue)
 {
+    *to = from;
+    *queue = NULL;
+    bool is_running = !strcmp(from, "running"), is_pending = !strcmp(from, "pending");
+    bool is_stopped = !strcmp(from, "stopped");
     switch (op) {
     case GW_OP_TERMINATE:
-        if (!strcmp(from, "pending") || !strcmp(from, "stopped") || !strcmp(from, "terminated")) {
-            return "terminated";
+        if (!strcmp(from, "terminated") || !strcmp(from, "shutting-down")) {
+            return true;
         }
-        return "shutting-down";
+        if (!placed || !strcmp(from, "error")) {
+            *to = "terminated";
+            return true;
+        }
+        *to = "shutting-down";
+        *queue = "terminate";
+        return true;
     case GW_OP_STOP:
-        if (!strcmp(from, "running")) {
-            return "stopping";
+        if (is_running || (is_pending && placed)) {
+            *to = "stopping";
+            *queue = "stop";
+            return true;
         }
-        if (!strcmp(from, "stopping") || !strcmp(from, "stopped")) {
-            return from;
-        }
-        return NULL;
+        return !strcmp(from, "stopping") || is_stopped;
     case GW_OP_START:
-        if (!strcmp(from, "stopped")) {
-            return "pending";
+        if (is_stopped) {
+            *to = "pending";
+            *queue = "start";
+            return true;
         }
-        if (!strcmp(from, "pending") || !strcmp(from, "running")) {
-            return from;
-        }
-        return NULL;
+        return is_pending || is_running;
     case GW_OP_REBOOT:
-        return !strcmp(from, "running") ? from : NULL;
+        if (is_running) {
+            *queue = "reboot";
+            return true;
+        }
+        return false;
     }
-    return NULL;
+    return false;
 }
 
 int gw_instances_change(struct gw_ctx *gw, const struct gw_principal *who, enum gw_instance_op op,
@@ -581,8 +689,9 @@ int gw_instances_change(struct gw_ctx *gw, const struct gw_principal *who, enum 
     const char *p_tenant = svc_sql_param(&q, who->tenant_id);
     const char *p_ids = svc_sql_array(&q, ids, n_ids);
     nb_buf_printf(&q.sql,
-                  "SELECT i.id, i.state FROM instances i WHERE i.tenant_id = %s AND i.id = ANY(%s) "
-                  "AND " VISIBLE " ORDER BY i.id FOR UPDATE",
+                  "SELECT i.id, i.state, i.host_id IS NOT NULL FROM instances i "
+                  "WHERE i.tenant_id = %s AND i.id = ANY(%s) AND " VISIBLE " ORDER BY i.id "
+                  "FOR UPDATE",
                   p_tenant, p_ids);
     struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
     if (!conn) {
@@ -595,6 +704,7 @@ int gw_instances_change(struct gw_ctx *gw, const struct gw_principal *who, enum 
         goto done;
     }
     struct gw_state_change *ch = nb_arena_zalloc(arena, sizeof *ch * (n_ids ? n_ids : 1));
+    bool *placed = nb_arena_zalloc(arena, sizeof *placed * (n_ids ? n_ids : 1));
     for (size_t k = 0; k < n_ids; k++) {
         ch[k].id = ids[k];
     }
@@ -602,6 +712,7 @@ int gw_instances_change(struct gw_ctx *gw, const struct gw_principal *who, enum 
         for (size_t k = 0; k < n_ids; k++) {
             if (!strcmp(ids[k], PQgetvalue(res, r, 0))) {
                 ch[k].previous_state = nb_arena_strdup(arena, PQgetvalue(res, r, 1));
+                placed[k] = !strcmp(PQgetvalue(res, r, 2), "t");
             }
         }
     }
@@ -618,9 +729,10 @@ int gw_instances_change(struct gw_ctx *gw, const struct gw_principal *who, enum 
         nb_buf_free(&missing);
         goto done;
     }
+    bool queued = false;
     for (size_t k = 0; k < n_ids; k++) {
-        ch[k].current_state = next_state(op, ch[k].previous_state);
-        if (!ch[k].current_state) {
+        const char *queue;
+        if (!next_state(op, ch[k].previous_state, placed[k], &ch[k].current_state, &queue)) {
             nb_error_set(err, NB_ERR_CONFLICT,
                          "The instance '%s' is not in a state from which it can be %s", ch[k].id,
                          op_verbs[op]);
@@ -629,21 +741,26 @@ int gw_instances_change(struct gw_ctx *gw, const struct gw_principal *who, enum 
         }
         ch[k].previous_code = gw_instance_state_code(ch[k].previous_state);
         ch[k].current_code = gw_instance_state_code(ch[k].current_state);
-        if (!strcmp(ch[k].current_state, ch[k].previous_state)) {
+        if (!queue && !strcmp(ch[k].current_state, ch[k].previous_state)) {
             continue;
         }
-        const char *p[] = {ch[k].id, ch[k].current_state};
+        /* A queued operation replaces any earlier one (a terminate overrides a spawn still in
+         * flight): the new op_seq tells the scheduler's driver of the older one not to clear it.
+         * An instance terminated here (never placed, or failed) holds no claim. */
+        const char *p[] = {ch[k].id, ch[k].current_state, queue};
         PGresult *u = nb_pg_exec(conn,
                                  "UPDATE instances SET state = $2, updated_at = now(), "
+                                 "pending_op = $3, op_seq = op_seq + 1, op_lease_until = NULL, "
                                  "terminated_at = CASE WHEN $2 = 'terminated' THEN now() END "
                                  "WHERE id = $1",
-                                 2, p, err);
+                                 3, p, err);
         if (!u) {
             goto done;
         }
         PQclear(u);
+        queued = queued || queue;
     }
-    if (nb_pg_commit(conn, err) < 0) {
+    if ((queued && svc_notify_scheduler(conn, err) < 0) || nb_pg_commit(conn, err) < 0) {
         goto done;
     }
     *changes = ch;

@@ -23,12 +23,16 @@ struct gw_instance {
     const char *instance_type;
     const char *key_name; /* NULL when none */
     const char *zone;
-    const char *state;          /* "pending", "running", ... */
-    int state_code;             /* EC2's: 0 pending, 16 running, 32 shutting-down, 48 terminated,
+    const char *state;           /* "pending", "running", ... */
+    int state_code;              /* EC2's: 0 pending, 16 running, 32 shutting-down, 48 terminated,
                              64 stopping, 80 stopped */
-    const char *reason_code;    /* NULL when none */
-    const char *reason_message; /* NULL when none */
-    int64_t launch_time_ms;     /* epoch milliseconds */
+    const char *reason_code;     /* NULL when none */
+    const char *reason_message;  /* NULL when none */
+    const char *placement_group; /* name; NULL when none */
+    int partition_number;        /* 0 when none */
+    const char *tenancy;         /* "default" or "dedicated" */
+    const char *host_id;         /* where it runs; NULL until placed */
+    int64_t launch_time_ms;      /* epoch milliseconds */
     int vcpus;
     int memory_mib;
     const struct gw_tag *tags;
@@ -52,10 +56,14 @@ struct gw_run_request {
     int max_count;
     const struct gw_tag *tags; /* for the instances */
     size_t n_tags;
+    const char *placement_group; /* Placement.GroupName; NULL: none */
+    int partition_number;        /* Placement.PartitionNumber; 0: the scheduler picks */
+    const char *tenancy;         /* Placement.Tenancy: NULL or "default", "dedicated" */
 };
 
 /* Launches between min_count and max_count instances as one reservation, within the tenant's
- * quota (all-or-nothing for min_count). With a client token seen before, returns the original
+ * quota (all-or-nothing for min_count). The instances wait in 'pending' until the scheduler
+ * places them (it is woken by NOTIFY nubo_sched). With a client token seen before, returns the original
  * reservation (or IdempotentParameterMismatch if the parameters differ). Fills '*out'. */
 int gw_instances_run(struct gw_ctx *gw, const struct gw_principal *who,
                      const struct gw_run_request *rq, struct nb_arena *arena,
@@ -84,7 +92,10 @@ struct gw_state_change {
 /* Applies 'op' to every instance of 'ids' in one transaction: if any is unknown
  * (InvalidInstanceID.NotFound) or in a state that forbids 'op' (IncorrectInstanceState), none
  * changes. Fills '*changes' (in the order of 'ids', allocated in 'arena'); reboot reports no
- * change. 'force' makes stop skip the graceful shutdown (kept for the agents). */
+ * change. An instance on a host gets the operation queued for the scheduler (pending_op, a new
+ * op_seq, NOTIFY nubo_sched), which carries it out on the host's agent: stop goes through
+ * 'stopping', terminate through 'shutting-down'. An instance not placed yet, or in 'error',
+ * has nothing to shut down and is terminated at once. */
 int gw_instances_change(struct gw_ctx *gw, const struct gw_principal *who, enum gw_instance_op op,
                         const char *const *ids, size_t n_ids, struct nb_arena *arena,
                         struct gw_state_change **changes, struct nb_error *err);

@@ -181,3 +181,13 @@ int svc_check_id_form(const char *const *ids, size_t n_ids, const char *prefix, 
     }
     return 0;
 }
+
+int svc_notify_scheduler(struct nb_pg_conn *conn, struct nb_error *err)
+{
+    PGresult *res = nb_pg_exec(conn, "NOTIFY nubo_sched", 0, NULL, err);
+    if (!res) {
+        return -1;
+    }
+    PQclear(res);
+    return 0;
+}

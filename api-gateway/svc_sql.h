@@ -69,4 +69,8 @@ int svc_check_all_found(const char *const *ids, size_t n_ids, const void *items,
                         size_t id_offset, size_t n, const char *what, const char *reason,
                         struct nb_arena *arena, struct nb_error *err);
 
+/* NOTIFY nubo_sched in the current transaction: the schedulers wake up when it commits.
+ * Returns 0, or -1 with 'err' set. */
+int svc_notify_scheduler(struct nb_pg_conn *conn, struct nb_error *err);
+
 #endif

@@ -433,10 +433,16 @@ class NuboEnv:
         return image_id
 
     def set_instance_state(self, instance_ids, state):
-        """Moves instances to 'state' as a compute agent would (there is none in these tests)."""
+        """Moves instances to 'state' as the scheduler and an agent would, for tests that run
+        neither: a placed state puts them on a simulated host (no claim is taken) and clears
+        any queued operation."""
         ids = ", ".join(sql_quote(i) for i in instance_ids)
-        self.psql(f"UPDATE instances SET state = {sql_quote(state)}, updated_at = now() "
-                  f"WHERE id IN ({ids})")
+        self.psql("INSERT INTO hosts (id, name, zone, simulated) "
+                  "VALUES ('h-0000000000000fa4e', 'fixture-host', 'nubo-1a', true) "
+                  "ON CONFLICT DO NOTHING")
+        host = "'h-0000000000000fa4e'" if state in ("running", "stopped", "stopping") else "NULL"
+        self.psql(f"UPDATE instances SET state = {sql_quote(state)}, updated_at = now(), "
+                  f"host_id = {host}, pending_op = NULL WHERE id IN ({ids})")
 
     # -- SQL --
 

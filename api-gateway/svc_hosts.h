@@ -1,0 +1,76 @@
+/* Compute hosts: the operator's view (register, list, change state and ratios, evacuate) and the
+ * nodes' own calls (authenticate with the node credential, heartbeat, read the instances the
+ * control plane wants there). Follows svc.h; operator calls need the admin role.
+ *
+ * A node credential is the token "h-<id>:<64 hex digits>", shown once when the host is
+ * registered. The control plane keeps it sealed under the master key (hosts.node_secret): the
+ * gateway checks a node's calls with it, and the scheduler presents it to the node's agent. */
+#ifndef NUBO_GW_SVC_HOSTS_H
+#define NUBO_GW_SVC_HOSTS_H
+
+#include <jansson.h>
+
+struct gw_ctx;
+struct gw_principal;
+struct nb_error;
+
+/* Registers a host from 'spec' (fields: name (required), zone, vcpus, memory_mib, disk_gib,
+ * reserved_vcpus, reserved_memory_mib, reserved_disk_gib, cpu_ratio, memory_ratio, disk_ratio,
+ * traits (array of strings), dedicated_tenant, simulated (bool), agent_url). A host that is not
+ * simulated reports its capacity in its heartbeats. Returns a new reference: the host as
+ * gw_hosts_list() shows it, plus "node_token" (real hosts only; shown this once). */
+json_t *gw_host_create(struct gw_ctx *gw, const struct gw_principal *who, const json_t *spec,
+                       struct nb_error *err);
+
+/* All hosts, or the one 'id' (NULL: all), ordered by name: [{id, name, zone, state, ...}]. An
+ * unknown id is NB_ERR_NOT_FOUND (InvalidHostID.NotFound). Returns a new reference. */
+json_t *gw_hosts_list(struct gw_ctx *gw, const struct gw_principal *who, const char *id,
+                      struct nb_error *err);
+
+/* Changes the operator's fields of host 'id': state ("up", "disabled", "draining"), ratios,
+ * reserved resources, traits, dedicated_tenant (null to clear), and the capacity of a simulated
+ * host. Returns the host (new reference). */
+json_t *gw_host_update(struct gw_ctx *gw, const struct gw_principal *who, const char *id,
+                       const json_t *set, struct nb_error *err);
+
+/* Moves the live instances of host 'id', which must be down or disabled, back to placement:
+ * their claims on it are released and the scheduler places and boots them elsewhere (their
+ * local disks are lost with the host). Returns {"host_id", "instances": [ids]}. */
+json_t *gw_host_evacuate(struct gw_ctx *gw, const struct gw_principal *who, const char *id,
+                         struct nb_error *err);
+
+/* Removes host 'id' when no live instance holds a claim on it (else IncorrectState). */
+int gw_host_delete(struct gw_ctx *gw, const struct gw_principal *who, const char *id,
+                   struct nb_error *err);
+
+/* Checks a node's "Authorization: Bearer <token>" header value. Returns 0 with the host id
+ * written to 'host_id' (32 bytes), or -1 with 'err' (NB_ERR_AUTH). */
+int gw_node_authenticate(struct gw_ctx *gw, const char *authorization, char host_id[32],
+                         struct nb_error *err);
+
+/* Records a heartbeat of host 'host_id': 'report' holds agent_url, capacity {vcpus,
+ * memory_mib, disk_gib}, stats {cpu_load, instances: [...]}, virt_type. A 'down' host comes back
+ * 'up'. Returns a new reference: {"host_id", "name", "zone", "heartbeat_interval_s"}. */
+json_t *gw_node_heartbeat(struct gw_ctx *gw, const char *host_id, const json_t *report,
+                          struct nb_error *err);
+
+/* The instances the control plane places on host 'host_id' and has not terminated:
+ * {"instances": [{"id", "state", "pending_op"}]}, for the agent's reconcile. New reference. */
+json_t *gw_node_instances(struct gw_ctx *gw, const char *host_id, struct nb_error *err);
+
+/* For the gateway's calls to an agent (console output): the agent URL and node token of the host
+ * that runs the tenant's instance 'instance_id'. Returns 0 with malloc()ed strings the caller
+ * free()s, or -1 with 'err' (InvalidInstanceID.NotFound, or IncorrectInstanceState when the
+ * instance is on no host or on a simulated one). */
+int gw_instance_agent(struct gw_ctx *gw, const struct gw_principal *who, const char *instance_id,
+                      char **agent_url, char **token, struct nb_error *err);
+
+/* The tail of the serial console log of the tenant's instance 'instance_id' (at most 64 KiB,
+ * what EC2's GetConsoleOutput returns), read from its host's agent. Returns 0 with '*text' (a
+ * malloc()ed, NUL-terminated string the caller free()s; empty when the guest printed nothing),
+ * or -1 with 'err' (as gw_instance_agent(), or NB_ERR_UNAVAILABLE when the agent does not
+ * answer). */
+int gw_instance_console(struct gw_ctx *gw, const struct gw_principal *who, const char *instance_id,
+                        char **text, struct nb_error *err);
+
+#endif
