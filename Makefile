@@ -42,7 +42,8 @@ else
   say = @printf '  %-6s %s\n' $(1) $(2)
 endif
 CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(OPT) -pthread -Icommon/include $(PKG_CFLAGS) -MMD -MP
-TEST_CFLAGS := -Iapi-gateway -Ischeduler -Icompute-agent -Itests/lib
+# -iquote: a daemon header named like a system one (scheduler/sched.h) must not hide it.
+TEST_CFLAGS := -iquote api-gateway -iquote scheduler -iquote compute-agent -iquote tests/lib
 LDFLAGS := $(OPT) -pthread
 LDLIBS := $(PKG_LIBS) -lm
 
@@ -83,8 +84,9 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 
 OUR_SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find common api-gateway tests -name '*.[ch]')
 
-.PHONY: all deps run test test-only bench format format-check lint clean fuzz sdk
+.PHONY: all bins deps run test test-only bench format format-check lint clean fuzz sdk
 all: $(BINS) sdk
+bins: $(BINS)
 
 # The C SDK and the nubo CLI build with their own Makefile (their ABI is public and does not
 # depend on common/): build/sdk/libnubo.so, build/sdk/nubo.
@@ -108,22 +110,22 @@ $(B)/obj/tests/%.o: tests/%.c
 $(COMMON_LIB): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,AR,$@)
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(GW_LIB): $(GW_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,AR,$@)
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(SCHED_LIB): $(SCHED_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,AR,$@)
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(AGENT_LIB): $(AGENT_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,AR,$@)
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 # The agent alone links libvirt (and its private headers see libvirt's).
 $(B)/obj/compute-agent/%.o: compute-agent/%.c
@@ -134,7 +136,7 @@ $(B)/obj/compute-agent/%.o: compute-agent/%.c
 $(TESTLIB): $(TESTLIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,AR,$@)
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(GW_BIN): $(B)/obj/api-gateway/main.o $(GW_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
@@ -189,7 +191,7 @@ test-only: tests-build
 	@MODE=$(MODE) tests/run.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory MODE=release $(patsubst tests/bench/%.c,build/release/bench/%,$(BENCH_SRC))
+	@$(MAKE) --no-print-directory MODE=release bins $(patsubst tests/bench/%.c,build/release/bench/%,$(BENCH_SRC))
 	@tests/bench/run.sh
 
 fuzz-build: $(FUZZ_BINS)

@@ -54,6 +54,7 @@ extern const struct ec2_action ec2_actions_catalog[];
 extern const struct ec2_action ec2_actions_instances[];
 extern const struct ec2_action ec2_actions_keypairs[];
 extern const struct ec2_action ec2_actions_tags[];
+extern const struct ec2_action ec2_actions_placement[];
 
 /* For DryRun: sets 'c->err' to DryRunOperation and returns -1. */
 int ec2_dry_run(struct ec2_call *c);

@@ -2,6 +2,7 @@
  * Parses arguments, loads configuration, runs the gateway until SIGINT/SIGTERM. */
 #include "gateway.h"
 #include "identity.h"
+#include "svc_hosts.h"
 
 #include "nubo/config.h"
 #include "nubo/daemon.h"
@@ -33,6 +34,9 @@ static void usage(FILE *f)
           "      --create-tenant NAME create tenant NAME with a member user \"NAME-user\" and one\n"
           "                           access key; with --env-out FILE, write its credentials\n"
           "                           there (else print them), then exit\n"
+          "      --create-host NAME   register compute host NAME (or issue it a new node token)\n"
+          "                           and write its node token to the --token-out FILE\n"
+          "                           (mode 0600; else print it), then exit\n"
           "  -h, --help               show this help and exit\n"
           "\n"
           "Settings (environment NUBO_<KEY>, '.' as '_'; e.g. NUBO_DB_CONNINFO):\n"
@@ -122,6 +126,28 @@ static int bootstrap(struct gw_ctx *gw, const char *path, struct nb_error *err)
 
 /* Creates a tenant with one member user and key, for operators without the REST API at hand
  * and for tests. */
+/* --create-host: the node token goes to 'path' (mode 0600) or standard output. */
+static int create_host(struct gw_ctx *gw, const char *name, const char *path, struct nb_error *err)
+{
+    char token[160];
+    if (gw_host_issue_token(gw, name, nb_config_get(gw->cfg, "zone", NULL), token, err) < 0) {
+        return -1;
+    }
+    if (!path) {
+        printf("%s\n", token);
+        return 0;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        nb_error_errno(err, errno, "could not create \"%s\"", path);
+        return -1;
+    }
+    dprintf(fd, "%s\n", token);
+    close(fd);
+    nb_info("host \"%s\" registered; its node token is in %s", name, path);
+    return 0;
+}
+
 static int create_tenant(struct gw_ctx *gw, const char *name, const char *env_out,
                          struct nb_error *err)
 {
@@ -149,7 +175,14 @@ static int create_tenant(struct gw_ctx *gw, const char *name, const char *env_ou
 
 int main(int argc, char **argv)
 {
-    enum { OPT_MIGRATE_ONLY = 256, OPT_BOOTSTRAP, OPT_CREATE_TENANT, OPT_ENV_OUT };
+    enum {
+        OPT_MIGRATE_ONLY = 256,
+        OPT_BOOTSTRAP,
+        OPT_CREATE_TENANT,
+        OPT_ENV_OUT,
+        OPT_CREATE_HOST,
+        OPT_TOKEN_OUT
+    };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 's'},
@@ -157,6 +190,8 @@ int main(int argc, char **argv)
         {"bootstrap-admin", required_argument, NULL, OPT_BOOTSTRAP},
         {"create-tenant", required_argument, NULL, OPT_CREATE_TENANT},
         {"env-out", required_argument, NULL, OPT_ENV_OUT},
+        {"create-host", required_argument, NULL, OPT_CREATE_HOST},
+        {"token-out", required_argument, NULL, OPT_TOKEN_OUT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -168,6 +203,7 @@ int main(int argc, char **argv)
     struct nb_config *cfg = nb_config_new();
     struct nb_error err = {0};
     const char *bootstrap_path = NULL, *tenant_name = NULL, *env_out = NULL;
+    const char *host_name = NULL, *token_out = NULL;
     bool migrate_only = false;
     int rc = 1;
     int c;
@@ -194,6 +230,12 @@ int main(int argc, char **argv)
             break;
         case OPT_ENV_OUT:
             env_out = optarg;
+            break;
+        case OPT_CREATE_HOST:
+            host_name = optarg;
+            break;
+        case OPT_TOKEN_OUT:
+            token_out = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -230,6 +272,8 @@ int main(int argc, char **argv)
         rc = bootstrap(gw, bootstrap_path, &err) < 0;
     } else if (tenant_name) {
         rc = create_tenant(gw, tenant_name, env_out, &err) < 0;
+    } else if (host_name) {
+        rc = create_host(gw, host_name, token_out, &err) < 0;
     } else if (gw_start(gw, &err) == 0) {
         nb_info("listening on http://%s:%d/ (region %s)", gw->address, gw->port, gw->region);
         int sig = nb_daemon_wait_signal();

@@ -161,6 +161,61 @@ done:
     return out;
 }
 
+int gw_host_issue_token(struct gw_ctx *gw, const char *name, const char *zone, char token[160],
+                        struct nb_error *err)
+{
+    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
+    if (!conn) {
+        return -1;
+    }
+    int rc = -1;
+    char id[NB_ID_MAX], secret_hex[65];
+    uint8_t secret[32];
+    char *sealed = NULL;
+    const char *p_name[] = {name};
+    PGresult *res = NULL;
+    if (nb_pg_begin(conn, err) < 0 ||
+        !(res = nb_pg_exec(conn, "SELECT id FROM hosts WHERE name = $1 FOR UPDATE", 1, p_name,
+                           err))) {
+        goto done;
+    }
+    if (PQntuples(res) == 1) {
+        snprintf(id, sizeof id, "%s", PQgetvalue(res, 0, 0));
+    } else if (nb_id_new("h", id, sizeof id) < 0) {
+        nb_error_set(err, NB_ERR_INTERNAL, "could not make a host id");
+        goto done;
+    }
+    PQclear(res);
+    res = NULL;
+    if (nb_random_bytes(secret, sizeof secret) < 0) {
+        nb_error_set(err, NB_ERR_INTERNAL, "could not make a node credential");
+        goto done;
+    }
+    nb_hex_encode(secret, sizeof secret, secret_hex);
+    snprintf(token, 160, "%s:%s", id, secret_hex);
+    if (!(sealed = nb_seal(gw->master_key, token, strlen(token), id, err))) {
+        goto done;
+    }
+    const char *p[] = {id, name, zone, sealed};
+    if (!(res = nb_pg_exec(conn,
+                           "INSERT INTO hosts (id, name, zone, node_secret) "
+                           "VALUES ($1, $2, COALESCE($3, (SELECT min(name) FROM zones)), $4) "
+                           "ON CONFLICT (id) DO UPDATE SET node_secret = EXCLUDED.node_secret, "
+                           "updated_at = now()",
+                           4, p, err)) ||
+        nb_pg_commit(conn, err) < 0) {
+        invalid(err);
+        goto done;
+    }
+    rc = 0;
+
+done:
+    PQclear(res);
+    free(sealed);
+    nb_pg_release(conn);
+    return rc;
+}
+
 json_t *gw_hosts_list(struct gw_ctx *gw, const struct gw_principal *who, const char *id,
                       struct nb_error *err)
 {

@@ -22,6 +22,12 @@ struct nb_error;
 json_t *gw_host_create(struct gw_ctx *gw, const struct gw_principal *who, const json_t *spec,
                        struct nb_error *err);
 
+/* For deployment scripts (nubo-gateway --create-host): registers a real host named 'name' in
+ * zone 'zone' (NULL: the first zone), or, when it exists, issues it a new node token (the old
+ * one stops working). Writes the token to 'token' (160 bytes). Returns 0, or -1 with 'err'. */
+int gw_host_issue_token(struct gw_ctx *gw, const char *name, const char *zone, char token[160],
+                        struct nb_error *err);
+
 /* All hosts, or the one 'id' (NULL: all), ordered by name: [{id, name, zone, state, ...}]. An
  * unknown id is NB_ERR_NOT_FOUND (InvalidHostID.NotFound). Returns a new reference. */
 json_t *gw_hosts_list(struct gw_ctx *gw, const struct gw_principal *who, const char *id,

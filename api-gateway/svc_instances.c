@@ -661,8 +661,10 @@ static bool next_state(enum gw_instance_op op, const char *from, bool placed, co
         return !strcmp(from, "stopping") || is_stopped;
     case GW_OP_START:
         if (is_stopped) {
+            /* Evacuated from a failed host, it has no host and no disk: placed and spawned anew
+             * from its image. */
             *to = "pending";
-            *queue = "start";
+            *queue = placed ? "start" : "spawn";
             return true;
         }
         return is_pending || is_running;

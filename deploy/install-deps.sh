@@ -11,6 +11,10 @@ PACKAGES=(
     libvirt-dev librados-dev libxml2-dev libcmocka-dev
     # run: the control plane's database
     postgresql postgresql-client
+    # run: a compute node (libvirtd with QEMU, KVM or emulation), its disks and config drives;
+    # xz-utils and busybox-static's download build the test guest (tests/guest/build-guest.sh)
+    libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
+    seabios ipxe-qemu genisoimage xz-utils
     # test: real clients and load tools
     python3-botocore python3-boto3 python3-yaml awscli curl wrk openssh-client openssl
 )

@@ -6,7 +6,14 @@
 #   var/master.key         key that seals access-key secrets (0600)
 #   var/nubo-admin.env     operator credentials: NUBO_ENDPOINT, AWS_ACCESS_KEY_ID, ...
 #   var/log/               daemon and database logs
-# Ctrl-C or SIGTERM stops every daemon and the database cleanly.
+#   var/agent/             the compute node: instance disks, image cache, node.token
+# One compute node runs here: libvirtd with QEMU (deploy/libvirt-up.sh; KVM when it really
+# works, emulation otherwise), nubo-agent and nubo-scheduler. The busybox test guest
+# (tests/guest/build-guest.sh, from Debian packages) is registered as the public image
+# "nubo-test-guest", so that an instance can be launched at once.
+# Ctrl-C or SIGTERM stops every daemon and the database cleanly. Running guests are left running,
+# as a compute agent's restart leaves them: the next run's agent adopts them (and starts again
+# those that stopped meanwhile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -99,7 +106,9 @@ first_run=0
 [ "$( (cat "$env_file" 2>/dev/null || true) | sha256sum)" = "$before" ] || first_run=1
 
 # --- daemons ------------------------------------------------------------------------------------
-"$bin/nubo-gateway" 2>>"$STATE/log/gateway.log" &
+# Each daemon runs in its own session (setsid): Ctrl-C reaches this script only, which then stops
+# them in order, instead of racing them.
+setsid "$bin/nubo-gateway" 2>>"$STATE/log/gateway.log" &
 pids+=($!)
 
 for _ in $(seq 1 50); do
@@ -111,6 +120,72 @@ curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null || {
     say "nubo-gateway did not come up; log in $STATE/log/gateway.log"
     exit 1
 }
+
+# --- the compute node ---------------------------------------------------------------------------
+# libvirtd outlives this run: it gets a clean environment, not ours.
+env -i PATH="$PATH" deploy/libvirt-up.sh >>"$STATE/log/libvirt-up.log" 2>&1 || {
+    tail -n 10 "$STATE/log/libvirt-up.log"
+    say "libvirtd could not be started; log in $STATE/log/libvirt-up.log"
+    exit 1
+}
+say "libvirtd answers on qemu:///system"
+mkdir -p "$STATE/agent"
+chmod 0755 "$STATE" "$STATE/agent"
+psql_nubo() { "$PG_BIN/psql" -h "$pg_sock" -p "$pg_port" -U nubo -d nubo -v ON_ERROR_STOP=1 -Atq "$@"; }
+# A token whose host is not in the database (the database was thrown away) is replaced.
+known_host=$(psql_nubo -c "SELECT count(*) FROM hosts \
+    WHERE id = split_part('$(cat "$STATE/agent/node.token" 2>/dev/null || true)', ':', 1)")
+if [ ! -s "$STATE/agent/node.token" ] || [ "$known_host" = 0 ]; then
+    "$bin/nubo-gateway" --create-host "$(hostname -s)" --token-out "$STATE/agent/node.token" \
+        2>>"$STATE/log/gateway.log"
+fi
+# The test guest as the public default image (built once, cached in /var/cache/nubo).
+guest=/var/cache/nubo/test-guest
+tests/guest/build-guest.sh "$guest" >>"$STATE/log/guest.log" 2>&1 || {
+    tail -n 10 "$STATE/log/guest.log"
+    say "could not build the test guest; log in $STATE/log/guest.log"
+    exit 1
+}
+AGENT_PORT=${NUBO_AGENT_PORT:-8775}
+setsid "$bin/nubo-agent" --set "agent.control_url=http://127.0.0.1:$PORT" \
+    --set "agent.token_file=$STATE/agent/node.token" --set "agent.state_dir=$STATE/agent" \
+    --set "http.port=$AGENT_PORT" --set "agent.kvm_probe_kernel=$guest/vmlinux" \
+    --set "agent.kvm_probe_initrd=$guest/initrd.img" 2>>"$STATE/log/agent.log" &
+pids+=($!)
+setsid "$bin/nubo-scheduler" 2>>"$STATE/log/scheduler.log" &
+pids+=($!)
+
+guest_image=$(psql_nubo -c "SELECT id FROM images WHERE name = 'nubo-test-guest' AND is_public \
+    AND state = 'available'")
+if [ -z "$guest_image" ]; then
+    sum() { sha256sum "$guest/$1" | cut -c1-64; }
+    size() { stat -c %s "$guest/$1"; }
+    hex() { openssl rand -hex 9 | cut -c1-17; }
+    aki=aki-$(hex) ari=ari-$(hex) guest_image=ami-$(hex)
+    psql_nubo <<SQL
+INSERT INTO images (id, tenant_id, name, is_public, image_type, location, sha256, size_bytes)
+SELECT '$aki', tenant_id, 'nubo-test-guest-kernel', true, 'kernel', 'file://$guest/vmlinux',
+       '$(sum vmlinux)', $(size vmlinux) FROM users WHERE role = 'admin' LIMIT 1;
+INSERT INTO images (id, tenant_id, name, is_public, image_type, location, sha256, size_bytes)
+SELECT '$ari', tenant_id, 'nubo-test-guest-ramdisk', true, 'ramdisk', 'file://$guest/initrd.img',
+       '$(sum initrd.img)', $(size initrd.img) FROM users WHERE role = 'admin' LIMIT 1;
+INSERT INTO images (id, tenant_id, name, description, is_public, location, sha256, size_bytes,
+                    disk_format, kernel_id, ramdisk_id, kernel_args)
+SELECT '$guest_image', tenant_id, 'nubo-test-guest', 'busybox test guest: prints its user-data',
+       true, 'file://$guest/disk.raw', '$(sum disk.raw)', $(size disk.raw), 'raw', '$aki', '$ari',
+       'console=ttyS0 panic=-1 quiet' FROM users WHERE role = 'admin' LIMIT 1;
+SQL
+    say "registered the test guest as public image $guest_image"
+fi
+
+for _ in $(seq 1 100); do
+    [ "$(psql_nubo -c "SELECT count(*) FROM hosts WHERE last_heartbeat > now() - interval '30 s'")" \
+        -ge 1 ] && break
+    sleep 0.2
+done
+say "compute node up: $(psql_nubo -c "SELECT name || ' (' || vcpus || ' vCPUs, ' || memory_mib || \
+    ' MiB, domains of type ' || COALESCE(stats->>'virt_type', '?') || ')' FROM hosts \
+    WHERE NOT simulated ORDER BY last_heartbeat DESC NULLS LAST LIMIT 1")"
 
 cat <<MSG
 
@@ -132,6 +207,9 @@ cat <<MSG
     . $env_file
     curl \$NUBO_ENDPOINT/healthz
     /usr/bin/aws ec2 describe-regions --endpoint-url \$NUBO_ENDPOINT
+    /usr/bin/aws ec2 run-instances --endpoint-url \$NUBO_ENDPOINT --image-id $guest_image \\
+        --instance-type t3.nano --user-data 'hello from my first instance'
+    /usr/bin/aws ec2 get-console-output --endpoint-url \$NUBO_ENDPOINT --instance-id i-...
     $top/build/sdk/nubo type list            # the nubo CLI (man sdk/c/doc/nubo.1)
 
   Logs in $STATE/log/. Press Ctrl-C to stop.

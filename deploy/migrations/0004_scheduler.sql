@@ -134,3 +134,60 @@ ALTER TABLE images
     ADD COLUMN kernel_id   text REFERENCES images (id),
     ADD COLUMN ramdisk_id  text REFERENCES images (id),
     ADD COLUMN kernel_args text;
+
+-- Added for nubo-scheduler (issue 4).
+--
+-- A stopped instance whose host was evacuated has no host: StartInstances then leaves it
+-- (pending_op 'start', host_id NULL) for the scheduler to place again, like a new launch.
+CREATE INDEX instances_unplaced_start ON instances (launch_time, reservation_id, launch_index)
+    WHERE pending_op = 'start' AND host_id IS NULL;
+-- The live members of a placement group (placement filters, DeletePlacementGroup's InUse check).
+CREATE INDEX instances_placement_group ON instances (placement_group_id)
+    WHERE placement_group_id IS NOT NULL;
+
+-- Evacuates host 'p_host' (down or disabled; the caller checks): every live instance on it
+-- loses its claim and goes back to the scheduler, which places it on another host:
+--   pending, running (also with a reboot pending)  -> pending, pending_op 'spawn', unplaced
+--   stopping, stopped                              -> stopped, unplaced (StartInstances places it)
+--   shutting-down                                  -> terminated
+-- The host's used_* drop to zero (nothing live is left on it), op_seq moves on so that a driver
+-- still talking to the dead host cannot complete an older operation, and the schedulers are
+-- woken. Returns the ids of the instances moved.
+CREATE FUNCTION host_evacuate(p_host text) RETURNS text[] LANGUAGE plpgsql AS $$
+DECLARE
+    v_name text;
+    v_ids text[];
+BEGIN
+    -- Host row first, then its instances: the order every claim release takes.
+    SELECT name INTO v_name FROM hosts WHERE id = p_host FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'host "%" does not exist', p_host USING ERRCODE = 'no_data_found';
+    END IF;
+    PERFORM 1 FROM instances WHERE host_id = p_host ORDER BY id FOR UPDATE;
+    WITH moved AS (
+        UPDATE instances i SET
+            state = CASE WHEN i.state = 'shutting-down' THEN 'terminated'
+                         WHEN i.state IN ('stopping', 'stopped') THEN 'stopped'
+                         ELSE 'pending' END,
+            pending_op = CASE WHEN i.state = 'shutting-down' THEN NULL
+                              WHEN i.state IN ('stopping', 'stopped') THEN NULL
+                              ELSE 'spawn' END,
+            terminated_at = CASE WHEN i.state = 'shutting-down' THEN now()
+                                 ELSE i.terminated_at END,
+            state_reason_code = CASE WHEN i.state = 'shutting-down'
+                                     THEN i.state_reason_code ELSE 'Server.InternalError' END,
+            state_reason_message = format('evacuated from host "%s" (%s)', v_name, p_host),
+            host_id = NULL, host_down = false, op_seq = i.op_seq + 1, op_lease_until = NULL,
+            attempts = 0, tried_hosts = '{}', updated_at = now()
+        WHERE i.host_id = p_host AND i.state NOT IN ('terminated', 'error')
+        RETURNING i.id)
+    SELECT COALESCE(array_agg(id ORDER BY id), '{}') INTO v_ids FROM moved;
+    -- Dead instances never hold a host; clear any left by an older release.
+    UPDATE instances SET host_id = NULL WHERE host_id = p_host;
+    UPDATE hosts SET used_vcpus = 0, used_memory_mib = 0, used_disk_gib = 0, instance_count = 0,
+                     generation = generation + 1, updated_at = now()
+    WHERE id = p_host;
+    PERFORM pg_notify('nubo_sched', 'evacuate');
+    RETURN v_ids;
+END
+$$;

@@ -5,7 +5,9 @@
 set -u
 cd "$(dirname "$0")/../.."
 status=0
-for b in build/release/bench/*; do
+# The compiled benchmarks, then the whole-system ones written in Python (they drive the release
+# daemons through real clients).
+for b in build/release/bench/* tests/bench/*.py; do
     [ -x "$b" ] || continue
     echo "# $(basename "$b")" >&2
     "$b" "$@" || status=1

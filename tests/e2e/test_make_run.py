@@ -45,6 +45,13 @@ def _clip(text, limit=4000):
     return text if len(text) <= limit else "..." + text[-limit:]
 
 
+def _default_signals():
+    # A shell started from a background job inherits SIGINT ignored, and a non-interactive bash
+    # cannot trap a signal ignored at entry: Ctrl-C is what this test plays, so give it back.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 class Run:
     """One `deploy/run.sh` in its own process group, its output collected by a thread."""
 
@@ -59,13 +66,14 @@ class Run:
             "LANG": "C.UTF-8",
             "NUBO_STATE_DIR": str(state),
             "NUBO_PORT": str(port),
+            "NUBO_AGENT_PORT": str(nubo_env.free_port()),
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
         }
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen([str(RUN_SH)], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_default_signals)
         self.pgid = self.proc.pid  # a session (and process group) of its own
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()

@@ -1,0 +1,126 @@
+/* nubo-agent: the compute node's daemon.
+ *
+ * It runs the instances the scheduler sends it through libvirt, and keeps the control plane
+ * informed. Three parts:
+ *   agent.c       context, start-up (registration by heartbeat, reconcile), heartbeats
+ *   agent_ops.c   the instance operations: spawn, stop, start, reboot, terminate, console
+ *   agent_http.c  the HTTP API the scheduler and the gateway call (docs/agent-api.md)
+ *
+ * The node holds no database credentials: its one secret is the node token
+ * ("h-<id>:<hex>") that the operator got when registering the host. The agent presents it to
+ * the control plane (gateway, /internal/v1/...) and requires it from whoever calls its API.
+ *
+ * Every operation on an instance holds that instance's lock, so a terminate that arrives while
+ * a spawn runs waits for it and then undoes it. Operations are idempotent: the scheduler
+ * retries them after a crash of either side. */
+#ifndef NUBO_AGENT_H
+#define NUBO_AGENT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct agent_imgcache;
+struct agent_virt;
+struct nb_config;
+struct nb_error;
+struct nb_http_server;
+
+#define AGENT_DEFAULT_PORT "8775"
+
+/* One lock per instance id, made on first use and kept (a few bytes per instance ever seen). */
+struct agent_lock {
+    char id[32];
+    pthread_mutex_t mu;
+    struct agent_lock *next;
+};
+
+struct agent_ctx {
+    const struct nb_config *cfg; /* borrowed from main */
+    char host_id[32];
+    char token[160];         /* the node token */
+    char control_url[256];   /* the gateway, e.g. http://127.0.0.1:8773 */
+    char advertise_url[256]; /* how the control plane reaches this agent */
+    char state_dir[2048];    /* short enough for the paths made under it */
+    char virt_type[8];       /* "kvm" or "qemu", decided at start */
+    char vnc_listen[64];
+    int stop_grace_ms;
+    int heartbeat_ms;
+    struct agent_virt *virt;
+    struct agent_imgcache *cache;
+    struct nb_http_server *http;
+    int port;
+
+    pthread_mutex_t locks_mu;
+    struct agent_lock *locks;
+
+    pthread_t heartbeat_thread;
+    bool heartbeat_started;
+    pthread_mutex_t stop_mu;
+    pthread_cond_t stop_cond;
+    atomic_bool stopping;
+
+    json_t *drift; /* what the last reconcile found, reported in heartbeats (under stop_mu) */
+};
+
+/* Opens the agent from its configuration: node token, state directory, libvirt connection
+ * (with the KVM probe when agent.virt_type is "auto"), image cache. Returns a new context the
+ * caller frees with agent_close(), or NULL with 'err' set. */
+struct agent_ctx *agent_open(const struct nb_config *cfg, struct nb_error *err);
+
+/* Starts the HTTP API, heartbeats once (which fails if the control plane refuses the token),
+ * reconciles the domains on this node with the control plane's view, then heartbeats every few
+ * seconds from a thread. Returns 0, or -1 with 'err'. */
+int agent_start(struct agent_ctx *a, struct nb_error *err);
+
+/* Stops the API and the heartbeats. Running guests keep running. Idempotent. */
+void agent_stop(struct agent_ctx *a);
+
+/* Frees everything. Accepts NULL. */
+void agent_close(struct agent_ctx *a);
+
+/* Compares this node's domains with the instances the control plane places here and repairs
+ * the difference: a domain the control plane does not know (or has terminated) is destroyed
+ * with its disks; a running instance whose domain is gone or shut off is started again (when
+ * its disks are there); leftover instance directories are removed. Returns a new reference
+ * describing what drifted ([{"instance_id", "found", "action"}]), or NULL with 'err'. */
+json_t *agent_reconcile(struct agent_ctx *a, struct nb_error *err);
+
+/* --- agent_ops.c: instance operations; each locks the instance ------------------------------ */
+
+/* Spawns the instance described by 'spec' (the scheduler's JSON, docs/agent-api.md): fetches
+ * its images into the cache, makes its disks and config drive, defines and starts the domain,
+ * and returns once it runs. Idempotent. Returns 0, or -1 with 'err'. */
+int agent_spawn(struct agent_ctx *a, const char *id, const json_t *spec, struct nb_error *err);
+
+/* Graceful stop (ACPI, then destroy after the grace time; 'force' destroys at once). */
+int agent_stop_instance(struct agent_ctx *a, const char *id, bool force, struct nb_error *err);
+int agent_start_instance(struct agent_ctx *a, const char *id, struct nb_error *err);
+int agent_reboot_instance(struct agent_ctx *a, const char *id, struct nb_error *err);
+
+/* Destroys and undefines the domain and deletes the instance's disks. Absent is fine. */
+int agent_terminate(struct agent_ctx *a, const char *id, struct nb_error *err);
+
+/* The last 'max' bytes of the instance's serial console log, malloc()ed and NUL-terminated;
+ * NULL with NB_ERR_NOT_FOUND when the instance has no log on this node. */
+char *agent_console(struct agent_ctx *a, const char *id, size_t max, struct nb_error *err);
+
+/* The instance's state on this node: "running", "stopped", "paused", "crashed" or "absent". */
+const char *agent_instance_state(struct agent_ctx *a, const char *id, struct nb_error *err);
+
+/* The lock of instance 'id' (never NULL; aborts when out of memory). */
+pthread_mutex_t *agent_lock_of(struct agent_ctx *a, const char *id);
+
+/* The directory of instance 'id' under the state directory, into 'out' (PATH_MAX bytes). */
+void agent_instance_dir(const struct agent_ctx *a, const char *id, char *out);
+
+/* --- agent_http.c ----------------------------------------------------------------------------- */
+
+/* Registers the agent's routes on 'srv'. Returns 0 or -1. */
+int agent_http_routes(struct agent_ctx *a, struct nb_http_server *srv);
+
+#endif

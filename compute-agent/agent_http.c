@@ -1,0 +1,205 @@
+/* nubo-agent's HTTP API, for the scheduler and the gateway (docs/agent-api.md):
+ *
+ *   GET    /healthz                       {"host_id", "virt_type"} (no credential needed)
+ *   GET    /v1/instances                  our domains and their states
+ *   PUT    /v1/instances/{id}             spawn from the JSON spec; 200 {"state": "running"}
+ *   GET    /v1/instances/{id}             {"state": "running" | "stopped" | "absent" | ...}
+ *   POST   /v1/instances/{id}/stop        {"force": false}; 200 {"state": "stopped"}
+ *   POST   /v1/instances/{id}/start       200 {"state": "running"}
+ *   POST   /v1/instances/{id}/reboot      200 {"state": "running"}
+ *   DELETE /v1/instances/{id}             200 {"state": "terminated"}, also when absent
+ *   GET    /v1/instances/{id}/console     the serial console's tail (?bytes=N, 64 KiB default)
+ *
+ * Every /v1 call needs "Authorization: Bearer <node token>". Errors are
+ * {"error": {"code": "<nubo error code>", "message": "..."}} with 400, 401, 404, 409, 503 or
+ * 504 (a libvirt call that hit its deadline), 500 otherwise. All operations are idempotent. */
+#include "agent.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "virt.h"
+
+#include "nubo/crypto.h"
+#include "nubo/error.h"
+#include "nubo/http.h"
+#include "nubo/json.h"
+#include "nubo/log.h"
+
+#define CONSOLE_DEFAULT (64 * 1024)
+#define CONSOLE_MAX     (1024 * 1024)
+
+static int status_of(enum nb_errcode code)
+{
+    switch (code) {
+    case NB_ERR_INVALID:
+    case NB_ERR_MISSING:
+        return 400;
+    case NB_ERR_AUTH:
+        return 401;
+    case NB_ERR_NOT_FOUND:
+        return 404;
+    case NB_ERR_CONFLICT:
+        return 409;
+    case NB_ERR_UNAVAILABLE:
+        return 503;
+    case NB_ERR_TIMEOUT:
+        return 504;
+    default:
+        return 500;
+    }
+}
+
+static void reply_error(struct nb_http_req *req, const struct nb_error *err)
+{
+    char msg[2 * NB_ERROR_MSG_MAX + 4];
+    snprintf(msg, sizeof msg, "%s%s%s", err->msg, err->detail[0] ? ": " : "", err->detail);
+    json_t *e =
+        json_pack("{s:{s:s, s:s}}", "error", "code",
+                  err->reason[0] ? err->reason : nb_errcode_name(err->code), "message", msg);
+    nb_http_reply_json(req, status_of(err->code), e);
+    json_decref(e);
+}
+
+static void reply_state(struct nb_http_req *req, const char *state)
+{
+    json_t *o = json_pack("{s:s}", "state", state);
+    nb_http_reply_json(req, 200, o);
+    json_decref(o);
+}
+
+static bool authorized(struct agent_ctx *a, struct nb_http_req *req)
+{
+    const char *h = nb_http_req_header(req, "Authorization");
+    size_t want = strlen(a->token);
+    return h && !strncmp(h, "Bearer ", 7) && strlen(h + 7) == want &&
+           nb_ct_equal(h + 7, a->token, want);
+}
+
+static void handle_healthz(struct nb_http_req *req, void *arg)
+{
+    struct agent_ctx *a = arg;
+    json_t *o = json_pack("{s:s, s:s}", "host_id", a->host_id, "virt_type", a->virt_type);
+    nb_http_reply_json(req, 200, o);
+    json_decref(o);
+}
+
+static void list_instances(struct agent_ctx *a, struct nb_http_req *req)
+{
+    struct nb_error err = {0};
+    struct agent_virt_domain *doms;
+    size_t n;
+    if (agent_virt_list(a->virt, &doms, &n, &err) < 0) {
+        reply_error(req, &err);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "id", doms[i].id, "tenant_id",
+                                             doms[i].tenant, "state",
+                                             agent_virt_state_name(doms[i].state)));
+    }
+    free(doms);
+    json_t *o = json_pack("{s:o}", "instances", arr);
+    nb_http_reply_json(req, 200, o);
+    json_decref(o);
+}
+
+static void handle_instances(struct nb_http_req *req, void *arg)
+{
+    struct agent_ctx *a = arg;
+    struct nb_error err = {0};
+    if (!authorized(a, req)) {
+        nb_error_set(&err, NB_ERR_AUTH, "this call needs \"Authorization: Bearer <node token>\"");
+        reply_error(req, &err);
+        return;
+    }
+    const char *method = nb_http_req_method(req), *path = nb_http_req_path(req);
+    if (!strcmp(path, "/v1/instances")) {
+        if (strcmp(method, "GET")) {
+            nb_error_set(&err, NB_ERR_INVALID, "%s is not supported on /v1/instances", method);
+            reply_error(req, &err);
+        } else {
+            list_instances(a, req);
+        }
+        return;
+    }
+    /* /v1/instances/{id}[/verb] */
+    const char *rest = path + strlen("/v1/instances/");
+    char id[AGENT_VIRT_ID_MAX + 1];
+    size_t id_len = strcspn(rest, "/");
+    const char *verb = rest[id_len] == '/' ? rest + id_len + 1 : "";
+    if (strncmp(path, "/v1/instances/", 14) || id_len == 0 || id_len >= sizeof id) {
+        nb_error_set(&err, NB_ERR_NOT_FOUND, "no such resource: %s", path);
+        reply_error(req, &err);
+        return;
+    }
+    memcpy(id, rest, id_len);
+    id[id_len] = '\0';
+    if (!agent_virt_valid_id(id)) {
+        nb_error_set(&err, NB_ERR_INVALID, "\"%s\" is not an instance id", id);
+        reply_error(req, &err);
+        return;
+    }
+    int rc = -1;
+    const char *state = NULL;
+    if (!strcmp(method, "PUT") && !*verb) {
+        size_t len;
+        const char *text = nb_http_req_body(req, &len);
+        json_t *spec = nb_json_parse_object(text, len, &err);
+        if (spec) {
+            rc = agent_spawn(a, id, spec, &err);
+            state = "running";
+            json_decref(spec);
+        }
+    } else if (!strcmp(method, "GET") && !*verb) {
+        state = agent_instance_state(a, id, &err);
+        rc = state ? 0 : -1;
+    } else if (!strcmp(method, "DELETE") && !*verb) {
+        rc = agent_terminate(a, id, &err);
+        state = "terminated";
+    } else if (!strcmp(method, "POST") && !strcmp(verb, "stop")) {
+        size_t len;
+        const char *text = nb_http_req_body(req, &len);
+        json_t *body = len ? nb_json_parse_object(text, len, &err) : json_object();
+        bool force = false;
+        if (body && nb_json_get_bool(body, "force", false, &force, &err) >= 0) {
+            rc = agent_stop_instance(a, id, force, &err);
+            state = "stopped";
+        }
+        json_decref(body);
+    } else if (!strcmp(method, "POST") && !strcmp(verb, "start")) {
+        rc = agent_start_instance(a, id, &err);
+        state = "running";
+    } else if (!strcmp(method, "POST") && !strcmp(verb, "reboot")) {
+        rc = agent_reboot_instance(a, id, &err);
+        state = "running";
+    } else if (!strcmp(method, "GET") && !strcmp(verb, "console")) {
+        const char *b = nb_http_req_query(req, "bytes");
+        long bytes = b ? strtol(b, NULL, 10) : CONSOLE_DEFAULT;
+        if (bytes <= 0 || bytes > CONSOLE_MAX) {
+            bytes = CONSOLE_DEFAULT;
+        }
+        char *text = agent_console(a, id, (size_t)bytes, &err);
+        if (text) {
+            nb_http_reply_owned(req, 200, "text/plain; charset=utf-8", text, strlen(text));
+            return;
+        }
+    } else {
+        nb_error_set(&err, NB_ERR_NOT_FOUND, "no such resource: %s %s", method, path);
+    }
+    if (rc == 0) {
+        reply_state(req, state);
+    } else {
+        reply_error(req, &err);
+    }
+}
+
+int agent_http_routes(struct agent_ctx *a, struct nb_http_server *srv)
+{
+    if (nb_http_route(srv, "GET", "/healthz", handle_healthz, a) < 0 ||
+        nb_http_route(srv, NULL, "/v1/instances*", handle_instances, a) < 0) {
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,316 @@
+/* nubo-agent: the instance operations. See agent.h.
+ *
+ * A spawn writes the scheduler's spec to STATE/instances/<id>/spec.json first: the instance's
+ * images are pinned in the cache by it (agent_ops_image_in_use()), and a later start or reboot
+ * after a node restart knows what the instance is. */
+#include "agent.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "disks.h"
+#include "domxml.h"
+#include "imgcache.h"
+#include "virt.h"
+
+#include "nubo/crypto.h"
+#include "nubo/error.h"
+#include "nubo/json.h"
+#include "nubo/log.h"
+
+#define DEFAULT_CMDLINE "console=ttyS0"
+
+static struct agent_disks_config disks_cfg(const struct agent_ctx *a)
+{
+    return (struct agent_disks_config){.state_dir = a->state_dir};
+}
+
+/* Writes 'spec' to the instance's spec.json, atomically (temporary file, fsync, rename). */
+static int save_spec(struct agent_ctx *a, const char *id, const json_t *spec, struct nb_error *err)
+{
+    struct agent_disks_config dc = disks_cfg(a);
+    char *dir = NULL;
+    if (agent_disks_instance_dir(&dc, id, &dir, err) < 0) {
+        return -1;
+    }
+    char tmp[PATH_MAX], path[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s/spec.json.tmp", dir);
+    snprintf(path, sizeof path, "%s/spec.json", dir);
+    free(dir);
+    int rc = -1;
+    char *text = json_dumps(spec, JSON_INDENT(2) | JSON_SORT_KEYS);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        nb_error_errno(err, errno, "could not create \"%s\"", tmp);
+    } else {
+        size_t len = strlen(text);
+        if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0) {
+            nb_error_errno(err, errno, "could not write \"%s\"", tmp);
+        } else if (rename(tmp, path) < 0) {
+            nb_error_errno(err, errno, "could not rename \"%s\"", tmp);
+        } else {
+            rc = 0;
+        }
+        close(fd);
+    }
+    free(text);
+    return rc;
+}
+
+/* The image object "key" of the spec ("image", "kernel", "ramdisk"), or NULL when absent. */
+static const json_t *spec_image(const json_t *spec, const char *key)
+{
+    const json_t *img = json_object_get(spec, key);
+    return json_is_object(img) ? img : NULL;
+}
+
+/* Fetches the image object 'img' into the cache; stores the cached path (malloc()ed). */
+static int fetch(struct agent_ctx *a, const char *what, const json_t *img, char **path,
+                 struct nb_error *err)
+{
+    const char *url = json_string_value(json_object_get(img, "location"));
+    const char *sha = json_string_value(json_object_get(img, "sha256"));
+    const char *image_id = json_string_value(json_object_get(img, "id"));
+    json_int_t size = json_integer_value(json_object_get(img, "size_bytes"));
+    if (!url || !sha) {
+        nb_error_set(err, NB_ERR_INVALID,
+                     "the %s image \"%s\" has no location and checksum: it cannot be booted", what,
+                     image_id ? image_id : "?");
+        nb_error_reason(err, "InvalidImage");
+        return -1;
+    }
+    if (agent_imgcache_get(a->cache, url, sha, size > 0 ? (uint64_t)size : 0, path, err) < 0) {
+        return -1;
+    }
+    /* The spec file pins it from now on (agent_ops_image_in_use()). */
+    agent_imgcache_release(a->cache, sha);
+    return 0;
+}
+
+/* The VNC password of instance 'id': derived from the node token, so that it needs no storage
+ * and the control plane, which knows the token, can derive it too (8 characters: VNC's limit). */
+static void vnc_password(const struct agent_ctx *a, const char *id, char out[9])
+{
+    uint8_t mac[32];
+    char hex[65];
+    nb_hmac_sha256(a->token, strlen(a->token), id, strlen(id), mac);
+    nb_hex_encode(mac, sizeof mac, hex);
+    memcpy(out, hex, 8);
+    out[8] = '\0';
+}
+
+/* Parses the keys of the spec; returns the number found, pointers into 'spec'. */
+static size_t spec_keys(const json_t *spec, const char **keys, size_t max)
+{
+    size_t n = 0, i;
+    json_t *k;
+    json_array_foreach(json_object_get(spec, "ssh_keys"), i, k)
+    {
+        if (json_is_string(k) && n < max) {
+            keys[n++] = json_string_value(k);
+        }
+    }
+    return n;
+}
+
+static int spawn_locked(struct agent_ctx *a, const char *id, const json_t *spec,
+                        struct nb_error *err)
+{
+    enum agent_virt_state st;
+    if (agent_virt_state(a->virt, id, &st, err) < 0) {
+        return -1;
+    }
+    if (st == AGENT_VIRT_RUNNING) {
+        return 0; /* a retry of a spawn that worked */
+    }
+    const json_t *image = spec_image(spec, "image"), *kernel = spec_image(spec, "kernel");
+    const json_t *ramdisk = spec_image(spec, "ramdisk");
+    if (!image) {
+        nb_error_set(err, NB_ERR_INVALID, "the spawn request of %s has no image", id);
+        return -1;
+    }
+    if (save_spec(a, id, spec, err) < 0) {
+        return -1;
+    }
+    struct agent_disks_config dc = disks_cfg(a);
+    char *base = NULL, *kpath = NULL, *rpath = NULL, *root = NULL, *eph = NULL, *cfg = NULL;
+    char *log = NULL, *xml = NULL;
+    int rc = -1;
+    json_int_t disk_gib = json_integer_value(json_object_get(spec, "disk_gib"));
+    json_int_t eph_gib = json_integer_value(json_object_get(spec, "ephemeral_gib"));
+    const char *format = json_string_value(json_object_get(image, "format"));
+    const char *keys[16];
+    struct agent_disks_cidata cd = {
+        .hostname = json_string_value(json_object_get(spec, "hostname")),
+        .public_keys = keys,
+        .n_public_keys = spec_keys(spec, keys, 16),
+        .user_data_b64 = json_string_value(json_object_get(spec, "user_data")),
+    };
+    if (fetch(a, "machine", image, &base, err) < 0 ||
+        (kernel && fetch(a, "kernel", kernel, &kpath, err) < 0) ||
+        (ramdisk && fetch(a, "ramdisk", ramdisk, &rpath, err) < 0) ||
+        agent_disks_create_root(&dc, id, base, format, (unsigned)disk_gib, &root, err) < 0 ||
+        (eph_gib > 0 && agent_disks_create_ephemeral(&dc, id, (unsigned)eph_gib, &eph, err) < 0) ||
+        agent_disks_create_config_drive(&dc, id, &cd, &cfg, err) < 0 ||
+        !(log = agent_disks_path(&dc, id, "console.log", err))) {
+        goto done;
+    }
+    const char *args = json_string_value(json_object_get(image, "kernel_args"));
+    char password[9];
+    vnc_password(a, id, password);
+    struct agent_domxml_spec ds = {
+        .instance_id = id,
+        .tenant_id = json_string_value(json_object_get(spec, "tenant_id")),
+        .image_id = json_string_value(json_object_get(image, "id")),
+        .instance_type = json_string_value(json_object_get(spec, "instance_type")),
+        .host_id = a->host_id,
+        .virt_type = a->virt_type,
+        .vcpus = (unsigned)json_integer_value(json_object_get(spec, "vcpus")),
+        .memory_mib = (unsigned long)json_integer_value(json_object_get(spec, "memory_mib")),
+        .kernel = kpath,
+        .initrd = rpath,
+        .cmdline = kpath ? (args ? args : DEFAULT_CMDLINE) : NULL,
+        .root_disk = root,
+        .ephemeral_disk = eph,
+        .config_drive = cfg,
+        .console_log = log,
+        .vnc_listen = a->vnc_listen,
+        .vnc_password = password,
+        .memballoon = true,
+    };
+    if (!(xml = agent_domxml_build(&ds, err)) ||
+        agent_virt_define_start(a->virt, id, xml, err) < 0) {
+        goto done;
+    }
+    rc = 0;
+
+done:
+    free(base);
+    free(kpath);
+    free(rpath);
+    free(root);
+    free(eph);
+    free(cfg);
+    free(log);
+    free(xml);
+    return rc;
+}
+
+int agent_spawn(struct agent_ctx *a, const char *id, const json_t *spec, struct nb_error *err)
+{
+    pthread_mutex_t *mu = agent_lock_of(a, id);
+    pthread_mutex_lock(mu);
+    int rc = spawn_locked(a, id, spec, err);
+    pthread_mutex_unlock(mu);
+    if (rc == 0) {
+        nb_info("instance %s running", id);
+    } else {
+        nb_warn("instance %s: spawn failed: %s%s%s", id, err->msg, err->detail[0] ? ": " : "",
+                err->detail);
+    }
+    return rc;
+}
+
+int agent_stop_instance(struct agent_ctx *a, const char *id, bool force, struct nb_error *err)
+{
+    pthread_mutex_t *mu = agent_lock_of(a, id);
+    pthread_mutex_lock(mu);
+    bool forced = false;
+    int rc = agent_virt_stop(a->virt, id, force ? 0 : a->stop_grace_ms, &forced, err);
+    pthread_mutex_unlock(mu);
+    if (rc == 0) {
+        nb_info("instance %s stopped%s", id,
+                forced ? " (powered off: no clean shutdown within the grace time)" : "");
+    }
+    return rc;
+}
+
+int agent_start_instance(struct agent_ctx *a, const char *id, struct nb_error *err)
+{
+    pthread_mutex_t *mu = agent_lock_of(a, id);
+    pthread_mutex_lock(mu);
+    int rc = agent_virt_start(a->virt, id, err);
+    pthread_mutex_unlock(mu);
+    return rc;
+}
+
+int agent_reboot_instance(struct agent_ctx *a, const char *id, struct nb_error *err)
+{
+    pthread_mutex_t *mu = agent_lock_of(a, id);
+    pthread_mutex_lock(mu);
+    int rc = agent_virt_reboot(a->virt, id, err);
+    pthread_mutex_unlock(mu);
+    return rc;
+}
+
+int agent_terminate(struct agent_ctx *a, const char *id, struct nb_error *err)
+{
+    struct agent_disks_config dc = disks_cfg(a);
+    pthread_mutex_t *mu = agent_lock_of(a, id);
+    pthread_mutex_lock(mu);
+    int rc = agent_virt_terminate(a->virt, id, err) < 0 ? -1 : agent_disks_remove(&dc, id, err);
+    pthread_mutex_unlock(mu);
+    if (rc == 0) {
+        nb_info("instance %s terminated: domain and disks removed", id);
+    }
+    return rc;
+}
+
+char *agent_console(struct agent_ctx *a, const char *id, size_t max, struct nb_error *err)
+{
+    struct agent_disks_config dc = disks_cfg(a);
+    char *path = agent_disks_path(&dc, id, "console.log", err);
+    if (!path) {
+        return NULL;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        nb_error_set(err, NB_ERR_NOT_FOUND, "instance %s has no console log on this node", id);
+        free(path);
+        return NULL;
+    }
+    free(path);
+    struct stat sb;
+    char *out = NULL;
+    if (fstat(fd, &sb) == 0) {
+        off_t from = sb.st_size > (off_t)max ? sb.st_size - (off_t)max : 0;
+        size_t len = (size_t)(sb.st_size - from);
+        out = malloc(len + 1);
+        ssize_t got = out ? pread(fd, out, len, from) : -1;
+        if (got < 0) {
+            free(out);
+            out = NULL;
+            nb_error_errno(err, errno, "could not read the console log of %s", id);
+        } else {
+            out[got] = '\0';
+        }
+    } else {
+        nb_error_errno(err, errno, "could not stat the console log of %s", id);
+    }
+    close(fd);
+    return out;
+}
+
+const char *agent_instance_state(struct agent_ctx *a, const char *id, struct nb_error *err)
+{
+    enum agent_virt_state st;
+    if (agent_virt_state(a->virt, id, &st, err) < 0) {
+        return NULL;
+    }
+    switch (st) {
+    case AGENT_VIRT_RUNNING:
+        return "running";
+    case AGENT_VIRT_SHUTOFF:
+        return "stopped";
+    case AGENT_VIRT_ABSENT:
+        return "absent";
+    default:
+        return agent_virt_state_name(st);
+    }
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+"""Real VMs end to end: the AWS CLI launches the busybox test guest through nubo-gateway,
+nubo-scheduler places it, nubo-agent boots it with libvirt/QEMU; the console shows the guest's
+marker and user-data; stop, start, reboot and terminate work and leave nothing behind. Then the
+agent is SIGKILLed in the middle of launches and restarted: every instance ends running or in
+error with a reason, and no domain runs that the control plane does not know."""
+
+import base64
+import subprocess
+import time
+
+import compute_env
+import nubo_env
+from compute_env import aws
+from nubo_env import check, check_eq, sql_quote
+
+tap = nubo_env.Tap(__file__, per_test_timeout=240, fixture=compute_env.ComputeEnv)
+
+
+def console(env, creds, instance_id):
+    out = aws(env, creds, "get-console-output", "--instance-id", instance_id)
+    check_eq(out.get("InstanceId"), instance_id, "GetConsoleOutput's InstanceId")
+    # The CLI decodes the base64 output.
+    return out.get("Output") or ""
+
+
+def wait_console(env, creds, instance_id, needle, timeout=90, count=1):
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = console(env, creds, instance_id)
+        if text.count(needle) >= count:
+            return text
+        time.sleep(0.5)
+    check(False, f"'{needle}' (x{count}) not on the console of {instance_id} after {timeout} s",
+          text[-2000:], env.daemon_logs())
+
+
+@tap.test
+def run_console_stop_start_reboot_terminate(env):
+    image = env.guest_image()
+    t = env.tenant("vm1")
+    user_data = "#cloud-config\nnubo-e2e: hello from user-data 42\n"
+    out = aws(env, t, "run-instances", "--image-id", image, "--instance-type", "t3.nano",
+              "--count", "1", "--user-data", user_data)
+    iid = out["Instances"][0]["InstanceId"]
+    env.wait_state(t, [iid], "running")
+    host = env.psql1(f"SELECT host_id FROM instances WHERE id = {sql_quote(iid)}")
+    check_eq(host, env.host_id, "the instance's host")
+    check(iid in env.domains(), f"no libvirt domain {iid}", env.domains())
+
+    text = wait_console(env, t, iid, "NUBO-GUEST-READY")
+    check(f"instance-id={iid}" in text, "the guest did not read its instance id from the "
+          "config drive", text[-1500:])
+    body = text.split("NUBO-USER-DATA-BEGIN", 1)[-1].split("NUBO-USER-DATA-END", 1)[0]
+    check("hello from user-data 42" in body, "the user-data is not on the console", text[-1500:])
+    check_eq(env.host_usage()[:3], (1, 512, 8), "host claims (vcpus, MiB, GiB) of one t3.nano")
+
+    aws(env, t, "stop-instances", "--instance-ids", iid)
+    env.wait_state(t, [iid], "stopped", timeout=90)
+    state = subprocess.run(compute_env.VIRSH + ["domstate", iid], capture_output=True,
+                           text=True).stdout.strip()
+    check_eq(state, "shut off", "the domain's state after stop-instances")
+    check("NUBO-GUEST-POWEROFF" in console(env, t, iid),
+          "the guest did not shut down cleanly (ACPI) on stop-instances")
+
+    aws(env, t, "start-instances", "--instance-ids", iid)
+    env.wait_state(t, [iid], "running", timeout=60)
+    wait_console(env, t, iid, "NUBO-GUEST-READY", count=2)
+
+    aws(env, t, "reboot-instances", "--instance-ids", iid)
+    wait_console(env, t, iid, "NUBO-GUEST-READY", count=3)
+    env.wait_state(t, [iid], "running")
+
+    aws(env, t, "terminate-instances", "--instance-ids", iid)
+    env.wait_state(t, [iid], "terminated", timeout=90)
+    check(iid not in env.domains(), "the domain survived terminate-instances", env.domains())
+    check(not env.instance_dir(iid).exists(), "the instance's disks survived terminate",
+          list(env.instance_dir(iid).iterdir()) if env.instance_dir(iid).exists() else None)
+    check_eq(env.host_usage(), (0, 0, 0, 0), "host claims after terminate")
+    events = [r[0] for r in env.psql(
+        f"SELECT to_state FROM instance_events WHERE instance_id = {sql_quote(iid)} ORDER BY id")]
+    check_eq(events, ["pending", "running", "stopping", "stopped", "pending", "running",
+                      "shutting-down", "terminated"], "the recorded transitions")
+
+
+@tap.test
+def user_data_and_keys_reach_the_config_drive(env):
+    image = env.guest_image()
+    t = env.tenant("vm2")
+    ec2 = env.ec2(t)
+    ud = base64.b64encode(b"line one\nline two: \xc3\xa9\n").decode()
+    r = ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=2, MaxCount=2,
+                          UserData=base64.b64decode(ud).decode())
+    ids = [i["InstanceId"] for i in r["Instances"]]
+    env.wait_state(t, ids, "running")
+    for iid in ids:
+        text = wait_console(env, t, iid, "NUBO-GUEST-READY")
+        check("line two: é" in text, "user-data with UTF-8 not passed through", text[-800:])
+    ec2.terminate_instances(InstanceIds=ids)
+    env.wait_state(t, ids, "terminated", timeout=90)
+    check(not (set(ids) & env.domains()), "domains left after terminate", env.domains())
+
+
+@tap.test
+def agent_sigkill_mid_launch(env):
+    image = env.guest_image()
+    t = env.tenant("vm3")
+    ec2 = env.ec2(t)
+    r = ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=3, MaxCount=3)
+    ids = [i["InstanceId"] for i in r["Instances"]]
+    # Kill the agent while the spawns are in flight (the first takes ~1 s to define and start).
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if env.psql1("SELECT count(*) FROM instances WHERE host_id IS NOT NULL AND id IN ("
+                     + ", ".join(sql_quote(i) for i in ids) + ")") != "0":
+            break
+        time.sleep(0.02)
+    time.sleep(0.3)
+    env.agent.kill()
+    time.sleep(1.0)
+    env.agent.start(timeout=60)
+    final = env.wait_state(t, ids, {"running", "error"}, timeout=150)
+    for iid, (state, reason) in final.items():
+        check(state == "running" or reason, f"{iid} is in error without a reason", final)
+    known = {r[0] for r in env.psql("SELECT id FROM instances WHERE state NOT IN "
+                                    "('terminated', 'error')")}
+    orphans = env.domains() - known
+    check(not orphans, "domains the control plane does not know about", orphans)
+    running = [i for i, (s, _) in final.items() if s == "running"]
+    check(set(running) <= env.domains(), "running instances without a domain")
+    ec2.terminate_instances(InstanceIds=ids)
+    env.wait_state(t, ids, "terminated", timeout=90)
+    check(not (set(ids) & env.domains()), "domains left after terminate")
+    check_eq(env.host_usage(), (0, 0, 0, 0), "host claims after terminating everything")
+
+
+@tap.test
+def unknown_domain_is_removed_on_agent_restart(env):
+    env.guest_image()
+    # A domain with nubo's metadata that the control plane never placed: a leftover of a crash.
+    stray = "i-" + "0123456789abcdef0"
+    xml = f"""<domain type='qemu'>
+  <name>{stray}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+  <metadata><nubo:instance xmlns:nubo="https://nubo.dev/xmlns/instance/1">
+    <nubo:id>{stray}</nubo:id><nubo:tenant>nobody</nubo:tenant><nubo:image>none</nubo:image>
+  </nubo:instance></metadata>
+  <os><type arch='x86_64' machine='q35'>hvm</type></os>
+</domain>"""
+    path = env.tmp / "stray.xml"
+    path.write_text(xml)
+    r = subprocess.run(compute_env.VIRSH + ["define", str(path)], capture_output=True, text=True)
+    check(r.returncode == 0, "virsh define of the stray domain", r.stderr)
+    env.agent.stop()
+    env.agent.start(timeout=60)
+    check(stray not in env.domains(), "the agent left a domain it does not know", env.domains())
+    check("does not place here" in env.agent.log(), "the agent did not report the drift",
+          env.agent.tail())
+
+
+if __name__ == "__main__":
+    tap.main()
