@@ -6,6 +6,7 @@ agent is SIGKILLed in the middle of launches and restarted: every instance ends 
 error with a reason, and no domain runs that the control plane does not know."""
 
 import base64
+import os
 import subprocess
 import time
 
@@ -100,6 +101,51 @@ def user_data_and_keys_reach_the_config_drive(env):
     ec2.terminate_instances(InstanceIds=ids)
     env.wait_state(t, ids, "terminated", timeout=90)
     check(not (set(ids) & env.domains()), "domains left after terminate", env.domains())
+
+
+def boot_sector_disk(path, marker):
+    """A 1 MiB raw disk whose boot sector prints 'marker' on COM1 and halts: a whole-disk image
+    (no kernel, no ramdisk) that SeaBIOS boots from the virtio disk."""
+    msg = marker.encode() + b"\r\n\0"
+    code = bytes([
+        0xFA,                    # cli
+        0x31, 0xC0,              # xor ax, ax
+        0x8E, 0xD8,              # mov ds, ax
+        0xBE, 0x16, 0x7C,        # mov si, 0x7c16 (msg)
+        0xBA, 0xF8, 0x03,        # mov dx, 0x3f8 (COM1)
+        0xAC,                    # loop: lodsb
+        0x84, 0xC0,              # test al, al
+        0x74, 0x03,              # jz done
+        0xEE,                    # out dx, al
+        0xEB, 0xF8,              # jmp loop
+        0xF4,                    # done: hlt
+        0xEB, 0xFD,              # jmp done
+    ])
+    assert len(code) == 0x16
+    sector = (code + msg).ljust(510, b"\0") + b"\x55\xaa"
+    path.write_bytes(sector.ljust(1 << 20, b"\0"))
+    os.chmod(path, 0o644)
+
+
+@tap.test
+def whole_disk_image_boots(env):
+    env.guest_image()
+    disk = env.tmp / "bootsector.raw"
+    boot_sector_disk(disk, "NUBO-DISK-BOOT-OK")
+    r = env.rest(env.admin, "POST", "/v1/images", {
+        "name": "boot-sector-disk", "location": disk.as_uri(), "disk_format": "raw",
+        "sha256": compute_env.sha256_of(disk), "size_bytes": disk.stat().st_size})
+    check(r.status == 201, "registering a whole-disk image", r)
+    iid = aws(env, env.admin, "run-instances", "--image-id", r.json["id"], "--instance-type",
+              "t3.nano")["Instances"][0]["InstanceId"]
+    env.wait_state(env.admin, [iid], "running")
+    wait_console(env, env.admin, iid, "NUBO-DISK-BOOT-OK", timeout=60)
+    xml = subprocess.run(compute_env.VIRSH + ["dumpxml", iid], capture_output=True,
+                         text=True).stdout
+    check("<kernel>" not in xml and "<boot dev='hd'/>" in xml,
+          "a whole-disk image must boot from its disk, not a kernel", xml[:1500])
+    aws(env, env.admin, "terminate-instances", "--instance-ids", iid)
+    env.wait_state(env.admin, [iid], "terminated", timeout=90)
 
 
 @tap.test
