@@ -1,5 +1,6 @@
 /* EC2 actions over instances: RunInstances, DescribeInstances, DescribeInstanceStatus,
- * TerminateInstances, StopInstances, StartInstances, RebootInstances, GetConsoleOutput. */
+ * TerminateInstances, StopInstances, StartInstances, RebootInstances, GetConsoleOutput,
+ * CreateImage. */
 #include "ec2_api.h"
 #include "ec2_params.h"
 #include "ec2_xml.h"
@@ -319,6 +320,36 @@ static int get_console_output(struct ec2_call *c)
     return 0;
 }
 
+/* CreateImage: the instance's root disk as a new private image (see gw_instance_create_image()).
+ * NoReboot is accepted either way: the copy is crash-consistent, nubo does not reboot the
+ * instance for it. */
+static int create_image(struct ec2_call *c)
+{
+    const char *id, *name, *description = NULL;
+    bool no_reboot = false;
+    if (ec2_params_get_string(c->params, "InstanceId", true, &id, &c->err) < 0 ||
+        ec2_params_get_string(c->params, "Name", true, &name, &c->err) < 0 ||
+        ec2_params_get_string(c->params, "Description", false, &description, &c->err) < 0 ||
+        ec2_params_get_bool(c->params, "NoReboot", false, &no_reboot, &c->err) < 0) {
+        return -1;
+    }
+    if (strlen(name) < 3 || strlen(name) > 128) {
+        nb_error_set(&c->err, NB_ERR_INVALID,
+                     "Invalid value for Name: an image name has 3 to 128 characters");
+        nb_error_reason(&c->err, "InvalidAMIName.Malformed");
+        return -1;
+    }
+    if (c->dry_run) {
+        return ec2_dry_run(c);
+    }
+    char image_id[32];
+    if (gw_instance_create_image(c->gw, c->who, id, name, description, image_id, &c->err) < 0) {
+        return -1;
+    }
+    ec2_xml_text(c->out, "imageId", image_id);
+    return 0;
+}
+
 static int terminate_instances(struct ec2_call *c)
 {
     return change_state(c, GW_OP_TERMINATE);
@@ -352,5 +383,6 @@ const struct ec2_action ec2_actions_instances[] = {
     {"StartInstances", start_instances, true, "InstanceId.*"},
     {"RebootInstances", reboot_instances, true, "InstanceId.*"},
     {"GetConsoleOutput", get_console_output, false, "InstanceId Latest"},
+    {"CreateImage", create_image, true, "InstanceId Name Description NoReboot"},
     {NULL, NULL, false, NULL},
 };

@@ -416,6 +416,35 @@ static int instance_op(struct rest_call *c, enum gw_instance_op op)
     return 0;
 }
 
+/* POST /v1/instances/{id}/image {"name", "description"}: CreateImage; 201 with the image. */
+static int post_instance_image(struct rest_call *c)
+{
+    const char *name, *description = NULL;
+    static const char *const fields[] = {"name", "description", NULL};
+    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+        body_string(c, "name", true, &name) < 0 ||
+        body_string(c, "description", false, &description) < 0) {
+        if (!c->err.reason[0]) {
+            nb_error_reason(&c->err, "InvalidParameterValue");
+        }
+        return -1;
+    }
+    char id[32];
+    if (gw_instance_create_image(c->gw, c->who, c->args[0], name, description, id, &c->err) < 0) {
+        return -1;
+    }
+    struct gw_image *out;
+    size_t n;
+    const char *ids[] = {id};
+    if (gw_images_describe(c->gw, c->who, ids, 1, NULL, 0, NULL, 0, c->arena, &out, &n, &c->err) <
+        0) {
+        return -1;
+    }
+    c->status = 201;
+    c->reply = image_json(c, &out[0]);
+    return 0;
+}
+
 static int post_instance_action(struct rest_call *c)
 {
     static const struct {
@@ -430,8 +459,12 @@ static int post_instance_action(struct rest_call *c)
             return instance_op(c, ops[i].op);
         }
     }
+    if (!strcmp(c->args[1], "image")) {
+        return post_instance_image(c);
+    }
     nb_error_set(&c->err, NB_ERR_INVALID,
-                 "unknown instance action \"%s\": expected stop, start, reboot or terminate",
+                 "unknown instance action \"%s\": expected stop, start, reboot, terminate or "
+                 "image",
                  c->args[1]);
     nb_error_reason(&c->err, "InvalidAction");
     return -1;

@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "gateway.h"
 #include "svc.h"
+#include "svc_instances.h"
 #include "svc_sql.h"
 
 #include "nubo/crypto.h"
@@ -590,5 +591,142 @@ int gw_instance_console(struct gw_ctx *gw, const struct gw_principal *who, const
     nb_httpc_response_free(&resp);
     free(url);
     free(token);
+    return rc;
+}
+
+/* Asks the agent at 'url' to snapshot 'instance_id' as 'image_id'; returns its JSON answer. */
+static json_t *agent_snapshot_call(const char *url, const char *token, const char *instance_id,
+                                   const char *image_id, struct nb_error *err)
+{
+    char full[512], auth[192], body[96];
+    snprintf(full, sizeof full, "%s/v1/instances/%s/snapshot", url, instance_id);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    snprintf(body, sizeof body, "{\"image_id\": \"%s\"}", image_id);
+    const char *headers[] = {auth, "Content-Type: application/json", NULL};
+    struct nb_httpc_request rq = {.method = "POST",
+                                  .url = full,
+                                  .headers = headers,
+                                  .body = body,
+                                  .body_len = strlen(body),
+                                  .timeout_ms = 600000};
+    struct nb_httpc_response resp = {0};
+    json_t *out = NULL;
+    if (nb_httpc_do(&rq, &resp, err) < 0) {
+        nb_error_reason(err, "Unavailable");
+    } else if (resp.status != 200) {
+        json_t *e = json_loads(resp.body ? resp.body : "", 0, NULL);
+        const char *msg =
+            json_string_value(json_object_get(json_object_get(e, "error"), "message"));
+        nb_error_set(err, NB_ERR_INTERNAL, "the compute agent could not save the disk of %s: %s",
+                     instance_id, msg ? msg : "(no message)");
+        json_decref(e);
+    } else {
+        out = nb_json_parse_object(resp.body, resp.body_len, err);
+    }
+    nb_httpc_response_free(&resp);
+    return out;
+}
+
+int gw_instance_create_image(struct gw_ctx *gw, const struct gw_principal *who,
+                             const char *instance_id, const char *name, const char *description,
+                             char *id_out, struct nb_error *err)
+{
+    if (gw_require_writer(who, err) < 0) {
+        return -1;
+    }
+    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
+    if (!conn) {
+        return -1;
+    }
+    int rc = -1;
+    char *token = NULL, *url = NULL;
+    json_t *snap = NULL;
+    const char *p[] = {who->tenant_id, instance_id};
+    PGresult *res = nb_pg_exec(conn,
+                               "SELECT i.state, h.id, h.agent_url, h.node_secret, m.kernel_id, "
+                               "m.ramdisk_id, m.kernel_args, m.architecture "
+                               "FROM instances i JOIN images m ON m.id = i.image_id "
+                               "LEFT JOIN hosts h ON h.id = i.host_id "
+                               "WHERE i.tenant_id = $1 AND i.id = $2",
+                               2, p, err);
+    if (!res) {
+        goto done;
+    }
+    if (PQntuples(res) == 0) {
+        nb_error_set(err, NB_ERR_NOT_FOUND, "The instance ID '%s' does not exist", instance_id);
+        nb_error_reason(err, "InvalidInstanceID.NotFound");
+        goto done;
+    }
+    const char *state = PQgetvalue(res, 0, 0);
+    if ((strcmp(state, "running") && strcmp(state, "stopped")) || PQgetisnull(res, 0, 2) ||
+        PQgetisnull(res, 0, 3)) {
+        nb_error_set(err, NB_ERR_CONFLICT,
+                     "The instance '%s' is not in a state from which an image can be made (%s, "
+                     "on a host with an agent)",
+                     instance_id, state);
+        nb_error_reason(err, "IncorrectInstanceState");
+        goto done;
+    }
+    size_t len;
+    if (!(token =
+              nb_unseal(gw->master_key, PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 1), &len, err))) {
+        goto done;
+    }
+    url = strdup(PQgetvalue(res, 0, 2));
+    if (nb_id_new("ami", id_out, NB_ID_MAX) < 0) {
+        nb_error_set(err, NB_ERR_INTERNAL, "could not make an image id");
+        goto done;
+    }
+    const char *pi[] = {id_out,
+                        who->tenant_id,
+                        name,
+                        description ? description : "",
+                        PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4),
+                        PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5),
+                        PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6),
+                        PQgetvalue(res, 0, 7)};
+    PGresult *ins = nb_pg_exec(conn,
+                               "INSERT INTO images (id, tenant_id, name, description, state, "
+                               "kernel_id, ramdisk_id, kernel_args, architecture, disk_format) "
+                               "VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, 'qcow2')",
+                               8, pi, err);
+    if (!ins) {
+        if (err->code == NB_ERR_CONFLICT) {
+            nb_error_set(err, NB_ERR_CONFLICT, "An image named '%s' already exists", name);
+            nb_error_reason(err, "InvalidAMIName.Duplicate");
+        } else if (err->code == NB_ERR_INVALID) {
+            nb_error_reason(err, "InvalidParameterValue");
+        }
+        goto done;
+    }
+    PQclear(ins);
+    nb_pg_release(conn); /* no connection held during the copy */
+    conn = NULL;
+    snap = agent_snapshot_call(url, token, instance_id, id_out, err);
+    struct nb_error uerr = {0};
+    if (!(conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, snap ? err : &uerr))) {
+        goto done;
+    }
+    char size_s[24];
+    snprintf(size_s, sizeof size_s, "%lld",
+             (long long)json_integer_value(json_object_get(snap, "size_bytes")));
+    const char *pu[] = {id_out, snap ? "available" : "failed",
+                        json_string_value(json_object_get(snap, "location")),
+                        json_string_value(json_object_get(snap, "sha256")), snap ? size_s : NULL};
+    PGresult *up = nb_pg_exec(conn,
+                              "UPDATE images SET state = $2, location = $3, sha256 = $4, "
+                              "size_bytes = $5::bigint WHERE id = $1",
+                              5, pu, snap ? err : &uerr);
+    if (up && snap) {
+        rc = 0;
+    }
+    PQclear(up);
+
+done:
+    PQclear(res);
+    nb_pg_release(conn);
+    json_decref(snap);
+    free(token);
+    free(url);
     return rc;
 }

@@ -79,4 +79,15 @@ int gw_instance_agent(struct gw_ctx *gw, const struct gw_principal *who, const c
 int gw_instance_console(struct gw_ctx *gw, const struct gw_principal *who, const char *instance_id,
                         char **text, struct nb_error *err);
 
+/* CreateImage: saves the root disk of the tenant's instance 'instance_id' (running or stopped;
+ * a running guest's copy is crash-consistent, as EC2's NoReboot) as a new private image named
+ * 'name', with the source image's kernel, ramdisk and kernel arguments. The snapshot is taken by
+ * the instance's agent and kept on its node, from where other nodes fetch it by a signed URL,
+ * until the image store takes images in. Synchronous: returns once the image is available, with
+ * its id in 'id_out' (NB_ID_MAX bytes). Errors: InvalidInstanceID.NotFound,
+ * IncorrectInstanceState, InvalidAMIName.Duplicate; a failed snapshot leaves the image 'failed'. */
+int gw_instance_create_image(struct gw_ctx *gw, const struct gw_principal *who,
+                             const char *instance_id, const char *name, const char *description,
+                             char *id_out, struct nb_error *err);
+
 #endif

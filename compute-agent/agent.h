@@ -105,6 +105,17 @@ int agent_reboot_instance(struct agent_ctx *a, const char *id, struct nb_error *
 /* Destroys and undefines the domain and deletes the instance's disks. Absent is fine. */
 int agent_terminate(struct agent_ctx *a, const char *id, struct nb_error *err);
 
+/* Snapshots the instance's root disk (the overlay flattened with its base, crash-consistent
+ * when the guest runs) into STATE/snapshots/<image_id>.qcow2, which this agent serves at
+ * GET /v1/snapshots/<image_id>?sig=... to whoever has the signed URL (other nodes' image
+ * caches). Returns a new reference {"location", "sha256", "size_bytes", "format"}, or NULL with
+ * 'err' set. */
+json_t *agent_snapshot(struct agent_ctx *a, const char *id, const char *image_id,
+                       struct nb_error *err);
+
+/* The signature of snapshot 'image_id' in its URL (32 hex digits, into 'out'). */
+void agent_snapshot_sig(const struct agent_ctx *a, const char *image_id, char out[33]);
+
 /* The last 'max' bytes of the instance's serial console log, malloc()ed and NUL-terminated;
  * NULL with NB_ERR_NOT_FOUND when the instance has no log on this node. */
 char *agent_console(struct agent_ctx *a, const char *id, size_t max, struct nb_error *err);

@@ -9,14 +9,22 @@
  *   POST   /v1/instances/{id}/reboot      200 {"state": "running"}
  *   DELETE /v1/instances/{id}             200 {"state": "terminated"}, also when absent
  *   GET    /v1/instances/{id}/console     the serial console's tail (?bytes=N, 64 KiB default)
+ *   POST   /v1/instances/{id}/snapshot    {"image_id"}: the root disk as a qcow2 image;
+ *                                         {"location", "sha256", "size_bytes", "format"}
+ *   GET    /v1/snapshots/{image_id}?sig=  the snapshot's bytes, for any holder of the signed
+ *                                         URL (other nodes' image caches); no token needed
  *
  * Every /v1 call needs "Authorization: Bearer <node token>". Errors are
  * {"error": {"code": "<nubo error code>", "message": "..."}} with 400, 401, 404, 409, 503 or
  * 504 (a libvirt call that hit its deadline), 500 otherwise. All operations are idempotent. */
 #include "agent.h"
 
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "virt.h"
 
@@ -174,6 +182,21 @@ static void handle_instances(struct nb_http_req *req, void *arg)
     } else if (!strcmp(method, "POST") && !strcmp(verb, "reboot")) {
         rc = agent_reboot_instance(a, id, &err);
         state = "running";
+    } else if (!strcmp(method, "POST") && !strcmp(verb, "snapshot")) {
+        size_t len;
+        const char *text = nb_http_req_body(req, &len);
+        json_t *body = nb_json_parse_object(text, len, &err);
+        const char *image_id;
+        if (body && nb_json_get_string(body, "image_id", true, &image_id, &err) >= 0) {
+            json_t *snap = agent_snapshot(a, id, image_id, &err);
+            if (snap) {
+                nb_http_reply_json(req, 200, snap);
+                json_decref(snap);
+                json_decref(body);
+                return;
+            }
+        }
+        json_decref(body);
     } else if (!strcmp(method, "GET") && !strcmp(verb, "console")) {
         const char *b = nb_http_req_query(req, "bytes");
         long bytes = b ? strtol(b, NULL, 10) : CONSOLE_DEFAULT;
@@ -195,9 +218,46 @@ static void handle_instances(struct nb_http_req *req, void *arg)
     }
 }
 
+/* GET /v1/snapshots/{image_id}?sig=...: the signature is the capability (agent_snapshot_sig()),
+ * so that image caches of other nodes can fetch it without this node's token. */
+static void handle_snapshot(struct nb_http_req *req, void *arg)
+{
+    struct agent_ctx *a = arg;
+    struct nb_error err = {0};
+    const char *image_id = nb_http_req_path(req) + strlen("/v1/snapshots/");
+    const char *sig = nb_http_req_query(req, "sig");
+    char want[33];
+    if (strlen(image_id) > 32 || strchr(image_id, '/') || strchr(image_id, '.') || !sig ||
+        strlen(sig) != 32) {
+        nb_error_set(&err, NB_ERR_NOT_FOUND, "no such snapshot");
+        reply_error(req, &err);
+        return;
+    }
+    agent_snapshot_sig(a, image_id, want);
+    if (!nb_ct_equal(want, sig, 32)) {
+        nb_error_set(&err, NB_ERR_AUTH, "the snapshot URL's signature is not valid");
+        reply_error(req, &err);
+        return;
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/snapshots/%s.qcow2", a->state_dir, image_id);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) < 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        nb_error_set(&err, NB_ERR_NOT_FOUND, "no such snapshot: %s", image_id);
+        reply_error(req, &err);
+        return;
+    }
+    nb_http_reply_file(req, 200, "application/octet-stream", fd, (uint64_t)sb.st_size);
+}
+
 int agent_http_routes(struct agent_ctx *a, struct nb_http_server *srv)
 {
     if (nb_http_route(srv, "GET", "/healthz", handle_healthz, a) < 0 ||
+        nb_http_route(srv, "GET", "/v1/snapshots/*", handle_snapshot, a) < 0 ||
         nb_http_route(srv, NULL, "/v1/instances*", handle_instances, a) < 0) {
         return -1;
     }

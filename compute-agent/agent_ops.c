@@ -19,6 +19,8 @@
 #include "imgcache.h"
 #include "virt.h"
 
+#include <openssl/evp.h>
+
 #include "nubo/crypto.h"
 #include "nubo/error.h"
 #include "nubo/json.h"
@@ -313,4 +315,122 @@ const char *agent_instance_state(struct agent_ctx *a, const char *id, struct nb_
     default:
         return agent_virt_state_name(st);
     }
+}
+
+/* --- snapshots (CreateImage) ------------------------------------------------------------------ */
+
+void agent_snapshot_sig(const struct agent_ctx *a, const char *image_id, char out[33])
+{
+    char msg[96];
+    uint8_t mac[32];
+    char hex[65];
+    snprintf(msg, sizeof msg, "snapshot:%s", image_id);
+    nb_hmac_sha256(a->token, strlen(a->token), msg, strlen(msg), mac);
+    nb_hex_encode(mac, sizeof mac, hex);
+    memcpy(out, hex, 32);
+    out[32] = '\0';
+}
+
+/* SHA-256 (hex) and size of the file 'path', read in 1 MiB pieces. */
+static int hash_file(const char *path, char hex[65], uint64_t *size, struct nb_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        nb_error_errno(err, errno, "could not open \"%s\"", path);
+        return -1;
+    }
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    char *buf = malloc(1 << 20);
+    int rc = -1;
+    *size = 0;
+    if (md && buf && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
+        ssize_t n;
+        while ((n = read(fd, buf, 1 << 20)) > 0) {
+            EVP_DigestUpdate(md, buf, (size_t)n);
+            *size += (uint64_t)n;
+        }
+        uint8_t digest[32];
+        if (n == 0 && EVP_DigestFinal_ex(md, digest, NULL) == 1) {
+            nb_hex_encode(digest, sizeof digest, hex);
+            rc = 0;
+        } else {
+            nb_error_errno(err, errno, "could not read \"%s\"", path);
+        }
+    } else {
+        nb_error_set(err, NB_ERR_INTERNAL, "could not start a SHA-256 digest");
+    }
+    free(buf);
+    EVP_MD_CTX_free(md);
+    close(fd);
+    return rc;
+}
+
+static bool valid_image_id(const char *id)
+{
+    if (strncmp(id, "ami-", 4) || strlen(id) != 21) {
+        return false;
+    }
+    for (const char *p = id + 4; *p; p++) {
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+json_t *agent_snapshot(struct agent_ctx *a, const char *id, const char *image_id,
+                       struct nb_error *err)
+{
+    if (!valid_image_id(image_id)) {
+        nb_error_set(err, NB_ERR_INVALID, "\"%s\" is not an image id (ami-...)", image_id);
+        return NULL;
+    }
+    struct agent_disks_config dc = disks_cfg(a);
+    char *root = agent_disks_path(&dc, id, "root.qcow2", err);
+    if (!root) {
+        return NULL;
+    }
+    char dir[PATH_MAX - 64], tmp[PATH_MAX], path[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/snapshots", a->state_dir);
+    snprintf(tmp, sizeof tmp, "%s/%s.qcow2.tmp", dir, image_id);
+    snprintf(path, sizeof path, "%s/%s.qcow2", dir, image_id);
+    json_t *out = NULL;
+    pthread_mutex_t *mu = agent_lock_of(a, id);
+    pthread_mutex_lock(mu);
+    struct stat sb;
+    if (stat(root, &sb) < 0) {
+        nb_error_set(err, NB_ERR_NOT_FOUND, "instance %s has no root disk on this node", id);
+        goto done;
+    }
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        nb_error_errno(err, errno, "could not create \"%s\"", dir);
+        goto done;
+    }
+    /* -U: the running guest holds the image's lock; the copy is crash-consistent, as a
+     * snapshot of a running EC2 instance with NoReboot is. */
+    const char *argv[] = {"qemu-img", "convert", "-U", "-O", "qcow2", root, tmp, NULL};
+    char hex[65], sig[33], location[1024];
+    uint64_t size;
+    if (agent_disks_run(argv, 30 * 60 * 1000L, NULL, err) < 0 ||
+        hash_file(tmp, hex, &size, err) < 0) {
+        unlink(tmp);
+        goto done;
+    }
+    if (rename(tmp, path) < 0) {
+        nb_error_errno(err, errno, "could not rename \"%s\"", tmp);
+        unlink(tmp);
+        goto done;
+    }
+    agent_snapshot_sig(a, image_id, sig);
+    snprintf(location, sizeof location, "%s/v1/snapshots/%s?sig=%s", a->advertise_url, image_id,
+             sig);
+    out = json_pack("{s:s, s:s, s:I, s:s}", "location", location, "sha256", hex, "size_bytes",
+                    (json_int_t)size, "format", "qcow2");
+    nb_info("instance %s: root disk saved as image %s (%llu bytes)", id, image_id,
+            (unsigned long long)size);
+
+done:
+    pthread_mutex_unlock(mu);
+    free(root);
+    return out;
 }

@@ -752,6 +752,22 @@ void nb_http_reply_owned(struct nb_http_req *req, int status, const char *conten
     queue_reply(req, status, content_type, resp);
 }
 
+void nb_http_reply_file(struct nb_http_req *req, int status, const char *content_type, int fd,
+                        uint64_t size)
+{
+    if (req->replied) {
+        close(fd);
+        return;
+    }
+    req->replied = true;
+    /* libmicrohttpd sends from the descriptor (sendfile where it can) and closes it. */
+    struct MHD_Response *resp = MHD_create_response_from_fd64(size, fd);
+    if (!resp) {
+        close(fd);
+    }
+    queue_reply(req, status, content_type, resp);
+}
+
 void nb_http_reply_json(struct nb_http_req *req, int status, const json_t *v)
 {
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);

@@ -199,11 +199,23 @@ class ComputeEnv(nubo_env.NuboEnv):
 
     # -- what is on the node --
 
-    def domains(self):
-        """Names of every libvirt domain that is an instance id (running or not)."""
+    def domains(self, all_hosts=False):
+        """Names of the libvirt domains (running or not) that this environment's agent owns
+        (its host id in their nubo metadata), or with 'all_hosts' every domain named like an
+        instance: other environments may share this machine's libvirtd."""
         r = subprocess.run(VIRSH + ["list", "--all", "--name"], capture_output=True, text=True,
                            timeout=60)
-        return {n.strip() for n in r.stdout.splitlines() if n.strip().startswith("i-")}
+        names = {n.strip() for n in r.stdout.splitlines() if n.strip().startswith("i-")}
+        if all_hosts or not self.host_id:
+            return names
+        mine = set()
+        for n in names:
+            x = subprocess.run(VIRSH + ["dumpxml", "--inactive", n], capture_output=True,
+                               text=True, timeout=60).stdout
+            if f"<nubo:host>{self.host_id}</nubo:host>" in x or (
+                    "<nubo:instance" in x and "<nubo:host>" not in x):
+                mine.add(n)
+        return mine
 
     def instance_dir(self, instance_id):
         return self.state_dir / "instances" / instance_id
@@ -252,7 +264,7 @@ class ComputeEnv(nubo_env.NuboEnv):
                         errors.append(f"'{marker}' in the {d.name} log:\n{d.tail(60)}")
         # Leave no guest behind, whatever the tests did.
         if self.state_dir if hasattr(self, "state_dir") else None:
-            for dom in self.domains():
+            for dom in self.domains(all_hosts=True):
                 if self.instance_dir(dom).exists() or dom in self._instance_ids():
                     subprocess.run(VIRSH + ["destroy", dom], capture_output=True, timeout=60)
                     subprocess.run(VIRSH + ["undefine", dom, "--nvram"], capture_output=True,
@@ -272,11 +284,17 @@ class ComputeEnv(nubo_env.NuboEnv):
         return base + f", agent {self.host_id} on :{self.agent_port}, libvirt qemu:///system"
 
 
-def aws(env, creds, *args, timeout=120):
-    """Runs Debian's AWS CLI against the gateway as 'creds'; returns parsed JSON output."""
+def aws_env(creds):
+    """The environment for Debian's AWS CLI as 'creds'."""
     e = dict(os.environ)
     e.update({"AWS_ACCESS_KEY_ID": creds.key_id, "AWS_SECRET_ACCESS_KEY": creds.secret,
               "AWS_DEFAULT_REGION": nubo_env.REGION, "AWS_PAGER": ""})
+    return e
+
+
+def aws(env, creds, *args, timeout=120):
+    """Runs Debian's AWS CLI against the gateway as 'creds'; returns parsed JSON output."""
+    e = aws_env(creds)
     r = subprocess.run(["/usr/bin/aws", "--endpoint-url", env.endpoint, "--output", "json",
                         "ec2"] + list(args), capture_output=True, text=True, env=e,
                        timeout=timeout)

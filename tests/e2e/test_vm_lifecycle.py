@@ -149,6 +149,35 @@ def whole_disk_image_boots(env):
 
 
 @tap.test
+def create_image_from_an_instance(env):
+    image = env.guest_image()
+    t = env.tenant("vm4")
+    iid = aws(env, t, "run-instances", "--image-id", image, "--instance-type",
+              "t3.nano")["Instances"][0]["InstanceId"]
+    env.wait_state(t, [iid], "running")
+    wait_console(env, t, iid, "NUBO-GUEST-READY")
+    new = aws(env, t, "create-image", "--instance-id", iid, "--name", "my-saved-guest",
+              "--description", "saved by the e2e test")["ImageId"]
+    imgs = aws(env, t, "describe-images", "--image-ids", new)["Images"]
+    check_eq([(i["ImageId"], i["State"], i["Name"]) for i in imgs],
+             [(new, "available", "my-saved-guest")], "the new image")
+    dup = subprocess.run(["/usr/bin/aws", "--endpoint-url", env.endpoint, "ec2", "create-image",
+                          "--instance-id", iid, "--name", "my-saved-guest"],
+                         capture_output=True, text=True, env=compute_env.aws_env(t))
+    check(dup.returncode != 0 and "InvalidAMIName.Duplicate" in dup.stderr,
+          "a second image of the same name is refused", dup.stderr)
+    # The saved disk boots, on the kernel and ramdisk of the source image.
+    iid2 = aws(env, t, "run-instances", "--image-id", new, "--instance-type",
+               "t3.nano")["Instances"][0]["InstanceId"]
+    env.wait_state(t, [iid2], "running")
+    text = wait_console(env, t, iid2, "NUBO-GUEST-READY")
+    check("NUBO-ROOT-DISK marker=NUBO-TEST-DISK-v1" in text,
+          "the new instance's root disk is not a copy of the source's", text[-1500:])
+    aws(env, t, "terminate-instances", "--instance-ids", iid, iid2)
+    env.wait_state(t, [iid, iid2], "terminated", timeout=90)
+
+
+@tap.test
 def agent_sigkill_mid_launch(env):
     image = env.guest_image()
     t = env.tenant("vm3")

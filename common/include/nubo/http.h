@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct nb_error;
 struct nb_arena;
@@ -83,6 +84,10 @@ void nb_http_reply(struct nb_http_req *req, int status, const char *content_type
  * the reply cannot be queued): large replies are not copied. */
 void nb_http_reply_owned(struct nb_http_req *req, int status, const char *content_type, char *body,
                          size_t len);
+/* Replies with the 'size' bytes of the open file 'fd' from its start, streamed from the file
+ * (memory use does not grow with the size); takes 'fd' and closes it in every case. */
+void nb_http_reply_file(struct nb_http_req *req, int status, const char *content_type, int fd,
+                        uint64_t size);
 /* Replies with 'v' serialised compactly as application/json. Borrows 'v'. */
 void nb_http_reply_json(struct nb_http_req *req, int status, const json_t *v);
 /* Replies with a NUL-terminated XML document as "text/xml;charset=UTF-8". */
