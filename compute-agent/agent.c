@@ -289,6 +289,11 @@ json_t *agent_reconcile(struct agent_ctx *a, struct nb_error *err)
 
 /* --- context ---------------------------------------------------------------------------------- */
 
+struct agent_virt *agent_virt_pick(struct agent_ctx *a)
+{
+    return a->virts[atomic_fetch_add(&a->next_virt, 1) % AGENT_VIRT_CONNS];
+}
+
 pthread_mutex_t *agent_lock_of(struct agent_ctx *a, const char *id)
 {
     pthread_mutex_lock(&a->locks_mu);
@@ -446,9 +451,12 @@ struct agent_ctx *agent_open(const struct nb_config *cfg, struct nb_error *err)
     }
     struct agent_virt_config vcfg = {.uri = nb_config_get(cfg, "libvirt.uri", "qemu:///system"),
                                      .call_timeout_ms = (long)timeout_s * 1000};
-    if (!(a->virt = agent_virt_open(&vcfg, err))) {
-        goto fail;
+    for (int i = 0; i < AGENT_VIRT_CONNS; i++) {
+        if (!(a->virts[i] = agent_virt_open(&vcfg, err))) {
+            goto fail;
+        }
     }
+    a->virt = a->virts[0];
     agent_virt_set_probe_guest(a->virt, nb_config_get(cfg, "agent.kvm_probe_kernel", NULL),
                                nb_config_get(cfg, "agent.kvm_probe_initrd", NULL),
                                nb_config_get(cfg, "agent.kvm_probe_marker", NULL));
@@ -541,7 +549,9 @@ void agent_close(struct agent_ctx *a)
     }
     agent_stop(a);
     nb_http_server_free(a->http);
-    agent_virt_close(a->virt);
+    for (int i = 0; i < AGENT_VIRT_CONNS; i++) {
+        agent_virt_close(a->virts[i]);
+    }
     agent_imgcache_close(a->cache);
     json_decref(a->drift);
     for (struct agent_lock *l = a->locks, *next; l; l = next) {

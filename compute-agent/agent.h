@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+struct agent_ctx;
 struct agent_imgcache;
 struct agent_virt;
 struct nb_config;
@@ -31,6 +32,10 @@ struct nb_error;
 struct nb_http_server;
 
 #define AGENT_DEFAULT_PORT "8775"
+#define AGENT_VIRT_CONNS   4
+
+/* The libvirt connection for the next instance operation (round robin over a->virts). */
+struct agent_virt *agent_virt_pick(struct agent_ctx *a);
 
 /* One lock per instance id, made on first use and kept (a few bytes per instance ever seen). */
 struct agent_lock {
@@ -50,7 +55,12 @@ struct agent_ctx {
     char vnc_listen[64];
     int stop_grace_ms;
     int heartbeat_ms;
-    struct agent_virt *virt;
+    struct agent_virt *virt; /* == virts[0]: queries, reconcile, stats */
+    /* libvirtd serves at most max_client_requests (5 by default) calls of one connection at a
+     * time: instance operations spread over several connections, so that ten launches at once
+     * do not queue behind each other. */
+    struct agent_virt *virts[AGENT_VIRT_CONNS];
+    atomic_uint next_virt;
     struct agent_imgcache *cache;
     struct nb_http_server *http;
     int port;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "disks.h"
@@ -27,6 +28,13 @@
 #include "nubo/log.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0"
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
 
 static struct agent_disks_config disks_cfg(const struct agent_ctx *a)
 {
@@ -124,8 +132,9 @@ static size_t spec_keys(const json_t *spec, const char **keys, size_t max)
 static int spawn_locked(struct agent_ctx *a, const char *id, const json_t *spec,
                         struct nb_error *err)
 {
+    struct agent_virt *v = agent_virt_pick(a);
     enum agent_virt_state st;
-    if (agent_virt_state(a->virt, id, &st, err) < 0) {
+    if (agent_virt_state(v, id, &st, err) < 0) {
         return -1;
     }
     if (st == AGENT_VIRT_RUNNING) {
@@ -154,10 +163,14 @@ static int spawn_locked(struct agent_ctx *a, const char *id, const json_t *spec,
         .n_public_keys = spec_keys(spec, keys, 16),
         .user_data_b64 = json_string_value(json_object_get(spec, "user_data")),
     };
+    long t0 = now_ms();
     if (fetch(a, "machine", image, &base, err) < 0 ||
         (kernel && fetch(a, "kernel", kernel, &kpath, err) < 0) ||
-        (ramdisk && fetch(a, "ramdisk", ramdisk, &rpath, err) < 0) ||
-        agent_disks_create_root(&dc, id, base, format, (unsigned)disk_gib, &root, err) < 0 ||
+        (ramdisk && fetch(a, "ramdisk", ramdisk, &rpath, err) < 0)) {
+        goto done;
+    }
+    long t_images = now_ms();
+    if (agent_disks_create_root(&dc, id, base, format, (unsigned)disk_gib, &root, err) < 0 ||
         (eph_gib > 0 && agent_disks_create_ephemeral(&dc, id, (unsigned)eph_gib, &eph, err) < 0) ||
         agent_disks_create_config_drive(&dc, id, &cd, &cfg, err) < 0 ||
         !(log = agent_disks_path(&dc, id, "console.log", err))) {
@@ -186,10 +199,12 @@ static int spawn_locked(struct agent_ctx *a, const char *id, const json_t *spec,
         .vnc_password = password,
         .memballoon = true,
     };
-    if (!(xml = agent_domxml_build(&ds, err)) ||
-        agent_virt_define_start(a->virt, id, xml, err) < 0) {
+    long t_disks = now_ms();
+    if (!(xml = agent_domxml_build(&ds, err)) || agent_virt_define_start(v, id, xml, err) < 0) {
         goto done;
     }
+    nb_debug("instance %s: images %ld ms, disks and config drive %ld ms, define and start %ld ms",
+             id, t_images - t0, t_disks - t_images, now_ms() - t_disks);
     rc = 0;
 
 done:
@@ -224,7 +239,7 @@ int agent_stop_instance(struct agent_ctx *a, const char *id, bool force, struct 
     pthread_mutex_t *mu = agent_lock_of(a, id);
     pthread_mutex_lock(mu);
     bool forced = false;
-    int rc = agent_virt_stop(a->virt, id, force ? 0 : a->stop_grace_ms, &forced, err);
+    int rc = agent_virt_stop(agent_virt_pick(a), id, force ? 0 : a->stop_grace_ms, &forced, err);
     pthread_mutex_unlock(mu);
     if (rc == 0) {
         nb_info("instance %s stopped%s", id,
@@ -237,7 +252,7 @@ int agent_start_instance(struct agent_ctx *a, const char *id, struct nb_error *e
 {
     pthread_mutex_t *mu = agent_lock_of(a, id);
     pthread_mutex_lock(mu);
-    int rc = agent_virt_start(a->virt, id, err);
+    int rc = agent_virt_start(agent_virt_pick(a), id, err);
     pthread_mutex_unlock(mu);
     return rc;
 }
@@ -246,7 +261,7 @@ int agent_reboot_instance(struct agent_ctx *a, const char *id, struct nb_error *
 {
     pthread_mutex_t *mu = agent_lock_of(a, id);
     pthread_mutex_lock(mu);
-    int rc = agent_virt_reboot(a->virt, id, err);
+    int rc = agent_virt_reboot(agent_virt_pick(a), id, err);
     pthread_mutex_unlock(mu);
     return rc;
 }
@@ -256,7 +271,9 @@ int agent_terminate(struct agent_ctx *a, const char *id, struct nb_error *err)
     struct agent_disks_config dc = disks_cfg(a);
     pthread_mutex_t *mu = agent_lock_of(a, id);
     pthread_mutex_lock(mu);
-    int rc = agent_virt_terminate(a->virt, id, err) < 0 ? -1 : agent_disks_remove(&dc, id, err);
+    int rc = agent_virt_terminate(agent_virt_pick(a), id, err) < 0
+                 ? -1
+                 : agent_disks_remove(&dc, id, err);
     pthread_mutex_unlock(mu);
     if (rc == 0) {
         nb_info("instance %s terminated: domain and disks removed", id);
