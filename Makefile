@@ -131,7 +131,7 @@ $(AGENT_LIB): $(AGENT_OBJ)
 $(B)/obj/compute-agent/%.o: compute-agent/%.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(CFLAGS) $(VIRT_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(VIRT_CFLAGS) $(XML_CFLAGS) -c $< -o $@
 
 $(TESTLIB): $(TESTLIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -151,30 +151,32 @@ $(SCHED_BIN): $(B)/obj/scheduler/main.o $(SCHED_LIB) $(COMMON_LIB)
 $(AGENT_BIN): $(B)/obj/compute-agent/main.o $(AGENT_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(XML_LIBS) $(LDLIBS)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(TESTLIB) $(DAEMON_LIBS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(XML_LIBS) $(LDLIBS) -lcmocka
 
 $(B)/tests/%: $(B)/obj/tests/integration/%.o $(TESTLIB) $(DAEMON_LIBS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(XML_LIBS) $(LDLIBS) -lcmocka
 
 $(B)/bench/%: $(B)/obj/tests/bench/%.o $(TESTLIB) $(DAEMON_LIBS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(XML_LIBS) $(LDLIBS)
 
 # Fuzz targets build with clang's libFuzzer when clang is there; `make fuzz` runs each briefly.
-$(B)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(GW_SRC)
+# The agent's pure parsers (no libvirt) join them.
+FUZZ_AGENT_SRC := compute-agent/meta.c
+$(B)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(GW_SRC) $(FUZZ_AGENT_SRC)
 	@mkdir -p $(dir $@)
 	$(call say,FUZZ,$@)
 	$(Q)clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined -Icommon/include $(TEST_CFLAGS) \
-	    $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm -pthread
+	    $(PKG_CFLAGS) $(XML_CFLAGS) -o $@ $^ $(PKG_LIBS) $(XML_LIBS) -lm -pthread
 
 tests-build: $(BINS) $(TEST_BINS) sdk
 .PHONY: tests-build

@@ -8,6 +8,7 @@
  * libvirt call returns. Each job holds its own reference on the connection, dropped by the worker,
  * so agent_virt_close() never pulls the connection from under a late call. */
 #include "virt.h"
+#include "meta.h"
 #include "virt_priv.h"
 
 #include "nubo/error.h"
@@ -398,50 +399,6 @@ static enum agent_virt_state map_state(int st)
     }
 }
 
-/* Copies the text of the first element with local name 'name' (any prefix) in 'xml' into 'out'
- * ('size' bytes), undoing the five predefined entities. Returns true when found. */
-static bool xml_text(const char *xml, const char *name, char *out, size_t size)
-{
-    size_t nlen = strlen(name);
-    for (const char *p = strchr(xml, '<'); p; p = strchr(p + 1, '<')) {
-        const char *q = p + 1;
-        if (*q == '/' || *q == '?' || *q == '!') {
-            continue;
-        }
-        const char *end = q + strcspn(q, " \t\r\n/>");
-        const char *colon = memchr(q, ':', (size_t)(end - q));
-        const char *local = colon ? colon + 1 : q;
-        if ((size_t)(end - local) != nlen || strncmp(local, name, nlen) != 0 || *end != '>') {
-            continue;
-        }
-        const char *t = end + 1;
-        size_t o = 0;
-        while (*t && *t != '<' && o + 1 < size) {
-            static const struct {
-                const char *ent;
-                char c;
-            } ents[] = {
-                {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-            bool matched = false;
-            for (size_t i = 0; *t == '&' && i < sizeof ents / sizeof ents[0]; i++) {
-                size_t el = strlen(ents[i].ent);
-                if (strncmp(t, ents[i].ent, el) == 0) {
-                    out[o++] = ents[i].c;
-                    t += el;
-                    matched = true;
-                    break;
-                }
-            }
-            if (!matched) {
-                out[o++] = *t++;
-            }
-        }
-        out[o] = '\0';
-        return true;
-    }
-    return false;
-}
-
 /* Reads our metadata of 'dom' into 'd' (state untouched). Returns 1 when the domain is ours, 0
  * when it carries no nubo metadata (or one for another id), -1 with 'err' set. */
 static int read_metadata(virDomainPtr dom, struct agent_virt_domain *d, struct nb_error *err)
@@ -459,11 +416,13 @@ static int read_metadata(virDomainPtr dom, struct agent_virt_domain *d, struct n
         set_virt_error(err, "could not read domain metadata");
         return -1;
     }
-    bool ok = xml_text(meta, "id", d->id, sizeof d->id);
-    xml_text(meta, "tenant", d->tenant, sizeof d->tenant);
-    xml_text(meta, "image", d->image, sizeof d->image);
-    xml_text(meta, "host", d->host, sizeof d->host);
+    struct agent_meta m;
+    bool ok = agent_meta_parse(meta, strlen(meta), &m);
     free(meta);
+    snprintf(d->id, sizeof d->id, "%s", m.id);
+    snprintf(d->tenant, sizeof d->tenant, "%s", m.tenant);
+    snprintf(d->image, sizeof d->image, "%s", m.image);
+    snprintf(d->host, sizeof d->host, "%s", m.host);
     const char *name = virDomainGetName(dom);
     return ok && name && strcmp(name, d->id) == 0 ? 1 : 0;
 }
