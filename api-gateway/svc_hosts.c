@@ -469,6 +469,26 @@ json_t *gw_node_heartbeat(struct gw_ctx *gw, const char *host_id, const json_t *
         "generation = h.generation + 1 "
         "FROM (SELECT $2::jsonb AS b) s WHERE h.id = $1 RETURNING h.name, h.zone",
         2, p, err);
+    /* A guest that powered itself off (shutdown inside, or a crash with on_crash=destroy) while
+     * nothing was asked of it is 'stopped', as EC2 reports it, with EC2's reason. */
+    if (res && PQntuples(res) == 1) {
+        PGresult *sync = nb_pg_exec(
+            conn,
+            "UPDATE instances i SET state = 'stopped', updated_at = now(), "
+            "state_reason_code = 'Client.InstanceInitiatedShutdown', "
+            "state_reason_message = 'Client.InstanceInitiatedShutdown: the guest shut down' "
+            "FROM jsonb_array_elements(CASE WHEN jsonb_typeof($2::jsonb #> '{stats,instances}') "
+            "= 'array' THEN $2::jsonb #> '{stats,instances}' ELSE '[]' END) e "
+            "WHERE i.host_id = $1 AND i.id = e->>'id' AND e->>'state' IN ('shutoff', 'crashed') "
+            "AND i.state = 'running' AND i.pending_op IS NULL "
+            "AND i.updated_at < now() - interval '2 seconds'",
+            2, p, err);
+        if (!sync) {
+            PQclear(res);
+            res = NULL;
+        }
+        PQclear(sync);
+    }
     nb_pg_release(conn);
     free(body);
     if (!res) {

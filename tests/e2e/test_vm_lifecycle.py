@@ -178,6 +178,29 @@ def create_image_from_an_instance(env):
 
 
 @tap.test
+def guest_initiated_shutdown_is_stopped(env):
+    image = env.guest_image()
+    t = env.tenant("vm5")
+    ec2 = env.ec2(t)
+    iid = ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=1,
+                            MaxCount=1)["Instances"][0]["InstanceId"]
+    env.wait_state(t, [iid], "running")
+    wait_console(env, t, iid, "NUBO-GUEST-READY")
+    # The guest powers itself off (here: the ACPI button pressed behind nubo's back).
+    r = subprocess.run(compute_env.VIRSH + ["shutdown", iid], capture_output=True, text=True)
+    check(r.returncode == 0, "virsh shutdown", r.stderr)
+    env.wait_state(t, [iid], "stopped", timeout=60)
+    i = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    check_eq(i.get("StateReason", {}).get("Code"), "Client.InstanceInitiatedShutdown",
+             "the reason EC2 gives for a guest that shut itself down")
+    ec2.start_instances(InstanceIds=[iid])
+    env.wait_state(t, [iid], "running", timeout=60)
+    wait_console(env, t, iid, "NUBO-GUEST-READY", count=2)
+    ec2.terminate_instances(InstanceIds=[iid])
+    env.wait_state(t, [iid], "terminated", timeout=90)
+
+
+@tap.test
 def agent_sigkill_mid_launch(env):
     image = env.guest_image()
     t = env.tenant("vm3")
