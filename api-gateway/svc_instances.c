@@ -49,7 +49,8 @@ int gw_instance_state_code(const char *state)
     "i.id, i.reservation_id, i.tenant_id, i.launch_index, i.image_id, i.instance_type, "           \
     "i.key_name, i.zone, i.state, i.state_reason_code, i.state_reason_message, "                   \
     "floor(date_part('epoch', i.launch_time) * 1000)::bigint, i.vcpus, i.memory_mib, i.tags, "     \
-    "(SELECT g.name FROM placement_groups g WHERE g.id = i.placement_group_id), "                  \
+    "CASE WHEN i.placement_group_id IS NOT NULL THEN (SELECT g.name FROM placement_groups g "      \
+    "WHERE g.id = i.placement_group_id) END, "                                                     \
     "i.partition_number, i.tenancy, i.host_id"
 
 /* Terminated instances stay visible for an hour, as on EC2. */
