@@ -111,7 +111,8 @@ def test_build_and_help(env):
     S["member"] = env.tenant("cli-a")
     S["other"] = env.tenant("cli-b")
     r = nubo(env, None, "--help", environ=creds_env(env, S["member"]))
-    for group in ("instance run", "keypair create", "admin tenant create", "admin requests"):
+    for group in ("instance run", "instance console", "keypair create", "admin tenant create",
+                  "admin requests", "admin host create", "admin host evacuate"):
         check(group in r.out, f"'{group}' missing from nubo --help", r)
     check_eq(nubo(env, None, rc=2, environ={}).rc, 2, "nubo without arguments")
     check("0.1.0" in nubo(env, S["member"], "--version").out, "nubo --version")
@@ -121,7 +122,7 @@ def test_build_and_help(env):
     for cmd in cmds:
         h = nubo(env, None, *cmd.split(), "--help", environ={"PATH": "/usr/bin"})
         check(h.out.startswith(f"usage: nubo {cmd}"), f"help of {cmd}", h)
-    for group in ("instance", "admin", "admin tenant"):
+    for group in ("instance", "admin", "admin tenant", "admin host"):
         g = nubo(env, None, *group.split(), "--help", environ={})
         check("verbs:" in g.out, f"nubo {group} --help", g)
 
@@ -401,6 +402,66 @@ def test_tags(env):
     nubo(env, a, "tag", "delete", iid, rc=2)
 
 
+# --- console and placement -------------------------------------------------------------------
+
+
+@tap.test
+def test_instance_console_and_placement(env):
+    a = need("member")
+    ids = need("ids")
+    # ids[0] runs on the fixture's simulated host (no agent); a new launch is on no host yet.
+    r = nubo(env, a, "instance", "console", ids[0], rc=1)
+    check("IncorrectInstanceState" in r.err and "request" in r.err,
+          "console of an instance on a simulated host", r)
+    fresh = nubo(env, a, "instance", "run", "--image", need("image"), "-o", "json").json[0]
+    r = nubo(env, a, "instance", "console", fresh["id"], "-o", "json", rc=1)
+    check("IncorrectInstanceState" in r.err and r.out == "", "console of an unplaced instance", r)
+    r = nubo(env, a, "instance", "console", "i-0123456789abcdef0", rc=3)
+    check("InvalidInstanceID.NotFound" in r.err, "console of an unknown instance", r)
+    nubo(env, need("other"), "instance", "console", ids[0], rc=3)
+    nubo(env, a, "instance", "console", rc=2)
+    nubo(env, a, "instance", "console", ids[0], ids[1], rc=2)
+
+    # Tenancy: in the answer, in show (table and JSON).
+    ded = nubo(env, a, "instance", "run", "--image", need("image"), "--tenancy", "dedicated",
+               "-o", "json").json
+    check_eq((len(ded), ded[0]["tenancy"]), (1, "dedicated"), "run --tenancy dedicated")
+    f = {x["field"]: x.get("value") for x in nubo(env, a, "instance", "show",
+                                                   ded[0]["id"]).rows()}
+    check_eq((f["tenancy"], f["placement_group"]), ("dedicated", "-"), "show: tenancy (table)")
+    check_eq(nubo(env, a, "instance", "show", fresh["id"], "-o", "json").json["tenancy"],
+             "default", "default tenancy")
+    r = nubo(env, a, "instance", "run", "--image", need("image"), "--tenancy", "shared", rc=2)
+    check("--tenancy must be default or dedicated" in r.err, "bad --tenancy", r)
+
+    # Placement groups: an unknown one is refused by the API (exit 1); bad partitions locally.
+    r = nubo(env, a, "instance", "run", "--image", need("image"), "--placement-group", "nope",
+             rc=1)
+    check("InvalidPlacementGroup.Unknown" in r.err, "run --placement-group unknown", r)
+    r = nubo(env, a, "instance", "run", "--image", need("image"), "--placement-group", "nope",
+             "--partition", "2", "-o", "json", rc=1)
+    check("InvalidPlacementGroup.Unknown" in r.err and r.out == "", "unknown group + partition",
+          r)
+    r = nubo(env, a, "instance", "run", "--image", need("image"), "--partition", "2", rc=2)
+    check("--partition needs --placement-group" in r.err, "--partition alone", r)
+    nubo(env, a, "instance", "run", "--image", need("image"), "--placement-group", "x",
+         "--partition", "8", rc=2)
+    # A real group (placement groups are EC2 actions only): the instance is in it.
+    env.ec2(a).create_placement_group(GroupName="cli-pg", Strategy="partition",
+                                      PartitionCount=3)
+    pg = nubo(env, a, "instance", "run", "--image", need("image"), "--placement-group",
+              "cli-pg", "--partition", "2", "-o", "json").json[0]
+    check_eq((pg["placement_group"], pg["partition_number"]), ("cli-pg", 2),
+             "run --placement-group --partition")
+    f = {x["field"]: x.get("value") for x in nubo(env, a, "instance", "show", pg["id"]).rows()}
+    check_eq((f["placement_group"], f["partition"]), ("cli-pg", "2"),
+             "show: placement group (table)")
+    r = nubo(env, a, "instance", "run", "--image", need("image"), "--placement-group", "cli-pg",
+             "--partition", "5", rc=1)
+    check("InvalidParameterValue" in r.err, "a partition the group does not have", r)
+    nubo(env, a, "instance", "terminate", fresh["id"], ded[0]["id"], pg["id"])
+
+
 # --- the operator ----------------------------------------------------------------------------
 
 
@@ -500,6 +561,112 @@ def test_admin_requests(env):
     check_eq(old, [], "admin requests --to 2000")
     nubo(env, adm, "admin", "requests", "--limit", "0", rc=2)
     nubo(env, alice, "admin", "requests", rc=4)
+
+
+@tap.test
+def test_admin_hosts(env):
+    adm = env.admin
+    quiet = need("other").tenant_id  # launches nothing: a host dedicated to it stays empty
+    doc = nubo(env, adm, "admin", "host", "create", "cli-sim", "--simulated", "--vcpus", "8",
+               "--memory-mib", "16384", "--disk-gib", "100", "--reserved-vcpus", "1",
+               "--cpu-ratio", "2", "--traits", "ssd,gpu", "--dedicated-tenant", quiet,
+               "-o", "json").json
+    check(re.fullmatch(r"h-[0-9a-f]{17}", doc["id"]), "host id", doc)
+    check_eq((doc["name"], doc["state"], doc["simulated"], doc["capacity"],
+              doc["reserved"]["vcpus"], doc["ratios"]["cpu"], doc["traits"],
+              doc["dedicated_tenant"]),
+             ("cli-sim", "up", True, {"vcpus": 8, "memory_mib": 16384, "disk_gib": 100}, 1, 2,
+              ["ssd", "gpu"], quiet), "admin host create --simulated")
+    check("node_token" not in doc, "a simulated host has no node token", doc)
+    hid = doc["id"]
+    t = {x["field"]: x["value"] for x in nubo(env, adm, "admin", "host", "create", "cli-sim2",
+                                               "--simulated", "--dedicated-tenant",
+                                               quiet).rows()}
+    check_eq((t["name"], t["simulated"], t["state"], t["dedicated_tenant"]),
+             ("cli-sim2", "yes", "up", quiet), "admin host create (table)")
+    check("node_token" not in t, "node token row of a simulated host", t)
+    hid2 = t["id"]
+    r = nubo(env, adm, "admin", "host", "create", "cli-sim", "--simulated", rc=1)
+    check("InvalidHost.Duplicate" in r.err, "duplicate host name", r)
+
+    rows, lst = both(env, adm, "admin", "host", "list")
+    by = {h["id"]: h for h in lst}
+    check({hid, hid2} <= set(by), "admin host list --output json", lst)
+    check_eq({x["id"] for x in rows}, set(by), "admin host list table vs json")
+    row = next(x for x in rows if x["id"] == hid)
+    check_eq((row["name"], row["state"], row["simulated"], row["vcpus"], row["instances"],
+              row["dedicated"]), ("cli-sim", "up", "yes", "0/8", "0", quiet),
+             "admin host list (table)")
+    show = nubo(env, adm, "admin", "host", "show", hid, "-o", "json").json
+    check_eq(show, by[hid], "admin host show --output json vs list")
+    f = {x["field"]: x["value"] for x in nubo(env, adm, "admin", "host", "show", hid).rows()}
+    check_eq((f["id"], f["vcpus"], f["reserved_vcpus"], f["traits"], f["ratios"]),
+             (hid, "8", "1", "ssd,gpu", "cpu=2 memory=1 disk=1"), "admin host show (table)")
+
+    # Update: state, capacity (simulated), traits, dedication.
+    up = nubo(env, adm, "admin", "host", "update", hid, "--state", "disabled", "--vcpus", "16",
+              "--traits", "", "--dedicated-tenant", "none", "--memory-ratio", "1.5",
+              "-o", "json").json
+    check_eq((up["state"], up["state_reason"], up["capacity"]["vcpus"], up["traits"],
+              up["dedicated_tenant"], up["ratios"]["memory"]),
+             ("disabled", "set by the operator", 16, [], None, 1.5), "admin host update")
+    f = {x["field"]: x["value"] for x in nubo(env, adm, "admin", "host", "update", hid,
+                                               "--dedicated-tenant", quiet).rows()}
+    check_eq((f["state"], f["dedicated_tenant"]), ("disabled", quiet), "admin host update (table)")
+    nubo(env, adm, "admin", "host", "update", hid, rc=2)
+    nubo(env, adm, "admin", "host", "update", hid, "--state", "down", rc=2)
+    nubo(env, adm, "admin", "host", "update", hid, "--cpu-ratio", "lots", rc=2)
+    nubo(env, adm, "admin", "host", "update", "h-00000000000000000", "--state", "up", rc=3)
+
+    # Evacuate: only a down or disabled host; an empty one moves nothing.
+    r = nubo(env, adm, "admin", "host", "evacuate", hid2, rc=1)
+    check("IncorrectState" in r.err, "evacuate an up host", r)
+    ev = nubo(env, adm, "admin", "host", "evacuate", hid, "-o", "json").json
+    check_eq(ev, {"host_id": hid, "instances": []}, "admin host evacuate --output json")
+    out = nubo(env, adm, "admin", "host", "evacuate", hid).out
+    check(f"host {hid}: 0 instances" in out, "admin host evacuate (table)", out)
+    nubo(env, adm, "admin", "host", "evacuate", "h-00000000000000000", rc=3)
+
+    # Delete: not while live instances are there (the fixture host runs the member's).
+    env.set_instance_state([need("ids")[0]], "running")
+    r = nubo(env, adm, "admin", "host", "delete", "h-0000000000000fa4e", rc=1)
+    check("IncorrectState" in r.err, "delete a host with live instances", r)
+    check_eq(nubo(env, adm, "admin", "host", "delete", hid, "-o", "json").json,
+             {"deleted": True}, "admin host delete --output json")
+    check(f"deleted host {hid2}" in nubo(env, adm, "admin", "host", "delete", hid2).out,
+          "admin host delete (table)")
+    r = nubo(env, adm, "admin", "host", "show", hid, rc=3)
+    check("InvalidHostID.NotFound" in r.err, "a deleted host", r)
+    nubo(env, adm, "admin", "host", "delete", hid, rc=3)
+    check(not {hid, hid2} & {h["id"] for h in nubo(env, adm, "admin", "host", "list",
+                                                    "-o", "json").json}, "hosts deleted")
+
+    # A real host: its node token comes back once, in the answer to create only.
+    real = nubo(env, adm, "admin", "host", "create", "cli-real", "--agent-url",
+                "http://127.0.0.1:9", "--zone", "nubo-1a", "-o", "json").json
+    check(re.fullmatch(re.escape(real["id"]) + r":[0-9a-f]{64}", real.get("node_token", "")),
+          "node token of a real host", real)
+    check_eq((real["simulated"], real["agent_url"], real["zone"]),
+             (False, "http://127.0.0.1:9", "nubo-1a"), "a real host")
+    check("node_token" not in nubo(env, adm, "admin", "host", "show", real["id"], "-o",
+                                   "json").json, "node token shown again by show")
+    check(real["node_token"] not in nubo(env, adm, "admin", "host", "list", "-o", "json").out,
+          "node token shown again by list")
+    r = nubo(env, adm, "admin", "host", "create", "cli-real2")
+    f = {x["field"]: x["value"] for x in r.rows()}
+    check(f.get("node_token", "").startswith(f["id"] + ":") and "shown this once" in r.err,
+          "admin host create of a real host (table)", r)
+    for h in (real["id"], f["id"]):
+        nubo(env, adm, "admin", "host", "delete", h)
+
+    # Usage and permission.
+    nubo(env, adm, "admin", "host", "create", rc=2)
+    nubo(env, adm, "admin", "host", "create", "x", "--vcpus", "-1", rc=2)
+    nubo(env, adm, "admin", "host", "show", rc=2)
+    nubo(env, adm, "admin", "host", "list", "extra", rc=2)
+    nubo(env, adm, "admin", "host", "frobnicate", rc=2)
+    r = nubo(env, need("alice"), "admin", "host", "list", rc=4)
+    check("UnauthorizedOperation" in r.err, "a member lists hosts", r)
 
 
 # --- configuration and errors ----------------------------------------------------------------

@@ -39,6 +39,7 @@ struct cli_cmd {
 
 extern const struct cli_cmd cli_compute_cmds[];
 extern const struct cli_cmd cli_admin_cmds[];
+extern const struct cli_cmd cli_host_cmds[];
 
 /* Returns the client of 'cli', made from --profile/--endpoint and the environment on first use;
  * NULL after printing why (and setting '*code' to the exit code). */

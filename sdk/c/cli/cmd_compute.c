@@ -172,9 +172,21 @@ static int on_wait(const struct nubo_instance *in, double elapsed, void *arg)
     return 0;
 }
 
+/* --tenancy default|dedicated. */
+static int parse_tenancy(char *arg, void *dest)
+{
+    if (strcmp(arg, "default") && strcmp(arg, "dedicated")) {
+        return -1;
+    }
+    *(const char **)dest = arg;
+    return 0;
+}
+
 static int instance_run(struct cli *cli, int argc, char **argv)
 {
     struct nubo_run_params p = {0};
+    struct nubo_run_placement pl = {0};
+    long long partition = 0;
     struct tag_buf tags = {.n = 0};
     const char *user_data_file = NULL, *state = "running";
     long long count = 1, timeout = 300;
@@ -191,6 +203,9 @@ static int instance_run(struct cli *cli, int argc, char **argv)
         CLI_FLAG("wait", &wait),
         CLI_INT("timeout", &timeout, 1, 86400, "--timeout must be 1-86400 seconds"),
         CLI_STR("state", &state),
+        CLI_STR("placement-group", &pl.placement_group),
+        CLI_INT("partition", &partition, 1, 7, "--partition must be 1-7"),
+        CLI_FN("tenancy", &pl.tenancy, parse_tenancy, "--tenancy must be default or dedicated"),
     };
     if (cli_parse_opts(argc, argv, "instance run ", opts, CLI_N_OPTS(opts), "invalid option") < 0) {
         return CLI_USAGE;
@@ -200,6 +215,10 @@ static int instance_run(struct cli *cli, int argc, char **argv)
             "instance run ", optind < argc ? "unexpected argument \"%s\"" : "--image is required%s",
             optind < argc ? argv[optind] : "");
     }
+    if (partition && !pl.placement_group) {
+        return cli_usage_error("instance run ", "--partition needs --placement-group");
+    }
+    pl.partition_number = (int)partition;
     p.tags = tags.items;
     p.n_tags = tags.n;
     p.min_count = p.max_count = (int)count;
@@ -221,7 +240,7 @@ static int instance_run(struct cli *cli, int argc, char **argv)
     int rc = CLI_OK;
     struct nubo_client *client = cli_client(cli, &rc);
     struct nubo_error err;
-    struct nubo_instance_list *l = client ? nubo_instances_run(client, &p, &err) : NULL;
+    struct nubo_instance_list *l = client ? nubo_instances_run_placed(client, &p, &pl, &err) : NULL;
     free(user_data);
     if (!client) {
         return rc;
@@ -318,39 +337,78 @@ static int instance_show(struct cli *cli, int argc, char **argv)
         snprintf(mem, sizeof mem, "%d", in->memory_mib);
         snprintf(idx, sizeof idx, "%d", in->launch_index);
         char *tags = cli_tags_text(in->tags, in->n_tags);
-        const char *pairs[] = {
-            "id",
-            in->id,
-            "state",
-            in->state,
-            "state_reason",
-            in->state_reason_message ? in->state_reason_message : in->state_reason_code,
-            "type",
-            in->instance_type,
-            "vcpus",
-            vcpus,
-            "memory_mib",
-            mem,
-            "image",
-            in->image_id,
-            "zone",
-            in->zone,
-            "key",
-            in->key_name,
-            "reservation",
-            in->reservation_id,
-            "launch_index",
-            idx,
-            "owner",
-            in->owner_id,
-            "launched",
-            in->launch_time,
-            "tags",
-            tags};
+        struct nubo_instance_placement pl;
+        char part[16] = "";
+        nubo_instance_placement_get(in, &pl);
+        if (pl.partition_number) {
+            snprintf(part, sizeof part, "%d", pl.partition_number);
+        }
+        const char *pairs[] = {"id",
+                               in->id,
+                               "state",
+                               in->state,
+                               "state_reason",
+                               in->state_reason_message ? in->state_reason_message
+                                                        : in->state_reason_code,
+                               "type",
+                               in->instance_type,
+                               "vcpus",
+                               vcpus,
+                               "memory_mib",
+                               mem,
+                               "image",
+                               in->image_id,
+                               "zone",
+                               in->zone,
+                               "tenancy",
+                               pl.tenancy,
+                               "placement_group",
+                               pl.placement_group,
+                               "partition",
+                               part,
+                               "key",
+                               in->key_name,
+                               "reservation",
+                               in->reservation_id,
+                               "launch_index",
+                               idx,
+                               "owner",
+                               in->owner_id,
+                               "launched",
+                               in->launch_time,
+                               "tags",
+                               tags};
         cli_print_fields(pairs, sizeof pairs / sizeof pairs[0] / 2);
         free(tags);
     }
     nubo_instance_free(in);
+    return CLI_OK;
+}
+
+static int instance_console(struct cli *cli, int argc, char **argv)
+{
+    int rc;
+    struct nubo_client *client = cli_args_client(cli, argc, argv, 1, "one instance id", &rc);
+    if (!client) {
+        return rc;
+    }
+    struct nubo_error err;
+    struct nubo_console *k = nubo_instance_console(client, argv[optind], &err);
+    if (!k) {
+        return cli_fail(&err);
+    }
+    if (cli->json) {
+        struct cli_json *j = cli_json_new(false);
+        cli_json_add(j, k->json);
+        cli_json_print(j);
+    } else {
+        size_t len = strlen(k->output);
+        fwrite(k->output, 1, len, stdout);
+        if (len && k->output[len - 1] != '\n') {
+            putchar('\n');
+        }
+    }
+    nubo_console_free(k);
     return CLI_OK;
 }
 
@@ -924,13 +982,18 @@ const struct cli_cmd cli_compute_cmds[] = {
      "  --client-token TOKEN   make the launch idempotent (default: a random token)\n"
      "  --wait                 wait until the instances reach --state (default running)\n"
      "  --state STATE          the state --wait waits for\n"
-     "  --timeout SECONDS      how long --wait waits (default 300); exit 5 when it runs out\n"},
+     "  --timeout SECONDS      how long --wait waits (default 300); exit 5 when it runs out\n"
+     "  --placement-group NAME launch into one of your placement groups\n"
+     "  --partition N          a partition (1-7) of a partition placement group\n"
+     "  --tenancy TENANCY      default, or dedicated (only hosts dedicated to your tenant)\n"},
     {"instance", "list", instance_list, "[--state S] [--filter NAME=V1,V2]...", "list instances",
      "  --state S1,S2          only instances in these states\n"
      "  --filter NAME=V1,V2    an EC2 filter: instance-id, instance-type, image-id, key-name,\n"
      "                         availability-zone, reservation-id, tag:KEY, tag-key, tag-value\n"
      "  --page-size N          fetch N at a time (1-1000; default all at once)\n"},
     {"instance", "show", instance_show, "INSTANCE_ID", "show one instance", NULL},
+    {"instance", "console", instance_console, "INSTANCE_ID",
+     "print the tail of an instance's serial console", NULL},
     {"instance", "stop", instance_op, "INSTANCE_ID...", "stop instances", NULL},
     {"instance", "start", instance_op, "INSTANCE_ID...", "start stopped instances", NULL},
     {"instance", "reboot", instance_op, "INSTANCE_ID...", "reboot running instances", NULL},

@@ -1,7 +1,7 @@
 /* nubo: the command line of the nubo cloud, over libnubo. "nubo GROUP VERB [options]", with the
  * global options --profile, --endpoint and --output anywhere on the line. This file parses the
  * global options, finds the command, and maps errors to exit codes; the commands are in
- * cmd_compute.c and cmd_admin.c. */
+ * cmd_compute.c, cmd_admin.c and cmd_hosts.c. */
 #include "cli.h"
 
 #include <jansson.h>
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct cli_cmd *const cmd_tables[] = {cli_compute_cmds, cli_admin_cmds};
+static const struct cli_cmd *const cmd_tables[] = {cli_compute_cmds, cli_admin_cmds, cli_host_cmds};
 
 /* --- errors and the client ------------------------------------------------------------------- */
 

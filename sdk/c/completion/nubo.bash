@@ -31,13 +31,24 @@ _nubo() {
         COMPREPLY=($(compgen -W "admin member reader" -- "$cur"))
         return
         ;;
+    --tenancy)
+        COMPREPLY=($(compgen -W "default dedicated" -- "$cur"))
+        return
+        ;;
     --user-data-file | --out | --public-key-file)
         COMPREPLY=($(compgen -f -- "$cur"))
         return
         ;;
-    --endpoint | --image | --count | --key | --zone | --tag | --timeout | --state | --filter | \
+    --state)
+        if [[ " ${words[*]} " == *" host "* ]]; then
+            COMPREPLY=($(compgen -W "up disabled draining" -- "$cur"))
+        fi
+        return
+        ;;
+    --endpoint | --image | --count | --key | --zone | --tag | --timeout | --filter | \
         --name | --description | --limit | --from | --to | --tenant | --action | --error-code | \
-        --max-*)
+        --max-* | --placement-group | --partition | --agent-url | --vcpus | --memory-mib | \
+        --disk-gib | --reserved-* | --*-ratio | --traits | --dedicated-tenant)
         return
         ;;
     esac
@@ -53,18 +64,20 @@ _nubo() {
     done
 
     local opts=""
+    local host_opts="--vcpus --memory-mib --disk-gib --reserved-vcpus --reserved-memory-mib --reserved-disk-gib --cpu-ratio --memory-ratio --disk-ratio --traits --dedicated-tenant"
     case "${args[*]}" in
     "") COMPREPLY=($(compgen -W "instance image keypair tag region zone type admin $globals" -- "$cur")); return ;;
-    instance) COMPREPLY=($(compgen -W "run list show stop start reboot terminate" -- "$cur")); return ;;
+    instance) COMPREPLY=($(compgen -W "run list show console stop start reboot terminate" -- "$cur")); return ;;
     image) COMPREPLY=($(compgen -W "list show register" -- "$cur")); return ;;
     keypair) COMPREPLY=($(compgen -W "create import list delete" -- "$cur")); return ;;
     tag) COMPREPLY=($(compgen -W "list set delete" -- "$cur")); return ;;
     region | zone | type) COMPREPLY=($(compgen -W "list" -- "$cur")); return ;;
-    admin) COMPREPLY=($(compgen -W "tenant user key quota requests" -- "$cur")); return ;;
+    admin) COMPREPLY=($(compgen -W "tenant user key quota requests host" -- "$cur")); return ;;
     "admin tenant") COMPREPLY=($(compgen -W "create list enable disable" -- "$cur")); return ;;
     "admin user" | "admin key") COMPREPLY=($(compgen -W "create enable disable" -- "$cur")); return ;;
     "admin quota") COMPREPLY=($(compgen -W "show set" -- "$cur")); return ;;
-    "instance run"*) opts="--image --type --count --key --zone --tag --user-data-file --client-token --wait --state --timeout" ;;
+    "admin host") COMPREPLY=($(compgen -W "list show create update delete evacuate" -- "$cur")); return ;;
+    "instance run"*) opts="--image --type --count --key --zone --tag --user-data-file --client-token --placement-group --partition --tenancy --wait --state --timeout" ;;
     "instance list"*) opts="--state --filter --page-size" ;;
     "image list"*) opts="--owner --filter" ;;
     "image register"*) opts="--name --description --image-type --architecture --public" ;;
@@ -76,6 +89,8 @@ _nubo() {
     "admin user create"*) opts="--role" ;;
     "admin quota set"*) opts="--max-instances --max-vcpus --max-memory-mib --max-elastic-ips --max-image-bytes" ;;
     "admin requests"*) opts="--tenant --action --error-code --errors-only --from --to --limit" ;;
+    "admin host create"*) opts="--simulated --zone --agent-url $host_opts" ;;
+    "admin host update"*) opts="--state $host_opts" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts --help $globals" -- "$cur"))

@@ -384,6 +384,42 @@ NUBO_API void nubo_instance_list_free(struct nubo_instance_list *l)
 NUBO_API struct nubo_instance_list *
 nubo_instances_run(struct nubo_client *c, const struct nubo_run_params *p, struct nubo_error *err)
 {
+    return nubo_instances_run_placed(c, p, NULL, err);
+}
+
+/* Adds what 'pl' (may be NULL) sets to the launch 'body'. Returns 0, or -1 with '*err' set. */
+static int add_placement(json_t *body, const struct nubo_run_placement *pl, struct nubo_error *err)
+{
+    if (!pl) {
+        return 0;
+    }
+    if (pl->partition_number < 0 || pl->partition_number > 7) {
+        nubo_err_set(err, 0, "InvalidParameterValue", "the partition number must be 1-7, not %d",
+                     pl->partition_number);
+        return -1;
+    }
+    int rc = 0;
+    if (pl->placement_group) {
+        rc |= json_object_set_new(body, "placement_group", json_string(pl->placement_group));
+    }
+    if (pl->partition_number > 0) {
+        rc |= json_object_set_new(body, "partition_number", json_integer(pl->partition_number));
+    }
+    if (pl->tenancy) {
+        rc |= json_object_set_new(body, "tenancy", json_string(pl->tenancy));
+    }
+    if (rc) {
+        nubo_err_set(err, 0, "InvalidParameterValue", "the placement is not valid UTF-8");
+        return -1;
+    }
+    return 0;
+}
+
+NUBO_API struct nubo_instance_list *nubo_instances_run_placed(struct nubo_client *c,
+                                                              const struct nubo_run_params *p,
+                                                              const struct nubo_run_placement *pl,
+                                                              struct nubo_error *err)
+{
     if (nubo_need(p ? p->image_id : NULL, "an image id", err) < 0) {
         return NULL;
     }
@@ -398,6 +434,10 @@ nubo_instances_run(struct nubo_client *c, const struct nubo_run_params *p, struc
     free(token);
     if (!body) {
         nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return NULL;
+    }
+    if (add_placement(body, pl, err) < 0) {
+        json_decref(body);
         return NULL;
     }
     json_t *reply = NULL;
@@ -436,6 +476,70 @@ NUBO_API struct nubo_instance *nubo_instance_get(struct nubo_client *c, const ch
     }
     json_decref(reply);
     return in;
+}
+
+NUBO_API int nubo_instance_placement_get(const struct nubo_instance *in,
+                                         struct nubo_instance_placement *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->tenancy, sizeof out->tenancy, "default");
+    json_t *o = in && in->json ? json_loads(in->json, 0, NULL) : NULL;
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return -1;
+    }
+    const char *v = json_string_value(json_object_get(o, "tenancy"));
+    if (v) {
+        snprintf(out->tenancy, sizeof out->tenancy, "%s", v);
+    }
+    v = json_string_value(json_object_get(o, "placement_group"));
+    snprintf(out->placement_group, sizeof out->placement_group, "%s", v ? v : "");
+    out->partition_number = (int)nubo_js_int(o, "partition_number");
+    json_decref(o);
+    return 0;
+}
+
+static int console_parse(const json_t *o, void *item)
+{
+    struct nubo_console *k = item;
+    k->instance_id = nubo_js_str(o, "instance_id");
+    k->output = nubo_js_str(o, "output");
+    k->json = nubo_js_dump(o);
+    return k->instance_id && k->output && k->json ? 0 : -1;
+}
+
+static void console_clear(void *item)
+{
+    struct nubo_console *k = item;
+    free(k->instance_id);
+    free(k->output);
+    free(k->json);
+}
+
+NUBO_API void nubo_console_free(struct nubo_console *k)
+{
+    nubo_item_free(k, console_clear);
+}
+
+NUBO_API struct nubo_console *nubo_instance_console(struct nubo_client *c, const char *id,
+                                                    struct nubo_error *err)
+{
+    if (nubo_need(id, "an instance id", err) < 0) {
+        return NULL;
+    }
+    char *path = id_path("/v1/instances", id, "/console");
+    json_t *reply = NULL;
+    if (!path) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return NULL;
+    }
+    int rc = nubo_call(c, "GET", path, NULL, NULL, true, &reply, err);
+    free(path);
+    if (rc < 0) {
+        return NULL;
+    }
+    return nubo_js_item(reply, sizeof(struct nubo_console), console_parse, console_clear,
+                        "the console output", err);
 }
 
 struct nubo_instance_iter {

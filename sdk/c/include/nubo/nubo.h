@@ -10,7 +10,10 @@
  * - Structs returned by the library are allocated by it and freed with the matching *_free()
  *   function, which accepts NULL. Their string fields are NUL-terminated UTF-8 owned by the
  *   struct; optional ones are NULL when absent. Fields are only ever appended to these structs
- *   in later versions, so callers must not allocate them themselves.
+ *   in later versions, so callers must not allocate them themselves. Two kinds keep their
+ *   layout for good: the items of a list struct (an old caller indexes the array with the old
+ *   size) and the *_params structs callers fill (they carry no size); newer fields come in new
+ *   structs and functions (nubo_instances_run_placed(), nubo_instance_placement_get()).
  * - Every struct returned has a 'json' field: the resource's JSON object as the API sent it
  *   (compact), for callers that want fields this version does not type.
  * - Thread safety: a struct nubo_client, and the iterators made from it, may be used by one
@@ -252,8 +255,8 @@ struct nubo_instance {
     char *instance_type;
     char *key_name; /* NULL when launched without a key pair */
     char *zone;
-    char *state;                /* pending, running, shutting-down, terminated, stopping, stopped */
-    char *state_reason_code;    /* NULL when there is no state reason */
+    char *state; /* pending, running, shutting-down, terminated, stopping, stopped, error */
+    char *state_reason_code;    /* NULL when there is no state reason (an "error" has one) */
     char *state_reason_message; /* NULL when there is none */
     char *launch_time;
     int vcpus;
@@ -290,6 +293,53 @@ struct nubo_run_params {
 NUBO_API struct nubo_instance_list *nubo_instances_run(struct nubo_client *client,
                                                        const struct nubo_run_params *params,
                                                        struct nubo_error *err);
+
+/* Where to launch, beyond struct nubo_run_params (which callers allocate, so it does not grow:
+ * these came later and go to nubo_instances_run_placed()). */
+struct nubo_run_placement {
+    const char *placement_group; /* the name of one of the tenant's placement groups; NULL: none */
+    int partition_number;        /* 1-7, a partition of a partition group; 0: the scheduler picks */
+    const char *tenancy;         /* "default" or "dedicated" (hosts dedicated to the tenant);
+                                  * NULL: default */
+};
+
+/* As nubo_instances_run(), with 'placement' (may be NULL: as nubo_instances_run()). Fails with
+ * "InvalidPlacementGroup.Unknown" for a group the tenant does not have,
+ * "InvalidParameterCombination" for a partition without a group, "InvalidParameterValue" for a
+ * bad tenancy or partition. The caller frees the list with nubo_instance_list_free(). Retried as
+ * nubo_instances_run() is. */
+NUBO_API struct nubo_instance_list *
+nubo_instances_run_placed(struct nubo_client *client, const struct nubo_run_params *params,
+                          const struct nubo_run_placement *placement, struct nubo_error *err);
+
+/* Where an instance was put, read from its 'json' (struct nubo_instance keeps its layout, since
+ * lists hold arrays of it). Every field is filled: tenancy "default" when the answer has none,
+ * placement_group "" and partition_number 0 when the instance is in no group. */
+struct nubo_instance_placement {
+    char tenancy[16];
+    char placement_group[256];
+    int partition_number;
+};
+
+/* Fills '*out' from 'instance'. Returns 0, or -1 when 'instance' has no readable JSON ('*out' is
+ * then the defaults). Thread-safe. */
+NUBO_API int nubo_instance_placement_get(const struct nubo_instance *instance,
+                                         struct nubo_instance_placement *out);
+
+/* An instance's serial console. */
+struct nubo_console {
+    char *instance_id;
+    char *output; /* the tail of the console (up to 64 KiB), "" before the first boot */
+    char *json;
+};
+
+/* Returns the tail of the serial console of the instance 'id', read from the agent of its host,
+ * or NULL with '*err' set: "InvalidInstanceID.NotFound", "IncorrectInstanceState" (the instance
+ * is on no host with an agent: not placed yet, or on a simulated host), "Unavailable" (the agent
+ * did not answer). The caller frees it with nubo_console_free(). Retried (a GET). */
+NUBO_API struct nubo_console *nubo_instance_console(struct nubo_client *client, const char *id,
+                                                    struct nubo_error *err);
+NUBO_API void nubo_console_free(struct nubo_console *console);
 
 /* Returns the instance 'id', or NULL with '*err' set ("InvalidInstanceID.NotFound",
  * "InvalidInstanceID.Malformed"). The caller frees it with nubo_instance_free(). */
@@ -545,6 +595,112 @@ NUBO_API struct nubo_request_list *nubo_admin_requests(struct nubo_client *clien
                                                        const struct nubo_request_query *query,
                                                        struct nubo_error *err);
 NUBO_API void nubo_request_list_free(struct nubo_request_list *list);
+
+/* --- compute hosts (admin role) ------------------------------------------------------------ */
+
+/* An amount of each resource a host has, reserves or has claimed. */
+struct nubo_host_resources {
+    long long vcpus;
+    long long memory_mib;
+    long long disk_gib;
+};
+
+struct nubo_host {
+    char *id; /* "h-" and 17 hex digits */
+    char *name;
+    char *zone;
+    char *state;        /* up, down (no heartbeat), disabled, draining */
+    char *state_reason; /* NULL when there is none */
+    bool simulated;     /* no agent: the scheduler plays it */
+    char *agent_url;    /* NULL when none */
+    struct nubo_host_resources capacity;
+    struct nubo_host_resources reserved;
+    struct nubo_host_resources used; /* what its live instances claim */
+    long long used_instances;
+    double cpu_ratio, memory_ratio, disk_ratio; /* allocation ratios */
+    char **traits;                              /* 'n_traits' strings */
+    size_t n_traits;
+    char *dedicated_tenant; /* NULL when the host is shared */
+    double cpu_load;
+    char *last_heartbeat; /* NULL before the first heartbeat */
+    char *node_token;     /* only in the answer to nubo_admin_host_create() for a real host */
+    char *json;           /* also holds "stats", the agent's last report */
+};
+
+struct nubo_host_list {
+    struct nubo_host *items;
+    size_t n;
+};
+
+/* What nubo_admin_host_create() and nubo_admin_host_update() send. Set it up with
+ * nubo_host_params_init(): a field left as that sets it is not sent (the API's default on create, no
+ * change on update). */
+struct nubo_host_params {
+    const char *name;      /* create only; required */
+    const char *zone;      /* create only; NULL: the first zone */
+    bool simulated;        /* create only */
+    const char *agent_url; /* create only; NULL: none */
+    const char *state;     /* update only: "up", "disabled" or "draining"; NULL: no change */
+    /* -1: not sent. Capacity applies to simulated hosts (a real one's agent reports it). */
+    long long vcpus, memory_mib, disk_gib;
+    long long reserved_vcpus, reserved_memory_mib, reserved_disk_gib;
+    double cpu_ratio, memory_ratio, disk_ratio; /* <= 0: not sent */
+    const char *const *traits;                  /* NULL: not sent; else 'n_traits' of them */
+    size_t n_traits;                            /* (0 with 'traits' set: clears them) */
+    const char *dedicated_tenant; /* NULL: not sent; "": shared (null); else a tenant id */
+};
+
+/* Sets every field of '*params' to "not sent". Thread-safe. */
+NUBO_API void nubo_host_params_init(struct nubo_host_params *params);
+
+/* Returns every compute host, by name, or NULL with '*err' set. The caller frees the list with
+ * nubo_host_list_free(). */
+NUBO_API struct nubo_host_list *nubo_admin_hosts_list(struct nubo_client *client,
+                                                      struct nubo_error *err);
+
+/* Returns the host 'id', or NULL with '*err' set ("InvalidHostID.NotFound"). The caller frees it
+ * with nubo_host_free(). */
+NUBO_API struct nubo_host *nubo_admin_host_get(struct nubo_client *client, const char *id,
+                                               struct nubo_error *err);
+
+/* Registers a host. For a real (not simulated) host the answer's 'node_token' is its agent's
+ * credential, returned this once. Returns the host, which the caller frees with nubo_host_free()
+ * (it wipes the token), or NULL with '*err' set ("InvalidHost.Duplicate" for a name in use,
+ * "InvalidParameterValue"). Not retried. */
+NUBO_API struct nubo_host *nubo_admin_host_create(struct nubo_client *client,
+                                                  const struct nubo_host_params *params,
+                                                  struct nubo_error *err);
+
+/* Changes what 'params' sets of the host 'id' (state, capacity of a simulated host, reserved
+ * resources, ratios, traits, dedication; name, zone and agent_url are refused). Returns the
+ * host as it is now, which the caller frees with nubo_host_free(), or NULL with '*err' set.
+ * Not retried. */
+NUBO_API struct nubo_host *nubo_admin_host_update(struct nubo_client *client, const char *id,
+                                                  const struct nubo_host_params *params,
+                                                  struct nubo_error *err);
+
+/* Removes the host 'id'. Returns 0, or -1 with '*err' set ("IncorrectState" while live instances
+ * are on it, "InvalidHostID.NotFound"). Not retried. */
+NUBO_API int nubo_admin_host_delete(struct nubo_client *client, const char *id,
+                                    struct nubo_error *err);
+
+struct nubo_evacuation {
+    char *host_id;
+    char **instances; /* the ids of the instances handed back to the scheduler */
+    size_t n_instances;
+    char *json;
+};
+
+/* Hands the live instances of the down or disabled host 'id' back to the scheduler, which boots
+ * them elsewhere from their images. Returns what moved, which the caller frees with
+ * nubo_evacuation_free(), or NULL with '*err' set ("IncorrectState" when the host is up or
+ * draining). Not retried. */
+NUBO_API struct nubo_evacuation *nubo_admin_host_evacuate(struct nubo_client *client,
+                                                          const char *id, struct nubo_error *err);
+
+NUBO_API void nubo_host_free(struct nubo_host *host);
+NUBO_API void nubo_host_list_free(struct nubo_host_list *list);
+NUBO_API void nubo_evacuation_free(struct nubo_evacuation *evacuation);
 
 #ifdef __cplusplus
 }
