@@ -247,8 +247,13 @@ static int drive_real(struct sched_ctx *ctx, struct nb_pg_conn *conn, PGresult *
         .timeout_ms = ctx->cfg.agent_timeout_s * 1000L,
     };
     struct nb_error why = {0};
+    struct sched_inflight held = {0};
+    snprintf(held.id, sizeof held.id, "%s", id);
+    snprintf(held.seq, sizeof held.seq, "%s", PQgetvalue(res, r, F_SEQ));
+    sched_inflight_add(ctx, &held);
     enum sched_agent_outcome out =
         sched_agent_call(ctx->have_master_key ? ctx->master_key : NULL, &call, &why);
+    sched_inflight_remove(ctx, &held);
     free(spec);
     char msg[NB_ERROR_MSG_MAX + 64];
     snprintf(msg, sizeof msg, "%s", why.msg);

@@ -5,6 +5,7 @@
 #include "sched_store.h"
 
 #include "nubo/config.h"
+#include "nubo/buf.h"
 #include "nubo/error.h"
 #include "nubo/log.h"
 #include "nubo/pg.h"
@@ -37,7 +38,7 @@ void sched_config_default(struct sched_config *out)
         .heartbeat_timeout_s = 30,
         .max_attempts = 3,
         .agent_timeout_s = 300,
-        .lease_s = 330,
+        .lease_s = 30,
         .sim_fail_rate = 0,
     };
     place_config_default(&out->place);
@@ -89,8 +90,7 @@ int sched_config_load(const struct nb_config *cfg, struct sched_config *out, str
             0 ||
         get_int(cfg, "scheduler.agent_timeout_s", c->agent_timeout_s, 1, 86400, &c->agent_timeout_s,
                 err) < 0 ||
-        get_int(cfg, "scheduler.lease_s", c->agent_timeout_s + 30, 2, 86400 * 2, &c->lease_s, err) <
-            0 ||
+        get_int(cfg, "scheduler.lease_s", c->lease_s, 3, 86400 * 2, &c->lease_s, err) < 0 ||
         get_int(cfg, "scheduler.top_k", c->place.top_k, 1, 16, &c->place.top_k, err) < 0 ||
         get_double(cfg, "scheduler.weight.cpu", c->place.w_cpu, 0, 1000, &c->place.w_cpu, err) <
             0 ||
@@ -114,12 +114,7 @@ int sched_config_load(const struct nb_config *cfg, struct sched_config *out, str
                      "invalid scheduler.weigher \"%s\": expected spread or pack", weigher);
         return -1;
     }
-    if (c->lease_s <= c->agent_timeout_s) {
-        nb_error_set(err, NB_ERR_INVALID,
-                     "scheduler.lease_s (%d) must be longer than scheduler.agent_timeout_s (%d)",
-                     c->lease_s, c->agent_timeout_s);
-        return -1;
-    }
+
     return 0;
 }
 
@@ -236,7 +231,7 @@ static void *housekeeper_main(void *arg)
 {
     struct sched_ctx *ctx = arg;
     PGconn *listen = NULL;
-    long long next_monitor = 0;
+    long long next_monitor = 0, next_renew = 0;
     int monitor_ms = ctx->cfg.heartbeat_timeout_s * 1000 / 4;
     monitor_ms = monitor_ms < 1000 ? 1000 : monitor_ms;
     while (!atomic_load(&ctx->stop)) {
@@ -250,6 +245,12 @@ static void *housekeeper_main(void *arg)
                 nb_warn("heartbeat monitor: %s", err.msg);
             }
             next_monitor = now + monitor_ms;
+        }
+        if (now >= next_renew) {
+            if (sched_renew_leases(ctx, &err) < 0) {
+                nb_warn("could not renew the leases of operations in flight: %s", err.msg);
+            }
+            next_renew = now + ctx->cfg.lease_s * 1000LL / 3;
         }
         if (now - atomic_load(&ctx->snapshot_ms) >= ctx->cfg.refresh_ms &&
             sched_refresh(ctx, &err) < 0) {
@@ -286,6 +287,61 @@ static void *housekeeper_main(void *arg)
     return NULL;
 }
 
+void sched_inflight_add(struct sched_ctx *ctx, struct sched_inflight *op)
+{
+    pthread_mutex_lock(&ctx->inflight_mu);
+    op->next = ctx->inflight;
+    ctx->inflight = op;
+    pthread_mutex_unlock(&ctx->inflight_mu);
+}
+
+void sched_inflight_remove(struct sched_ctx *ctx, struct sched_inflight *op)
+{
+    pthread_mutex_lock(&ctx->inflight_mu);
+    for (struct sched_inflight **p = &ctx->inflight; *p; p = &(*p)->next) {
+        if (*p == op) {
+            *p = op->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ctx->inflight_mu);
+}
+
+int sched_renew_leases(struct sched_ctx *ctx, struct nb_error *err)
+{
+    struct nb_buf ids = NB_BUF_INIT, seqs = NB_BUF_INIT;
+    pthread_mutex_lock(&ctx->inflight_mu);
+    for (struct sched_inflight *op = ctx->inflight; op; op = op->next) {
+        nb_buf_printf(&ids, "%s%s", ids.len ? "," : "{", op->id);
+        nb_buf_printf(&seqs, "%s%s", seqs.len ? "," : "{", op->seq);
+    }
+    pthread_mutex_unlock(&ctx->inflight_mu);
+    int rc = 0;
+    if (ids.len) {
+        nb_buf_puts(&ids, "}");
+        nb_buf_puts(&seqs, "}");
+        char lease[16];
+        snprintf(lease, sizeof lease, "%d", ctx->cfg.lease_s);
+        const char *p[] = {ids.data, seqs.data, lease};
+        struct nb_pg_conn *conn = nb_pg_acquire(ctx->pool, ACQUIRE_MS, err);
+        /* Only the operation we drive: a newer one (op_seq changed) is not ours to hold. */
+        PGresult *res =
+            conn ? nb_pg_exec(conn,
+                              "UPDATE instances i SET op_lease_until = now() + $3 * interval "
+                              "'1 second' FROM unnest($1::text[], $2::bigint[]) AS w(id, seq) "
+                              "WHERE i.id = w.id AND i.op_seq = w.seq "
+                              "AND i.op_lease_until IS NOT NULL",
+                              3, p, err)
+                 : NULL;
+        rc = res ? 0 : -1;
+        PQclear(res);
+        nb_pg_release(conn);
+    }
+    nb_buf_free(&ids);
+    nb_buf_free(&seqs);
+    return rc;
+}
+
 struct sched_ctx *sched_new(const struct sched_config *cfg, struct nb_pg_pool *pool,
                             const char *conninfo, const uint8_t *master_key, struct nb_error *err)
 {
@@ -305,6 +361,7 @@ struct sched_ctx *sched_new(const struct sched_config *cfg, struct nb_pg_pool *p
         ctx->have_master_key = true;
     }
     pthread_mutex_init(&ctx->wake_mu, NULL);
+    pthread_mutex_init(&ctx->inflight_mu, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -361,6 +418,7 @@ void sched_free(struct sched_ctx *ctx)
     sched_stop(ctx);
     place_snapshot_free(ctx->snap);
     pthread_mutex_destroy(&ctx->wake_mu);
+    pthread_mutex_destroy(&ctx->inflight_mu);
     pthread_cond_destroy(&ctx->wake_cv);
     memset(ctx->master_key, 0, sizeof ctx->master_key);
     free(ctx->conninfo);

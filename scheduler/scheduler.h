@@ -37,7 +37,7 @@ struct sched_config {
     int heartbeat_timeout_s; /* a host silent for longer is down */
     int max_attempts;        /* spawn attempts (hosts tried) before an instance is in error */
     int agent_timeout_s;     /* one agent call, spawn included */
-    int lease_s;             /* how long a driver owns an operation */
+    int lease_s;             /* how long a driver owns an operation without renewing it */
     double sim_fail_rate;    /* fraction of spawns on simulated hosts that fail (tests) */
     struct place_config place;
 };
@@ -72,7 +72,25 @@ struct sched_ctx {
     struct sched_stats stats;
     sched_batch_fn on_batch;
     void *on_batch_arg;
+    /* The operations whose agent call runs now: their leases are renewed every lease_s / 3
+     * (sched_renew_leases()), so that a short lease still covers a long spawn and a crashed
+     * scheduler's operations are taken over after at most lease_s. */
+    pthread_mutex_t inflight_mu;
+    struct sched_inflight *inflight; /* a list */
 };
+
+struct sched_inflight {
+    char id[24];
+    char seq[24];
+    struct sched_inflight *next;
+};
+
+/* Registers / forgets an operation whose agent call is running (instance id, op_seq). */
+void sched_inflight_add(struct sched_ctx *ctx, struct sched_inflight *op);
+void sched_inflight_remove(struct sched_ctx *ctx, struct sched_inflight *op);
+
+/* Extends the leases of the operations in flight. Returns 0, or -1 with 'err'. */
+int sched_renew_leases(struct sched_ctx *ctx, struct nb_error *err);
 
 /* Reads the scheduler.* keys of 'cfg' into 'out' (defaults for absent keys). Returns 0, or -1
  * with 'err' naming the bad key. */

@@ -459,7 +459,9 @@ static void test_audit_finds_and_repairs_drift(void **state)
 /* --- real agents over HTTP ------------------------------------------------------------------ */
 
 struct fake_agent {
-    bool fail;       /* answer 500 to spawns */
+    bool fail;    /* answer 500 to spawns */
+    int delay_ms; /* take this long to answer a spawn */
+    atomic_int spawns;
     char auth[256];  /* the last Authorization header */
     char body[4096]; /* the last spawn body */
     atomic_int calls;
@@ -474,6 +476,10 @@ static void agent_handler(struct nb_http_req *req, void *arg)
     size_t len;
     const char *body = nb_http_req_body(req, &len);
     if (!strcmp(nb_http_req_method(req), "PUT")) {
+        atomic_fetch_add(&a->spawns, 1);
+        if (a->delay_ms) {
+            usleep((useconds_t)a->delay_ms * 1000);
+        }
         snprintf(a->body, sizeof a->body, "%s", body);
         if (a->fail) {
             static const char e[] = "{\"error\":{\"code\":\"ImageFetchFailed\","
@@ -594,6 +600,49 @@ static void test_agents_spawn_and_fail_over(void **state)
     nb_http_server_free(bs);
 }
 
+/* A spawn that takes longer than the lease: the driver renews its lease while the agent works,
+ * so no other driver takes the operation over and the agent is called once. */
+static void test_slow_spawn_keeps_its_lease(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t key[NB_MASTER_KEY_LEN];
+    nb_random_bytes(key, sizeof key);
+    struct fake_agent slow = {.delay_ms = 5000};
+    int port;
+    struct nb_http_server *srv = start_agent(&slow, &port);
+    add_real_host(f, key, "h-0000000000000000c", port);
+    struct sched_config cfg;
+    sched_config_default(&cfg);
+    cfg.workers = 1;
+    cfg.drivers = 4;
+    cfg.poll_ms = 100;
+    cfg.agent_timeout_s = 20;
+    cfg.lease_s = 3;
+    struct nb_error err = {0};
+    struct nb_pg_pool *pool = nb_pg_pool_new(f->conninfo, 8, &err);
+    assert_ok(pool, err);
+    char ids[1][NB_ID_MAX];
+    int n = 0;
+    launch(f, "t3.small", "nubo-1a", 1, 1, NULL, ids, &n);
+    struct sched_ctx *ctx = sched_new(&cfg, pool, f->conninfo, key, &err);
+    assert_ok(ctx, err);
+    assert_ok(sched_start(ctx, &err) == 0, err);
+    usleep(4200 * 1000); /* past the first lease, the call still running */
+    const char *p[] = {ids[0]};
+    assert_int_equal(
+        sql_int(f->pool, "SELECT (op_lease_until > now())::int FROM instances WHERE id = $1", 1, p),
+        1);
+    wait_quiet(f);
+    assert_int_equal(atomic_load(&slow.spawns), 1);
+    PGresult *res = sql(f->pool, "SELECT state FROM instances WHERE id = $1", 1, p);
+    assert_string_equal(PQgetvalue(res, 0, 0), "running");
+    PQclear(res);
+    sched_free(ctx);
+    nb_pg_pool_free(pool);
+    check_invariants(f);
+    nb_http_server_free(srv);
+}
+
 static int group_setup(void **state)
 {
     nb_log_init("test_scheduler", NB_LOG_WARN, NULL);
@@ -618,6 +667,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_property_random_requests, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_audit_finds_and_repairs_drift, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_slow_spawn_keeps_its_lease, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_agents_spawn_and_fail_over, fixture_setup,
                                         fixture_teardown),
