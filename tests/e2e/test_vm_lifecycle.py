@@ -90,14 +90,24 @@ def user_data_and_keys_reach_the_config_drive(env):
     image = env.guest_image()
     t = env.tenant("vm2")
     ec2 = env.ec2(t)
-    ud = base64.b64encode(b"line one\nline two: \xc3\xa9\n").decode()
+    keyfile = env.tmp / "vm2-key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "vm2@e2e", "-f",
+                    str(keyfile)], check=True)
+    public = (env.tmp / "vm2-key.pub").read_text().strip()
+    ec2.import_key_pair(KeyName="vm2-key", PublicKeyMaterial=public.encode())
     r = ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=2, MaxCount=2,
-                          UserData=base64.b64decode(ud).decode())
+                          KeyName="vm2-key", UserData="line one\nline two: \u00e9\n")
     ids = [i["InstanceId"] for i in r["Instances"]]
     env.wait_state(t, ids, "running")
     for iid in ids:
         text = wait_console(env, t, iid, "NUBO-GUEST-READY")
-        check("line two: é" in text, "user-data with UTF-8 not passed through", text[-800:])
+        check("line two: \u00e9" in text, "user-data with UTF-8 not passed through", text[-800:])
+        # ImportKeyPair keeps the key, and names it after the key pair instead of its comment.
+        key = " ".join(public.split()[:2])
+        check(f"NUBO-SSH-KEY {key} " in text, "the key pair's public key is not on the config "
+              "drive", key, text[-800:])
+        check(f"hostname={iid}" in text, "the guest's hostname is not its instance id",
+              text[-800:])
     ec2.terminate_instances(InstanceIds=ids)
     env.wait_state(t, ids, "terminated", timeout=90)
     check(not (set(ids) & env.domains()), "domains left after terminate", env.domains())
