@@ -129,14 +129,26 @@ env -i PATH="$PATH" deploy/libvirt-up.sh >>"$STATE/log/libvirt-up.log" 2>&1 || {
     exit 1
 }
 say "libvirtd answers on qemu:///system"
-mkdir -p "$STATE/agent"
-chmod 0755 "$STATE" "$STATE/agent"
+# QEMU runs as libvirt-qemu and opens the instances' disks under the agent's state directory:
+# if that user cannot reach $STATE (a home directory of mode 0700, say), the node's state lives
+# under /var/lib/nubo, as the cluster's does, behind the link $STATE/agent.
+agent_dir=$STATE/agent
+if [ ! -e "$agent_dir" ] && [ "$(id -u)" -eq 0 ] && id libvirt-qemu >/dev/null 2>&1 &&
+    ! runuser -u libvirt-qemu -- test -x "$STATE"; then
+    real=/var/lib/nubo/agent-$(printf '%s' "$STATE" | sha256sum | cut -c1-12)
+    mkdir -p "$real"
+    ln -s "$real" "$agent_dir"
+    say "libvirt-qemu cannot reach $STATE; the node's disks live in $real"
+fi
+[ ! -L "$agent_dir" ] || agent_dir=$(readlink -f "$agent_dir")
+mkdir -p "$agent_dir"
+chmod 0755 "$agent_dir"
 psql_nubo() { "$PG_BIN/psql" -h "$pg_sock" -p "$pg_port" -U nubo -d nubo -v ON_ERROR_STOP=1 -Atq "$@"; }
 # A token whose host is not in the database (the database was thrown away) is replaced.
 known_host=$(psql_nubo -c "SELECT count(*) FROM hosts \
-    WHERE id = split_part('$(cat "$STATE/agent/node.token" 2>/dev/null || true)', ':', 1)")
-if [ ! -s "$STATE/agent/node.token" ] || [ "$known_host" = 0 ]; then
-    "$bin/nubo-gateway" --create-host "$(hostname -s)" --token-out "$STATE/agent/node.token" \
+    WHERE id = split_part('$(cat "$agent_dir/node.token" 2>/dev/null || true)', ':', 1)")
+if [ ! -s "$agent_dir/node.token" ] || [ "$known_host" = 0 ]; then
+    "$bin/nubo-gateway" --create-host "$(hostname -s)" --token-out "$agent_dir/node.token" \
         2>>"$STATE/log/gateway.log"
 fi
 # The test guest as the public default image (built once, cached in /var/cache/nubo).
@@ -148,7 +160,7 @@ tests/guest/build-guest.sh "$guest" >>"$STATE/log/guest.log" 2>&1 || {
 }
 AGENT_PORT=${NUBO_AGENT_PORT:-8775}
 setsid "$bin/nubo-agent" --set "agent.control_url=http://127.0.0.1:$PORT" \
-    --set "agent.token_file=$STATE/agent/node.token" --set "agent.state_dir=$STATE/agent" \
+    --set "agent.token_file=$agent_dir/node.token" --set "agent.state_dir=$agent_dir" \
     --set "http.port=$AGENT_PORT" --set "agent.kvm_probe_kernel=$guest/vmlinux" \
     --set "agent.kvm_probe_initrd=$guest/initrd.img" 2>>"$STATE/log/agent.log" &
 pids+=($!)

@@ -201,12 +201,15 @@ class MakeRunEnv:
         return r
 
     def cluster_dirs(self, state):
-        """The cluster directories of 'state': state/pg, and where a symlink there points."""
+        """The directories of 'state' that may live elsewhere: the cluster (state/pg) and the
+        compute node's (state/agent), and where symlinks there point."""
         dirs = [state / "pg"]
-        link = state / "pg"
-        if link.is_symlink():
-            dirs.append(Path(os.readlink(link)))
-        dirs.append(PG_SHARED / ("pg-" + hashlib.sha256(str(state).encode()).hexdigest()[:12]))
+        digest = hashlib.sha256(str(state).encode()).hexdigest()[:12]
+        for name in ("pg", "agent"):
+            link = state / name
+            if link.is_symlink():
+                dirs.append(Path(os.readlink(link)))
+            dirs.append(PG_SHARED / f"{name}-{digest}")
         return dirs
 
     def close(self):
@@ -375,6 +378,33 @@ def test_first_run(env):
     # Something to find again on the next run.
     kp = aws_with_env_file(env, env_file, "create-key-pair", "--key-name", "mine")
     check(kp.get("KeyMaterial", "").startswith("-----BEGIN"), "create-key-pair", kp)
+
+    # A new user launches the default image the banner names, and reads its console.
+    m = re.search(r"--image-id (ami-[0-9a-f]{17})", r.output)
+    check(m, "the banner names no image to launch", r.output)
+    run = aws_with_env_file(env, env_file, "run-instances", "--image-id", m.group(1),
+                            "--instance-type", "t3.nano", "--user-data", "hello from make run")
+    iid = run["Instances"][0]["InstanceId"]
+    deadline = time.monotonic() + 90
+    text, state_name = "", ""
+    while time.monotonic() < deadline and "NUBO-GUEST-READY" not in text:
+        d = aws_with_env_file(env, env_file, "describe-instances", "--instance-ids", iid)
+        state_name = d["Reservations"][0]["Instances"][0]["State"]["Name"]
+        check(state_name in ("pending", "running"), f"{iid} went {state_name}", d)
+        if state_name == "running":
+            text = aws_with_env_file(env, env_file, "get-console-output", "--instance-id",
+                                     iid).get("Output") or ""
+        time.sleep(0.5)
+    check("NUBO-GUEST-READY" in text and "hello from make run" in text,
+          f"the instance of the default image did not boot and print its user-data "
+          f"({state_name})", text[-1500:], r.diagnostics())
+    aws_with_env_file(env, env_file, "terminate-instances", "--instance-ids", iid)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and state_name != "terminated":
+        d = aws_with_env_file(env, env_file, "describe-instances", "--instance-ids", iid)
+        state_name = d["Reservations"][0]["Instances"][0]["State"]["Name"]
+        time.sleep(0.3)
+    check_eq(state_name, "terminated", "the instance after terminate-instances")
 
     rc, took = stop(env, r, signal.SIGINT)  # Ctrl-C
     S["stop1"] = (rc, took)
