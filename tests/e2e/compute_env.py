@@ -108,6 +108,7 @@ class ComputeEnv(nubo_env.NuboEnv):
         self.host_id = None
         self.images = {}
         self.skip_reason = None
+        self.agent_heartbeat_ms = 1000  # fast, for the tests' waits; production is 5000
 
     def start(self):
         super().start()
@@ -143,7 +144,7 @@ class ComputeEnv(nubo_env.NuboEnv):
             "NUBO_AGENT_TOKEN": self.node_token,
             "NUBO_AGENT_STATE_DIR": str(self.state_dir),
             "NUBO_AGENT_STOP_GRACE_S": "20",
-            "NUBO_AGENT_HEARTBEAT_MS": "1000",
+            "NUBO_AGENT_HEARTBEAT_MS": str(self.agent_heartbeat_ms),
             "NUBO_AGENT_KVM_PROBE_KERNEL": str(GUEST_DIR / "vmlinux"),
             "NUBO_AGENT_KVM_PROBE_INITRD": str(GUEST_DIR / "initrd.img"),
             "NUBO_HTTP_PORT": str(self.agent_port),
