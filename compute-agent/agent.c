@@ -21,6 +21,7 @@
 #include "nubo/httpc.h"
 #include "nubo/json.h"
 #include "nubo/log.h"
+#include "nubo/metrics.h"
 
 /* --- control-plane calls ---------------------------------------------------------------------- */
 
@@ -93,8 +94,20 @@ static json_t *build_report(struct agent_ctx *a)
     struct agent_virt_stats *st = NULL;
     size_t n = 0;
     json_t *inst = json_array();
-    if (agent_virt_stats(a->virt, &st, &n, &err) == 0) {
+    /* Only this agent's domains: several agents may share one libvirtd. */
+    struct agent_virt_domain *doms = NULL;
+    size_t n_doms = 0;
+    if (agent_virt_list(a->virt, &doms, &n_doms, &err) == 0 &&
+        agent_virt_stats(a->virt, &st, &n, &err) == 0) {
         for (size_t i = 0; i < n; i++) {
+            bool mine = false;
+            for (size_t d = 0; d < n_doms && !mine; d++) {
+                mine = !strcmp(doms[d].id, st[i].id) &&
+                       (!doms[d].host[0] || !strcmp(doms[d].host, a->host_id));
+            }
+            if (!mine) {
+                continue;
+            }
             json_array_append_new(inst,
                                   json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "id",
                                             st[i].id, "state", agent_virt_state_name(st[i].state),
@@ -107,7 +120,11 @@ static json_t *build_report(struct agent_ctx *a)
         }
         free(st);
     }
+    free(doms);
     json_object_set_new(stats, "instances", inst);
+    nb_gauge_set(nb_metrics_gauge(a->metrics, "nubo_agent_domains",
+                                  "nubo domains on this node at the last heartbeat", NULL),
+                 (int64_t)json_array_size(inst));
     pthread_mutex_lock(&a->stop_mu);
     if (a->drift) {
         json_object_set(stats, "drift", a->drift);
@@ -289,6 +306,21 @@ json_t *agent_reconcile(struct agent_ctx *a, struct nb_error *err)
 
 /* --- context ---------------------------------------------------------------------------------- */
 
+void agent_count(struct agent_ctx *a, const char *op, bool ok, double seconds)
+{
+    char labels[96];
+    snprintf(labels, sizeof labels, "op=\"%s\",outcome=\"%s\"", op, ok ? "ok" : "error");
+    nb_counter_add(nb_metrics_counter(a->metrics, "nubo_agent_operations_total",
+                                      "Instance operations carried out, by outcome", labels),
+                   1);
+    if (ok && !strcmp(op, "spawn")) {
+        nb_histogram_observe(nb_metrics_histogram(a->metrics, "nubo_agent_spawn_seconds",
+                                                  "From the spawn request to a running domain",
+                                                  NULL),
+                             seconds);
+    }
+}
+
 struct agent_virt *agent_virt_pick(struct agent_ctx *a)
 {
     return a->virts[atomic_fetch_add(&a->next_virt, 1) % AGENT_VIRT_CONNS];
@@ -411,6 +443,7 @@ struct agent_ctx *agent_open(const struct nb_config *cfg, struct nb_error *err)
         return NULL;
     }
     a->cfg = cfg;
+    a->metrics = nb_metrics_new();
     pthread_mutex_init(&a->locks_mu, NULL);
     pthread_mutex_init(&a->stop_mu, NULL);
     pthread_cond_init(&a->stop_cond, NULL);
@@ -554,6 +587,7 @@ void agent_close(struct agent_ctx *a)
     }
     agent_imgcache_close(a->cache);
     json_decref(a->drift);
+    nb_metrics_free(a->metrics);
     for (struct agent_lock *l = a->locks, *next; l; l = next) {
         next = l->next;
         pthread_mutex_destroy(&l->mu);

@@ -30,6 +30,7 @@ struct agent_virt;
 struct nb_config;
 struct nb_error;
 struct nb_http_server;
+struct nb_metrics;
 
 #define AGENT_DEFAULT_PORT "8775"
 #define AGENT_VIRT_CONNS   4
@@ -75,7 +76,12 @@ struct agent_ctx {
     atomic_bool stopping;
 
     json_t *drift; /* what the last reconcile found, reported in heartbeats (under stop_mu) */
+    struct nb_metrics *metrics; /* GET /metrics */
 };
+
+/* Counts one finished operation ("spawn", "stop", ...) with its outcome, and a spawn's
+ * duration, in the agent's metrics. */
+void agent_count(struct agent_ctx *a, const char *op, bool ok, double seconds);
 
 /* Opens the agent from its configuration: node token, state directory, libvirt connection
  * (with the KVM probe when agent.virt_type is "auto"), image cache. Returns a new context the

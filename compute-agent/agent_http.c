@@ -1,6 +1,7 @@
 /* nubo-agent's HTTP API, for the scheduler and the gateway (docs/agent-api.md):
  *
  *   GET    /healthz                       {"host_id", "virt_type"} (no credential needed)
+ *   GET    /metrics                       Prometheus metrics (no credential needed)
  *   GET    /v1/instances                  our domains and their states
  *   PUT    /v1/instances/{id}             spawn from the JSON spec; 200 {"state": "running"}
  *   GET    /v1/instances/{id}             {"state": "running" | "stopped" | "absent" | ...}
@@ -33,6 +34,7 @@
 #include "nubo/http.h"
 #include "nubo/json.h"
 #include "nubo/log.h"
+#include "nubo/metrics.h"
 
 #define CONSOLE_DEFAULT (64 * 1024)
 #define CONSOLE_MAX     (1024 * 1024)
@@ -254,9 +256,17 @@ static void handle_snapshot(struct nb_http_req *req, void *arg)
     nb_http_reply_file(req, 200, "application/octet-stream", fd, (uint64_t)sb.st_size);
 }
 
+static void handle_metrics(struct nb_http_req *req, void *arg)
+{
+    struct agent_ctx *a = arg;
+    char *text = nb_metrics_render(a->metrics);
+    nb_http_reply_owned(req, 200, "text/plain; version=0.0.4", text, strlen(text));
+}
+
 int agent_http_routes(struct agent_ctx *a, struct nb_http_server *srv)
 {
     if (nb_http_route(srv, "GET", "/healthz", handle_healthz, a) < 0 ||
+        nb_http_route(srv, "GET", "/metrics", handle_metrics, a) < 0 ||
         nb_http_route(srv, "GET", "/v1/snapshots/*", handle_snapshot, a) < 0 ||
         nb_http_route(srv, NULL, "/v1/instances*", handle_instances, a) < 0) {
         return -1;

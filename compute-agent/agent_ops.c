@@ -222,9 +222,11 @@ done:
 int agent_spawn(struct agent_ctx *a, const char *id, const json_t *spec, struct nb_error *err)
 {
     pthread_mutex_t *mu = agent_lock_of(a, id);
+    long t0 = now_ms();
     pthread_mutex_lock(mu);
     int rc = spawn_locked(a, id, spec, err);
     pthread_mutex_unlock(mu);
+    agent_count(a, "spawn", rc == 0, (double)(now_ms() - t0) / 1000.0);
     if (rc == 0) {
         nb_info("instance %s running", id);
     } else {
@@ -241,6 +243,7 @@ int agent_stop_instance(struct agent_ctx *a, const char *id, bool force, struct 
     bool forced = false;
     int rc = agent_virt_stop(agent_virt_pick(a), id, force ? 0 : a->stop_grace_ms, &forced, err);
     pthread_mutex_unlock(mu);
+    agent_count(a, "stop", rc == 0, 0);
     if (rc == 0) {
         nb_info("instance %s stopped%s", id,
                 forced ? " (powered off: no clean shutdown within the grace time)" : "");
@@ -254,6 +257,7 @@ int agent_start_instance(struct agent_ctx *a, const char *id, struct nb_error *e
     pthread_mutex_lock(mu);
     int rc = agent_virt_start(agent_virt_pick(a), id, err);
     pthread_mutex_unlock(mu);
+    agent_count(a, "start", rc == 0, 0);
     return rc;
 }
 
@@ -263,6 +267,7 @@ int agent_reboot_instance(struct agent_ctx *a, const char *id, struct nb_error *
     pthread_mutex_lock(mu);
     int rc = agent_virt_reboot(agent_virt_pick(a), id, err);
     pthread_mutex_unlock(mu);
+    agent_count(a, "reboot", rc == 0, 0);
     return rc;
 }
 
@@ -275,6 +280,7 @@ int agent_terminate(struct agent_ctx *a, const char *id, struct nb_error *err)
                  ? -1
                  : agent_disks_remove(&dc, id, err);
     pthread_mutex_unlock(mu);
+    agent_count(a, "terminate", rc == 0, 0);
     if (rc == 0) {
         nb_info("instance %s terminated: domain and disks removed", id);
     }

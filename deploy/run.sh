@@ -164,7 +164,8 @@ setsid "$bin/nubo-agent" --set "agent.control_url=http://127.0.0.1:$PORT" \
     --set "http.port=$AGENT_PORT" --set "agent.kvm_probe_kernel=$guest/vmlinux" \
     --set "agent.kvm_probe_initrd=$guest/initrd.img" 2>>"$STATE/log/agent.log" &
 pids+=($!)
-setsid "$bin/nubo-scheduler" 2>>"$STATE/log/scheduler.log" &
+SCHED_PORT=${NUBO_SCHEDULER_PORT:-8776}
+setsid "$bin/nubo-scheduler" --set "http.port=$SCHED_PORT" 2>>"$STATE/log/scheduler.log" &
 pids+=($!)
 
 guest_image=$(psql_nubo -c "SELECT id FROM images WHERE name = 'nubo-test-guest' AND is_public \
@@ -207,6 +208,8 @@ cat <<MSG
                 health at /healthz, Prometheus metrics at /metrics)
   Region:       nubo-1
   Credentials:  $env_file
+  Compute node: nubo-agent at http://127.0.0.1:$AGENT_PORT, nubo-scheduler metrics at
+                http://127.0.0.1:$SCHED_PORT/metrics
 MSG
 if [ "$first_run" -eq 1 ]; then
     echo

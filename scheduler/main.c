@@ -8,6 +8,7 @@
 #include "nubo/crypto.h"
 #include "nubo/daemon.h"
 #include "nubo/error.h"
+#include "nubo/http.h"
 #include "nubo/httpc.h"
 #include "nubo/log.h"
 #include "nubo/migrate.h"
@@ -77,6 +78,77 @@ static int audit(struct nb_pg_pool *pool, bool repair, struct nb_error *err)
     }
     printf("%d drift(s) found%s\n", drift, drift && repair ? " and repaired" : "");
     return drift ? AUDIT_DRIFT : AUDIT_CLEAN;
+}
+
+/* GET /metrics: the scheduler's counters in Prometheus text format; GET /healthz. */
+static void handle_metrics(struct nb_http_req *req, void *arg)
+{
+    const struct sched_ctx *ctx = arg;
+    const struct sched_stats *st = &ctx->stats;
+    char text[2048];
+    snprintf(text, sizeof text,
+             "# HELP nubo_scheduler_placed_total Instances given a host (claims committed).\n"
+             "# TYPE nubo_scheduler_placed_total counter\n"
+             "nubo_scheduler_placed_total %ld\n"
+             "# HELP nubo_scheduler_unplaceable_total Instances put in error: no valid host.\n"
+             "# TYPE nubo_scheduler_unplaceable_total counter\n"
+             "nubo_scheduler_unplaceable_total %ld\n"
+             "# HELP nubo_scheduler_claim_conflicts_total Claims refused by PostgreSQL "
+             "(another scheduler was first).\n"
+             "# TYPE nubo_scheduler_claim_conflicts_total counter\n"
+             "nubo_scheduler_claim_conflicts_total %ld\n"
+             "# HELP nubo_scheduler_batches_total Placement transactions committed.\n"
+             "# TYPE nubo_scheduler_batches_total counter\n"
+             "nubo_scheduler_batches_total %ld\n"
+             "# HELP nubo_scheduler_operations_total Agent operations completed.\n"
+             "# TYPE nubo_scheduler_operations_total counter\n"
+             "nubo_scheduler_operations_total %ld\n"
+             "# HELP nubo_scheduler_spawn_failures_total Spawns that failed on a host.\n"
+             "# TYPE nubo_scheduler_spawn_failures_total counter\n"
+             "nubo_scheduler_spawn_failures_total %ld\n"
+             "# HELP nubo_scheduler_hosts Hosts in the placement snapshot.\n"
+             "# TYPE nubo_scheduler_hosts gauge\n"
+             "nubo_scheduler_hosts %zu\n",
+             atomic_load(&st->placed), atomic_load(&st->unplaceable), atomic_load(&st->conflicts),
+             atomic_load(&st->batches), atomic_load(&st->ops_done), atomic_load(&st->spawn_failed),
+             place_snapshot_size(ctx->snap));
+    nb_http_reply(req, 200, "text/plain; version=0.0.4", text, strlen(text));
+}
+
+static void handle_healthz(struct nb_http_req *req, void *arg)
+{
+    nb_http_reply(req, 200, "application/json", "{\"status\": \"ok\"}", 16);
+}
+
+/* Serves /metrics and /healthz when http.port is set (several schedulers may share a machine,
+ * so there is no default port). */
+static int start_http(const struct nb_config *cfg, struct sched_ctx *ctx,
+                      struct nb_http_server **out, struct nb_error *err)
+{
+    *out = NULL;
+    long long port;
+    if (nb_config_get_int(cfg, "http.port", 0, 0, 65535, &port, err) < 0) {
+        return -1;
+    }
+    if (!port) {
+        return 0;
+    }
+    struct nb_http_config hc = {.address = nb_config_get(cfg, "http.address", "127.0.0.1"),
+                                .port = (int)port,
+                                .threads = 1};
+    struct nb_http_server *srv = nb_http_server_new(&hc, err);
+    if (!srv || nb_http_route(srv, "GET", "/metrics", handle_metrics, ctx) < 0 ||
+        nb_http_route(srv, "GET", "/healthz", handle_healthz, ctx) < 0 ||
+        nb_http_server_start(srv, err) < 0) {
+        if (err && !err->code) {
+            nb_error_set(err, NB_ERR_INTERNAL, "could not set up the metrics server");
+        }
+        nb_http_server_free(srv);
+        return -1;
+    }
+    nb_info("metrics at http://%s:%lld/metrics", hc.address, port);
+    *out = srv;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -192,11 +264,18 @@ int main(int argc, char **argv)
         nb_pg_pool_free(pool);
         goto fail;
     }
+    struct nb_http_server *http = NULL;
+    if (start_http(cfg, ctx, &http, &err) < 0) {
+        sched_free(ctx);
+        nb_pg_pool_free(pool);
+        goto fail;
+    }
     nb_info("scheduling with %d worker(s) and %d driver(s), weigher %s, %zu host(s) known",
             sc.workers, sc.drivers, sc.place.weigher == PLACE_PACK ? "pack" : "spread",
             place_snapshot_size(ctx->snap));
     int sig = nb_daemon_wait_signal();
     nb_info("received %s, stopping", strsignal(sig));
+    nb_http_server_free(http);
     sched_free(ctx);
     nb_pg_pool_free(pool);
     nb_config_free(cfg);

@@ -154,8 +154,9 @@ class ComputeEnv(nubo_env.NuboEnv):
 
     def _scheduler_env(self):
         env = self.gateway_env(daemon=True)
-        env.pop("NUBO_HTTP_PORT", None)
+        self.scheduler_port = nubo_env.free_port()
         env.update({
+            "NUBO_HTTP_PORT": str(self.scheduler_port),
             "NUBO_SCHEDULER_POLL_MS": "200",
             "NUBO_SCHEDULER_HEARTBEAT_TIMEOUT_S": "30",
             "NUBO_LOG_LEVEL": "debug",

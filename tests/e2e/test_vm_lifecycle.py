@@ -266,5 +266,38 @@ def unknown_domain_is_removed_on_agent_restart(env):
           env.agent.tail())
 
 
+def metric(text, name):
+    """The sum of the samples of metric 'name' (any labels) in Prometheus text 'text'."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@tap.test
+def agent_and_scheduler_metrics(env):
+    image = env.guest_image()
+    import urllib.request
+    t = env.tenant("vm6")
+    ec2 = env.ec2(t)
+    iid = ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=1,
+                            MaxCount=1)["Instances"][0]["InstanceId"]
+    env.wait_state(t, [iid], "running")
+    ec2.terminate_instances(InstanceIds=[iid])
+    env.wait_state(t, [iid], "terminated", timeout=90)
+    with urllib.request.urlopen(f"http://127.0.0.1:{env.agent_port}/metrics", timeout=10) as r:
+        agent = r.read().decode()
+    with urllib.request.urlopen(f"http://127.0.0.1:{env.scheduler_port}/metrics",
+                                timeout=10) as r:
+        sched = r.read().decode()
+    check('nubo_agent_operations_total{op="spawn",outcome="ok"}' in agent and
+          metric(agent, "nubo_agent_spawn_seconds_count") >= 1, "the agent's spawn metrics",
+          agent[:1500])
+    check(metric(sched, "nubo_scheduler_placed_total") >= 1 and
+          metric(sched, "nubo_scheduler_operations_total") >= 1, "the scheduler's metrics",
+          sched)
+
+
 if __name__ == "__main__":
     tap.main()
