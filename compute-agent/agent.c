@@ -518,7 +518,8 @@ int agent_start(struct agent_ctx *a, struct nb_error *err)
                                 .port = (int)port,
                                 .threads = (int)threads,
                                 .max_body = 1 << 20,
-                                .timeout_s = 600};
+                                .timeout_s = 600,
+                                .thread_per_connection = true};
     if (!(a->http = nb_http_server_new(&hc, err)) || agent_http_routes(a, a->http) < 0 ||
         nb_http_server_start(a->http, err) < 0) {
         if (!err->code) {

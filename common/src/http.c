@@ -50,6 +50,7 @@ struct nb_http_server {
     socklen_t addr_len;
     int port;
     unsigned int threads;
+    bool thread_per_connection;
     size_t max_body;
     unsigned int timeout_s;
     char *tls_cert; /* PEM contents, NULL for plain HTTP */
@@ -179,6 +180,7 @@ struct nb_http_server *nb_http_server_new(const struct nb_http_config *cfg, stru
     atomic_init(&srv->in_flight, 0);
     srv->port = cfg->port;
     srv->threads = cfg->threads ? (unsigned int)cfg->threads : HTTP_DEFAULT_THREADS;
+    srv->thread_per_connection = cfg->thread_per_connection;
     srv->max_body = cfg->max_body ? cfg->max_body : HTTP_DEFAULT_MAX_BODY;
     srv->timeout_s = cfg->timeout_s ? (unsigned int)cfg->timeout_s : HTTP_DEFAULT_TIMEOUT;
     if (parse_address(srv, cfg->address ? cfg->address : "127.0.0.1", cfg->port, err) < 0) {
@@ -526,7 +528,15 @@ int nb_http_server_start(struct nb_http_server *srv, struct nb_error *err)
         return -1;
     }
 
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
+    /* libmicrohttpd takes a pool size of 0 as "no pool". */
+    unsigned int pool = srv->threads;
+    if (srv->thread_per_connection) {
+        flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+        pool = 0;
+    } else {
+        flags |= MHD_USE_EPOLL;
+    }
     if (srv->addr.ss_family == AF_INET6) {
         flags |= MHD_USE_IPv6;
     }
@@ -543,7 +553,7 @@ int nb_http_server_start(struct nb_http_server *srv, struct nb_error *err)
     atomic_store(&srv->stopping, false);
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_THREAD_POOL_SIZE, srv->threads, MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout_s,
+        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK,
         on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_ARRAY, tls,
         MHD_OPTION_END);

@@ -10,6 +10,7 @@
 #define NUBO_HTTP_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,10 @@ struct nb_http_config {
     int timeout_s;        /* idle connection timeout, 30 when 0 */
     const char *tls_cert; /* PEM file paths; both NULL for plain HTTP */
     const char *tls_key;
+    /* A thread for each connection instead of the pool ('threads' is then ignored): for
+     * servers whose handlers block for seconds (the compute agent's), where a pool thread
+     * busy with one request would hold up the other connections it serves. */
+    bool thread_per_connection;
 };
 
 /* Creates a server (not yet listening). Returns it, or NULL with 'err'. */
