@@ -14,23 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Runs 'q' on a pooled connection. Returns the result or NULL with 'err'. */
-static PGresult *run(struct gw_ctx *gw, struct svc_sql *q, struct nb_error *err)
-{
-    if (q->overflow) {
-        nb_error_set(err, NB_ERR_INVALID, "too many values (at most %d)", SVC_SQL_MAX_PARAMS);
-        nb_error_reason(err, "InvalidParameterValue");
-        return NULL;
-    }
-    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
-    if (!conn) {
-        return NULL;
-    }
-    PGresult *res = nb_pg_exec(conn, q->sql.data, q->n, q->params, err);
-    nb_pg_release(conn);
-    return res;
-}
-
 static int column_filter(struct svc_sql *q, const struct gw_filter *f, const char *const (*map)[2],
                          size_t n_map, struct nb_error *err)
 {
@@ -66,8 +49,7 @@ int gw_zones_list(struct gw_ctx *gw, const char *const *names, size_t n_names,
         }
     }
     nb_buf_puts(&q.sql, " ORDER BY name");
-    PGresult *res = run(gw, &q, err);
-    nb_buf_free(&q.sql);
+    PGresult *res = svc_sql_run(gw, &q, err);
     if (!res) {
         return -1;
     }
@@ -116,8 +98,7 @@ int gw_instance_types_list(struct gw_ctx *gw, const char *const *names, size_t n
     if (page->max_results > 0) {
         nb_buf_printf(&q.sql, " LIMIT %d", page->max_results + 1);
     }
-    PGresult *res = run(gw, &q, err);
-    nb_buf_free(&q.sql);
+    PGresult *res = svc_sql_run(gw, &q, err);
     if (!res) {
         return -1;
     }
@@ -225,8 +206,7 @@ int gw_images_describe(struct gw_ctx *gw, const struct gw_principal *who, const 
         }
     }
     nb_buf_puts(&q.sql, " ORDER BY m.id");
-    PGresult *res = run(gw, &q, err);
-    nb_buf_free(&q.sql);
+    PGresult *res = svc_sql_run(gw, &q, err);
     if (!res) {
         return -1;
     }

@@ -260,20 +260,7 @@ int gw_keypairs_describe(struct gw_ctx *gw, const struct gw_principal *who,
         }
     }
     nb_buf_puts(&q.sql, " ORDER BY k.name");
-    if (q.overflow) {
-        nb_buf_free(&q.sql);
-        nb_error_set(err, NB_ERR_INVALID, "too many values (at most %d)", SVC_SQL_MAX_PARAMS);
-        nb_error_reason(err, "InvalidParameterValue");
-        return -1;
-    }
-    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
-    if (!conn) {
-        nb_buf_free(&q.sql);
-        return -1;
-    }
-    PGresult *res = nb_pg_exec(conn, q.sql.data, q.n, q.params, err);
-    nb_pg_release(conn);
-    nb_buf_free(&q.sql);
+    PGresult *res = svc_sql_run(gw, &q, err);
     if (!res) {
         return -1;
     }

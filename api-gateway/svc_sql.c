@@ -1,5 +1,6 @@
 /* SQL helpers for the service modules (see svc_sql.h). */
 #include "svc_sql.h"
+#include "gateway.h"
 
 #include "svc.h"
 
@@ -190,4 +191,22 @@ int svc_notify_scheduler(struct nb_pg_conn *conn, struct nb_error *err)
     }
     PQclear(res);
     return 0;
+}
+
+PGresult *svc_sql_run(struct gw_ctx *gw, struct svc_sql *q, struct nb_error *err)
+{
+    PGresult *res = NULL;
+    if (q->overflow) {
+        nb_error_set(err, NB_ERR_INVALID, "too many filter values (at most %d)",
+                     SVC_SQL_MAX_PARAMS);
+        nb_error_reason(err, "InvalidParameterValue");
+    } else {
+        struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
+        if (conn) {
+            res = nb_pg_exec(conn, q->sql.data, q->n, q->params, err);
+            nb_pg_release(conn);
+        }
+    }
+    nb_buf_free(&q->sql);
+    return res;
 }

@@ -69,6 +69,12 @@ int svc_check_all_found(const char *const *ids, size_t n_ids, const void *items,
                         size_t id_offset, size_t n, const char *what, const char *reason,
                         struct nb_arena *arena, struct nb_error *err);
 
+/* Runs 'q' on a pooled connection of 'gw' and frees its SQL text (in every case). A query that
+ * took more than SVC_SQL_MAX_PARAMS values is InvalidParameterValue, not run. Returns the result
+ * (the caller PQclear()s it or keeps it with svc_keep()), or NULL with 'err'. */
+struct gw_ctx;
+PGresult *svc_sql_run(struct gw_ctx *gw, struct svc_sql *q, struct nb_error *err);
+
 /* NOTIFY nubo_sched in the current transaction: the schedulers wake up when it commits.
  * Returns 0, or -1 with 'err' set. */
 int svc_notify_scheduler(struct nb_pg_conn *conn, struct nb_error *err);

@@ -197,20 +197,7 @@ int gw_tags_describe(struct gw_ctx *gw, const struct gw_principal *who,
     if (page->max_results > 0) {
         nb_buf_printf(&q.sql, " LIMIT %d", page->max_results + 1);
     }
-    if (q.overflow) {
-        nb_buf_free(&q.sql);
-        nb_error_set(err, NB_ERR_INVALID, "too many filter values");
-        nb_error_reason(err, "InvalidParameterValue");
-        return -1;
-    }
-    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
-    if (!conn) {
-        nb_buf_free(&q.sql);
-        return -1;
-    }
-    PGresult *res = nb_pg_exec(conn, q.sql.data, q.n, q.params, err);
-    nb_pg_release(conn);
-    nb_buf_free(&q.sql);
+    PGresult *res = svc_sql_run(gw, &q, err);
     if (!res) {
         return -1;
     }
