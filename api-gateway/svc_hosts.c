@@ -534,8 +534,13 @@ json_t *gw_node_instances(struct gw_ctx *gw, const char *host_id, struct nb_erro
     return json_pack("{s:o}", "instances", arr);
 }
 
-int gw_instance_agent(struct gw_ctx *gw, const struct gw_principal *who, const char *instance_id,
-                      char **agent_url, char **token, struct nb_error *err)
+/* The agent of the tenant's instance 'instance_id': its URL and node token (malloc()ed; the
+ * caller free()s them) and the instance's state (into 'state', 16 bytes). Returns 0, or -1
+ * with 'err': InvalidInstanceID.NotFound, or IncorrectInstanceState when the instance is on no
+ * host or on a simulated one. */
+static int instance_agent(struct gw_ctx *gw, const struct gw_principal *who,
+                          const char *instance_id, char **agent_url, char **token, char state[16],
+                          struct nb_error *err)
 {
     *agent_url = *token = NULL;
     const char *p[] = {who->tenant_id, instance_id};
@@ -544,7 +549,7 @@ int gw_instance_agent(struct gw_ctx *gw, const struct gw_principal *who, const c
         return -1;
     }
     PGresult *res = nb_pg_exec(conn,
-                               "SELECT h.id, h.agent_url, h.node_secret, i.host_id IS NOT NULL "
+                               "SELECT h.id, h.agent_url, h.node_secret, i.state "
                                "FROM instances i LEFT JOIN hosts h ON h.id = i.host_id "
                                "WHERE i.tenant_id = $1 AND i.id = $2",
                                2, p, err);
@@ -567,6 +572,7 @@ int gw_instance_agent(struct gw_ctx *gw, const struct gw_principal *who, const c
         if (t) {
             *token = t;
             *agent_url = strdup(PQgetvalue(res, 0, 1));
+            snprintf(state, 16, "%s", PQgetvalue(res, 0, 3));
             rc = 0;
         }
     }
@@ -574,27 +580,49 @@ int gw_instance_agent(struct gw_ctx *gw, const struct gw_principal *who, const c
     return rc;
 }
 
+/* Calls the agent at 'url' with its node token: 'method' 'path' with 'body' (NULL: none).
+ * Returns 0 with '*resp' filled (any status; the caller nb_httpc_response_free()s it), or -1
+ * with 'err' (the agent did not answer: Unavailable). */
+static int agent_request(const char *url, const char *token, const char *method, const char *path,
+                         const char *body, long timeout_ms, struct nb_httpc_response *resp,
+                         struct nb_error *err)
+{
+    char full[512], auth[192];
+    snprintf(full, sizeof full, "%s%s", url, path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    const char *headers[] = {auth, "Content-Type: application/json", NULL};
+    struct nb_httpc_request rq = {.method = method,
+                                  .url = full,
+                                  .headers = headers,
+                                  .body = body,
+                                  .body_len = body ? strlen(body) : 0,
+                                  .timeout_ms = timeout_ms,
+                                  .max_retries = strcmp(method, "GET") ? 0 : 1};
+    int rc = nb_httpc_do(&rq, resp, err);
+    memset(auth, 0, sizeof auth);
+    if (rc < 0) {
+        nb_error_set(err, NB_ERR_UNAVAILABLE,
+                     "the compute agent at %s did not answer; try again "
+                     "later",
+                     url);
+        nb_error_reason(err, "Unavailable");
+    }
+    return rc;
+}
+
 int gw_instance_console(struct gw_ctx *gw, const struct gw_principal *who, const char *instance_id,
                         char **text, struct nb_error *err)
 {
     *text = NULL;
-    char *url = NULL, *token = NULL;
-    if (gw_instance_agent(gw, who, instance_id, &url, &token, err) < 0) {
+    char *url = NULL, *token = NULL, state[16], path[96];
+    if (instance_agent(gw, who, instance_id, &url, &token, state, err) < 0) {
         return -1;
     }
-    char full[512], auth[192];
-    snprintf(full, sizeof full, "%s/v1/instances/%s/console?bytes=65536", url, instance_id);
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-    const char *headers[] = {auth, NULL};
-    struct nb_httpc_request rq = {
-        .url = full, .headers = headers, .timeout_ms = 5000, .max_retries = 1};
+    snprintf(path, sizeof path, "/v1/instances/%s/console?bytes=65536", instance_id);
     struct nb_httpc_response resp = {0};
     int rc = -1;
-    if (nb_httpc_do(&rq, &resp, err) < 0) {
-        nb_error_set(err, NB_ERR_UNAVAILABLE,
-                     "the compute agent of instance '%s' did not answer; try again later",
-                     instance_id);
-        nb_error_reason(err, "Unavailable");
+    if (agent_request(url, token, "GET", path, NULL, 5000, &resp, err) < 0) {
+        /* err says it */
     } else if (resp.status == 404) {
         *text = strdup(""); /* the instance has not booted there yet */
         rc = 0;
@@ -618,28 +646,17 @@ int gw_instance_console(struct gw_ctx *gw, const struct gw_principal *who, const
 static json_t *agent_snapshot_call(const char *url, const char *token, const char *instance_id,
                                    const char *image_id, struct nb_error *err)
 {
-    char full[512], auth[192], body[96];
-    snprintf(full, sizeof full, "%s/v1/instances/%s/snapshot", url, instance_id);
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    char path[96], body[96];
+    snprintf(path, sizeof path, "/v1/instances/%s/snapshot", instance_id);
     snprintf(body, sizeof body, "{\"image_id\": \"%s\"}", image_id);
-    const char *headers[] = {auth, "Content-Type: application/json", NULL};
-    struct nb_httpc_request rq = {.method = "POST",
-                                  .url = full,
-                                  .headers = headers,
-                                  .body = body,
-                                  .body_len = strlen(body),
-                                  .timeout_ms = 600000};
     struct nb_httpc_response resp = {0};
     json_t *out = NULL;
-    if (nb_httpc_do(&rq, &resp, err) < 0) {
-        nb_error_reason(err, "Unavailable");
+    if (agent_request(url, token, "POST", path, body, 600000, &resp, err) < 0) {
+        /* err says it */
     } else if (resp.status != 200) {
-        json_t *e = json_loads(resp.body ? resp.body : "", 0, NULL);
-        const char *msg =
-            json_string_value(json_object_get(json_object_get(e, "error"), "message"));
+        char why[256];
         nb_error_set(err, NB_ERR_INTERNAL, "the compute agent could not save the disk of %s: %s",
-                     instance_id, msg ? msg : "(no message)");
-        json_decref(e);
+                     instance_id, nb_json_error_text(resp.body, resp.body_len, why, sizeof why));
     } else {
         out = nb_json_parse_object(resp.body, resp.body_len, err);
     }
@@ -654,62 +671,36 @@ int gw_instance_create_image(struct gw_ctx *gw, const struct gw_principal *who,
     if (gw_require_writer(who, err) < 0) {
         return -1;
     }
-    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
-    if (!conn) {
+    char *token = NULL, *url = NULL, state[16];
+    if (instance_agent(gw, who, instance_id, &url, &token, state, err) < 0) {
         return -1;
     }
     int rc = -1;
-    char *token = NULL, *url = NULL;
     json_t *snap = NULL;
-    const char *p[] = {who->tenant_id, instance_id};
-    PGresult *res = nb_pg_exec(conn,
-                               "SELECT i.state, h.id, h.agent_url, h.node_secret, m.kernel_id, "
-                               "m.ramdisk_id, m.kernel_args, m.architecture "
-                               "FROM instances i JOIN images m ON m.id = i.image_id "
-                               "LEFT JOIN hosts h ON h.id = i.host_id "
-                               "WHERE i.tenant_id = $1 AND i.id = $2",
-                               2, p, err);
-    if (!res) {
-        goto done;
-    }
-    if (PQntuples(res) == 0) {
-        nb_error_set(err, NB_ERR_NOT_FOUND, "The instance ID '%s' does not exist", instance_id);
-        nb_error_reason(err, "InvalidInstanceID.NotFound");
-        goto done;
-    }
-    const char *state = PQgetvalue(res, 0, 0);
-    if ((strcmp(state, "running") && strcmp(state, "stopped")) || PQgetisnull(res, 0, 2) ||
-        PQgetisnull(res, 0, 3)) {
+    struct nb_pg_conn *conn = NULL;
+    if (strcmp(state, "running") && strcmp(state, "stopped")) {
         nb_error_set(err, NB_ERR_CONFLICT,
-                     "The instance '%s' is not in a state from which an image can be made (%s, "
-                     "on a host with an agent)",
+                     "The instance '%s' is not in a state from which an image can be made (%s)",
                      instance_id, state);
         nb_error_reason(err, "IncorrectInstanceState");
         goto done;
     }
-    size_t len;
-    if (!(token =
-              nb_unseal(gw->master_key, PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 1), &len, err))) {
-        goto done;
-    }
-    url = strdup(PQgetvalue(res, 0, 2));
     if (nb_id_new("ami", id_out, NB_ID_MAX) < 0) {
         nb_error_set(err, NB_ERR_INTERNAL, "could not make an image id");
         goto done;
     }
-    const char *pi[] = {id_out,
-                        who->tenant_id,
-                        name,
-                        description ? description : "",
-                        PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4),
-                        PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5),
-                        PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6),
-                        PQgetvalue(res, 0, 7)};
+    if (!(conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err))) {
+        goto done;
+    }
+    /* The new image boots as its source does: same kernel, ramdisk, arguments, architecture. */
+    const char *pi[] = {id_out, who->tenant_id, name, description ? description : "", instance_id};
     PGresult *ins = nb_pg_exec(conn,
                                "INSERT INTO images (id, tenant_id, name, description, state, "
                                "kernel_id, ramdisk_id, kernel_args, architecture, disk_format) "
-                               "VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, 'qcow2')",
-                               8, pi, err);
+                               "SELECT $1, $2, $3, $4, 'pending', m.kernel_id, m.ramdisk_id, "
+                               "m.kernel_args, m.architecture, 'qcow2' FROM instances i "
+                               "JOIN images m ON m.id = i.image_id WHERE i.id = $5",
+                               5, pi, err);
     if (!ins) {
         if (err->code == NB_ERR_CONFLICT) {
             nb_error_set(err, NB_ERR_CONFLICT, "An image named '%s' already exists", name);
@@ -743,7 +734,6 @@ int gw_instance_create_image(struct gw_ctx *gw, const struct gw_principal *who,
     PQclear(up);
 
 done:
-    PQclear(res);
     nb_pg_release(conn);
     json_decref(snap);
     free(token);

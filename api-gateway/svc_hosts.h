@@ -64,13 +64,6 @@ json_t *gw_node_heartbeat(struct gw_ctx *gw, const char *host_id, const json_t *
  * {"instances": [{"id", "state", "pending_op"}]}, for the agent's reconcile. New reference. */
 json_t *gw_node_instances(struct gw_ctx *gw, const char *host_id, struct nb_error *err);
 
-/* For the gateway's calls to an agent (console output): the agent URL and node token of the host
- * that runs the tenant's instance 'instance_id'. Returns 0 with malloc()ed strings the caller
- * free()s, or -1 with 'err' (InvalidInstanceID.NotFound, or IncorrectInstanceState when the
- * instance is on no host or on a simulated one). */
-int gw_instance_agent(struct gw_ctx *gw, const struct gw_principal *who, const char *instance_id,
-                      char **agent_url, char **token, struct nb_error *err);
-
 /* The tail of the serial console log of the tenant's instance 'instance_id' (at most 64 KiB,
  * what EC2's GetConsoleOutput returns), read from its host's agent. Returns 0 with '*text' (a
  * malloc()ed, NUL-terminated string the caller free()s; empty when the guest printed nothing),

@@ -49,13 +49,10 @@ static json_t *cp_call(struct agent_ctx *a, const char *method, const char *path
         if (resp.status == 200) {
             out = nb_json_parse_object(resp.body, resp.body_len, err);
         } else {
-            json_t *e = json_loads(resp.body ? resp.body : "", 0, NULL);
-            const char *msg =
-                json_string_value(json_object_get(json_object_get(e, "error"), "message"));
+            char why[256];
             nb_error_set(err, resp.status == 401 ? NB_ERR_AUTH : NB_ERR_UNAVAILABLE,
                          "control plane answered %ld to %s %s: %s", resp.status, method, path,
-                         msg ? msg : "(no message)");
-            json_decref(e);
+                         nb_json_error_text(resp.body, resp.body_len, why, sizeof why));
         }
     }
     nb_httpc_response_free(&resp);

@@ -70,21 +70,10 @@ enum sched_agent_outcome sched_agent_call(const uint8_t master_key[NB_MASTER_KEY
         nb_httpc_response_free(&resp);
         return SCHED_AGENT_OK;
     }
-    /* {"error":{"code":"...","message":"..."}}, or whatever the body says. */
-    struct nb_error ignored = {0};
-    json_t *doc = resp.body ? nb_json_parse_object(resp.body, resp.body_len, &ignored) : NULL;
-    json_t *e = doc ? json_object_get(doc, "error") : NULL;
-    const char *code = json_string_value(json_object_get(e, "code"));
-    const char *msg = json_string_value(json_object_get(e, "message"));
-    if (msg) {
-        nb_error_set(err, NB_ERR_UNAVAILABLE, "agent answered %ld %s: %s", resp.status,
-                     code ? code : "error", msg);
-    } else {
-        nb_error_set(err, NB_ERR_UNAVAILABLE, "agent answered %ld: %.200s", resp.status,
-                     resp.body ? resp.body : "");
-    }
+    char why[NB_ERROR_MSG_MAX - 64];
+    nb_json_error_text(resp.body, resp.body_len, why, sizeof why);
+    nb_error_set(err, NB_ERR_UNAVAILABLE, "agent answered %ld: %s", resp.status, why);
     long status = resp.status;
-    json_decref(doc);
     nb_httpc_response_free(&resp);
     /* 502/503/504 after the retries mean a proxy or an agent that is not ready: not a failure
      * of the operation itself. */

@@ -4,6 +4,7 @@
 #include "nubo/error.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 json_t *nb_json_parse_object(const char *text, size_t len, struct nb_error *err)
@@ -177,4 +178,21 @@ int nb_json_check_fields(const json_t *obj, const char *const *allowed, struct n
 char *nb_json_dump(const json_t *v)
 {
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+char *nb_json_error_text(const char *body, size_t len, char *out, size_t size)
+{
+    json_t *doc = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *e = json_object_get(doc, "error");
+    const char *code = json_string_value(json_object_get(e, "code"));
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    if (msg) {
+        snprintf(out, size, "%s%s%s", code ? code : "", code ? ": " : "", msg);
+    } else if (body && len) {
+        snprintf(out, size, "%.*s", (int)(len < 200 ? len : 200), body);
+    } else {
+        snprintf(out, size, "(no message)");
+    }
+    json_decref(doc);
+    return out;
 }

@@ -177,6 +177,20 @@ static void ids_have_ec2_form(void **state)
     assert_int_equal(uuid[14], '4');
 }
 
+static void json_error_text(void **state)
+{
+    char out[64];
+    const char *full = "{\"error\": {\"code\": \"not_found\", \"message\": \"no such thing\"}}";
+    assert_string_equal(nb_json_error_text(full, strlen(full), out, sizeof out),
+                        "not_found: no such thing");
+    const char *bare = "{\"error\": {\"message\": \"gone\"}}";
+    assert_string_equal(nb_json_error_text(bare, strlen(bare), out, sizeof out), "gone");
+    assert_string_equal(nb_json_error_text("Bad Gateway", 11, out, sizeof out), "Bad Gateway");
+    assert_string_equal(nb_json_error_text(NULL, 0, out, sizeof out), "(no message)");
+    char tiny[8];
+    assert_string_equal(nb_json_error_text(full, strlen(full), tiny, sizeof tiny), "not_fou");
+}
+
 static void json_strict(void **state)
 {
     struct nb_error err = {0};
@@ -221,6 +235,7 @@ int main(void)
         cmocka_unit_test(buf_xml),
         cmocka_unit_test(ids_have_ec2_form),
         cmocka_unit_test(json_strict),
+        cmocka_unit_test(json_error_text),
     };
     return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

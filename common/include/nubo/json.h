@@ -33,6 +33,12 @@ int nb_json_get_array(const json_t *obj, const char *key, bool required, json_t 
  * Returns 0, or -1 with 'err' naming the first unknown field. */
 int nb_json_check_fields(const json_t *obj, const char *const *allowed, struct nb_error *err);
 
+/* What an error answer of nubo's internal APIs says: for a body
+ * {"error": {"code": "C", "message": "M"}}, "C: M" (or "M" without a code); for any other body
+ * its first 200 bytes; "(no message)" for an empty one. Writes at most 'size' bytes (NUL
+ * included) to 'out' and returns 'out'. */
+char *nb_json_error_text(const char *body, size_t len, char *out, size_t size);
+
 /* Serialises 'v' compactly. Returns a malloc()ed string the caller free()s, or NULL. */
 char *nb_json_dump(const json_t *v);
 
