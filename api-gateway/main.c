@@ -254,13 +254,9 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    enum nb_log_level level;
-    if (nb_log_parse_level(nb_config_get(cfg, "log.level", "info"), &level) < 0) {
-        nb_error_set(&err, NB_ERR_INVALID, "invalid log.level \"%s\"",
-                     nb_config_get(cfg, "log.level", ""));
+    if (nb_daemon_log_init(cfg, "nubo-gateway", &err) < 0) {
         goto fail;
     }
-    nb_log_init("nubo-gateway", level, nb_config_get(cfg, "log.file", NULL));
 
     struct gw_ctx *gw = gw_open(cfg, &err);
     if (!gw) {

@@ -88,13 +88,9 @@ int main(int argc, char **argv)
         nb_config_free(cfg);
         return 2;
     }
-    enum nb_log_level level;
-    if (nb_log_parse_level(nb_config_get(cfg, "log.level", "info"), &level) < 0) {
-        nb_error_set(&err, NB_ERR_INVALID, "invalid log.level \"%s\"",
-                     nb_config_get(cfg, "log.level", ""));
+    if (nb_daemon_log_init(cfg, "nubo-agent", &err) < 0) {
         goto fail;
     }
-    nb_log_init("nubo-agent", level, nb_config_get(cfg, "log.file", NULL));
     nb_httpc_global_init();
 
     struct agent_ctx *a = agent_open(cfg, &err);

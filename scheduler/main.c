@@ -200,13 +200,9 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    enum nb_log_level level;
-    if (nb_log_parse_level(nb_config_get(cfg, "log.level", "info"), &level) < 0) {
-        nb_error_set(&err, NB_ERR_INVALID, "invalid log.level \"%s\"",
-                     nb_config_get(cfg, "log.level", ""));
+    if (nb_daemon_log_init(cfg, "nubo-scheduler", &err) < 0) {
         goto fail;
     }
-    nb_log_init("nubo-scheduler", level, nb_config_get(cfg, "log.file", NULL));
 
     struct sched_config sc;
     const char *conninfo = nb_config_get(cfg, "db.conninfo", NULL);

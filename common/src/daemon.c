@@ -1,5 +1,8 @@
 /* Signal handling for daemons: a blocked mask and sigwait(), no async handlers (see daemon.h). */
 #include "nubo/daemon.h"
+#include "nubo/log.h"
+#include "nubo/error.h"
+#include "nubo/config.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -28,4 +31,16 @@ int nb_daemon_wait_signal(void)
     while (sigwait(&set, &sig) != 0) {
     }
     return sig;
+}
+
+int nb_daemon_log_init(const struct nb_config *cfg, const char *program, struct nb_error *err)
+{
+    enum nb_log_level level;
+    const char *name = nb_config_get(cfg, "log.level", "info");
+    if (nb_log_parse_level(name, &level) < 0) {
+        nb_error_set(err, NB_ERR_INVALID, "invalid log.level \"%s\"", name);
+        return -1;
+    }
+    nb_log_init(program, level, nb_config_get(cfg, "log.file", NULL));
+    return 0;
 }

@@ -11,4 +11,12 @@ void nb_daemon_block_signals(void);
 /* Waits for SIGINT, SIGTERM or SIGHUP and returns its number. */
 int nb_daemon_wait_signal(void);
 
+struct nb_config;
+struct nb_error;
+
+/* Starts logging for 'program' as its settings say: log.level (debug, info, warn, error;
+ * default info) and log.file (default standard error). Returns 0, or -1 with 'err' naming a bad
+ * log.level. */
+int nb_daemon_log_init(const struct nb_config *cfg, const char *program, struct nb_error *err);
+
 #endif
