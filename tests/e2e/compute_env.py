@@ -14,79 +14,18 @@ made are destroyed at teardown, whatever the tests did.
 
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import nubo_env
-from nubo_env import REPO, check, sql_quote
+from nubo_env import REPO, Daemon, check, sql_quote
 
 SCHEDULER = Path(os.environ.get("NUBO_SCHEDULER_BIN", REPO / "build/debug/bin/nubo-scheduler"))
 AGENT = Path(os.environ.get("NUBO_AGENT_BIN", REPO / "build/debug/bin/nubo-agent"))
 GUEST_DIR = Path(os.environ.get("NUBO_TEST_GUEST", "/var/cache/nubo/test-guest"))
 VIRSH = ["virsh", "-q", "-c", "qemu:///system"]
 KERNEL_ARGS = "console=ttyS0 panic=-1 quiet"
-
-
-class Daemon:
-    """A nubo daemon run from the test: started with a command and environment, logged to a
-    file, stopped with a signal (or SIGKILL)."""
-
-    def __init__(self, name, argv, env, log_path, ready=None):
-        self.name, self.argv, self.env, self.log_path, self.ready = name, argv, env, log_path, ready
-        self.proc = None
-        self.exits = []
-
-    def start(self, timeout=30.0):
-        assert self.proc is None
-        log = open(self.log_path, "ab")
-        log.write(f"---- {self.name} start ----\n".encode())
-        log.flush()
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=subprocess.STDOUT, env=self.env,
-                                     preexec_fn=nubo_env._die_with_parent)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while self.ready and time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                rc, self.proc = self.proc.returncode, None
-                raise RuntimeError(f"{self.name} exited with status {rc} at start:\n"
-                                   + self.tail())
-            if self.ready():
-                return
-            time.sleep(0.05)
-        if self.ready:
-            raise RuntimeError(f"{self.name} not ready after {timeout} s:\n" + self.tail())
-
-    def stop(self, sig=signal.SIGTERM, timeout=30.0):
-        p, self.proc = self.proc, None
-        if p is None:
-            return None
-        if p.poll() is None:
-            p.send_signal(sig)
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.exits.append((signal.Signals(sig).name, p.returncode))
-        return p.returncode
-
-    def kill(self):
-        return self.stop(signal.SIGKILL)
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def log(self):
-        try:
-            return Path(self.log_path).read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def tail(self, lines=40):
-        return "\n".join(self.log().splitlines()[-lines:])
 
 
 def sha256_of(path):

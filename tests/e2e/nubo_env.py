@@ -185,6 +185,66 @@ def _die_with_parent():
         pass
 
 
+class Daemon:
+    """A nubo daemon run from the test: started with a command and environment, logged to a
+    file, stopped with a signal (or SIGKILL)."""
+
+    def __init__(self, name, argv, env, log_path, ready=None):
+        self.name, self.argv, self.env, self.log_path, self.ready = name, argv, env, log_path, ready
+        self.proc = None
+        self.exits = []
+
+    def start(self, timeout=30.0):
+        assert self.proc is None
+        log = open(self.log_path, "ab")
+        log.write(f"---- {self.name} start ----\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT, env=self.env,
+                                     preexec_fn=_die_with_parent)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while self.ready and time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                rc, self.proc = self.proc.returncode, None
+                raise RuntimeError(f"{self.name} exited with status {rc} at start:\n"
+                                   + self.tail())
+            if self.ready():
+                return
+            time.sleep(0.05)
+        if self.ready:
+            raise RuntimeError(f"{self.name} not ready after {timeout} s:\n" + self.tail())
+
+    def stop(self, sig=signal.SIGTERM, timeout=30.0):
+        p, self.proc = self.proc, None
+        if p is None:
+            return None
+        if p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.exits.append((signal.Signals(sig).name, p.returncode))
+        return p.returncode
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self):
+        try:
+            return Path(self.log_path).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def tail(self, lines=40):
+        return "\n".join(self.log().splitlines()[-lines:])
+
+
 class NuboEnv:
     """A PostgreSQL 15 cluster and a nubo-gateway on free ports, in a temporary directory."""
 

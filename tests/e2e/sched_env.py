@@ -6,8 +6,6 @@ Use: tap = nubo_env.Tap(__file__, fixture=sched_env.SchedEnv)"""
 
 import os
 import secrets
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -24,8 +22,7 @@ class SchedEnv(nubo_env.NuboEnv):
 
     def __init__(self):
         super().__init__()
-        self.sched_proc = None
-        self.sched_log_path = None
+        self.scheduler = None  # a nubo_env.Daemon
 
     def start(self):
         super().start()
@@ -37,9 +34,7 @@ class SchedEnv(nubo_env.NuboEnv):
         return super().summary() + ", scheduler on"
 
     def start_scheduler(self):
-        assert self.sched_proc is None
-        self.sched_log_path = self.tmp / "scheduler.log"
-        log = open(self.sched_log_path, "ab")
+        assert self.scheduler is None or not self.scheduler.alive()
         env = dict(os.environ)
         env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
         cmd = [str(SCHEDULER),
@@ -50,25 +45,15 @@ class SchedEnv(nubo_env.NuboEnv):
                "--set", "scheduler.workers=2",
                "--set", "scheduler.drivers=2",
                "--set", "log.level=debug"]
-        self.sched_proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env,
-                                           stdin=subprocess.DEVNULL)
-        log.close()
+        self.scheduler = nubo_env.Daemon("nubo-scheduler", cmd, env, self.tmp / "scheduler.log")
+        self.scheduler.start()
         time.sleep(0.3)
-        if self.sched_proc.poll() is not None:
+        if not self.scheduler.alive():
             raise RuntimeError("nubo-scheduler exited at start:\n" + self.scheduler_log_tail())
 
     def stop_scheduler(self, timeout=15.0):
         """Stops the scheduler with SIGTERM; returns its exit status."""
-        if self.sched_proc is None:
-            return None
-        self.sched_proc.send_signal(signal.SIGTERM)
-        try:
-            status = self.sched_proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.sched_proc.kill()
-            status = self.sched_proc.wait()
-        self.sched_proc = None
-        return status
+        return self.scheduler.stop(timeout=timeout) if self.scheduler else None
 
     def close(self):
         errors = []
@@ -79,11 +64,7 @@ class SchedEnv(nubo_env.NuboEnv):
         return errors + super().close()
 
     def scheduler_log_tail(self, lines=40):
-        try:
-            text = Path(self.sched_log_path).read_text(errors="replace")
-        except OSError:
-            return "(no scheduler log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return self.scheduler.tail(lines) if self.scheduler else "(no scheduler log)"
 
     # -- hosts --
 

@@ -14,11 +14,9 @@ import sys
 
 sys.dont_write_bytecode = True
 
-import datetime  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 
 import nubo_env  # noqa: E402

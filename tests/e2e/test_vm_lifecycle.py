@@ -5,7 +5,6 @@ marker and user-data; stop, start, reboot and terminate work and leave nothing b
 agent is SIGKILLed in the middle of launches and restarted: every instance ends running or in
 error with a reason, and no domain runs that the control plane does not know."""
 
-import base64
 import os
 import subprocess
 import time
