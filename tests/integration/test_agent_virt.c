@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "nbtest.h"
+
 #include "disks.h"
 #include "domxml.h"
 #include "imgcache.h"
@@ -31,26 +33,11 @@
 #define URI    "qemu:///system"
 #define MARKER "NUBO-INTEGRATION-GUEST-UP"
 
-#define assert_ok(call, err)                                                                       \
-    do {                                                                                           \
-        if ((call) != 0) {                                                                         \
-            fail_msg("%s failed: %s: %s (%s)", #call, nb_errcode_name((err).code), (err).msg,      \
-                     (err).detail);                                                                \
-        }                                                                                          \
-    } while (0)
-
 struct fixture {
     struct agent_virt *v;
     char dir[64];
     char id[AGENT_VIRT_ID_MAX];
 };
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static int setup(void **state)
 {
@@ -117,19 +104,19 @@ static void kvm_probe_boots(void **state)
     if (!f->v) {
         skip();
     }
-    long t0 = now_ms();
+    long t0 = nb_test_now_ms();
     const char *type = agent_virt_choose_type(f->v, "auto", f->dir, 5000);
-    print_message("KVM probe chose \"%s\" in %ld ms\n", type, now_ms() - t0);
+    print_message("KVM probe chose \"%s\" in %ld ms\n", type, nb_test_now_ms() - t0);
     assert_true(strcmp(type, "kvm") == 0 || strcmp(type, "qemu") == 0);
     if (!cpu_has_virt_extensions()) {
         assert_string_equal(type, "qemu");
     }
-    assert_true(now_ms() - t0 < 20000);
+    assert_true(nb_test_now_ms() - t0 < 20000);
 }
 
 static bool wait_for_file_text(const char *path, const char *needle, long timeout_ms)
 {
-    long deadline = now_ms() + timeout_ms;
+    long deadline = nb_test_now_ms() + timeout_ms;
     do {
         char buf[8192];
         int fd = open(path, O_RDONLY);
@@ -147,7 +134,7 @@ static bool wait_for_file_text(const char *path, const char *needle, long timeou
             }
         }
         usleep(100000);
-    } while (now_ms() < deadline);
+    } while (nb_test_now_ms() < deadline);
     return false;
 }
 
@@ -177,16 +164,16 @@ static void instance_lifecycle(void **state)
     struct agent_imgcache *cache = agent_imgcache_open(&icfg, &err);
     assert_non_null(cache);
     char *base = NULL;
-    assert_ok(agent_imgcache_get(cache, url, sha, sizeof sector, &base, &err), err);
+    assert_zero(agent_imgcache_get(cache, url, sha, sizeof sector, &base, &err), err);
 
     /* Its disks. */
     struct agent_disks_config dcfg = {.state_dir = f->dir};
     char *root = NULL;
     char *iso = NULL;
-    assert_ok(agent_disks_create_root(&dcfg, f->id, base, "raw", 1, &root, &err), err);
+    assert_zero(agent_disks_create_root(&dcfg, f->id, base, "raw", 1, &root, &err), err);
     const char *keys[] = {"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBogus test"};
     struct agent_disks_cidata cd = {.public_keys = keys, .n_public_keys = 1};
-    assert_ok(agent_disks_create_config_drive(&dcfg, f->id, &cd, &iso, &err), err);
+    assert_zero(agent_disks_create_config_drive(&dcfg, f->id, &cd, &iso, &err), err);
     char *log = agent_disks_path(&dcfg, f->id, "console.log", &err);
 
     /* Its domain. */
@@ -207,27 +194,27 @@ static void instance_lifecycle(void **state)
     char *xml = agent_domxml_build(&spec, &err);
     assert_non_null(xml);
 
-    long t0 = now_ms();
-    assert_ok(agent_virt_define_start(f->v, f->id, xml, &err), err);
-    print_message("define+start %ld ms\n", now_ms() - t0);
-    assert_ok(agent_virt_define_start(f->v, f->id, xml, &err), err); /* idempotent */
+    long t0 = nb_test_now_ms();
+    assert_zero(agent_virt_define_start(f->v, f->id, xml, &err), err);
+    print_message("define+start %ld ms\n", nb_test_now_ms() - t0);
+    assert_zero(agent_virt_define_start(f->v, f->id, xml, &err), err); /* idempotent */
     enum agent_virt_state st;
-    assert_ok(agent_virt_state(f->v, f->id, &st, &err), err);
+    assert_zero(agent_virt_state(f->v, f->id, &st, &err), err);
     assert_int_equal(st, AGENT_VIRT_RUNNING);
 
-    t0 = now_ms();
+    t0 = nb_test_now_ms();
     if (!wait_for_file_text(log, MARKER, 30000)) {
         fail_msg("no \"%s\" in the console log \"%s\"", MARKER, log);
     }
-    print_message("serial marker after %ld ms\n", now_ms() - t0);
+    print_message("serial marker after %ld ms\n", nb_test_now_ms() - t0);
 
     int port = 0;
-    assert_ok(agent_virt_vnc_port(f->v, f->id, &port, &err), err);
+    assert_zero(agent_virt_vnc_port(f->v, f->id, &port, &err), err);
     assert_true(port >= 5900 && port < 65536);
 
     struct agent_virt_domain *doms = NULL;
     size_t n = 0;
-    assert_ok(agent_virt_list(f->v, &doms, &n, &err), err);
+    assert_zero(agent_virt_list(f->v, &doms, &n, &err), err);
     bool listed = false;
     for (size_t i = 0; i < n; i++) {
         if (strcmp(doms[i].id, f->id) == 0) {
@@ -241,7 +228,7 @@ static void instance_lifecycle(void **state)
     assert_true(listed);
 
     struct agent_virt_stats *stats = NULL;
-    assert_ok(agent_virt_stats(f->v, &stats, &n, &err), err);
+    assert_zero(agent_virt_stats(f->v, &stats, &n, &err), err);
     bool found = false;
     for (size_t i = 0; i < n; i++) {
         if (strcmp(stats[i].id, f->id) == 0) {
@@ -259,34 +246,34 @@ static void instance_lifecycle(void **state)
     assert_true(found);
 
     struct agent_virt_node node;
-    assert_ok(agent_virt_node_info(f->v, &node, &err), err);
+    assert_zero(agent_virt_node_info(f->v, &node, &err), err);
     assert_true(node.cpus > 0 && node.memory_mib > 0);
 
     /* The boot sector ignores ACPI: stop destroys it after the grace time. */
     bool forced = false;
-    t0 = now_ms();
-    assert_ok(agent_virt_stop(f->v, f->id, 1000, &forced, &err), err);
-    long took = now_ms() - t0;
+    t0 = nb_test_now_ms();
+    assert_zero(agent_virt_stop(f->v, f->id, 1000, &forced, &err), err);
+    long took = nb_test_now_ms() - t0;
     print_message("stop (grace 1000 ms) %ld ms\n", took);
     assert_true(forced);
     assert_true(took >= 1000);
-    assert_ok(agent_virt_state(f->v, f->id, &st, &err), err);
+    assert_zero(agent_virt_state(f->v, f->id, &st, &err), err);
     assert_int_equal(st, AGENT_VIRT_SHUTOFF);
     assert_int_equal(agent_virt_vnc_port(f->v, f->id, &port, &err), -1);
     assert_int_equal(err.code, NB_ERR_CONFLICT);
 
-    assert_ok(agent_virt_start(f->v, f->id, &err), err);
-    assert_ok(agent_virt_reboot(f->v, f->id, &err), err);
-    assert_ok(agent_virt_state(f->v, f->id, &st, &err), err);
+    assert_zero(agent_virt_start(f->v, f->id, &err), err);
+    assert_zero(agent_virt_reboot(f->v, f->id, &err), err);
+    assert_zero(agent_virt_state(f->v, f->id, &st, &err), err);
     assert_int_equal(st, AGENT_VIRT_RUNNING);
 
-    t0 = now_ms();
-    assert_ok(agent_virt_terminate(f->v, f->id, &err), err);
-    print_message("terminate %ld ms\n", now_ms() - t0);
-    assert_ok(agent_virt_state(f->v, f->id, &st, &err), err);
+    t0 = nb_test_now_ms();
+    assert_zero(agent_virt_terminate(f->v, f->id, &err), err);
+    print_message("terminate %ld ms\n", nb_test_now_ms() - t0);
+    assert_zero(agent_virt_state(f->v, f->id, &st, &err), err);
     assert_int_equal(st, AGENT_VIRT_ABSENT);
-    assert_ok(agent_virt_terminate(f->v, f->id, &err), err);
-    assert_ok(agent_disks_remove(&dcfg, f->id, &err), err);
+    assert_zero(agent_virt_terminate(f->v, f->id, &err), err);
+    assert_zero(agent_disks_remove(&dcfg, f->id, &err), err);
 
     agent_imgcache_release(cache, sha);
     agent_imgcache_close(cache);

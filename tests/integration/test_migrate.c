@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "nbtest.h"
+
 #include "nubo/crypto.h"
 #include "nubo/error.h"
 #include "nubo/migrate.h"
@@ -27,14 +29,6 @@
 #define REAL_MIGRATIONS_DIR "deploy/migrations"
 #define CONCURRENT_RUNS     4
 #define CONCURRENT_ROUNDS   5
-
-#define assert_ok(cond, err)                                                                       \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fail_msg("%s failed: %s: %s (%s)", #cond, nb_errcode_name((err).code), (err).msg,      \
-                     (err).detail);                                                                \
-        }                                                                                          \
-    } while (0)
 
 /* One case's world: a fresh database with a pool on it, and a directory of migration files. */
 struct fixture {

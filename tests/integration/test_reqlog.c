@@ -11,6 +11,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "nbtest.h"
+
 #include "nubo/buf.h"
 #include "nubo/error.h"
 #include "nubo/id.h"
@@ -37,14 +39,6 @@
 
 #define CONCURRENT_THREADS 8
 #define RECORDS_PER_THREAD 500
-
-#define assert_ok(cond, err)                                                                       \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fail_msg("%s failed: %s: %s (%s)", #cond, nb_errcode_name((err).code), (err).msg,      \
-                     (err).detail);                                                                \
-        }                                                                                          \
-    } while (0)
 
 /* One case's world: a fresh, migrated database and a pool on it. */
 struct fixture {

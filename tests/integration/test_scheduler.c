@@ -21,6 +21,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "nbtest.h"
+
 #include "sched_driver.h"
 #include "sched_placer.h"
 #include "scheduler.h"
@@ -52,14 +54,6 @@
 #define N_GROUPS      5
 #define SCHEDULERS    2
 #define QUIET_TIMEOUT 40 /* seconds to wait for the schedulers to settle */
-
-#define assert_ok(cond, err)                                                                       \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fail_msg("%s failed: %s: %s (%s)", #cond, nb_errcode_name((err).code), (err).msg,      \
-                     (err).detail);                                                                \
-        }                                                                                          \
-    } while (0)
 
 struct fixture {
     struct nb_test_pg *pg;

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "nbtest.h"
+
 #include "disks.h"
 #include "nubo/crypto.h"
 #include "nubo/error.h"
@@ -23,14 +25,6 @@
 #include <unistd.h>
 
 #define ID "i-0123456789abcdef0"
-
-#define assert_ok(call, err)                                                                       \
-    do {                                                                                           \
-        if ((call) != 0) {                                                                         \
-            fail_msg("%s failed: %s: %s (%s)", #call, nb_errcode_name((err).code), (err).msg,      \
-                     (err).detail);                                                                \
-        }                                                                                          \
-    } while (0)
 
 struct fixture {
     char root[64];
@@ -71,13 +65,6 @@ static bool have(const char *tool)
     return true;
 }
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* Runs 'argv' and returns its output (the caller frees it); fails the test when it fails. */
 static char *run_ok(const char *const *argv)
 {
@@ -94,7 +81,7 @@ static void run_reports_status_output_and_deadline(void **state)
     struct nb_error err = {0};
     char *out = NULL;
     const char *ok[] = {"sh", "-c", "echo hello; echo world >&2", NULL};
-    assert_ok(agent_disks_run(ok, 5000, &out, &err), err);
+    assert_zero(agent_disks_run(ok, 5000, &out, &err), err);
     assert_non_null(strstr(out, "hello"));
     assert_non_null(strstr(out, "world"));
     free(out);
@@ -107,13 +94,13 @@ static void run_reports_status_output_and_deadline(void **state)
 
     /* stdin is /dev/null: a tool that reads it does not hang. */
     const char *cat[] = {"cat", NULL};
-    assert_ok(agent_disks_run(cat, 5000, NULL, &err), err);
+    assert_zero(agent_disks_run(cat, 5000, NULL, &err), err);
 
-    long t0 = now_ms();
+    long t0 = nb_test_now_ms();
     const char *slow[] = {"sleep", "10", NULL};
     assert_int_equal(agent_disks_run(slow, 200, NULL, &err), -1);
     assert_int_equal(err.code, NB_ERR_TIMEOUT);
-    assert_true(now_ms() - t0 < 2000);
+    assert_true(nb_test_now_ms() - t0 < 2000);
     /* Killed and reaped: no child is left. */
     assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
     assert_int_equal(errno, ECHILD);
@@ -127,7 +114,7 @@ static void instance_dir_is_traversable(void **state)
     struct fixture *f = *state;
     struct nb_error err = {0};
     char *dir = NULL;
-    assert_ok(agent_disks_instance_dir(&f->cfg, ID, &dir, &err), err);
+    assert_zero(agent_disks_instance_dir(&f->cfg, ID, &dir, &err), err);
     struct stat st;
     assert_int_equal(stat(dir, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0755);
@@ -168,7 +155,7 @@ static void root_overlay_over_base(void **state)
     struct nb_error err = {0};
     char *root = NULL;
     /* Asked for 1 GiB, the base is 3 GiB: the overlay is 3 GiB (never smaller than its base). */
-    assert_ok(agent_disks_create_root(&f->cfg, ID, base, NULL, 1, &root, &err), err);
+    assert_zero(agent_disks_create_root(&f->cfg, ID, base, NULL, 1, &root, &err), err);
     char *info = img_info(root);
     assert_non_null(strstr(info, "\"format\": \"qcow2\""));
     assert_non_null(strstr(info, "\"virtual-size\": 3221225472"));
@@ -182,7 +169,7 @@ static void root_overlay_over_base(void **state)
     /* Again (e.g. after a crash of the agent): the existing overlay, with the guest's data, is
      * kept as it is. */
     char *again = NULL;
-    assert_ok(agent_disks_create_root(&f->cfg, ID, base, "raw", 8, &again, &err), err);
+    assert_zero(agent_disks_create_root(&f->cfg, ID, base, "raw", 8, &again, &err), err);
     struct stat st2;
     assert_int_equal(stat(again, &st2), 0);
     assert_int_equal(st1.st_ino, st2.st_ino);
@@ -190,7 +177,7 @@ static void root_overlay_over_base(void **state)
     free(root);
 
     /* A bigger disk than the base for another instance. */
-    assert_ok(agent_disks_create_root(&f->cfg, "i-00000001", base, "raw", 5, &root, &err), err);
+    assert_zero(agent_disks_create_root(&f->cfg, "i-00000001", base, "raw", 5, &root, &err), err);
     info = img_info(root);
     assert_non_null(strstr(info, "\"virtual-size\": 5368709120"));
     free(info);
@@ -208,14 +195,14 @@ static void crash_leftovers_are_repaired(void **state)
     make_raw_base(f, base, sizeof base, "64M");
     struct nb_error err = {0};
     char *dir = NULL;
-    assert_ok(agent_disks_instance_dir(&f->cfg, ID, &dir, &err), err);
+    assert_zero(agent_disks_instance_dir(&f->cfg, ID, &dir, &err), err);
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s/root.qcow2.tmp", dir);
     FILE *fp = fopen(tmp, "w");
     fputs("half-written garbage", fp);
     fclose(fp);
     char *root = NULL;
-    assert_ok(agent_disks_create_root(&f->cfg, ID, base, NULL, 1, &root, &err), err);
+    assert_zero(agent_disks_create_root(&f->cfg, ID, base, NULL, 1, &root, &err), err);
     assert_int_equal(access(tmp, F_OK), -1);
     char *info = img_info(root);
     assert_non_null(strstr(info, "\"virtual-size\": 1073741824"));
@@ -257,7 +244,7 @@ static void ephemeral_disk(void **state)
     }
     struct nb_error err = {0};
     char *path = NULL;
-    assert_ok(agent_disks_create_ephemeral(&f->cfg, ID, 4, &path, &err), err);
+    assert_zero(agent_disks_create_ephemeral(&f->cfg, ID, 4, &path, &err), err);
     char *info = img_info(path);
     assert_non_null(strstr(info, "\"virtual-size\": 4294967296"));
     assert_null(strstr(info, "backing"));
@@ -302,7 +289,7 @@ static void config_drive_is_nocloud(void **state)
     struct agent_disks_cidata cd = {.public_keys = keys, .n_public_keys = 1, .user_data_b64 = b64};
     struct nb_error err = {0};
     char *iso = NULL;
-    assert_ok(agent_disks_create_config_drive(&f->cfg, ID, &cd, &iso, &err), err);
+    assert_zero(agent_disks_create_config_drive(&f->cfg, ID, &cd, &iso, &err), err);
     const char *pvd[] = {"isoinfo", "-d", "-i", iso, NULL};
     char *d = run_ok(pvd);
     assert_non_null(strstr(d, "Volume id: cidata"));
@@ -321,7 +308,7 @@ static void config_drive_is_nocloud(void **state)
 
     /* Rebuilt on every call; no user data gives an empty file; no staging left behind. */
     struct agent_disks_cidata none = {0};
-    assert_ok(agent_disks_create_config_drive(&f->cfg, ID, &none, &iso, &err), err);
+    assert_zero(agent_disks_create_config_drive(&f->cfg, ID, &none, &iso, &err), err);
     ud = iso_file(iso, "/user-data");
     assert_string_equal(ud, "");
     free(ud);
@@ -340,15 +327,15 @@ static void remove_is_idempotent(void **state)
     struct fixture *f = *state;
     struct nb_error err = {0};
     char *dir = NULL;
-    assert_ok(agent_disks_instance_dir(&f->cfg, ID, &dir, &err), err);
+    assert_zero(agent_disks_instance_dir(&f->cfg, ID, &dir, &err), err);
     char sub[256];
     snprintf(sub, sizeof sub, "%s/cidata.tmp", dir);
     mkdir(sub, 0755);
     snprintf(sub, sizeof sub, "%s/cidata.tmp/meta-data", dir);
     fclose(fopen(sub, "w"));
-    assert_ok(agent_disks_remove(&f->cfg, ID, &err), err);
+    assert_zero(agent_disks_remove(&f->cfg, ID, &err), err);
     assert_int_equal(access(dir, F_OK), -1);
-    assert_ok(agent_disks_remove(&f->cfg, ID, &err), err);
+    assert_zero(agent_disks_remove(&f->cfg, ID, &err), err);
     free(dir);
 }
 

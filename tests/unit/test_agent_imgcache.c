@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "nbtest.h"
+
 #include "imgcache.h"
 #include "nubo/crypto.h"
 #include "nubo/error.h"
@@ -20,14 +22,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define assert_ok(call, err)                                                                       \
-    do {                                                                                           \
-        if ((call) != 0) {                                                                         \
-            fail_msg("%s failed: %s: %s (%s)", #call, nb_errcode_name((err).code), (err).msg,      \
-                     (err).detail);                                                                \
-        }                                                                                          \
-    } while (0)
 
 struct fixture {
     char root[64];
@@ -93,7 +87,7 @@ static void get_ok(struct agent_imgcache *c, const char *url, const char *sha)
 {
     char *path = NULL;
     struct nb_error err = {0};
-    assert_ok(agent_imgcache_get(c, url, sha, 0, &path, &err), err);
+    assert_zero(agent_imgcache_get(c, url, sha, 0, &path, &err), err);
     free(path);
 }
 
@@ -127,7 +121,7 @@ static void fetch_verifies_and_places_by_digest(void **state)
     for (int i = 0; i < 65; i++) {
         upper[i] = (char)(sha[i] >= 'a' && sha[i] <= 'f' ? sha[i] - 32 : sha[i]);
     }
-    assert_ok(agent_imgcache_get(c, url, upper, 0, &path, &err), err);
+    assert_zero(agent_imgcache_get(c, url, upper, 0, &path, &err), err);
     char want[256];
     snprintf(want, sizeof want, "%s/%s", f->cache, sha);
     assert_string_equal(path, want);
@@ -144,7 +138,7 @@ static void fetch_verifies_and_places_by_digest(void **state)
     /* A hit does not go back to the source. */
     snprintf(want, sizeof want, "%s/a.img", f->src);
     unlink(want);
-    assert_ok(agent_imgcache_get(c, url, sha, 0, &path, &err), err);
+    assert_zero(agent_imgcache_get(c, url, sha, 0, &path, &err), err);
     free(path);
     agent_imgcache_release(c, sha);
     agent_imgcache_release(c, sha);

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "nbtest.h"
+
 #include "domxml.h"
 #include "nubo/error.h"
 #include "virt.h"
@@ -24,21 +26,6 @@
 #include <unistd.h>
 
 #define ID "i-0123456789abcdef0"
-
-#define assert_ok(call, err)                                                                       \
-    do {                                                                                           \
-        if ((call) != 0) {                                                                         \
-            fail_msg("%s failed: %s: %s (%s)", #call, nb_errcode_name((err).code), (err).msg,      \
-                     (err).detail);                                                                \
-        }                                                                                          \
-    } while (0)
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static struct agent_virt *open_test(long timeout_ms)
 {
@@ -75,7 +62,7 @@ static enum agent_virt_state state_of(struct agent_virt *v, const char *id)
 {
     enum agent_virt_state st = AGENT_VIRT_UNKNOWN;
     struct nb_error err = {0};
-    assert_ok(agent_virt_state(v, id, &st, &err), err);
+    assert_zero(agent_virt_state(v, id, &st, &err), err);
     return st;
 }
 
@@ -84,7 +71,7 @@ static void node_info_reports_capacity(void **state)
     struct agent_virt *v = open_test(0);
     struct agent_virt_node node;
     struct nb_error err = {0};
-    assert_ok(agent_virt_node_info(v, &node, &err), err);
+    assert_zero(agent_virt_node_info(v, &node, &err), err);
     assert_true(node.cpus > 0);
     assert_true(node.memory_mib > 0);
     assert_string_equal(agent_virt_uri(v), "test:///default");
@@ -99,27 +86,27 @@ static void lifecycle_is_idempotent(void **state)
     struct nb_error err = {0};
     char *xml = domain_xml(ID);
     assert_int_equal(state_of(v, ID), AGENT_VIRT_ABSENT);
-    assert_ok(agent_virt_define_start(v, ID, xml, &err), err);
+    assert_zero(agent_virt_define_start(v, ID, xml, &err), err);
     assert_int_equal(state_of(v, ID), AGENT_VIRT_RUNNING);
-    assert_ok(agent_virt_define_start(v, ID, xml, &err), err);
+    assert_zero(agent_virt_define_start(v, ID, xml, &err), err);
     assert_int_equal(state_of(v, ID), AGENT_VIRT_RUNNING);
 
     bool forced = false;
-    assert_ok(agent_virt_stop(v, ID, 0, &forced, &err), err);
+    assert_zero(agent_virt_stop(v, ID, 0, &forced, &err), err);
     assert_true(forced);
     assert_int_equal(state_of(v, ID), AGENT_VIRT_SHUTOFF);
-    assert_ok(agent_virt_stop(v, ID, 0, &forced, &err), err);
+    assert_zero(agent_virt_stop(v, ID, 0, &forced, &err), err);
     assert_false(forced);
 
-    assert_ok(agent_virt_define_start(v, ID, xml, &err), err);
+    assert_zero(agent_virt_define_start(v, ID, xml, &err), err);
     assert_int_equal(state_of(v, ID), AGENT_VIRT_RUNNING);
-    assert_ok(agent_virt_start(v, ID, &err), err);
-    assert_ok(agent_virt_reboot(v, ID, &err), err);
+    assert_zero(agent_virt_start(v, ID, &err), err);
+    assert_zero(agent_virt_reboot(v, ID, &err), err);
     assert_int_equal(state_of(v, ID), AGENT_VIRT_RUNNING);
 
-    assert_ok(agent_virt_terminate(v, ID, &err), err);
+    assert_zero(agent_virt_terminate(v, ID, &err), err);
     assert_int_equal(state_of(v, ID), AGENT_VIRT_ABSENT);
-    assert_ok(agent_virt_terminate(v, ID, &err), err);
+    assert_zero(agent_virt_terminate(v, ID, &err), err);
 
     assert_int_equal(agent_virt_start(v, ID, &err), -1);
     assert_int_equal(err.code, NB_ERR_NOT_FOUND);
@@ -150,11 +137,11 @@ static void other_domains_are_not_ours(void **state)
     assert_int_equal(virDomainCreate(fd), 0);
 
     char *xml = domain_xml(ID);
-    assert_ok(agent_virt_define_start(v, ID, xml, &err), err);
+    assert_zero(agent_virt_define_start(v, ID, xml, &err), err);
 
     struct agent_virt_domain *doms = NULL;
     size_t n = 0;
-    assert_ok(agent_virt_list(v, &doms, &n, &err), err);
+    assert_zero(agent_virt_list(v, &doms, &n, &err), err);
     assert_int_equal(n, 1);
     assert_string_equal(doms[0].id, ID);
     assert_string_equal(doms[0].tenant, "123456789012");
@@ -169,14 +156,14 @@ static void other_domains_are_not_ours(void **state)
     assert_int_equal(virDomainIsActive(fd), 1);
 
     struct agent_virt_stats *stats = NULL;
-    assert_ok(agent_virt_stats(v, &stats, &n, &err), err);
+    assert_zero(agent_virt_stats(v, &stats, &n, &err), err);
     assert_int_equal(n, 1);
     assert_string_equal(stats[0].id, ID);
     assert_int_equal(stats[0].state, AGENT_VIRT_RUNNING);
     free(stats);
 
-    assert_ok(agent_virt_terminate(v, ID, &err), err);
-    assert_ok(agent_virt_list(v, &doms, &n, &err), err);
+    assert_zero(agent_virt_terminate(v, ID, &err), err);
+    assert_zero(agent_virt_list(v, &doms, &n, &err), err);
     assert_int_equal(n, 0);
     assert_null(doms);
 
@@ -190,8 +177,8 @@ static void other_domains_are_not_ours(void **state)
 
 static void wait_for_abandoned(struct agent_virt *v)
 {
-    long deadline = now_ms() + 10000;
-    while (agent_virt_abandoned_calls(v) > 0 && now_ms() < deadline) {
+    long deadline = nb_test_now_ms() + 10000;
+    while (agent_virt_abandoned_calls(v) > 0 && nb_test_now_ms() < deadline) {
         usleep(20000);
     }
     assert_int_equal(agent_virt_abandoned_calls(v), 0);
@@ -205,10 +192,10 @@ static void hung_call_times_out(void **state)
     struct agent_virt *v = open_test(200);
     struct nb_error err = {0};
     agent_virt_set_test_delay(v, 1000);
-    long t0 = now_ms();
+    long t0 = nb_test_now_ms();
     enum agent_virt_state st;
     assert_int_equal(agent_virt_state(v, ID, &st, &err), -1);
-    long took = now_ms() - t0;
+    long took = nb_test_now_ms() - t0;
     assert_int_equal(err.code, NB_ERR_TIMEOUT);
     assert_true(took >= 190 && took < 800);
     assert_int_equal(agent_virt_abandoned_calls(v), 1);
@@ -238,10 +225,10 @@ static void too_many_hung_calls_fail_fast(void **state)
         assert_int_equal(agent_virt_state(v, ID, &st, &err), -1);
         assert_int_equal(err.code, NB_ERR_TIMEOUT);
     }
-    long t0 = now_ms();
+    long t0 = nb_test_now_ms();
     assert_int_equal(agent_virt_state(v, ID, &st, &err), -1);
     assert_int_equal(err.code, NB_ERR_UNAVAILABLE);
-    assert_true(now_ms() - t0 < 40);
+    assert_true(nb_test_now_ms() - t0 < 40);
     agent_virt_set_test_delay(v, 0);
     wait_for_abandoned(v);
     assert_int_equal(state_of(v, ID), AGENT_VIRT_ABSENT);
