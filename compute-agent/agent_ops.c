@@ -22,19 +22,13 @@
 
 #include <openssl/evp.h>
 
+#include "nubo/clock.h"
 #include "nubo/crypto.h"
 #include "nubo/error.h"
 #include "nubo/json.h"
 #include "nubo/log.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0"
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static struct agent_disks_config disks_cfg(const struct agent_ctx *a)
 {
@@ -163,13 +157,13 @@ static int spawn_locked(struct agent_ctx *a, const char *id, const json_t *spec,
         .n_public_keys = spec_keys(spec, keys, 16),
         .user_data_b64 = json_string_value(json_object_get(spec, "user_data")),
     };
-    long t0 = now_ms();
+    long t0 = nb_monotonic_ms();
     if (fetch(a, "machine", image, &base, err) < 0 ||
         (kernel && fetch(a, "kernel", kernel, &kpath, err) < 0) ||
         (ramdisk && fetch(a, "ramdisk", ramdisk, &rpath, err) < 0)) {
         goto done;
     }
-    long t_images = now_ms();
+    long t_images = nb_monotonic_ms();
     if (agent_disks_create_root(&dc, id, base, format, (unsigned)disk_gib, &root, err) < 0 ||
         (eph_gib > 0 && agent_disks_create_ephemeral(&dc, id, (unsigned)eph_gib, &eph, err) < 0) ||
         agent_disks_create_config_drive(&dc, id, &cd, &cfg, err) < 0 ||
@@ -199,12 +193,12 @@ static int spawn_locked(struct agent_ctx *a, const char *id, const json_t *spec,
         .vnc_password = password,
         .memballoon = true,
     };
-    long t_disks = now_ms();
+    long t_disks = nb_monotonic_ms();
     if (!(xml = agent_domxml_build(&ds, err)) || agent_virt_define_start(v, id, xml, err) < 0) {
         goto done;
     }
     nb_debug("instance %s: images %ld ms, disks and config drive %ld ms, define and start %ld ms",
-             id, t_images - t0, t_disks - t_images, now_ms() - t_disks);
+             id, t_images - t0, t_disks - t_images, nb_monotonic_ms() - t_disks);
     rc = 0;
 
 done:
@@ -222,11 +216,11 @@ done:
 int agent_spawn(struct agent_ctx *a, const char *id, const json_t *spec, struct nb_error *err)
 {
     pthread_mutex_t *mu = agent_lock_of(a, id);
-    long t0 = now_ms();
+    long t0 = nb_monotonic_ms();
     pthread_mutex_lock(mu);
     int rc = spawn_locked(a, id, spec, err);
     pthread_mutex_unlock(mu);
-    agent_count(a, "spawn", rc == 0, (double)(now_ms() - t0) / 1000.0);
+    agent_count(a, "spawn", rc == 0, (double)(nb_monotonic_ms() - t0) / 1000.0);
     if (rc == 0) {
         nb_info("instance %s running", id);
     } else {

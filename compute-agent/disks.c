@@ -2,6 +2,7 @@
 #include "disks.h"
 #include "virt.h"
 
+#include "nubo/clock.h"
 #include "nubo/buf.h"
 #include "nubo/crypto.h"
 #include "nubo/error.h"
@@ -29,13 +30,6 @@ extern char **environ;
 #define DETAIL_TAIL  2048
 #define TOOL_TIMEOUT 60000L
 #define GIB          (1024ULL * 1024 * 1024)
-
-static long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 /* ---- child processes ------------------------------------------------------------------------ */
 
@@ -77,10 +71,10 @@ int agent_disks_run(const char *const *argv, long timeout_ms, char **output, str
 
     struct nb_buf out = NB_BUF_INIT;
     nb_buf_puts(&out, "");
-    long deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : TOOL_TIMEOUT);
+    long deadline = nb_monotonic_ms() + (timeout_ms > 0 ? timeout_ms : TOOL_TIMEOUT);
     bool timed_out = false;
     for (;;) {
-        long left = deadline - mono_ms();
+        long left = deadline - nb_monotonic_ms();
         if (left <= 0) {
             timed_out = true;
             break;

@@ -11,6 +11,7 @@
 #include "meta.h"
 #include "virt_priv.h"
 
+#include "nubo/clock.h"
 #include "nubo/error.h"
 #include "nubo/log.h"
 
@@ -882,13 +883,6 @@ int agent_virt_vnc_port(struct agent_virt *v, const char *id, int *port, struct 
     return dom_op(v, id, OP_VNC, NULL, NULL, port, err);
 }
 
-static long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 int agent_virt_stop(struct agent_virt *v, const char *id, long grace_ms, bool *forced,
                     struct nb_error *err)
 {
@@ -910,8 +904,8 @@ int agent_virt_stop(struct agent_virt *v, const char *id, long grace_ms, bool *f
         if (dom_op(v, id, OP_SHUTDOWN, NULL, &st, NULL, err) < 0) {
             return -1;
         }
-        long deadline = mono_ms() + grace_ms;
-        while (mono_ms() < deadline) {
+        long deadline = nb_monotonic_ms() + grace_ms;
+        while (nb_monotonic_ms() < deadline) {
             struct timespec ts = {0, STOP_POLL_MS * 1000000L};
             nanosleep(&ts, NULL);
             if (dom_op(v, id, OP_STATE, NULL, &st, NULL, err) < 0) {
@@ -1337,8 +1331,8 @@ static bool probe_kvm(struct agent_virt *v, const char *workdir, long timeout_ms
     if (rc < 0) {
         nb_info("KVM probe: %s", err.msg);
     } else {
-        long deadline = mono_ms() + (v->probe_kernel ? 2 * timeout_ms : timeout_ms);
-        while (!(ok = file_contains(log, marker)) && mono_ms() < deadline) {
+        long deadline = nb_monotonic_ms() + (v->probe_kernel ? 2 * timeout_ms : timeout_ms);
+        while (!(ok = file_contains(log, marker)) && nb_monotonic_ms() < deadline) {
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);
         }

@@ -16,6 +16,7 @@
 #include "scheduler.h"
 #include "sched_store.h"
 
+#include "nubo/clock.h"
 #include "nubo/buf.h"
 #include "nubo/error.h"
 #include "nubo/log.h"
@@ -603,7 +604,7 @@ int sched_placer_run_once(struct sched_ctx *ctx, uint64_t *rng, struct nb_error 
 {
     struct txn t = {.ctx = ctx};
     double start = now_s();
-    long long start_ms = sched_now_ms();
+    long long start_ms = nb_monotonic_ms();
     int rc = -1;
     if (!(t.conn = nb_pg_acquire(ctx->pool, ACQUIRE_MS, err)) || nb_pg_begin(t.conn, err) < 0) {
         goto done;
@@ -631,7 +632,7 @@ int sched_placer_run_once(struct sched_ctx *ctx, uint64_t *rng, struct nb_error 
         any_failed |= t.batches[b].placed == 0;
     }
     if (any_failed && atomic_load(&ctx->snapshot_ms) < start_ms) {
-        long long at = sched_now_ms();
+        long long at = nb_monotonic_ms();
         if (sched_store_load_hosts(t.conn, ctx->snap, ctx->cfg.heartbeat_timeout_s, NULL, 0, err) <
             0) {
             goto done;

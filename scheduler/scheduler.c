@@ -4,6 +4,7 @@
 #include "sched_placer.h"
 #include "sched_store.h"
 
+#include "nubo/clock.h"
 #include "nubo/config.h"
 #include "nubo/buf.h"
 #include "nubo/error.h"
@@ -19,13 +20,6 @@
 #include <unistd.h>
 
 #define ACQUIRE_MS 10000
-
-long long sched_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void sched_config_default(struct sched_config *out)
 {
@@ -149,7 +143,7 @@ int sched_refresh(struct sched_ctx *ctx, struct nb_error *err)
     if (!conn) {
         return -1;
     }
-    long long at = sched_now_ms();
+    long long at = nb_monotonic_ms();
     int n = sched_store_load_hosts(conn, ctx->snap, ctx->cfg.heartbeat_timeout_s, NULL, 0, err);
     nb_pg_release(conn);
     if (n < 0) {
@@ -235,7 +229,7 @@ static void *housekeeper_main(void *arg)
     int monitor_ms = ctx->cfg.heartbeat_timeout_s * 1000 / 4;
     monitor_ms = monitor_ms < 1000 ? 1000 : monitor_ms;
     while (!atomic_load(&ctx->stop)) {
-        long long now = sched_now_ms();
+        long long now = nb_monotonic_ms();
         struct nb_error err = {0};
         if (now >= next_monitor) {
             struct nb_pg_conn *conn = nb_pg_acquire(ctx->pool, ACQUIRE_MS, &err);

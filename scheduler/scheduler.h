@@ -132,7 +132,4 @@ static inline double sched_random(uint64_t *state)
     return (double)((x * 0x2545F4914F6CDD1Dull) >> 11) / 9007199254740992.0;
 }
 
-/* Milliseconds of CLOCK_MONOTONIC. */
-long long sched_now_ms(void);
-
 #endif

@@ -2,8 +2,7 @@
 #ifndef NUBO_TEST_NBTEST_H
 #define NUBO_TEST_NBTEST_H
 
-#include <time.h>
-
+#include "nubo/clock.h"
 #include "nubo/error.h"
 
 /* Fails the test, with the nb_error 'err' in the message, unless 'cond' is true (a call that
@@ -18,13 +17,5 @@
 
 /* As assert_ok() for a call that returns 0 on success. */
 #define assert_zero(call, err) assert_ok((call) == 0, err)
-
-/* CLOCK_MONOTONIC in milliseconds. */
-static inline long nb_test_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 #endif
