@@ -409,29 +409,6 @@ static int load_token(struct agent_ctx *a, struct nb_error *err)
     return 0;
 }
 
-/* mkdir -p with mode 0755 (QEMU's user must traverse the state directory). */
-static int make_dirs(const char *path, struct nb_error *err)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) < 0 && errno != EEXIST) {
-                nb_error_errno(err, errno, "could not create \"%s\"", tmp);
-                return -1;
-            }
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST) {
-        nb_error_errno(err, errno, "could not create \"%s\"", tmp);
-        return -1;
-    }
-    chmod(tmp, 0755);
-    return 0;
-}
-
 struct agent_ctx *agent_open(const struct nb_config *cfg, struct nb_error *err)
 {
     struct agent_ctx *a = calloc(1, sizeof *a);
@@ -468,7 +445,7 @@ struct agent_ctx *agent_open(const struct nb_config *cfg, struct nb_error *err)
              nb_config_get(cfg, "agent.vnc_listen", "127.0.0.1"));
     char sub[PATH_MAX];
     snprintf(sub, sizeof sub, "%s/instances", a->state_dir);
-    if (make_dirs(sub, err) < 0) {
+    if (agent_disks_make_dir(sub, err) < 0) {
         goto fail;
     }
     snprintf(sub, sizeof sub, "%s/images", a->state_dir);

@@ -419,8 +419,7 @@ json_t *agent_snapshot(struct agent_ctx *a, const char *id, const char *image_id
         nb_error_set(err, NB_ERR_NOT_FOUND, "instance %s has no root disk on this node", id);
         goto done;
     }
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-        nb_error_errno(err, errno, "could not create \"%s\"", dir);
+    if (agent_disks_make_dir(dir, err) < 0) {
         goto done;
     }
     /* -U: the running guest holds the image's lock; the copy is crash-consistent, as a

@@ -158,17 +158,44 @@ char *agent_disks_path(const struct agent_disks_config *cfg, const char *id, con
     return p;
 }
 
-static int mkdir_0755(const char *path, struct nb_error *err)
+int agent_disks_make_dir(const char *dir, struct nb_error *err)
 {
-    if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-        nb_error_errno(err, errno, "could not create directory \"%s\"", path);
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
+        nb_error_set(err, NB_ERR_INVALID, "path \"%.64s...\" is too long", dir);
         return -1;
     }
-    if (chmod(path, 0755) < 0) {
-        nb_error_errno(err, errno, "could not chmod \"%s\"", path);
-        return -1;
+    for (char *p = path + 1;; p++) {
+        bool last = *p == '\0';
+        if (*p != '/' && !last) {
+            continue;
+        }
+        *p = '\0';
+        struct stat st;
+        if (stat(path, &st) < 0) {
+            if (errno != ENOENT || (mkdir(path, 0755) < 0 && errno != EEXIST)) {
+                nb_error_errno(err, errno, "could not create directory \"%s\"", path);
+                return -1;
+            }
+            chmod(path, 0755); /* past the umask */
+        } else if (last) {
+            if (chmod(path, 0755) < 0) {
+                nb_error_errno(err, errno, "could not chmod \"%s\"", path);
+                return -1;
+            }
+        } else if (!(st.st_mode & S_IXOTH)) {
+            /* QEMU (user libvirt-qemu) must traverse it to reach the base images. */
+            nb_warn("making \"%s\" traversable by others (o+x) for QEMU", path);
+            if (chmod(path, (st.st_mode & 07777) | S_IXOTH) < 0) {
+                nb_error_errno(err, errno, "could not chmod \"%s\"", path);
+                return -1;
+            }
+        }
+        if (last) {
+            return 0;
+        }
+        *p = '/';
     }
-    return 0;
 }
 
 int agent_disks_instance_dir(const struct agent_disks_config *cfg, const char *id, char **path_out,
@@ -183,20 +210,12 @@ int agent_disks_instance_dir(const struct agent_disks_config *cfg, const char *i
     if (!dir) {
         return -1;
     }
-    char *parent;
-    if (asprintf(&parent, "%s/instances", cfg->state_dir) < 0) {
-        abort();
+    if (agent_disks_make_dir(dir, err) < 0) {
+        free(dir);
+        return -1;
     }
-    int rc = -1;
-    if (mkdir_0755(cfg->state_dir, err) == 0 && mkdir_0755(parent, err) == 0 &&
-        mkdir_0755(dir, err) == 0) {
-        *path_out = dir;
-        dir = NULL;
-        rc = 0;
-    }
-    free(parent);
-    free(dir);
-    return rc;
+    *path_out = dir;
+    return 0;
 }
 
 static void fsync_dir(const char *dir)
@@ -512,7 +531,8 @@ int agent_disks_create_config_drive(const struct agent_disks_config *cfg, const 
     int rc = -1;
     rm_rf_at(AT_FDCWD, staging);
     unlink(tmp);
-    if (mkdir_0755(staging, err) < 0 || write_file(meta_path, meta, strlen(meta), err) < 0 ||
+    if (agent_disks_make_dir(staging, err) < 0 ||
+        write_file(meta_path, meta, strlen(meta), err) < 0 ||
         write_file(user_path, user ? user : "", user_len, err) < 0) {
         goto cleanup;
     }

@@ -35,6 +35,11 @@ struct agent_disks_config {
     long tool_timeout_ms;    /* deadline of each tool run; 60000 when 0 */
 };
 
+/* Makes directory 'dir' exist with mode 0755 (mkdir -p), and every parent that is not yet
+ * traversable by others o+x (logged): QEMU runs as libvirt-qemu and opens files below it.
+ * Returns 0, or -1 with 'err' set (NB_ERR_IO, NB_ERR_INVALID for a path over PATH_MAX). */
+int agent_disks_make_dir(const char *dir, struct nb_error *err);
+
 /* Stores the malloc()ed path of the instance directory of 'id' (the caller free()s it) in
  * '*path_out' and creates it (and STATE/instances) with mode 0755 if needed. Returns 0, or -1 with
  * 'err' set (NB_ERR_INVALID for an id that is not "i-" and hex digits, NB_ERR_IO). */

@@ -4,6 +4,7 @@
  * transfers run without the lock. An entry being fetched is in the list in state FETCHING, so a
  * second get of the same digest waits on the condition variable instead of fetching again. */
 #include "imgcache.h"
+#include "disks.h"
 
 #include "nubo/error.h"
 #include "nubo/httpc.h"
@@ -164,47 +165,6 @@ static size_t evict_locked(struct agent_imgcache *c, uint64_t target)
     return removed;
 }
 
-/* Makes 'dir' exist with mode 0755 and every parent traversable by others. */
-static int prepare_dir(const char *dir, struct nb_error *err)
-{
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
-        nb_error_set(err, NB_ERR_INVALID, "image cache path is too long");
-        return -1;
-    }
-    for (char *p = path + 1;; p++) {
-        bool last = *p == '\0';
-        if (*p != '/' && !last) {
-            continue;
-        }
-        *p = '\0';
-        struct stat st;
-        if (stat(path, &st) < 0) {
-            if (errno != ENOENT || (mkdir(path, 0755) < 0 && errno != EEXIST)) {
-                nb_error_errno(err, errno, "could not create directory \"%s\"", path);
-                return -1;
-            }
-            chmod(path, 0755); /* past the umask */
-        } else if (last) {
-            if (chmod(path, 0755) < 0) {
-                nb_error_errno(err, errno, "could not chmod \"%s\"", path);
-                return -1;
-            }
-        } else if (!(st.st_mode & S_IXOTH)) {
-            /* QEMU (user libvirt-qemu) must traverse it to reach the base images. */
-            nb_warn("making \"%s\" traversable by others (o+x) for QEMU", path);
-            if (chmod(path, (st.st_mode & 07777) | S_IXOTH) < 0) {
-                nb_error_errno(err, errno, "could not chmod \"%s\"", path);
-                return -1;
-            }
-        }
-        if (last) {
-            return 0;
-        }
-        *p = '/';
-    }
-}
-
 static int rebuild(struct agent_imgcache *c, struct nb_error *err)
 {
     DIR *d = opendir(c->dir);
@@ -272,7 +232,7 @@ struct agent_imgcache *agent_imgcache_open(const struct agent_imgcache_config *c
     }
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
-    if (prepare_dir(c->dir, err) < 0 || rebuild(c, err) < 0) {
+    if (agent_disks_make_dir(c->dir, err) < 0 || rebuild(c, err) < 0) {
         agent_imgcache_close(c);
         return NULL;
     }
