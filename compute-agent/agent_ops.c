@@ -1,7 +1,7 @@
 /* nubo-agent: the instance operations. See agent.h.
  *
  * A spawn writes the scheduler's spec to STATE/instances/<id>/spec.json first: the instance's
- * images are pinned in the cache by it (agent_ops_image_in_use()), and a later start or reboot
+ * images are pinned in the cache by it (image_in_use() in agent.c), and a later start or reboot
  * after a node restart knows what the instance is. */
 #include "agent.h"
 
@@ -92,21 +92,28 @@ static int fetch(struct agent_ctx *a, const char *what, const json_t *img, char 
     if (agent_imgcache_get(a->cache, url, sha, size > 0 ? (uint64_t)size : 0, path, err) < 0) {
         return -1;
     }
-    /* The spec file pins it from now on (agent_ops_image_in_use()). */
+    /* The spec file pins it from now on (image_in_use() in agent.c). */
     agent_imgcache_release(a->cache, sha);
     return 0;
+}
+
+/* The first 'n' (at most 64) hex digits of HMAC-SHA-256(node token, 'msg') into 'out' (n + 1
+ * bytes): secrets the control plane, which knows the token, can derive too. */
+static void token_mac(const struct agent_ctx *a, const char *msg, size_t n, char *out)
+{
+    uint8_t mac[32];
+    char hex[65];
+    nb_hmac_sha256(a->token, strlen(a->token), msg, strlen(msg), mac);
+    nb_hex_encode(mac, sizeof mac, hex);
+    memcpy(out, hex, n);
+    out[n] = '\0';
 }
 
 /* The VNC password of instance 'id': derived from the node token, so that it needs no storage
  * and the control plane, which knows the token, can derive it too (8 characters: VNC's limit). */
 static void vnc_password(const struct agent_ctx *a, const char *id, char out[9])
 {
-    uint8_t mac[32];
-    char hex[65];
-    nb_hmac_sha256(a->token, strlen(a->token), id, strlen(id), mac);
-    nb_hex_encode(mac, sizeof mac, hex);
-    memcpy(out, hex, 8);
-    out[8] = '\0';
+    token_mac(a, id, 8, out);
 }
 
 /* Parses the keys of the spec; returns the number found, pointers into 'spec'. */
@@ -339,13 +346,8 @@ const char *agent_instance_state(struct agent_ctx *a, const char *id, struct nb_
 void agent_snapshot_sig(const struct agent_ctx *a, const char *image_id, char out[33])
 {
     char msg[96];
-    uint8_t mac[32];
-    char hex[65];
     snprintf(msg, sizeof msg, "snapshot:%s", image_id);
-    nb_hmac_sha256(a->token, strlen(a->token), msg, strlen(msg), mac);
-    nb_hex_encode(mac, sizeof mac, hex);
-    memcpy(out, hex, 32);
-    out[32] = '\0';
+    token_mac(a, msg, 32, out);
 }
 
 /* SHA-256 (hex) and size of the file 'path', read in 1 MiB pieces. */
