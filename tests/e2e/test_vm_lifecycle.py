@@ -216,15 +216,18 @@ def agent_sigkill_mid_launch(env):
     ec2 = env.ec2(t)
     r = ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=3, MaxCount=3)
     ids = [i["InstanceId"] for i in r["Instances"]]
-    # Kill the agent while the spawns are in flight (the first takes ~1 s to define and start).
+    # Kill the agent while the spawns are in flight: as soon as it has begun one (written its
+    # spec), well before libvirt has started them all.
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if env.psql1("SELECT count(*) FROM instances WHERE host_id IS NOT NULL AND id IN ("
-                     + ", ".join(sql_quote(i) for i in ids) + ")") != "0":
+        if any((env.instance_dir(i) / "spec.json").exists() for i in ids):
             break
-        time.sleep(0.02)
-    time.sleep(0.3)
+        time.sleep(0.01)
     env.agent.kill()
+    at_kill = [r[0] for r in env.psql("SELECT state FROM instances WHERE id IN ("
+                                      + ", ".join(sql_quote(i) for i in ids) + ")")]
+    check("pending" in at_kill, "the kill came after every launch had finished: this run "
+          "tested nothing mid-launch", at_kill)
     time.sleep(1.0)
     env.agent.start(timeout=60)
     final = env.wait_state(t, ids, {"running", "error"}, timeout=150)
