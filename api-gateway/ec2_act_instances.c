@@ -87,37 +87,6 @@ static void write_reservations(struct nb_buf *b, const struct gw_instance_list *
     ec2_xml_close(b, "reservationSet");
 }
 
-/* Reads the instance tags of TagSpecification.N (resource type "instance"). */
-static int instance_tags(struct ec2_call *c, struct gw_tag **tags, size_t *n_tags)
-{
-    struct ec2_params_tag_spec *specs;
-    size_t n_specs;
-    if (ec2_params_get_tag_specs(c->params, c->arena, &specs, &n_specs, &c->err) < 0) {
-        return -1;
-    }
-    size_t total = 0;
-    for (size_t s = 0; s < n_specs; s++) {
-        if (strcmp(specs[s].resource_type, "instance")) {
-            nb_error_set(&c->err, NB_ERR_INVALID,
-                         "'%s' is not a valid taggable resource type for this operation",
-                         specs[s].resource_type);
-            nb_error_reason(&c->err, "InvalidParameterValue");
-            return -1;
-        }
-        total += specs[s].n_tags;
-    }
-    *tags = nb_arena_zalloc(c->arena, sizeof **tags * (total ? total : 1));
-    *n_tags = 0;
-    for (size_t s = 0; s < n_specs; s++) {
-        for (size_t t = 0; t < specs[s].n_tags; t++) {
-            (*tags)[*n_tags].key = specs[s].tags[t].key;
-            (*tags)[*n_tags].value = specs[s].tags[t].value;
-            (*n_tags)++;
-        }
-    }
-    return 0;
-}
-
 static int run_instances(struct ec2_call *c)
 {
     struct gw_run_request rq = {.client_token = c->client_token};
@@ -136,7 +105,7 @@ static int run_instances(struct ec2_call *c)
         ec2_params_get_int(c->params, "Placement.PartitionNumber", false, 1, 7, &partition,
                            &c->err) < 0 ||
         ec2_params_get_string(c->params, "Placement.Tenancy", false, &rq.tenancy, &c->err) < 0 ||
-        instance_tags(c, &tags, &rq.n_tags) < 0) {
+        ec2_get_tag_specs(c, "instance", &tags, &rq.n_tags) < 0) {
         return -1;
     }
     rq.partition_number = (int)partition;

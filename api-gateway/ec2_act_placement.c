@@ -11,35 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Reads the tags of TagSpecification.N for resource type "placement-group". */
-static int group_tags(struct ec2_call *c, struct gw_tag **tags, size_t *n_tags)
-{
-    struct ec2_params_tag_spec *specs;
-    size_t n_specs;
-    if (ec2_params_get_tag_specs(c->params, c->arena, &specs, &n_specs, &c->err) < 0) {
-        return -1;
-    }
-    size_t total = 0;
-    for (size_t s = 0; s < n_specs; s++) {
-        if (strcmp(specs[s].resource_type, "placement-group")) {
-            nb_error_set(&c->err, NB_ERR_INVALID,
-                         "'%s' is not a valid taggable resource type for this operation",
-                         specs[s].resource_type);
-            nb_error_reason(&c->err, "InvalidParameterValue");
-            return -1;
-        }
-        total += specs[s].n_tags;
-    }
-    *tags = nb_arena_zalloc(c->arena, sizeof **tags * (total ? total : 1));
-    *n_tags = 0;
-    for (size_t s = 0; s < n_specs; s++) {
-        for (size_t t = 0; t < specs[s].n_tags; t++) {
-            (*tags)[(*n_tags)++] = (struct gw_tag){specs[s].tags[t].key, specs[s].tags[t].value};
-        }
-    }
-    return 0;
-}
-
 static void write_group(struct nb_buf *b, const struct gw_placement_group *g)
 {
     ec2_xml_text(b, "groupName", g->name);
@@ -61,7 +32,7 @@ static int create_placement_group(struct ec2_call *c)
     if (ec2_params_get_string(c->params, "GroupName", true, &name, &c->err) < 0 ||
         ec2_params_get_string(c->params, "Strategy", true, &strategy, &c->err) < 0 ||
         ec2_params_get_int(c->params, "PartitionCount", false, 1, 7, &count, &c->err) < 0 ||
-        group_tags(c, &tags, &n_tags) < 0) {
+        ec2_get_tag_specs(c, "placement-group", &tags, &n_tags) < 0) {
         return -1;
     }
     if (c->dry_run) {

@@ -71,6 +71,35 @@ int ec2_get_filters(struct ec2_call *c, struct gw_filter **out, size_t *n)
     return 0;
 }
 
+int ec2_get_tag_specs(struct ec2_call *c, const char *resource_type, struct gw_tag **tags,
+                      size_t *n_tags)
+{
+    struct ec2_params_tag_spec *specs;
+    size_t n_specs;
+    if (ec2_params_get_tag_specs(c->params, c->arena, &specs, &n_specs, &c->err) < 0) {
+        return -1;
+    }
+    size_t total = 0;
+    for (size_t s = 0; s < n_specs; s++) {
+        if (strcmp(specs[s].resource_type, resource_type)) {
+            nb_error_set(&c->err, NB_ERR_INVALID,
+                         "'%s' is not a valid taggable resource type for this operation",
+                         specs[s].resource_type);
+            nb_error_reason(&c->err, "InvalidParameterValue");
+            return -1;
+        }
+        total += specs[s].n_tags;
+    }
+    *tags = nb_arena_zalloc(c->arena, sizeof **tags * (total ? total : 1));
+    *n_tags = 0;
+    for (size_t s = 0; s < n_specs; s++) {
+        for (size_t t = 0; t < specs[s].n_tags; t++) {
+            (*tags)[(*n_tags)++] = (struct gw_tag){specs[s].tags[t].key, specs[s].tags[t].value};
+        }
+    }
+    return 0;
+}
+
 int ec2_get_page(struct ec2_call *c, int min, int max, struct gw_page *page)
 {
     long long max_results;

@@ -67,6 +67,12 @@ int ec2_get_list(struct ec2_call *c, const char *prefix, const char ***out, size
 int ec2_get_filters(struct ec2_call *c, struct gw_filter **out, size_t *n);
 int ec2_get_page(struct ec2_call *c, int min, int max, struct gw_page *page);
 
+struct gw_tag;
+/* Reads the tags of TagSpecification.N, whose resource types must all be 'resource_type'
+ * ("instance", "key-pair", ...; another is InvalidParameterValue), into one arena array. */
+int ec2_get_tag_specs(struct ec2_call *c, const char *resource_type, struct gw_tag **tags,
+                      size_t *n_tags);
+
 /* Appends "<tagSet>" with 'tags' as items, nothing when 'n' is 0. */
 struct gw_tag;
 void ec2_write_tags(struct nb_buf *b, const struct gw_tag *tags, size_t n);
