@@ -263,6 +263,21 @@ static int get_images(struct rest_call *c)
     return 0;
 }
 
+/* Answers 201 with the image 'id' just made, as GET shows it. */
+static int reply_new_image(struct rest_call *c, const char *id)
+{
+    struct gw_image *out;
+    size_t n;
+    const char *ids[] = {id};
+    if (gw_images_describe(c->gw, c->who, ids, 1, NULL, 0, NULL, 0, c->arena, &out, &n, &c->err) <
+        0) {
+        return -1;
+    }
+    c->status = 201;
+    c->reply = image_json(c, &out[0]);
+    return 0;
+}
+
 static int post_images(struct rest_call *c)
 {
     struct gw_image m = {0};
@@ -289,16 +304,7 @@ static int post_images(struct rest_call *c)
     if (gw_image_register(c->gw, c->who, &m, id, &c->err) < 0) {
         return -1;
     }
-    struct gw_image *out;
-    size_t n;
-    const char *ids[] = {id};
-    if (gw_images_describe(c->gw, c->who, ids, 1, NULL, 0, NULL, 0, c->arena, &out, &n, &c->err) <
-        0) {
-        return -1;
-    }
-    c->status = 201;
-    c->reply = image_json(c, &out[0]);
-    return 0;
+    return reply_new_image(c, id);
 }
 
 /* --- instances ------------------------------------------------------------------------------ */
@@ -433,16 +439,7 @@ static int post_instance_image(struct rest_call *c)
     if (gw_instance_create_image(c->gw, c->who, c->args[0], name, description, id, &c->err) < 0) {
         return -1;
     }
-    struct gw_image *out;
-    size_t n;
-    const char *ids[] = {id};
-    if (gw_images_describe(c->gw, c->who, ids, 1, NULL, 0, NULL, 0, c->arena, &out, &n, &c->err) <
-        0) {
-        return -1;
-    }
-    c->status = 201;
-    c->reply = image_json(c, &out[0]);
-    return 0;
+    return reply_new_image(c, id);
 }
 
 static int post_instance_action(struct rest_call *c)
