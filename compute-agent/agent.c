@@ -15,6 +15,7 @@
 #include "imgcache.h"
 #include "virt.h"
 
+#include "nubo/clock.h"
 #include "nubo/config.h"
 #include "nubo/error.h"
 #include "nubo/http.h"
@@ -155,14 +156,7 @@ static void *heartbeat_main(void *arg)
     bool failing = false;
     pthread_mutex_lock(&a->stop_mu);
     while (!atomic_load(&a->stopping)) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += a->heartbeat_ms / 1000;
-        until.tv_nsec += (long)(a->heartbeat_ms % 1000) * 1000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
+        struct timespec until = nb_monotonic_after(a->heartbeat_ms);
         pthread_cond_timedwait(&a->stop_cond, &a->stop_mu, &until);
         if (atomic_load(&a->stopping)) {
             break;
@@ -420,7 +414,12 @@ struct agent_ctx *agent_open(const struct nb_config *cfg, struct nb_error *err)
     a->metrics = nb_metrics_new();
     pthread_mutex_init(&a->locks_mu, NULL);
     pthread_mutex_init(&a->stop_mu, NULL);
-    pthread_cond_init(&a->stop_cond, NULL);
+    /* Heartbeats wait on the monotonic clock: setting the wall clock does not shift them. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->stop_cond, &ca);
+    pthread_condattr_destroy(&ca);
     long long grace_s, cache_mib, timeout_s, hb_ms;
     if (load_token(a, err) < 0 ||
         nb_config_get_int(cfg, "agent.stop_grace_s", 30, 0, 3600, &grace_s, err) < 0 ||

@@ -259,14 +259,7 @@ static int run_job(struct virt_shared *shared, virConnectPtr conn, long timeout_
         return -2;
     }
 
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = nb_monotonic_after(timeout_ms);
     pthread_mutex_lock(&job->mu);
     while (!job->done) {
         if (pthread_cond_timedwait(&job->cv, &job->mu, &deadline) == ETIMEDOUT) {

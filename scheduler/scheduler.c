@@ -122,14 +122,7 @@ void sched_wake(struct sched_ctx *ctx)
 /* Waits until woken, stopped, or 'ms' have passed. */
 static void wait_for_work(struct sched_ctx *ctx, int ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = nb_monotonic_after(ms);
     pthread_mutex_lock(&ctx->wake_mu);
     if (!atomic_load(&ctx->stop)) {
         pthread_cond_timedwait(&ctx->wake_cv, &ctx->wake_mu, &until);

@@ -11,6 +11,7 @@
  * (built from the same parts, with different parameters) is parsed and planned once per
  * connection instead of on every request. For the gateway's DescribeInstances this halves the
  * database's work per request. */
+#include "nubo/clock.h"
 #include "nubo/pg.h"
 
 #include "nubo/error.h"
@@ -284,16 +285,7 @@ static void give_back(struct nb_pg_conn *c)
 
 struct nb_pg_conn *nb_pg_acquire(struct nb_pg_pool *pool, int timeout_ms, struct nb_error *err)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    if (timeout_ms > 0) {
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec deadline = nb_monotonic_after(timeout_ms);
 
     pthread_mutex_lock(&pool->mu);
     struct nb_pg_conn *c = pick_free(pool);

@@ -3,8 +3,13 @@
 #define NUBO_CLOCK_H
 
 #include <stdint.h>
+#include <time.h>
 
 /* CLOCK_MONOTONIC in milliseconds (an arbitrary origin: compare two readings only). */
 int64_t nb_monotonic_ms(void);
+
+/* The CLOCK_MONOTONIC time 'ms' milliseconds from now, for pthread_cond_timedwait() on a
+ * condition variable whose clock is CLOCK_MONOTONIC (pthread_condattr_setclock()). */
+struct timespec nb_monotonic_after(long ms);
 
 #endif
