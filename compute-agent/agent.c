@@ -92,18 +92,10 @@ static json_t *build_report(struct agent_ctx *a)
     struct agent_virt_stats *st = NULL;
     size_t n = 0;
     json_t *inst = json_array();
-    /* Only this agent's domains: several agents may share one libvirtd. */
-    struct agent_virt_domain *doms = NULL;
-    size_t n_doms = 0;
-    if (agent_virt_list(a->virt, &doms, &n_doms, &err) == 0 &&
-        agent_virt_stats(a->virt, &st, &n, &err) == 0) {
+    if (agent_virt_stats(a->virt, &st, &n, &err) == 0) {
         for (size_t i = 0; i < n; i++) {
-            bool mine = false;
-            for (size_t d = 0; d < n_doms && !mine; d++) {
-                mine = !strcmp(doms[d].id, st[i].id) &&
-                       (!doms[d].host[0] || !strcmp(doms[d].host, a->host_id));
-            }
-            if (!mine) {
+            /* Only this agent's domains: several agents may share one libvirtd. */
+            if (st[i].host[0] && strcmp(st[i].host, a->host_id)) {
                 continue;
             }
             json_array_append_new(inst,
@@ -118,7 +110,6 @@ static json_t *build_report(struct agent_ctx *a)
         }
         free(st);
     }
-    free(doms);
     json_object_set_new(stats, "instances", inst);
     nb_gauge_set(nb_metrics_gauge(a->metrics, "nubo_agent_domains",
                                   "nubo domains on this node at the last heartbeat", NULL),

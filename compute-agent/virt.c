@@ -1026,6 +1026,7 @@ static int list_fn(virConnectPtr conn, void *p, struct nb_error *err)
         }
         for (size_t i = 0; i < k; i++) {
             snprintf(a->stats[i].id, sizeof a->stats[i].id, "%s", a->doms[i].id);
+            snprintf(a->stats[i].host, sizeof a->stats[i].host, "%s", a->doms[i].host);
             a->stats[i].state = a->doms[i].state;
         }
         virDomainStatsRecordPtr *recs = NULL;

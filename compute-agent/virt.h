@@ -131,6 +131,7 @@ int agent_virt_list(struct agent_virt *v, struct agent_virt_domain **out, size_t
  * reported. Block and net counters are summed over all disks / interfaces. */
 struct agent_virt_stats {
     char id[AGENT_VIRT_ID_MAX];
+    char host[32]; /* the owning agent's host id, from the metadata; "" when none */
     enum agent_virt_state state;
     uint64_t cpu_time_ns;
     uint64_t memory_kib;     /* current balloon size (the configured memory without a balloon) */
