@@ -171,23 +171,31 @@ pids+=($!)
 guest_image=$(psql_nubo -c "SELECT id FROM images WHERE name = 'nubo-test-guest' AND is_public \
     AND state = 'available'")
 if [ -z "$guest_image" ]; then
-    sum() { sha256sum "$guest/$1" | cut -c1-64; }
-    size() { stat -c %s "$guest/$1"; }
-    hex() { openssl rand -hex 9 | cut -c1-17; }
-    aki=aki-$(hex) ari=ari-$(hex) guest_image=ami-$(hex)
-    psql_nubo <<SQL
-INSERT INTO images (id, tenant_id, name, is_public, image_type, location, sha256, size_bytes)
-SELECT '$aki', tenant_id, 'nubo-test-guest-kernel', true, 'kernel', 'file://$guest/vmlinux',
-       '$(sum vmlinux)', $(size vmlinux) FROM users WHERE role = 'admin' LIMIT 1;
-INSERT INTO images (id, tenant_id, name, is_public, image_type, location, sha256, size_bytes)
-SELECT '$ari', tenant_id, 'nubo-test-guest-ramdisk', true, 'ramdisk', 'file://$guest/initrd.img',
-       '$(sum initrd.img)', $(size initrd.img) FROM users WHERE role = 'admin' LIMIT 1;
-INSERT INTO images (id, tenant_id, name, description, is_public, location, sha256, size_bytes,
-                    disk_format, kernel_id, ramdisk_id, kernel_args)
-SELECT '$guest_image', tenant_id, 'nubo-test-guest', 'busybox test guest: prints its user-data',
-       true, 'file://$guest/disk.raw', '$(sum disk.raw)', $(size disk.raw), 'raw', '$aki', '$ari',
-       'console=ttyS0 panic=-1 quiet' FROM users WHERE role = 'admin' LIMIT 1;
-SQL
+    # Through the REST API, as the operator: the gateway checks what it registers.
+    register() { # JSON body; prints the new image's id
+        (
+            . "$env_file"
+            curl -fsS --aws-sigv4 "aws:amz:nubo-1:nubo" \
+                --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+                -H 'Content-Type: application/json' --data "$1" "$NUBO_ENDPOINT/v1/images"
+        ) | grep -o '"id": *"[a-z]*-[0-9a-f]*"' | head -n 1 | cut -d'"' -f4
+    }
+    image() { # name, type, file; the JSON fields of a public image of that file
+        printf '"name": "%s", "image_type": "%s", "public": true, "location": "file://%s", ' \
+            "$1" "$2" "$guest/$3"
+        printf '"sha256": "%s", "size_bytes": %s' "$(sha256sum "$guest/$3" | cut -c1-64)" \
+            "$(stat -c %s "$guest/$3")"
+    }
+    aki=$(register "{$(image nubo-test-guest-kernel kernel vmlinux)}")
+    ari=$(register "{$(image nubo-test-guest-ramdisk ramdisk initrd.img)}")
+    guest_image=$(register "{$(image nubo-test-guest machine disk.raw), \"disk_format\": \"raw\",
+        \"kernel_id\": \"$aki\", \"ramdisk_id\": \"$ari\",
+        \"kernel_args\": \"console=ttyS0 panic=-1 quiet\",
+        \"description\": \"busybox test guest: prints its user-data\"}")
+    [ -n "$guest_image" ] || {
+        say "could not register the test guest through the REST API; see $STATE/log/gateway.log"
+        exit 1
+    }
     say "registered the test guest as public image $guest_image"
 fi
 
