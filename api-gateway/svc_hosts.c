@@ -100,6 +100,22 @@ static void invalid(struct nb_error *err)
     }
 }
 
+/* Makes a fresh node token for host 'id' into 'token' (160 bytes) and returns it sealed under
+ * the master key (malloc()ed; the caller free()s it), or NULL with 'err'. */
+static char *new_node_token(struct gw_ctx *gw, const char *id, char token[160],
+                            struct nb_error *err)
+{
+    uint8_t secret[32];
+    char secret_hex[65];
+    if (nb_random_bytes(secret, sizeof secret) < 0) {
+        nb_error_set(err, NB_ERR_INTERNAL, "could not make a node credential");
+        return NULL;
+    }
+    nb_hex_encode(secret, sizeof secret, secret_hex);
+    snprintf(token, 160, "%s:%s", id, secret_hex);
+    return nb_seal(gw->master_key, token, strlen(token), id, err);
+}
+
 json_t *gw_host_create(struct gw_ctx *gw, const struct gw_principal *who, const json_t *spec,
                        struct nb_error *err)
 {
@@ -110,16 +126,14 @@ json_t *gw_host_create(struct gw_ctx *gw, const struct gw_principal *who, const 
         return NULL;
     }
     bool simulated = json_is_true(json_object_get(spec, "simulated"));
-    char id[NB_ID_MAX], secret_hex[65], token[128];
-    uint8_t secret[32];
-    if (nb_id_new("h", id, sizeof id) < 0 || nb_random_bytes(secret, sizeof secret) < 0) {
-        nb_error_set(err, NB_ERR_INTERNAL, "could not make a host id or credential");
+    char id[NB_ID_MAX], token[160];
+    if (nb_id_new("h", id, sizeof id) < 0) {
+        nb_error_set(err, NB_ERR_INTERNAL, "could not make a host id");
         return NULL;
     }
-    nb_hex_encode(secret, sizeof secret, secret_hex);
-    snprintf(token, sizeof token, "%s:%s", id, secret_hex);
+    /* A simulated host has no agent, so no credential. */
     char *sealed = NULL;
-    if (!simulated && !(sealed = nb_seal(gw->master_key, token, strlen(token), id, err))) {
+    if (!simulated && !(sealed = new_node_token(gw, id, token, err))) {
         return NULL;
     }
     char *body = json_dumps(spec, JSON_COMPACT);
@@ -170,8 +184,7 @@ int gw_host_issue_token(struct gw_ctx *gw, const char *name, const char *zone, c
         return -1;
     }
     int rc = -1;
-    char id[NB_ID_MAX], secret_hex[65];
-    uint8_t secret[32];
+    char id[NB_ID_MAX];
     char *sealed = NULL;
     const char *p_name[] = {name};
     PGresult *res = NULL;
@@ -188,13 +201,7 @@ int gw_host_issue_token(struct gw_ctx *gw, const char *name, const char *zone, c
     }
     PQclear(res);
     res = NULL;
-    if (nb_random_bytes(secret, sizeof secret) < 0) {
-        nb_error_set(err, NB_ERR_INTERNAL, "could not make a node credential");
-        goto done;
-    }
-    nb_hex_encode(secret, sizeof secret, secret_hex);
-    snprintf(token, 160, "%s:%s", id, secret_hex);
-    if (!(sealed = nb_seal(gw->master_key, token, strlen(token), id, err))) {
+    if (!(sealed = new_node_token(gw, id, token, err))) {
         goto done;
     }
     const char *p[] = {id, name, zone, sealed};
