@@ -58,15 +58,34 @@ if [ ! -f "$pg_dir/PG_VERSION" ]; then
     say "creating PostgreSQL cluster in $pg_dir"
     "${as_pg[@]}" "$PG_BIN/initdb" --no-sync -A trust -U nubo -E UTF8 --locale=C -D "$pg_dir" \
         >"$STATE/log/initdb.log" 2>&1
-    # A free port, chosen once and kept.
-    port=55432
-    while ss -ltn "sport = :$port" | grep -q LISTEN; do port=$((port + 1)); done
-    echo "$port" >"$STATE/pg.port"
+    rm -f "$STATE/pg.port"
 fi
-pg_port=$(cat "$STATE/pg.port")
+# A port no socket uses in any state, chosen once and kept. It starts below the kernel's
+# ephemeral range (ip_local_port_range, 32768 and up by default): a port from that range can be
+# taken at any moment by some client's outgoing connection, and a listener cannot bind it then.
+port_free() { [ -z "$(ss -Htan "sport = :$1" 2>/dev/null)" ]; }
+pick_pg_port() {
+    local port=${1:-15432}
+    while ! port_free "$port"; do port=$((port + 1)); done
+    echo "$port" >"$STATE/pg.port"
+}
+[ -s "$STATE/pg.port" ] || pick_pg_port
 "${as_pg[@]}" mkdir -p "$pg_sock"
-"${as_pg[@]}" "$PG_BIN/pg_ctl" -w -D "$pg_dir" -l "$pg_dir/postgresql.log" \
-    -o "-k $pg_sock -h 127.0.0.1 -p $pg_port" start >/dev/null
+for attempt in 1 2 3 4 5; do
+    pg_port=$(cat "$STATE/pg.port")
+    if "${as_pg[@]}" "$PG_BIN/pg_ctl" -w -D "$pg_dir" -l "$pg_dir/postgresql.log" \
+        -o "-k $pg_sock -h 127.0.0.1 -p $pg_port" start >/dev/null; then
+        break
+    fi
+    # Taken since it was chosen (the log says so): take the next free one.
+    if [ "$attempt" -lt 5 ] && tail -n 5 "$pg_dir/postgresql.log" | grep -q 'Address already in use'; then
+        say "port $pg_port is taken; trying another one for PostgreSQL"
+        pick_pg_port $((pg_port + 1))
+        continue
+    fi
+    echo "nubo: PostgreSQL did not start; see $pg_dir/postgresql.log" >&2
+    exit 1
+done
 say "PostgreSQL listening on 127.0.0.1:$pg_port (socket in $pg_sock)"
 if ! "$PG_BIN/psql" -h "$pg_sock" -p "$pg_port" -U nubo -d postgres -Atqc \
     "SELECT 1 FROM pg_database WHERE datname = 'nubo'" | grep -q 1; then
