@@ -41,9 +41,11 @@ else
   Q := @
   say = @printf '  %-6s %s\n' $(1) $(2)
 endif
-CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(OPT) -pthread -Icommon/include $(PKG_CFLAGS) -MMD -MP
+CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(OPT) -pthread -Icommon/include -iquote image-store \
+    $(PKG_CFLAGS) -MMD -MP
 # -iquote: a daemon header named like a system one (scheduler/sched.h) must not hide it.
-TEST_CFLAGS := -iquote api-gateway -iquote scheduler -iquote compute-agent -iquote tests/lib
+TEST_CFLAGS := -iquote api-gateway -iquote scheduler -iquote compute-agent -iquote image-store \
+    -iquote tests/lib
 LDFLAGS := $(OPT) -pthread
 LDLIBS := $(PKG_LIBS) -lm
 
@@ -68,8 +70,15 @@ AGENT_OBJ := $(AGENT_SRC:%.c=$(B)/obj/%.o)
 AGENT_LIB := $(B)/libnubo-agent.a
 AGENT_BIN := $(B)/bin/nubo-agent
 
-BINS := $(GW_BIN) $(if $(wildcard scheduler/main.c),$(SCHED_BIN)) $(if $(wildcard compute-agent/main.c),$(AGENT_BIN))
-DAEMON_LIBS := $(GW_LIB) $(SCHED_LIB) $(AGENT_LIB)
+# The image store: its library (backends, format parsers) is linked by nubo-imaged and by the
+# gateway, which streams uploads and downloads through it.
+IMG_SRC := $(filter-out image-store/main.c,$(wildcard image-store/*.c))
+IMG_OBJ := $(IMG_SRC:%.c=$(B)/obj/%.o)
+IMG_LIB := $(B)/libnubo-image.a
+IMAGED_BIN := $(B)/bin/nubo-imaged
+
+BINS := $(GW_BIN) $(if $(wildcard scheduler/main.c),$(SCHED_BIN)) $(if $(wildcard compute-agent/main.c),$(AGENT_BIN)) $(if $(wildcard image-store/main.c),$(IMAGED_BIN))
+DAEMON_LIBS := $(GW_LIB) $(SCHED_LIB) $(AGENT_LIB) $(IMG_LIB)
 
 # --- tests ----------------------------------------------------------------------------------------
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
@@ -127,6 +136,17 @@ $(AGENT_LIB): $(AGENT_OBJ)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
+$(IMG_LIB): $(IMG_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+# The image store parses OVF with libxml2.
+$(B)/obj/image-store/%.o: image-store/%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) $(XML_CFLAGS) -c $< -o $@
+
 # The agent alone links libvirt (and its private headers see libvirt's).
 $(B)/obj/compute-agent/%.o: compute-agent/%.c
 	@mkdir -p $(dir $@)
@@ -138,10 +158,15 @@ $(TESTLIB): $(TESTLIB_OBJ)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(GW_BIN): $(B)/obj/api-gateway/main.o $(GW_LIB) $(COMMON_LIB)
+$(GW_BIN): $(B)/obj/api-gateway/main.o $(GW_LIB) $(IMG_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(XML_LIBS) $(RADOS_LIBS) $(LDLIBS)
+
+$(IMAGED_BIN): $(B)/obj/image-store/main.o $(IMG_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(XML_LIBS) $(RADOS_LIBS) $(LDLIBS)
 
 $(SCHED_BIN): $(B)/obj/scheduler/main.o $(SCHED_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
@@ -151,32 +176,32 @@ $(SCHED_BIN): $(B)/obj/scheduler/main.o $(SCHED_LIB) $(COMMON_LIB)
 $(AGENT_BIN): $(B)/obj/compute-agent/main.o $(AGENT_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(XML_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(XML_LIBS) $(RADOS_LIBS) $(LDLIBS)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(TESTLIB) $(DAEMON_LIBS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(XML_LIBS) $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(XML_LIBS) $(RADOS_LIBS) $(LDLIBS) -lcmocka
 
 $(B)/tests/%: $(B)/obj/tests/integration/%.o $(TESTLIB) $(DAEMON_LIBS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(XML_LIBS) $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(XML_LIBS) $(RADOS_LIBS) $(LDLIBS) -lcmocka
 
 $(B)/bench/%: $(B)/obj/tests/bench/%.o $(TESTLIB) $(DAEMON_LIBS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(XML_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(XML_LIBS) $(RADOS_LIBS) $(LDLIBS)
 
 # Fuzz targets build with clang's libFuzzer when clang is there; `make fuzz` runs each briefly.
-# The agent's pure parsers (no libvirt) join them.
+# The agent's pure parsers (no libvirt) and the image store's format parsers join them.
 FUZZ_AGENT_SRC := compute-agent/meta.c
-$(B)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(GW_SRC) $(FUZZ_AGENT_SRC)
+$(B)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(GW_SRC) $(FUZZ_AGENT_SRC) $(IMG_SRC)
 	@mkdir -p $(dir $@)
 	$(call say,FUZZ,$@)
 	$(Q)clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined -Icommon/include $(TEST_CFLAGS) \
-	    $(PKG_CFLAGS) $(XML_CFLAGS) -o $@ $^ $(PKG_LIBS) $(XML_LIBS) -lm -pthread
+	    $(PKG_CFLAGS) $(XML_CFLAGS) -o $@ $^ $(PKG_LIBS) $(XML_LIBS) $(RADOS_LIBS) -lm -pthread
 
 tests-build: $(BINS) $(TEST_BINS) sdk
 .PHONY: tests-build
@@ -213,7 +238,7 @@ format-check:
 lint:
 	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -Icommon/include \
-	    common/src api-gateway scheduler compute-agent
+	    common/src api-gateway scheduler compute-agent image-store
 	@$(MAKE) --no-print-directory -C sdk/c lint
 
 clean:

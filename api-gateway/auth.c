@@ -182,6 +182,7 @@ enum gw_auth_result gw_auth_check(struct gw_auth *auth, struct nb_http_req *req,
         .n_headers = headers.n,
         .body = body,
         .body_len = body_len,
+        .body_streamed = nb_http_req_is_streamed(req),
     };
     struct nb_sigv4_auth claim;
     enum nb_sigv4_result r = nb_sigv4_parse(&sr, &claim, err);

@@ -1,5 +1,5 @@
 /* EC2 actions over the catalogue: DescribeRegions, DescribeAvailabilityZones,
- * DescribeInstanceTypes, DescribeImages. */
+ * DescribeInstanceTypes (DescribeImages is in ec2_act_images.c). */
 #include "ec2_api.h"
 #include "ec2_params.h"
 #include "ec2_xml.h"
@@ -149,63 +149,11 @@ static int describe_instance_types(struct ec2_call *c)
     return 0;
 }
 
-static int describe_images(struct ec2_call *c)
-{
-    const char **ids, **owners, **exec_by;
-    size_t n_ids, n_owners, n_exec;
-    struct gw_filter *filters;
-    size_t n_filters;
-    if (ec2_get_list(c, "ImageId", &ids, &n_ids) < 0 ||
-        ec2_get_list(c, "Owner", &owners, &n_owners) < 0 ||
-        ec2_get_list(c, "ExecutableBy", &exec_by, &n_exec) < 0 ||
-        ec2_get_filters(c, &filters, &n_filters) < 0) {
-        return -1;
-    }
-    if (c->dry_run) {
-        return ec2_dry_run(c);
-    }
-    struct gw_image *m;
-    size_t n;
-    if (gw_images_describe(c->gw, c->who, ids, n_ids, owners, n_owners, filters, n_filters,
-                           c->arena, &m, &n, &c->err) < 0) {
-        return -1;
-    }
-    ec2_xml_open(c->out, "imagesSet");
-    for (size_t i = 0; i < n; i++) {
-        struct nb_buf *b = c->out;
-        ec2_xml_item_open(b);
-        ec2_xml_text(b, "imageId", m[i].id);
-        nb_buf_puts(b, "<imageLocation>");
-        ec2_xml_escape(b, m[i].owner_id);
-        nb_buf_puts(b, "/");
-        ec2_xml_escape(b, m[i].name);
-        nb_buf_puts(b, "</imageLocation>");
-        ec2_xml_text(b, "imageState", m[i].state);
-        ec2_xml_text(b, "imageOwnerId", m[i].owner_id);
-        ec2_xml_time_ms(b, "creationDate", m[i].created_ms);
-        ec2_xml_bool(b, "isPublic", m[i].is_public);
-        ec2_xml_text(b, "architecture", m[i].architecture);
-        ec2_xml_text(b, "imageType", m[i].image_type);
-        ec2_xml_text(b, "name", m[i].name);
-        ec2_xml_text(b, "description", m[i].description);
-        ec2_xml_text(b, "rootDeviceType", "instance-store");
-        ec2_xml_text(b, "rootDeviceName", m[i].root_device_name);
-        ec2_xml_empty(b, "blockDeviceMapping");
-        ec2_xml_text(b, "virtualizationType", "hvm");
-        ec2_xml_text(b, "hypervisor", "kvm");
-        ec2_write_tags(b, m[i].tags, m[i].n_tags);
-        ec2_xml_item_close(b);
-    }
-    ec2_xml_close(c->out, "imagesSet");
-    return 0;
-}
-
 const struct ec2_action ec2_actions_catalog[] = {
     {"DescribeRegions", describe_regions, false, "RegionName.* Filter.* AllRegions"},
     {"DescribeAvailabilityZones", describe_zones, false,
      "ZoneName.* Filter.* AllAvailabilityZones"},
     {"DescribeInstanceTypes", describe_instance_types, false,
      "InstanceType.* Filter.* MaxResults NextToken"},
-    {"DescribeImages", describe_images, false, "ImageId.* Owner.* ExecutableBy.* Filter.*"},
     {NULL, NULL, false, NULL},
 };

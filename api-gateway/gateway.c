@@ -5,6 +5,9 @@
 #include "ec2_api.h"
 #include "reqlog.h"
 #include "node_api.h"
+#include "blob_url.h"
+#include "store.h"
+#include "rest_upload.h"
 #include "rest_api.h"
 
 #include "nubo/arena.h"
@@ -22,6 +25,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* The image store the gateway streams uploads into (the same backend nubo-imaged uses). */
+static int open_image_store(struct gw_ctx *gw, struct nb_error *err)
+{
+    const struct nb_config *cfg = gw->cfg;
+    long long max_bytes;
+    if (nb_config_get_int(cfg, "images.max_bytes", 64LL << 30, 1, 1LL << 46, &max_bytes, err) < 0) {
+        return -1;
+    }
+    gw->image_max_bytes = (uint64_t)max_bytes;
+    snprintf(gw->imaged_url, sizeof gw->imaged_url, "%s",
+             nb_config_get(cfg, "imaged.url", "http://127.0.0.1:8777"));
+    img_blob_url_key(gw->master_key, gw->url_key);
+    struct img_store_config sc = {
+        .backend = nb_config_get(cfg, "store.backend", "file"),
+        .dir = nb_config_get(cfg, "store.dir", "var/images"),
+        .ceph_conf = nb_config_get(cfg, "store.ceph_conf", NULL),
+        .ceph_user = nb_config_get(cfg, "store.ceph_user", NULL),
+        .ceph_keyring = nb_config_get(cfg, "store.ceph_keyring", NULL),
+        .pool = nb_config_get(cfg, "store.pool", NULL),
+    };
+    gw->store = img_store_open(&sc, err);
+    return gw->store ? 0 : -1;
+}
 
 struct gw_ctx *gw_open(const struct nb_config *cfg, struct nb_error *err)
 {
@@ -87,6 +114,9 @@ struct gw_ctx *gw_open(const struct nb_config *cfg, struct nb_error *err)
     gw->m_latency = nb_metrics_histogram(gw->metrics, "nubo_gateway_request_seconds",
                                          "time from arrival to reply", NULL);
     gw->auth = gw_auth_new(gw->pool, gw->master_key, gw->region);
+    if (open_image_store(gw, err) < 0) {
+        goto fail;
+    }
     return gw;
 
 fail:
@@ -204,7 +234,8 @@ int gw_start(struct gw_ctx *gw, struct nb_error *err)
     if (!gw->http) {
         return -1;
     }
-    if (nb_http_route(gw->http, "GET", "/healthz", handle_healthz, gw) < 0 ||
+    if (rest_upload_routes(gw->http, gw) < 0 ||
+        nb_http_route(gw->http, "GET", "/healthz", handle_healthz, gw) < 0 ||
         nb_http_route(gw->http, "GET", "/metrics", handle_metrics, gw) < 0 ||
         nb_http_route(gw->http, NULL, "/v1*", rest_api_handle, gw) < 0 ||
         nb_http_route(gw->http, NULL, "/internal/v1*", node_api_handle, gw) < 0 ||
@@ -246,6 +277,8 @@ void gw_close(struct gw_ctx *gw)
     gw_auth_free(gw->auth);
     nb_pg_pool_free(gw->pool);
     nb_metrics_free(gw->metrics);
+    img_store_close(gw->store);
     memset(gw->master_key, 0, sizeof gw->master_key);
+    memset(gw->url_key, 0, sizeof gw->url_key);
     free(gw);
 }

@@ -18,6 +18,7 @@ struct nb_histogram;
 struct nb_http_server;
 struct nb_metrics;
 struct nb_pg_pool;
+struct img_store;
 
 struct gw_ctx {
     const struct nb_config *cfg; /* borrowed from main */
@@ -31,6 +32,12 @@ struct gw_ctx {
     char address[64];   /* listen address */
     int port;           /* bound port, once started */
     char endpoint[128]; /* host[:port] clients reach us at, shown by DescribeRegions */
+    /* The image store (uploads and downloads stream through it) and how agents reach its
+     * blobs: nubo-imaged's URL and the key that signs blob URLs (image-store/blob_url.h). */
+    struct img_store *store;
+    char imaged_url[256];
+    uint8_t url_key[32];
+    uint64_t image_max_bytes; /* the largest upload */
     /* Metrics updated on every request. */
     struct nb_counter *m_requests;
     struct nb_counter *m_errors;

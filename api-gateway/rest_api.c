@@ -76,27 +76,54 @@ static bool internal(const struct nb_error *err)
            err->code == NB_ERR_NONE;
 }
 
-static json_t *error_doc(const char *code, const char *message, const char *request_id)
+json_t *rest_error_doc(const char *code, const char *message, const char *request_id)
 {
     return json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code, "message", message, "request_id",
                      request_id);
+}
+
+static json_t *error_doc(const char *code, const char *message, const char *request_id)
+{
+    return rest_error_doc(code, message, request_id);
+}
+
+json_t *rest_authenticate(struct rest_call *c, const char **code)
+{
+    struct gw_principal *who = nb_arena_zalloc(c->arena, sizeof *who);
+    c->who = who;
+    enum gw_auth_result ar = gw_auth_check(c->gw->auth, c->req, time(NULL), who, &c->err);
+    if (ar == GW_AUTH_OK) {
+        return NULL;
+    }
+    *code = gw_auth_ec2_code(ar);
+    c->status = ec2_xml_status(*code);
+    if (ar == GW_AUTH_UNAVAILABLE) {
+        nb_err("authentication unavailable: %s", c->err.msg);
+        return error_doc(*code, "the service is unavailable, try again", c->request_id);
+    }
+    return error_doc(*code, c->err.msg, c->request_id);
+}
+
+json_t *rest_failure_doc(struct rest_call *c, const char **code)
+{
+    struct nb_http_req *req = c->req;
+    *code = error_code(&c->err);
+    c->status = ec2_xml_status(*code);
+    if (internal(&c->err)) {
+        nb_err("%s %s failed: %s%s%s", nb_http_req_method(req), nb_http_req_path(req), c->err.msg,
+               c->err.detail[0] ? "; " : "", c->err.detail);
+        return error_doc(*code, "an internal error occurred; it was logged", c->request_id);
+    }
+    return error_doc(*code, c->err.msg, c->request_id);
 }
 
 /* Authenticates, parses and runs the route; returns the reply document and status. */
 static json_t *run(struct rest_call *c, const char **code)
 {
     struct nb_http_req *req = c->req;
-    struct gw_principal *who = nb_arena_zalloc(c->arena, sizeof *who);
-    c->who = who;
-    enum gw_auth_result ar = gw_auth_check(c->gw->auth, req, time(NULL), who, &c->err);
-    if (ar != GW_AUTH_OK) {
-        *code = gw_auth_ec2_code(ar);
-        c->status = ec2_xml_status(*code);
-        if (ar == GW_AUTH_UNAVAILABLE) {
-            nb_err("authentication unavailable: %s", c->err.msg);
-            return error_doc(*code, "the service is unavailable, try again", c->request_id);
-        }
-        return error_doc(*code, c->err.msg, c->request_id);
+    json_t *denied = rest_authenticate(c, code);
+    if (denied) {
+        return denied;
     }
     bool path_known;
     const struct rest_route *r =
@@ -122,17 +149,74 @@ static json_t *run(struct rest_call *c, const char **code)
         rc = r->fn(c);
     }
     if (rc < 0) {
-        *code = error_code(&c->err);
-        c->status = ec2_xml_status(*code);
-        if (internal(&c->err)) {
-            nb_err("%s %s failed: %s%s%s", nb_http_req_method(req), nb_http_req_path(req),
-                   c->err.msg, c->err.detail[0] ? "; " : "", c->err.detail);
-            return error_doc(*code, "an internal error occurred; it was logged", c->request_id);
-        }
-        return error_doc(*code, c->err.msg, c->request_id);
+        return rest_failure_doc(c, code);
     }
     *code = NULL;
     return c->reply ? c->reply : json_object();
+}
+
+int64_t rest_now_us(void)
+{
+    return now_us();
+}
+
+void rest_finish(struct rest_call *c, int64_t t0, const char *code, json_t *doc)
+{
+    struct gw_ctx *gw = c->gw;
+    struct nb_http_req *req = c->req;
+    char *action =
+        nb_arena_printf(c->arena, "%s %s", nb_http_req_method(req), nb_http_req_path(req));
+    /* Bodies may hold secrets (passwords, user data): the log keeps their field names only. */
+    json_t *logged = json_object();
+    if (c->body) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(c->body, key, v)
+        {
+            json_object_set_new(logged, key, json_string("(redacted)"));
+        }
+    }
+    char *params = json_dumps(logged, JSON_COMPACT);
+    json_decref(logged);
+    struct gw_reqlog_record rec = {
+        .request_id = c->request_id,
+        .time_us = t0,
+        .tenant_id = c->who && c->who->tenant_id[0] ? c->who->tenant_id : NULL,
+        .access_key_id = c->who && c->who->key_id[0] ? c->who->key_id : NULL,
+        .action = action,
+        .params_json = params,
+        .http_status = c->status,
+        .error_code = code,
+        .latency_us = now_us() - t0,
+        .source_addr = nb_http_req_remote_addr(req),
+        .user_agent = nb_http_req_header(req, "User-Agent"),
+        .api = GW_REQLOG_API_REST,
+    };
+    struct nb_error lerr = {0};
+    if (gw_reqlog_write(gw->reqlog, &rec, &lerr) < 0) {
+        nb_err("could not record request: %s", lerr.msg);
+        nb_counter_add(gw->m_log_failures, 1);
+        json_decref(doc);
+        code = "Unavailable";
+        c->status = 503;
+        doc = error_doc(code,
+                        "the request could not be recorded in the request log; if it changes "
+                        "anything it may have taken effect: check before retrying",
+                        c->request_id);
+    }
+    free(params);
+    json_decref(c->body);
+    c->body = NULL;
+    nb_http_reply_header(req, "x-amzn-RequestId", c->request_id);
+    if (doc) {
+        nb_http_reply_json(req, c->status, doc);
+        json_decref(doc);
+    }
+    nb_counter_add(gw->m_requests, 1);
+    if (code) {
+        nb_counter_add(gw->m_errors, 1);
+    }
+    nb_histogram_observe(gw->m_latency, (double)(now_us() - t0) / 1e6);
 }
 
 void rest_api_handle(struct nb_http_req *req, void *arg)
@@ -146,56 +230,6 @@ void rest_api_handle(struct nb_http_req *req, void *arg)
         .gw = gw, .req = req, .arena = nb_http_req_arena(req), .request_id = request_id};
     const char *code = NULL;
     json_t *doc = run(&c, &code);
-
-    char *action =
-        nb_arena_printf(c.arena, "%s %s", nb_http_req_method(req), nb_http_req_path(req));
-    /* Bodies may hold secrets (passwords, user data): the log keeps their field names only. */
-    json_t *logged = json_object();
-    if (c.body) {
-        const char *key;
-        json_t *v;
-        json_object_foreach(c.body, key, v)
-        {
-            json_object_set_new(logged, key, json_string("(redacted)"));
-        }
-    }
-    char *params = json_dumps(logged, JSON_COMPACT);
-    json_decref(logged);
-    struct gw_reqlog_record rec = {
-        .request_id = request_id,
-        .time_us = t0,
-        .tenant_id = c.who && c.who->tenant_id[0] ? c.who->tenant_id : NULL,
-        .access_key_id = c.who && c.who->key_id[0] ? c.who->key_id : NULL,
-        .action = action,
-        .params_json = params,
-        .http_status = c.status,
-        .error_code = code,
-        .latency_us = now_us() - t0,
-        .source_addr = nb_http_req_remote_addr(req),
-        .user_agent = nb_http_req_header(req, "User-Agent"),
-        .api = GW_REQLOG_API_REST,
-    };
-    struct nb_error lerr = {0};
-    if (gw_reqlog_write(gw->reqlog, &rec, &lerr) < 0) {
-        nb_err("could not record request: %s", lerr.msg);
-        nb_counter_add(gw->m_log_failures, 1);
-        json_decref(doc);
-        code = "Unavailable";
-        c.status = 503;
-        doc = error_doc(code,
-                        "the request could not be recorded in the request log; if it changes "
-                        "anything it may have taken effect: check before retrying",
-                        request_id);
-    }
-    free(params);
-    json_decref(c.body);
-    nb_http_reply_header(req, "x-amzn-RequestId", request_id);
-    nb_http_reply_json(req, c.status, doc);
-    json_decref(doc);
-    nb_counter_add(gw->m_requests, 1);
-    if (code) {
-        nb_counter_add(gw->m_errors, 1);
-    }
-    nb_histogram_observe(gw->m_latency, (double)(now_us() - t0) / 1e6);
+    rest_finish(&c, t0, code, doc);
     nb_log_set_request_id(NULL);
 }

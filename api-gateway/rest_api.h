@@ -43,6 +43,18 @@ struct rest_route {
 /* The routes, in rest_routes.c, terminated by a NULL method. */
 extern const struct rest_route rest_routes[];
 
+/* For handlers outside the route table (streamed uploads and downloads, rest_upload.c): */
+/* Authenticates c->req into c->who; NULL when it may go on, else the error reply to send. */
+json_t *rest_authenticate(struct rest_call *c, const char **code);
+/* The error reply for c->err (sets c->status and '*code'; internal errors are logged). */
+json_t *rest_failure_doc(struct rest_call *c, const char **code);
+json_t *rest_error_doc(const char *code, const char *message, const char *request_id);
+/* Records the call in the request log, then replies with 'doc' (taken) and c->status; a NULL
+ * 'doc' records only (the caller has replied or replies itself). If the record cannot be
+ * written the reply becomes a 503 instead (and a caller's own reply is then refused). */
+void rest_finish(struct rest_call *c, int64_t t0, const char *code, json_t *doc);
+int64_t rest_now_us(void);
+
 /* The HTTP handler for "/v1*", registered by gw_start(); 'arg' is the gateway context. */
 void rest_api_handle(struct nb_http_req *req, void *arg);
 

@@ -1,6 +1,8 @@
 /* The REST API's routes: request JSON in, service call, response JSON out (see rest_api.h and
  * docs/openapi.yaml). No rule lives here that the EC2 API would need too. */
 #include "rest_api.h"
+#include "svc_images.h"
+#include "nubo/id.h"
 
 #include "auth.h"
 #include "ec2_params.h"
@@ -10,6 +12,7 @@
 #include "svc_admin.h"
 #include "svc_hosts.h"
 #include "svc_catalog.h"
+#include "svc_image_meta.h"
 #include "svc_instances.h"
 #include "svc_keypairs.h"
 #include "svc_tags.h"
@@ -237,11 +240,27 @@ static int put_instance_type(struct rest_call *c)
 
 static json_t *image_json(struct rest_call *c, const struct gw_image *m)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:o}", "id", m->id, "owner_id",
-                     m->owner_id, "name", m->name, "description", m->description, "state", m->state,
-                     "public", m->is_public, "image_type", m->image_type, "architecture",
-                     m->architecture, "created_at", time_text(c, m->created_ms), "tags",
-                     tags_json(m->tags, m->n_tags));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:o}", "id", m->id,
+                          "owner_id", m->owner_id, "name", m->name, "description", m->description,
+                          "state", m->state, "public", m->is_public, "image_type", m->image_type,
+                          "architecture", m->architecture, "created_at",
+                          time_text(c, m->created_ms), "tags", tags_json(m->tags, m->n_tags));
+    if (m->state_reason && !strcmp(m->state, "failed")) {
+        json_object_set_new(o, "state_reason", json_string(m->state_reason));
+    }
+    if (m->disk_format) {
+        json_object_set_new(o, "disk_format", json_string(m->disk_format));
+    }
+    if (m->size_bytes > 0) {
+        json_object_set_new(o, "size_bytes", json_integer(m->size_bytes));
+    }
+    if (m->virtual_size > 0) {
+        json_object_set_new(o, "virtual_size", json_integer(m->virtual_size));
+    }
+    if (m->source_image_id) {
+        json_object_set_new(o, "source_image_id", json_string(m->source_image_id));
+    }
+    return o;
 }
 
 static int get_images(struct rest_call *c)
@@ -282,7 +301,9 @@ static int post_images(struct rest_call *c)
 {
     struct gw_image m = {0};
     long long size = 0;
+    const char *source_format = NULL; /* set: an image whose bytes the tenant uploads */
     if (body_string(c, "name", true, &m.name) < 0 ||
+        body_string(c, "source_format", false, &source_format) < 0 ||
         body_string(c, "description", false, &m.description) < 0 ||
         body_string(c, "image_type", false, &m.image_type) < 0 ||
         body_string(c, "architecture", false, &m.architecture) < 0 ||
@@ -301,10 +322,170 @@ static int post_images(struct rest_call *c)
     }
     m.size_bytes = size;
     char id[32];
+    if (source_format) {
+        if (gw_image_create_for_upload(c->gw, c->who, &m, source_format, id, &c->err) < 0) {
+            return -1;
+        }
+        return reply_new_image(c, id);
+    }
     if (gw_image_register(c->gw, c->who, &m, id, &c->err) < 0) {
         return -1;
     }
     return reply_new_image(c, id);
+}
+
+/* GET /v1/images/{id}: one image the tenant sees (its own, public or shared with it). */
+static int get_image(struct rest_call *c)
+{
+    struct gw_image *m;
+    size_t n;
+    if (gw_image_check_id(c->args[0], &c->err) < 0 ||
+        gw_images_describe(c->gw, c->who, c->args, 1, NULL, 0, NULL, 0, c->arena, &m, &n, &c->err) <
+            0) {
+        return -1;
+    }
+    c->reply = image_json(c, &m[0]);
+    return 0;
+}
+
+/* DELETE /v1/images/{id}: DeregisterImage; 204. */
+static int delete_image(struct rest_call *c)
+{
+    if (gw_image_deregister(c->gw, c->who, c->args[0], &c->err) < 0) {
+        return -1;
+    }
+    c->status = 204;
+    return 0;
+}
+
+/* Answers the launch permissions of image 'c->args[0]'. */
+static int reply_launch_perms(struct rest_call *c)
+{
+    struct gw_launch_perms p;
+    if (gw_image_launch_perms_get(c->gw, c->who, c->args[0], c->arena, &p, &c->err) < 0) {
+        return -1;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < p.n_tenant_ids; i++) {
+        json_array_append_new(arr, json_string(p.tenant_ids[i]));
+    }
+    c->reply =
+        json_pack("{s:s, s:b, s:o}", "image_id", c->args[0], "public", p.is_public, "tenants", arr);
+    return 0;
+}
+
+static int get_image_launch_perms(struct rest_call *c)
+{
+    return reply_launch_perms(c);
+}
+
+/* Reads the body's array of strings 'key' (absent: none) into an arena array. */
+static int body_string_array(struct rest_call *c, const char *key, const char ***out, size_t *n)
+{
+    json_t *a = json_object_get(c->body, key);
+    *out = NULL;
+    *n = 0;
+    if (!a || json_is_null(a)) {
+        return 0;
+    }
+    if (!json_is_array(a)) {
+        nb_error_set(&c->err, NB_ERR_INVALID, "\"%s\" must be an array of tenant ids", key);
+        nb_error_reason(&c->err, "InvalidParameterValue");
+        return -1;
+    }
+    *out = nb_arena_zalloc(c->arena, sizeof **out * (json_array_size(a) + 1));
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v)
+    {
+        if (!json_is_string(v)) {
+            nb_error_set(&c->err, NB_ERR_INVALID, "\"%s\" must be an array of tenant ids", key);
+            nb_error_reason(&c->err, "InvalidParameterValue");
+            return -1;
+        }
+        (*out)[(*n)++] = json_string_value(v);
+    }
+    return 0;
+}
+
+/* PUT /v1/images/{id}/launch-permissions {"add": [...], "remove": [...], "public": bool}. */
+static int put_image_launch_perms(struct rest_call *c)
+{
+    static const char *const fields[] = {"add", "remove", "public", NULL};
+    struct gw_launch_perm_change ch = {.set_public = -1};
+    const char **add, **remove;
+    bool public_set = false, is_public = false;
+    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+        body_string_array(c, "add", &add, &ch.n_add) < 0 ||
+        body_string_array(c, "remove", &remove, &ch.n_remove) < 0 ||
+        nb_json_get_bool(c->body, "public", false, &is_public, &c->err) < 0) {
+        if (!c->err.reason[0]) {
+            nb_error_reason(&c->err, "InvalidParameterValue");
+        }
+        return -1;
+    }
+    public_set = json_is_boolean(json_object_get(c->body, "public"));
+    ch.add = add;
+    ch.remove = remove;
+    ch.set_public = public_set ? is_public : -1;
+    if (gw_image_launch_perms_modify(c->gw, c->who, c->args[0], &ch, &c->err) < 0) {
+        return -1;
+    }
+    return reply_launch_perms(c);
+}
+
+/* POST /v1/images/{id}/copy {"name", "description", "client_token"}: CopyImage; 201 with the
+ * new image. */
+static int post_image_copy(struct rest_call *c)
+{
+    static const char *const fields[] = {"name", "description", "client_token", NULL};
+    struct gw_image_copy_request rq = {.source_image_id = c->args[0]};
+    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+        body_string(c, "name", true, &rq.name) < 0 ||
+        body_string(c, "description", false, &rq.description) < 0 ||
+        body_string(c, "client_token", false, &rq.client_token) < 0) {
+        if (!c->err.reason[0]) {
+            nb_error_reason(&c->err, "InvalidParameterValue");
+        }
+        return -1;
+    }
+    char id[32];
+    if (gw_image_copy(c->gw, c->who, &rq, id, &c->err) < 0) {
+        return -1;
+    }
+    return reply_new_image(c, id);
+}
+
+/* POST /v1/images/{id}/export: queues an export to OVA (nubo-imaged makes it); 202 with the
+ * task, whose OVA is then GET /v1/images/{id}/export.ova. */
+static int post_image_export(struct rest_call *c)
+{
+    char task[NB_ID_MAX + 16];
+    if (gw_image_export(c->gw, c->who, c->args[0], task, &c->err) < 0) {
+        return -1;
+    }
+    c->status = 202;
+    c->reply = json_pack("{s:s, s:s, s:s}", "export_task_id", task, "image_id", c->args[0],
+                         "state", "pending");
+    return 0;
+}
+
+/* GET /v1/image-tasks/{id}: an import, export or copy of the caller's images. */
+static int get_image_task(struct rest_call *c)
+{
+    struct gw_image_task t;
+    if (gw_image_task_get(c->gw, c->who, c->args[0], c->arena, &t, &c->err) < 0) {
+        return -1;
+    }
+    c->reply = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "id", t.id, "kind", t.kind,
+                         "image_id", t.image_id, "state", t.state, "progress", t.progress,
+                         "status_message", t.status_message, "updated_at",
+                         time_text(c, t.updated_ms));
+    if (t.result_sha256) {
+        json_object_set_new(c->reply, "result_bytes", json_integer(t.result_bytes));
+        json_object_set_new(c->reply, "result_sha256", json_string(t.result_sha256));
+    }
+    return 0;
 }
 
 /* --- instances ------------------------------------------------------------------------------ */
@@ -750,6 +931,13 @@ const struct rest_route rest_routes[] = {
     {"PUT", "/v1/instance-types/{}", put_instance_type},
     {"GET", "/v1/images", get_images},
     {"POST", "/v1/images", post_images},
+    {"GET", "/v1/images/{}", get_image},
+    {"DELETE", "/v1/images/{}", delete_image},
+    {"GET", "/v1/images/{}/launch-permissions", get_image_launch_perms},
+    {"PUT", "/v1/images/{}/launch-permissions", put_image_launch_perms},
+    {"POST", "/v1/images/{}/copy", post_image_copy},
+    {"POST", "/v1/images/{}/export", post_image_export},
+    {"GET", "/v1/image-tasks/{}", get_image_task},
     {"GET", "/v1/instances", get_instances},
     {"POST", "/v1/instances", post_instances},
     {"GET", "/v1/instances/{}", get_instance},

@@ -167,12 +167,42 @@ int gw_instance_type_put(struct gw_ctx *gw, const struct gw_principal *who,
     "m.id, m.tenant_id, m.name, m.description, m.state, m.is_public, m.image_type, "               \
     "m.architecture, m.root_device_name, (extract(epoch FROM m.created_at) * 1000)::bigint, "      \
     "COALESCE((SELECT json_agg(json_build_array(t.key, t.value) ORDER BY t.key) FROM tags t "      \
-    "WHERE t.tenant_id = $1 AND t.resource_id = m.id), '[]')"
+    "WHERE t.tenant_id = $1 AND t.resource_id = m.id), '[]'), m.state_reason, m.size_bytes, "      \
+    "COALESCE(m.virtual_size, CASE WHEN m.disk_format = 'raw' THEN m.size_bytes END), "            \
+    "m.stored_bytes, m.source_image_id, m.disk_format, m.kernel_id, m.ramdisk_id"
 
-int gw_images_describe(struct gw_ctx *gw, const struct gw_principal *who, const char *const *ids,
-                       size_t n_ids, const char *const *owners, size_t n_owners,
-                       const struct gw_filter *filters, size_t n_filters, struct nb_arena *arena,
-                       struct gw_image **out, size_t *n, struct nb_error *err)
+/* Appends the ExecutableBy condition of 'exec_by' (see struct gw_image_query) to 'q'. */
+static void exec_by_condition(struct svc_sql *q, const struct gw_principal *who,
+                              const char *const *exec_by, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (!strcmp(exec_by[k], "self") || !strcmp(exec_by[k], who->tenant_id)) {
+            return; /* every image the caller sees is one it may launch */
+        }
+    }
+    nb_buf_puts(&q->sql, " AND (false");
+    for (size_t k = 0; k < n; k++) {
+        if (!strcmp(exec_by[k], "all")) {
+            nb_buf_puts(&q->sql, " OR m.is_public");
+        } else {
+            nb_buf_printf(&q->sql,
+                          " OR (m.tenant_id = $1 AND EXISTS (SELECT 1 FROM "
+                          "image_launch_permissions x WHERE x.image_id = m.id "
+                          "AND x.tenant_id = %s))",
+                          svc_sql_param(q, exec_by[k]));
+        }
+    }
+    nb_buf_puts(&q->sql, ")");
+}
+
+static int64_t col_int64(PGresult *res, int r, int c)
+{
+    return PQgetisnull(res, r, c) ? 0 : strtoll(PQgetvalue(res, r, c), NULL, 10);
+}
+
+int gw_images_list(struct gw_ctx *gw, const struct gw_principal *who,
+                   const struct gw_image_query *iq, struct nb_arena *arena, struct gw_image **out,
+                   size_t *n, struct nb_error *err)
 {
     static const char *const map[][2] = {{"image-id", "m.id"},
                                          {"name", "m.name"},
@@ -184,23 +214,29 @@ int gw_images_describe(struct gw_ctx *gw, const struct gw_principal *who, const 
     struct svc_sql q;
     svc_sql_init(&q, arena);
     nb_buf_printf(&q.sql,
-                  "SELECT " IMAGE_COLUMNS " FROM images m WHERE (m.tenant_id = %s OR m.is_public) "
-                  "AND m.state <> 'deregistered'",
+                  "SELECT " IMAGE_COLUMNS " FROM images m WHERE (m.tenant_id = %s OR m.is_public "
+                  "OR EXISTS (SELECT 1 FROM image_launch_permissions p WHERE p.image_id = m.id "
+                  "AND p.tenant_id = $1)) AND m.state <> 'deregistered'",
                   svc_sql_param(&q, who->tenant_id));
-    if (n_ids) {
-        nb_buf_printf(&q.sql, " AND m.id = ANY(%s)", svc_sql_array(&q, ids, n_ids));
+    if (iq->n_ids) {
+        nb_buf_printf(&q.sql, " AND m.id = ANY(%s)", svc_sql_array(&q, iq->ids, iq->n_ids));
     }
-    if (n_owners) {
-        const char **resolved = nb_arena_alloc(arena, sizeof *resolved * n_owners);
-        for (size_t k = 0; k < n_owners; k++) {
-            resolved[k] = strcmp(owners[k], "self") ? owners[k] : who->tenant_id;
+    if (iq->n_owners) {
+        const char **resolved = nb_arena_alloc(arena, sizeof *resolved * iq->n_owners);
+        for (size_t k = 0; k < iq->n_owners; k++) {
+            resolved[k] = strcmp(iq->owners[k], "self") ? iq->owners[k] : who->tenant_id;
         }
-        nb_buf_printf(&q.sql, " AND m.tenant_id = ANY(%s)", svc_sql_array(&q, resolved, n_owners));
+        nb_buf_printf(&q.sql, " AND m.tenant_id = ANY(%s)",
+                      svc_sql_array(&q, resolved, iq->n_owners));
     }
-    for (size_t f = 0; f < n_filters; f++) {
-        if (!strncmp(filters[f].name, "tag", 3)
-                ? svc_sql_tag_filter(&q, &filters[f], "m.id", err) < 0
-                : column_filter(&q, &filters[f], map, sizeof map / sizeof map[0], err) < 0) {
+    if (iq->n_exec_by) {
+        exec_by_condition(&q, who, iq->exec_by, iq->n_exec_by);
+    }
+    for (size_t f = 0; f < iq->n_filters; f++) {
+        const struct gw_filter *flt = &iq->filters[f];
+        if (!strncmp(flt->name, "tag", 3)
+                ? svc_sql_tag_filter(&q, flt, "m.id", err) < 0
+                : column_filter(&q, flt, map, sizeof map / sizeof map[0], err) < 0) {
             nb_buf_free(&q.sql);
             return -1;
         }
@@ -225,13 +261,36 @@ int gw_images_describe(struct gw_ctx *gw, const struct gw_principal *who, const 
         m->root_device_name = svc_col(res, r, 8, arena);
         m->created_ms = strtoll(PQgetvalue(res, r, 9), NULL, 10);
         svc_parse_tags(PQgetvalue(res, r, 10), arena, &m->tags, &m->n_tags);
+        m->state_reason = svc_col(res, r, 11, arena);
+        m->size_bytes = col_int64(res, r, 12);
+        m->virtual_size = col_int64(res, r, 13);
+        m->stored_bytes = col_int64(res, r, 14);
+        m->source_image_id = svc_col(res, r, 15, arena);
+        m->disk_format = svc_col(res, r, 16, arena);
+        m->kernel_id = svc_col(res, r, 17, arena);
+        m->ramdisk_id = svc_col(res, r, 18, arena);
     }
     PQclear(res);
-    if (n_ids) {
-        return svc_check_all_found(ids, n_ids, *out, sizeof **out, offsetof(struct gw_image, id),
-                                   *n, "image id", "InvalidAMIID.NotFound", arena, err);
+    if (iq->n_ids) {
+        return svc_check_all_found(iq->ids, iq->n_ids, *out, sizeof **out,
+                                   offsetof(struct gw_image, id), *n, "image id",
+                                   "InvalidAMIID.NotFound", arena, err);
     }
     return 0;
+}
+
+int gw_images_describe(struct gw_ctx *gw, const struct gw_principal *who, const char *const *ids,
+                       size_t n_ids, const char *const *owners, size_t n_owners,
+                       const struct gw_filter *filters, size_t n_filters, struct nb_arena *arena,
+                       struct gw_image **out, size_t *n, struct nb_error *err)
+{
+    const struct gw_image_query q = {.ids = ids,
+                                     .n_ids = n_ids,
+                                     .owners = owners,
+                                     .n_owners = n_owners,
+                                     .filters = filters,
+                                     .n_filters = n_filters};
+    return gw_images_list(gw, who, &q, arena, out, n, err);
 }
 
 int gw_image_register(struct gw_ctx *gw, const struct gw_principal *who, const struct gw_image *img,

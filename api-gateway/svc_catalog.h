@@ -53,6 +53,31 @@ struct gw_image {
     const char *kernel_id;
     const char *ramdisk_id;
     const char *kernel_args;
+    /* Filled by gw_images_describe() (not read by register): why a 'failed' image failed
+     * (NULL otherwise), the disk size the guest sees in bytes (0 when unknown), the bytes the
+     * image store holds for it, and the image a copy was made from (NULL if none). */
+    const char *state_reason;
+    int64_t virtual_size;
+    int64_t stored_bytes;
+    const char *source_image_id;
+};
+
+/* What DescribeImages asks for; every part may be empty (NULL, 0). 'ids' as for instances
+ * (InvalidAMIID.NotFound); 'owners' may hold "self" or 12-digit tenant ids (EC2's aliases such
+ * as "amazon" match nothing); 'exec_by' holds "self" (the images the caller may launch: its own,
+ * public ones and those shared with it), "all" (public images) or tenant ids (images the caller
+ * owns that are shared with that tenant; the caller's own id means "self"); an image matches if
+ * it matches any of 'owners' and any of 'exec_by'. Filters: image-id, name, state, is-public,
+ * owner-id, image-type, architecture, tag:KEY, tag-key, tag-value. */
+struct gw_image_query {
+    const char *const *ids;
+    size_t n_ids;
+    const char *const *owners;
+    size_t n_owners;
+    const char *const *exec_by;
+    size_t n_exec_by;
+    const struct gw_filter *filters;
+    size_t n_filters;
 };
 
 /* The zones of this gateway's region, filtered by 'names' (all when 0; an unknown name is
@@ -74,10 +99,14 @@ int gw_instance_types_list(struct gw_ctx *gw, const char *const *names, size_t n
 int gw_instance_type_put(struct gw_ctx *gw, const struct gw_principal *who,
                          const struct gw_instance_type *t, struct nb_error *err);
 
-/* Images the tenant may launch: its own and public ones. 'ids' as for instances
- * (InvalidAMIID.NotFound); 'owners' may hold "self", "amazon"-style aliases are not supported,
- * or 12-digit tenant ids; filters image-id, name, state, is-public, owner-id, image-type,
- * architecture, tag:KEY, tag-key, tag-value. Deregistered images are not listed. */
+/* Images the tenant may see: its own, public ones and those shared with it through launch
+ * permissions, as 'q' selects them (see struct gw_image_query), ordered by id. Deregistered
+ * images are not listed. The array '*out' of '*n' images lives in 'arena'. */
+int gw_images_list(struct gw_ctx *gw, const struct gw_principal *who,
+                   const struct gw_image_query *q, struct nb_arena *arena, struct gw_image **out,
+                   size_t *n, struct nb_error *err);
+
+/* gw_images_list() with no 'exec_by'. */
 int gw_images_describe(struct gw_ctx *gw, const struct gw_principal *who, const char *const *ids,
                        size_t n_ids, const char *const *owners, size_t n_owners,
                        const struct gw_filter *filters, size_t n_filters, struct nb_arena *arena,

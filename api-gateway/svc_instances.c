@@ -235,8 +235,10 @@ static int check_launch(struct nb_pg_conn *conn, const char *tenant_id,
 {
     const char *p_img[] = {rq->image_id, tenant_id};
     PGresult *res = nb_pg_exec(conn,
-                               "SELECT state FROM images WHERE id = $1 "
-                               "AND (tenant_id = $2 OR is_public) AND state <> 'deregistered'",
+                               "SELECT m.state FROM images m WHERE m.id = $1 "
+                               "AND (m.tenant_id = $2 OR m.is_public OR EXISTS (SELECT 1 FROM "
+                               "image_launch_permissions p WHERE p.image_id = m.id "
+                               "AND p.tenant_id = $2)) AND m.state <> 'deregistered'",
                                2, p_img, err);
     if (!res) {
         return -1;

@@ -15,6 +15,9 @@ PACKAGES=(
     # xz-utils and busybox-static's download build the test guest (tests/guest/build-guest.sh)
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
     seabios ipxe-qemu genisoimage xz-utils
+    # run/test: a single-node Ceph (one mon, one memstore OSD, no mgr) for the image store's
+    # RADOS backend (tests/lib/ceph-up.sh); ceph-common brings the ceph and rados CLIs
+    ceph-mon ceph-osd ceph-common
     # test: real clients and load tools
     python3-botocore python3-boto3 python3-yaml awscli curl wrk openssh-client openssl
 )

@@ -109,6 +109,11 @@ export NUBO_DB_CONNINFO="host=$pg_sock port=$pg_port dbname=nubo user=nubo"
 export NUBO_MASTER_KEY=$STATE/master.key
 export NUBO_HTTP_PORT=$PORT
 export NUBO_DB_MIGRATIONS=$top/deploy/migrations
+# The image store: local files, streamed in by the gateway, served to the agent by nubo-imaged.
+IMAGED_PORT=${NUBO_IMAGED_PORT:-8777}
+export NUBO_STORE_BACKEND=file
+export NUBO_STORE_DIR=$STATE/images
+export NUBO_IMAGED_URL=http://127.0.0.1:$IMAGED_PORT
 bin=$top/build/release/bin
 
 # --- the operator's account ---------------------------------------------------------------------
@@ -128,6 +133,10 @@ first_run=0
 # Each daemon runs in its own session (setsid): Ctrl-C reaches this script only, which then stops
 # them in order, instead of racing them.
 setsid "$bin/nubo-gateway" 2>>"$STATE/log/gateway.log" &
+pids+=($!)
+
+setsid "$bin/nubo-imaged" --set "http.port=$IMAGED_PORT" \
+    --set "imaged.spool_dir=$STATE/imaged-spool" 2>>"$STATE/log/imaged.log" &
 pids+=($!)
 
 for _ in $(seq 1 50); do
@@ -237,6 +246,7 @@ cat <<MSG
   Credentials:  $env_file
   Compute node: nubo-agent at http://127.0.0.1:$AGENT_PORT, nubo-scheduler metrics at
                 http://127.0.0.1:$SCHED_PORT/metrics
+  Images:       nubo-imaged at http://127.0.0.1:$IMAGED_PORT, bytes in $STATE/images
 MSG
 if [ "$first_run" -eq 1 ]; then
     echo
@@ -253,6 +263,14 @@ cat <<MSG
         --instance-type t3.nano --user-data 'hello from my first instance'
     /usr/bin/aws ec2 get-console-output --endpoint-url \$NUBO_ENDPOINT --instance-id i-...
     $top/build/sdk/nubo type list            # the nubo CLI (man sdk/c/doc/nubo.1)
+
+  Upload your own image (raw, qcow2, vhd, vmdk or ova; VHD, VMDK and OVA are imported):
+    curl --aws-sigv4 aws:amz:nubo-1:nubo --user "\$AWS_ACCESS_KEY_ID:\$AWS_SECRET_ACCESS_KEY" \\
+        -H 'Content-Type: application/json' -d '{"name": "my-disk", "source_format": "qcow2"}' \\
+        \$NUBO_ENDPOINT/v1/images                     # -> {"id": "ami-...", ...}
+    curl --aws-sigv4 aws:amz:nubo-1:nubo --user "\$AWS_ACCESS_KEY_ID:\$AWS_SECRET_ACCESS_KEY" \\
+        -H "x-amz-content-sha256: \$(sha256sum disk.qcow2 | cut -c1-64)" -T disk.qcow2 \\
+        \$NUBO_ENDPOINT/v1/images/ami-.../file
 
   Logs in $STATE/log/. Press Ctrl-C to stop.
 MSG

@@ -31,7 +31,8 @@
 #define HTTP_DEFAULT_THREADS  2
 #define HTTP_DEFAULT_MAX_BODY (1024 * 1024)
 #define HTTP_DEFAULT_TIMEOUT  30
-#define HTTP_CONN_MEMORY      (64 * 1024) /* per connection: request line, headers, read buffer */
+#define HTTP_CONN_MEMORY      (64 * 1024)  /* per connection: request line, headers, read buffer */
+#define HTTP_STREAM_BLOCK     (256 * 1024) /* bytes asked of a streamed reply's reader at a time */
 #define HTTP_REQ_ARENA        4096
 #define HTTP_TLS_FILE_MAX     (1024 * 1024)
 
@@ -41,6 +42,7 @@ struct http_route {
     size_t prefix_len; /* length before the "*"; the whole pattern for exact ones */
     bool prefix;
     nb_http_handler handler;
+    const struct nb_http_stream *stream; /* a streamed-body route; 'handler' is then NULL */
     void *arg;
 };
 
@@ -92,6 +94,8 @@ struct nb_http_req {
     bool replied;
     bool queue_failed;
     char remote[INET6_ADDRSTRLEN];
+    const struct http_route *stream_route; /* set when the body is streamed to a handler */
+    void *stream_ctx;
 };
 
 /* --- configuration --- */
@@ -203,10 +207,10 @@ fail:
     return NULL;
 }
 
-int nb_http_route(struct nb_http_server *srv, const char *method, const char *pattern,
-                  nb_http_handler handler, void *arg)
+static int add_route(struct nb_http_server *srv, const char *method, const char *pattern,
+                     nb_http_handler handler, const struct nb_http_stream *stream, void *arg)
 {
-    if (!srv || !pattern || pattern[0] != '/' || !handler || srv->daemon) {
+    if (!srv || !pattern || pattern[0] != '/' || (!handler && !stream) || srv->daemon) {
         return -1;
     }
     if (srv->n_routes == srv->routes_cap) {
@@ -231,9 +235,25 @@ int nb_http_route(struct nb_http_server *srv, const char *method, const char *pa
     r->prefix = pattern[len - 1] == '*';
     r->prefix_len = r->prefix ? len - 1 : len;
     r->handler = handler;
+    r->stream = stream;
     r->arg = arg;
     srv->n_routes++;
     return 0;
+}
+
+int nb_http_route(struct nb_http_server *srv, const char *method, const char *pattern,
+                  nb_http_handler handler, void *arg)
+{
+    return handler ? add_route(srv, method, pattern, handler, NULL, arg) : -1;
+}
+
+int nb_http_route_stream(struct nb_http_server *srv, const char *method, const char *pattern,
+                         const struct nb_http_stream *stream, void *arg)
+{
+    if (!method || !stream || !stream->begin || !stream->body || !stream->end) {
+        return -1;
+    }
+    return add_route(srv, method, pattern, NULL, stream, arg);
 }
 
 /* --- request life cycle --- */
@@ -280,6 +300,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     }
     *con_cls = NULL;
+    if (req->stream_route && req->stream_route->stream->done) {
+        req->stream_route->stream->done(req->stream_ctx,
+                                        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    }
     free(req->body);
     nb_arena_free(req->arena);
     atomic_fetch_sub_explicit(&srv->in_flight, 1, memory_order_release);
@@ -429,10 +453,12 @@ static void dispatch(struct nb_http_req *req)
     }
     for (size_t i = 0; i < srv->n_routes && !found; i++) {
         const struct http_route *r = &srv->routes[i];
-        if (!route_matches_path(r, req->path)) {
+        if (!route_matches_path(r, req->path) ||
+            (r->stream && r->stream->wants && !r->stream->wants(req->path, r->arg))) {
             continue;
         }
         if (!r->method || strcmp(r->method, req->method) == 0) {
+            /* A streamed route that matched took the request in start_stream(). */
             found = r;
         } else {
             other_method = true;
@@ -458,6 +484,46 @@ static void dispatch(struct nb_http_req *req)
     }
 }
 
+/* A streamed-body route for this request, if one matches: its 'begin' runs now, with the
+ * headers only. Returns true if the request is streamed. */
+static bool start_stream(struct nb_http_req *req)
+{
+    const struct http_route *found = NULL;
+    for (size_t i = 0; i < req->srv->n_routes && !found; i++) {
+        const struct http_route *r = &req->srv->routes[i];
+        if (route_matches_path(r, req->path) && (!r->method || !strcmp(r->method, req->method)) &&
+            (!r->stream || !r->stream->wants || r->stream->wants(req->path, r->arg))) {
+            found = r;
+        }
+    }
+    if (!found || !found->stream) {
+        return false;
+    }
+    req->stream_route = found;
+    set_remote_addr(req);
+    found->stream->begin(req, found->arg, &req->stream_ctx);
+    return true;
+}
+
+/* A piece of a streamed body ('len' > 0), or its end ('len' 0). Once the handler has replied,
+ * the rest of the body is dropped. */
+static void stream_step(struct nb_http_req *req, const char *data, size_t len)
+{
+    const struct nb_http_stream *st = req->stream_route->stream;
+    if (req->replied) {
+        return;
+    }
+    if (len) {
+        st->body(req, req->stream_ctx, data, len);
+        return;
+    }
+    st->end(req, req->stream_ctx);
+    if (!req->replied) {
+        req->headers = req->headers_tail = NULL;
+        reply_text(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "handler did not reply\n");
+    }
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -472,7 +538,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->conn = conn;
         req->method = method;
         req->path = url;
-        check_content_length(req);
+        if (!start_stream(req)) {
+            check_content_length(req);
+        }
+    } else if (req->stream_route) {
+        stream_step(req, upload_data, *upload_data_size);
+        *upload_data_size = 0;
     } else if (*upload_data_size) {
         append_body(req, upload_data, *upload_data_size);
         *upload_data_size = 0;
@@ -776,6 +847,66 @@ void nb_http_reply_file(struct nb_http_req *req, int status, const char *content
         close(fd);
     }
     queue_reply(req, status, content_type, resp);
+}
+
+struct stream_reply {
+    nb_http_read_fn read;
+    void (*free_ctx)(void *ctx);
+    void *ctx;
+    uint64_t size;
+};
+
+static ssize_t stream_reply_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct stream_reply *sr = cls;
+    if (pos >= sr->size) {
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    if (max > sr->size - pos) {
+        max = (size_t)(sr->size - pos);
+    }
+    int64_t n = sr->read(sr->ctx, pos, buf, max);
+    /* A short body would leave the client waiting for bytes promised by Content-Length:
+     * failing closes the connection, which the client sees as an error. */
+    return n > 0 ? (ssize_t)n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_reply_free(void *cls)
+{
+    struct stream_reply *sr = cls;
+    if (sr->free_ctx) {
+        sr->free_ctx(sr->ctx);
+    }
+    free(sr);
+}
+
+void nb_http_reply_stream(struct nb_http_req *req, int status, const char *content_type,
+                          uint64_t size, nb_http_read_fn read, void (*free_ctx)(void *ctx),
+                          void *ctx)
+{
+    struct stream_reply *sr = req->replied ? NULL : malloc(sizeof *sr);
+    if (!sr) {
+        if (free_ctx) {
+            free_ctx(ctx);
+        }
+        if (!req->replied) {
+            reply_text(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+        }
+        return;
+    }
+    *sr = (struct stream_reply){read, free_ctx, ctx, size};
+    req->replied = true;
+    struct MHD_Response *resp = MHD_create_response_from_callback(
+        size, HTTP_STREAM_BLOCK, stream_reply_read, sr, stream_reply_free);
+    if (!resp) {
+        stream_reply_free(sr);
+    }
+    queue_reply(req, status, content_type, resp);
+}
+
+bool nb_http_req_is_streamed(const struct nb_http_req *req)
+{
+    return req->stream_route != NULL;
 }
 
 void nb_http_reply_json(struct nb_http_req *req, int status, const json_t *v)

@@ -786,7 +786,16 @@ enum nb_sigv4_result nb_sigv4_verify(const struct nb_sigv4_request *req,
         }
         have_claim = true;
     }
-    if (have_claim && auth->presigned && strcmp(claimed, UNSIGNED_PAYLOAD) == 0) {
+    if (req->body_streamed) {
+        if (!have_claim ||
+            (strcmp(claimed, UNSIGNED_PAYLOAD) != 0 && strlen(claimed) != 2 * NB_SHA256_LEN)) {
+            nb_error_set(err, NB_ERR_AUTH,
+                         "a streamed upload must sign an x-amz-content-sha256 header: "
+                         "\"UNSIGNED-PAYLOAD\" or the body's SHA-256 in hex");
+            return NB_SIGV4_MISMATCH;
+        }
+        payload = claimed;
+    } else if (have_claim && auth->presigned && strcmp(claimed, UNSIGNED_PAYLOAD) == 0) {
         payload = UNSIGNED_PAYLOAD;
     } else {
         nb_sha256_hex(req->body, req->body_len, body_hash);

@@ -372,6 +372,7 @@ class NuboEnv:
             "NUBO_MASTER_KEY": str(self.tmp / "master.key"),
             "NUBO_HTTP_PORT": str(self.gw_port),
             "NUBO_DB_MIGRATIONS": str(MIGRATIONS),
+            "NUBO_STORE_DIR": str(self.tmp / "images"),
         })
         if daemon:
             # The daemon may be killed; its leaks are not what these tests look at.

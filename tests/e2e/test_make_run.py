@@ -68,6 +68,7 @@ class Run:
             "NUBO_PORT": str(port),
             "NUBO_AGENT_PORT": str(nubo_env.free_port()),
             "NUBO_SCHEDULER_PORT": str(nubo_env.free_port()),
+            "NUBO_IMAGED_PORT": str(nubo_env.free_port()),
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
         }

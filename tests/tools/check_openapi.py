@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Checks that docs/openapi.yaml describes exactly the REST routes of api-gateway/rest_routes.c.
+"""Checks that docs/openapi.yaml describes exactly the REST routes of api-gateway/rest_routes.c
+(and the streamed ones of api-gateway/rest_upload.c's rest_stream_routes[]).
 
 Usage: /usr/bin/python3 tests/tools/check_openapi.py [REPO]
 
@@ -27,12 +28,13 @@ def normalise(path):
     return re.sub(r"\{[^{}/]*\}", "{}", path)
 
 
-def c_routes(source):
+def c_routes(source, table="rest_routes[]"):
     text = source.read_text()
-    start = text.find("rest_routes[]")
+    start = text.find(table)
     if start < 0:
-        raise ValueError(f"{source}: no rest_routes[] table")
-    return {(m, normalise(p)) for m, p in ROUTE_LINE.findall(text[start:])}
+        raise ValueError(f"{source}: no {table} table")
+    end = text.find("};", start)
+    return {(m, normalise(p)) for m, p in ROUTE_LINE.findall(text[start:end])}
 
 
 def openapi_routes(doc_path):
@@ -52,6 +54,8 @@ def main():
     repo = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2]
     try:
         code = c_routes(repo / "api-gateway/rest_routes.c")
+        # The streamed routes (uploads, downloads) live outside the JSON route table.
+        code |= c_routes(repo / "api-gateway/rest_upload.c", "rest_stream_routes[]")
         documented = openapi_routes(repo / "docs/openapi.yaml")
     except (OSError, ValueError, yaml.YAMLError) as e:
         print(f"not ok 1 - {NAME}")

@@ -46,6 +46,30 @@ struct nb_http_server *nb_http_server_new(const struct nb_http_config *cfg, stru
 int nb_http_route(struct nb_http_server *srv, const char *method, const char *pattern,
                   nb_http_handler handler, void *arg);
 
+/* A route whose request body is handed over piece by piece as it arrives, instead of being
+ * gathered up to max_body (which does not apply): for uploads of any size in bounded memory.
+ * All calls for one request come from one thread, one at a time.
+ *   begin: the headers are in (accessors work; nb_http_req_body() is empty). It sets '*ctx' for
+ *          the calls that follow, and may reply at once (401, 413...): the body is then dropped.
+ *   body:  the next 'len' (> 0) bytes. It cannot reply: libmicrohttpd refuses replies while
+ *          a body arrives; a handler that fails here remembers it and answers at the end.
+ *   end:   the whole body has arrived; it must reply unless it already has (else 500).
+ *   done:  optional; the request is over, 'completed' false when the client went away or the
+ *          reply failed; frees what begin made. Always called once begin has run.
+ *   wants: optional; false lets a later route take a path that the pattern matched. */
+struct nb_http_stream {
+    bool (*wants)(const char *path, void *arg);
+    void (*begin)(struct nb_http_req *req, void *arg, void **ctx);
+    void (*body)(struct nb_http_req *req, void *ctx, const char *data, size_t len);
+    void (*end)(struct nb_http_req *req, void *ctx);
+    void (*done)(void *ctx, bool completed);
+};
+
+/* Adds a streamed-body route for 'method' (not NULL); 'stream' must outlive the server. Routes
+ * are matched as for nb_http_route(). Returns 0 or -1 as nb_http_route(). */
+int nb_http_route_stream(struct nb_http_server *srv, const char *method, const char *pattern,
+                         const struct nb_http_stream *stream, void *arg);
+
 /* Sets the handler that answers a request whose body is over max_body, instead of the default
  * plain-text 413, e.g. to record it; it gets no body and should answer 413. Call before
  * nb_http_server_start(). */
@@ -93,6 +117,20 @@ void nb_http_reply_owned(struct nb_http_req *req, int status, const char *conten
  * (memory use does not grow with the size); takes 'fd' and closes it in every case. */
 void nb_http_reply_file(struct nb_http_req *req, int status, const char *content_type, int fd,
                         uint64_t size);
+/* Reads up to 'len' bytes of a streamed reply at 'pos' into 'buf'; returns how many (> 0), or
+ * 0 or -1 when it cannot, which ends the reply with an error (the connection is closed). */
+typedef int64_t (*nb_http_read_fn)(void *ctx, uint64_t pos, char *buf, size_t len);
+
+/* Replies with 'size' bytes produced by 'read' as the client takes them (memory use does not
+ * grow with the size; reads come from a server thread, one at a time, in order). 'free_ctx'
+ * (may be NULL) is called with 'ctx' once the reply is over, also when it cannot be queued. */
+void nb_http_reply_stream(struct nb_http_req *req, int status, const char *content_type,
+                          uint64_t size, nb_http_read_fn read, void (*free_ctx)(void *ctx),
+                          void *ctx);
+
+/* True if the request's body is streamed to a handler (nb_http_route_stream()). */
+bool nb_http_req_is_streamed(const struct nb_http_req *req);
+
 /* Replies with 'v' serialised compactly as application/json. Borrows 'v'. */
 void nb_http_reply_json(struct nb_http_req *req, int status, const json_t *v);
 /* Replies with a NUL-terminated XML document as "text/xml;charset=UTF-8". */

@@ -36,6 +36,10 @@ struct nb_sigv4_request {
     size_t n_headers;
     const void *body;
     size_t body_len;
+    /* The body is streamed and not here (an upload): the request must sign an
+     * x-amz-content-sha256 header, "UNSIGNED-PAYLOAD" or 64 hex digits, which is used as signed;
+     * the caller checks a hex claim against the body once it has arrived. */
+    bool body_streamed;
 };
 
 /* What a request claims: parsed from "Authorization: AWS4-HMAC-SHA256 Credential=..., ..." or

@@ -1,0 +1,330 @@
+/* Image bytes over the REST API: streamed uploads and ranged downloads (rest_upload.h). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "auth.h"
+#include "gateway.h"
+#include "nubo/arena.h"
+#include "nubo/http.h"
+#include "nubo/id.h"
+#include "nubo/log.h"
+#include "rest_api.h"
+#include "rest_upload.h"
+#include "store.h"
+#include "svc_images.h"
+
+/* "/v1/images/ID/SUFFIX" -> ID copied to 'id' (NB_ID_MAX); false for any other path. */
+static bool image_path(const char *path, const char *suffix, char *id)
+{
+    static const char prefix[] = "/v1/images/";
+    if (strncmp(path, prefix, sizeof prefix - 1) != 0) {
+        return false;
+    }
+    const char *p = path + sizeof prefix - 1;
+    const char *slash = strchr(p, '/');
+    if (!slash || slash == p || (size_t)(slash - p) >= NB_ID_MAX || strcmp(slash + 1, suffix)) {
+        return false;
+    }
+    memcpy(id, p, (size_t)(slash - p));
+    id[slash - p] = '\0';
+    return true;
+}
+
+static bool file_path(const char *path, char *id)
+{
+    return image_path(path, "file", id);
+}
+
+static bool wants_file(const char *path, void *arg)
+{
+    (void)arg;
+    char id[NB_ID_MAX];
+    return file_path(path, id);
+}
+
+/* --- upload: PUT /v1/images/{id}/file ------------------------------------------------------ */
+
+struct upload_call {
+    struct rest_call c;
+    char request_id[40];
+    char image_id[NB_ID_MAX];
+    int64_t t0;
+    struct gw_upload *up;
+    bool failed;   /* c.err says why; the rest of the body is read and dropped */
+    bool finished; /* the request was recorded and answered */
+};
+
+/* Records the call and answers with 'doc' (taken), or with the error in c.err when NULL. */
+static void upload_answer(struct upload_call *u, const char *code, json_t *doc)
+{
+    if (!doc) {
+        doc = rest_failure_doc(&u->c, &code);
+    }
+    nb_log_set_request_id(u->request_id);
+    rest_finish(&u->c, u->t0, code, doc);
+    nb_log_set_request_id(NULL);
+    u->finished = true;
+    gw_upload_free(u->up);
+    u->up = NULL;
+}
+
+static void upload_begin(struct nb_http_req *req, void *arg, void **ctx)
+{
+    struct gw_ctx *gw = arg;
+    struct upload_call *u = calloc(1, sizeof *u);
+    if (!u) {
+        nb_http_reply(req, 500, "text/plain", "out of memory\n", 14);
+        return;
+    }
+    *ctx = u;
+    u->t0 = rest_now_us();
+    nb_uuid_new(u->request_id, sizeof u->request_id);
+    u->c = (struct rest_call){.gw = gw,
+                              .req = req,
+                              .arena = nb_http_req_arena(req),
+                              .request_id = u->request_id,
+                              .status = 200};
+    const char *code = NULL;
+    json_t *denied = rest_authenticate(&u->c, &code);
+    if (denied) {
+        upload_answer(u, code, denied);
+        return;
+    }
+    file_path(nb_http_req_path(req), u->image_id);
+    const char *cl = nb_http_req_header(req, "Content-Length");
+    int64_t declared = cl ? strtoll(cl, NULL, 10) : -1;
+    const char *claim = nb_http_req_header(req, "x-amz-content-sha256");
+    if (claim && strlen(claim) != 64) {
+        claim = NULL; /* UNSIGNED-PAYLOAD: nothing to check the bytes against */
+    }
+    u->up = gw_upload_begin(gw, u->c.who, u->image_id, declared, claim, &u->c.err);
+    if (!u->up) {
+        upload_answer(u, NULL, NULL);
+    }
+}
+
+static void upload_body(struct nb_http_req *req, void *ctx, const char *data, size_t len)
+{
+    (void)req;
+    struct upload_call *u = ctx;
+    if (u->finished || u->failed) {
+        return;
+    }
+    if (gw_upload_write(u->up, data, len, &u->c.err) < 0) {
+        /* libmicrohttpd takes no reply while a body is arriving: the error is answered at the
+         * end, and what was written is dropped now. */
+        u->failed = true;
+        gw_upload_free(u->up);
+        u->up = NULL;
+    }
+}
+
+static void upload_end(struct nb_http_req *req, void *ctx)
+{
+    (void)req;
+    struct upload_call *u = ctx;
+    if (!u || u->finished) {
+        return;
+    }
+    if (u->failed) {
+        upload_answer(u, NULL, NULL);
+        return;
+    }
+    char state[16], task[NB_ID_MAX + 16];
+    nb_log_set_request_id(u->request_id);
+    int rc = gw_upload_finish(u->up, state, task, &u->c.err);
+    nb_log_set_request_id(NULL);
+    if (rc < 0) {
+        upload_answer(u, NULL, NULL);
+        return;
+    }
+    json_t *doc = json_pack("{s:s, s:s}", "image_id", u->image_id, "state", state);
+    if (task[0]) {
+        json_object_set_new(doc, "import_task_id", json_string(task));
+        u->c.status = 202; /* accepted: nubo-imaged validates and converts it */
+    }
+    upload_answer(u, NULL, doc);
+}
+
+static void upload_done(void *ctx, bool completed)
+{
+    struct upload_call *u = ctx;
+    if (!u) {
+        return;
+    }
+    if (!u->finished) {
+        nb_warn("upload into %s ended before its body did: dropped", u->image_id);
+    }
+    (void)completed;
+    gw_upload_free(u->up);
+    free(u);
+}
+
+static const struct nb_http_stream upload_stream = {
+    .wants = wants_file,
+    .begin = upload_begin,
+    .body = upload_body,
+    .end = upload_end,
+    .done = upload_done,
+};
+
+/* --- download: GET /v1/images/{id}/file, with Range ----------------------------------------- */
+
+struct download {
+    struct img_store *store;
+    char key[IMG_KEY_MAX + 1];
+    uint64_t first;
+};
+
+static int64_t download_read(void *ctx, uint64_t pos, char *buf, size_t len)
+{
+    struct download *d = ctx;
+    struct nb_error err = {0};
+    int64_t n = img_store_pread(d->store, d->key, buf, len, d->first + pos, &err);
+    if (n < 0) {
+        nb_err("reading blob %s at %" PRIu64 " failed: %s", d->key, d->first + pos, err.msg);
+    }
+    return n;
+}
+
+/* Parses "bytes=A-B", "bytes=A-" or "bytes=-N" against 'size' into [first, last]. Returns 1 for
+ * a satisfiable single range, 0 when the header is to be ignored (absent, several ranges, not
+ * bytes: the whole body is sent, as RFC 9110 allows), -1 when it cannot be satisfied (416). */
+int rest_parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
+{
+    if (!h || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',')) {
+        return 0;
+    }
+    const char *p = h + 6;
+    char *end;
+    if (*p == '-') {
+        unsigned long long n = strtoull(p + 1, &end, 10);
+        if (end == p + 1 || *end || n == 0 || size == 0) {
+            return end == p + 1 || *end ? 0 : -1;
+        }
+        *first = n >= size ? 0 : size - n;
+        *last = size - 1;
+        return 1;
+    }
+    if (*p < '0' || *p > '9') {
+        return 0;
+    }
+    unsigned long long a = strtoull(p, &end, 10);
+    if (*end != '-') {
+        return 0;
+    }
+    const char *q = end + 1;
+    unsigned long long b = size ? size - 1 : 0;
+    if (*q) {
+        if (*q < '0' || *q > '9') {
+            return 0;
+        }
+        b = strtoull(q, &end, 10);
+        if (*end) {
+            return 0;
+        }
+        if (b < a) {
+            return 0; /* invalid: ignored, as RFC 9110 says */
+        }
+    }
+    if (a >= size) {
+        return -1;
+    }
+    *first = a;
+    *last = b >= size ? size - 1 : b;
+    return 1;
+}
+
+static void download(struct nb_http_req *req, void *arg)
+{
+    struct gw_ctx *gw = arg;
+    char id[NB_ID_MAX];
+    bool ova = image_path(nb_http_req_path(req), "export.ova", id);
+    if (!ova && !file_path(nb_http_req_path(req), id)) {
+        rest_api_handle(req, gw);
+        return;
+    }
+    char request_id[40];
+    nb_uuid_new(request_id, sizeof request_id);
+    nb_log_set_request_id(request_id);
+    struct rest_call c = {
+        .gw = gw, .req = req, .arena = nb_http_req_arena(req), .request_id = request_id};
+    int64_t t0 = rest_now_us();
+    const char *code = NULL;
+    json_t *doc = rest_authenticate(&c, &code);
+    struct download *d = NULL;
+    uint64_t size = 0, first = 0, last = 0;
+    char sha[65];
+    if (!doc) {
+        d = calloc(1, sizeof *d);
+        if (!d ||
+            (ova ? gw_image_export_blob(gw, c.who, id, d->key, &size, sha, &c.err)
+                 : gw_image_blob(gw, c.who, id, d->key, &size, sha, &c.err)) < 0) {
+            if (!d) {
+                nb_error_set(&c.err, NB_ERR_INTERNAL, "out of memory");
+            }
+            doc = rest_failure_doc(&c, &code);
+        }
+    }
+    int range = 0;
+    if (!doc) {
+        d->store = gw->store;
+        range = rest_parse_range(nb_http_req_header(req, "Range"), size, &first, &last);
+        if (range < 0) {
+            char cr[64];
+            snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
+            nb_http_reply_header(req, "Content-Range", cr);
+            code = "InvalidRange";
+            c.status = 416;
+            doc = rest_error_doc(code, "the requested range is not inside the image", request_id);
+        }
+    }
+    if (doc) {
+        free(d);
+        rest_finish(&c, t0, code, doc);
+        nb_log_set_request_id(NULL);
+        return;
+    }
+    if (range == 0) {
+        first = 0;
+        last = size ? size - 1 : 0;
+    }
+    c.status = range ? 206 : 200;
+    d->first = first;
+    uint64_t len = size ? last - first + 1 : 0;
+    /* Recorded before the bytes go out; if the record cannot be written, rest_finish() has
+     * answered 503 and the stream below is refused. */
+    rest_finish(&c, t0, NULL, NULL);
+    char hdr[96];
+    nb_http_reply_header(req, "Accept-Ranges", "bytes");
+    nb_http_reply_header(req, "x-nubo-sha256", sha);
+    if (range) {
+        snprintf(hdr, sizeof hdr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last, size);
+        nb_http_reply_header(req, "Content-Range", hdr);
+    }
+    nb_http_reply_stream(req, c.status, ova ? "application/x-tar" : "application/octet-stream",
+                         len, download_read, free, d);
+    nb_log_set_request_id(NULL);
+}
+
+/* The streamed routes, for the API description: docs/openapi.yaml documents them beside the
+ * JSON ones (tests/tools/check_openapi.py reads this table as it reads rest_routes[]). */
+const struct rest_doc_route rest_stream_routes[] = {
+    {"PUT", "/v1/images/{}/file", upload_begin},
+    {"GET", "/v1/images/{}/file", download},
+    {"GET", "/v1/images/{}/export.ova", download},
+    {NULL, NULL, NULL},
+};
+
+int rest_upload_routes(struct nb_http_server *srv, struct gw_ctx *gw)
+{
+    if (nb_http_route_stream(srv, "PUT", "/v1/images/*", &upload_stream, gw) < 0 ||
+        nb_http_route(srv, "GET", "/v1/images/*", download, gw) < 0) {
+        return -1;
+    }
+    return 0;
+}

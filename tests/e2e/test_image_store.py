@@ -1,0 +1,415 @@
+#!/usr/bin/python3
+"""The image store end to end, with real clients (curl with --aws-sigv4) and real images made by
+qemu-img: streamed uploads of raw, qcow2, VHD and OVA images, imports converted by nubo-imaged,
+ranged downloads, signed blob URLs for the agents, refusals of corrupt and hostile images that
+leave nothing behind, quota, a gateway killed mid-upload, and the storage usage events.
+
+Runs on the file backend; with IMAGE_ENV_CEPH_CONF set (tests/e2e/test_image_store_rados.py
+does) on RADOS."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import image_env
+import nubo_env
+from image_env import make_ova, make_raw, qemu_img, sha256_file
+from nubo_env import check, check_eq, sql_quote
+
+tap = nubo_env.Tap(__file__, per_test_timeout=240, fixture=image_env.ImageEnv)
+
+
+def scratch(env, name):
+    d = env.tmp / "work"
+    d.mkdir(exist_ok=True)
+    return d / name
+
+
+def same_disk(a, b):
+    r = subprocess.run(["qemu-img", "compare", "-q", str(a), str(b)], capture_output=True,
+                       text=True, timeout=120)
+    return r.returncode == 0
+
+
+def no_leftovers(env):
+    """Only committed blobs that an image or a task refers to remain, and no temporary ones."""
+    if env.ceph_conf:
+        return
+    files = env.store_files()
+    tmp = [f for f in files if f.startswith("tmp/")]
+    check(not tmp, "no temporary files left in the store", tmp)
+    keys = set((env.psql1("SELECT string_agg(store_key, ' ') FROM images") or "").split())
+    keys |= set((env.psql1("SELECT string_agg(source_key, ' ') FROM image_tasks "
+                           "WHERE state IN ('pending', 'active')") or "").split())
+    keys |= set((env.psql1("SELECT string_agg(result_key, ' ') FROM image_tasks t JOIN images m "
+                           "ON m.id = t.image_id WHERE m.state <> 'deregistered'") or "").split())
+    stray = [f for f in files if f.startswith("objects/") and f[len("objects/"):] not in keys]
+    check(not stray, "every blob belongs to an image or a running task", stray, keys)
+
+
+@tap.test
+def raw_upload_download_and_range(env):
+    t = env.tenant("alice")
+    raw = make_raw(scratch(env, "disk.raw"), size_mib=12)
+    image_id = env.new_image(t, "raw-disk", "raw")
+    check_eq(env.get_image(t, image_id)["state"], "pending", "a new upload image waits for bytes")
+    status, _, body = env.upload(t, image_id, raw)
+    check(status == 200, "upload of a raw disk", status, body)
+    row = env.image_row(image_id)
+    digest = sha256_file(raw)
+    check_eq((row["state"], row["disk_format"], row["sha256"], int(row["stored_bytes"])),
+             ("available", "raw", digest, raw.stat().st_size), "the image as stored")
+    check(row["location"].startswith(f"http://127.0.0.1:{env.imaged_port}/v1/blobs/images/"),
+          "the agents' URL is nubo-imaged's", row["location"])
+    status, headers, data = env.curl(t, "GET", f"/v1/images/{image_id}/file", [])
+    check_eq((status, hashlib.sha256(data).hexdigest(), headers.get("x-nubo-sha256")),
+             (200, digest, digest), "download: the same bytes")
+    status, headers, data = env.curl(t, "GET", f"/v1/images/{image_id}/file",
+                                     ["-r", "1048570-1048580"])
+    with open(raw, "rb") as f:
+        f.seek(1048570)
+        want = f.read(11)
+    check_eq((status, data, headers.get("content-range")),
+             (206, want, f"bytes 1048570-1048580/{raw.stat().st_size}"), "a ranged download")
+    status, headers, _ = env.curl(t, "GET", f"/v1/images/{image_id}/file",
+                                  ["-r", f"{raw.stat().st_size + 5}-"])
+    check_eq((status, headers.get("content-range")), (416, f"bytes */{raw.stat().st_size}"),
+             "a range past the end")
+    status, _, body = env.curl(env.tenant("bob"), "GET", f"/v1/images/{image_id}/file", [])
+    check(status == 400 and b"InvalidAMIID.NotFound" in body, "another tenant cannot download",
+          status, body)
+    # The agents' signed URL: good, tampered, ranged.
+    with urllib.request.urlopen(row["location"], timeout=30) as r:
+        check_eq(hashlib.sha256(r.read()).hexdigest(), digest, "the blob URL serves the image")
+    req = urllib.request.Request(row["location"], headers={"Range": "bytes=-16"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        check_eq((r.status, len(r.read())), (206, 16), "the blob URL honours Range")
+    bad = row["location"][:-4] + ("0000" if not row["location"].endswith("0000") else "1111")
+    try:
+        urllib.request.urlopen(bad, timeout=10)
+        check(False, "a tampered blob URL is refused")
+    except urllib.error.HTTPError as e:
+        check_eq(e.code, 403, "a tampered blob URL is refused")
+    status, _, body = env.upload(t, image_id, raw)
+    check(status == 400 and b"IncorrectState" in body, "a second upload is refused", status, body)
+    n = env.psql1(f"SELECT count(*) FROM request_log WHERE action LIKE 'PUT /v1/images/%' "
+                  f"AND tenant_id = {sql_quote(t.tenant_id)}")
+    check(int(n) >= 2, "uploads are in the request log", n)
+    no_leftovers(env)
+
+
+@tap.test
+def qcow2_chunked_upload_and_hostile_qcow2(env):
+    t = env.tenant("alice")
+    raw = make_raw(scratch(env, "q.raw"), size_mib=6, seed=b"q")
+    q = scratch(env, "disk.qcow2")
+    qemu_img("convert", "-f", "raw", "-O", "qcow2", str(raw), str(q))
+    image_id = env.new_image(t, "qcow2-disk", "qcow2")
+    status, _, body = env.upload(t, image_id, q, digest=False, chunked=True)
+    check(status == 200, "chunked upload of a qcow2 without a digest", status, body)
+    row = env.image_row(image_id)
+    check_eq((row["state"], row["disk_format"], int(row["virtual_size"])),
+             ("available", "qcow2", 6 << 20), "qcow2 kept as qcow2, virtual size read")
+    # A qcow2 naming a backing file on the node is refused, and nothing stays behind.
+    base = scratch(env, "base.qcow2")
+    qemu_img("create", "-f", "qcow2", str(base), "16M")
+    evil = scratch(env, "evil.qcow2")
+    qemu_img("create", "-f", "qcow2", "-b", str(base), "-F", "qcow2", str(evil))
+    image_id = env.new_image(t, "evil", "qcow2")
+    status, _, body = env.upload(t, image_id, evil)
+    check(status == 400 and b"backing file" in body, "a qcow2 with a backing file is refused",
+          status, body)
+    check_eq(env.image_row(image_id)["state"], "pending", "the image still waits for bytes")
+    # A file that is not what the tenant said.
+    status, _, body = env.upload(t, image_id, raw)
+    check(status == 400 and b"raw" in body, "raw bytes declared as qcow2 are refused",
+          status, body)
+    no_leftovers(env)
+
+
+@tap.test
+def digest_mismatch_stores_nothing(env):
+    t = env.tenant("alice")
+    raw = make_raw(scratch(env, "d.raw"), size_mib=2)
+    image_id = env.new_image(t, "bad-digest", "raw")
+    status, _, body = env.upload(t, image_id, raw, digest="ab" * 32)
+    check(status == 400 and b"BadDigest" in body, "a wrong x-amz-content-sha256", status, body)
+    row = env.image_row(image_id)
+    check_eq((row["state"], row["store_key"], row["stored_bytes"]), ("pending", "", "0"),
+             "the image has no bytes")
+    no_leftovers(env)
+
+
+@tap.test
+def vhd_dynamic_and_fixed_import(env):
+    t = env.tenant("alice")
+    raw = make_raw(scratch(env, "v.raw"), size_mib=10, seed=b"vhd")
+    for sub in ("dynamic", "fixed"):
+        vhd = scratch(env, f"disk-{sub}.vhd")
+        qemu_img("convert", "-f", "raw", "-O", "vpc", "-o", f"subformat={sub}", str(raw),
+                 str(vhd))
+        image_id = env.new_image(t, f"vhd-{sub}", "vhd")
+        status, _, body = env.upload(t, image_id, vhd)
+        check(status == 202 and b"import_task_id" in body, f"upload of a {sub} VHD is accepted",
+              status, body)
+        row = env.wait_image(image_id)
+        check_eq((row["state"], row["disk_format"]), ("available", "qcow2"),
+                 f"the {sub} VHD was imported as qcow2: {row['state_reason']}")
+        props = row["properties"]
+        check(f'"source_subformat": "{sub}"' in props, "the source format is recorded", props)
+        out = scratch(env, f"back-{sub}.qcow2")
+        status, _, data = env.curl(t, "GET", f"/v1/images/{image_id}/file", ["-o", str(out)])
+        check_eq(status, 200, "download of the imported image")
+        check_eq(sha256_file(out), row["sha256"], "downloaded bytes match the recorded digest")
+        check(same_disk(raw, out), f"the imported {sub} VHD holds the original disk")
+        task = env.psql1(f"SELECT state || ' ' || progress FROM image_tasks "
+                         f"WHERE image_id = {sql_quote(image_id)}")
+        check_eq(task, "completed 100", "the import task is complete")
+    no_leftovers(env)
+
+
+def corrupt(path, offset_from_end=None, offset=None, data=b"\xff"):
+    with open(path, "r+b") as f:
+        if offset_from_end is not None:
+            f.seek(-offset_from_end, os.SEEK_END)
+        else:
+            f.seek(offset)
+        f.write(data)
+
+
+@tap.test
+def corrupt_vhds_are_refused_with_a_reason(env):
+    t = env.tenant("alice")
+    raw = make_raw(scratch(env, "c.raw"), size_mib=4)
+    good = scratch(env, "good.vhd")
+    qemu_img("convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic", str(raw), str(good))
+    cases = []
+    v = scratch(env, "bad-checksum.vhd")
+    v.write_bytes(good.read_bytes())
+    corrupt(v, offset_from_end=512 - 64, data=b"\x00\x00\x00\x01")  # the footer's checksum
+    cases.append((v, b"checksum"))
+    v = scratch(env, "truncated.vhd")
+    v.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    cases.append((v, b"vhd"))
+    v = scratch(env, "bad-cookie.vhd")
+    v.write_bytes(good.read_bytes())
+    corrupt(v, offset_from_end=512, data=b"XXXXXXXX")
+    cases.append((v, b"vhd"))
+    for path, needle in cases:
+        image_id = env.new_image(t, path.name, "vhd")
+        status, _, body = env.upload(t, image_id, path)
+        check(status == 400 and needle in body.lower(), f"{path.name} is refused with a reason",
+              status, body)
+        check_eq(env.image_row(image_id)["store_key"], "", f"{path.name} left no blob")
+    no_leftovers(env)
+
+
+@tap.test
+def ova_import_reads_the_ovf(env):
+    t = env.tenant("alice")
+    raw = make_raw(scratch(env, "o.raw"), size_mib=8, seed=b"ova")
+    vmdk = scratch(env, "disk1.vmdk")
+    qemu_img("convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", str(raw),
+             str(vmdk))
+    ova = make_ova(scratch(env, "appliance.ova"), vmdk, vcpus=2, memory_mib=8192)
+    image_id = env.new_image(t, "appliance", "ova")
+    status, _, body = env.upload(t, image_id, ova)
+    check(status == 202, "OVA upload accepted for import", status, body)
+    row = env.wait_image(image_id)
+    check_eq(row["state"], "available", f"the OVA was imported: {row['state_reason']}")
+    props = row["properties"]
+    for needle in ('"vcpus": 2', '"memory_mib": 8192', '"os": "Debian 12"',
+                   '"manifest_checked": true'):
+        check(needle in props, f"the OVF's hardware is on the image: {needle}", props)
+    check_eq(row["suggested_type"], "m5.large", "the smallest type with 2 vCPUs and 8 GiB")
+    out = scratch(env, "ova-back.qcow2")
+    env.curl(t, "GET", f"/v1/images/{image_id}/file", ["-o", str(out)])
+    check(same_disk(raw, out), "the OVA's disk is the image")
+    no_leftovers(env)
+
+
+def wait_task(env, creds, task_id, timeout=120):
+    deadline = time.monotonic() + timeout
+    r = None
+    while time.monotonic() < deadline:
+        r = env.rest(creds, "GET", f"/v1/image-tasks/{task_id}")
+        check(r.status == 200, f"GET /v1/image-tasks/{task_id}", r)
+        if r.json["state"] in ("completed", "failed"):
+            return r.json
+        time.sleep(0.2)
+    check(False, f"task {task_id} did not finish", r, env.imaged.tail())
+
+
+@tap.test
+def vhd_to_ova_export_and_back(env):
+    """A VHD imported, exported as OVA, the OVA checked by Python's tarfile and hashlib and
+    imported again: the disk is the same all the way round."""
+    import tarfile
+    t = env.tenant("grace")
+    raw = make_raw(scratch(env, "rt.raw"), size_mib=9, seed=b"round-trip")
+    vhd = scratch(env, "rt.vhd")
+    qemu_img("convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic", str(raw), str(vhd))
+    image_id = env.new_image(t, "round-trip", "vhd")
+    status, _, body = env.upload(t, image_id, vhd)
+    check(status == 202, "VHD accepted", status, body)
+    check_eq(env.wait_image(image_id)["state"], "available", "VHD imported")
+    r = env.rest(t, "POST", f"/v1/images/{image_id}/export")
+    check(r.status == 202 and r.json["export_task_id"].startswith("export-ami-"), "export", r)
+    task = wait_task(env, t, r.json["export_task_id"])
+    check_eq(task["state"], "completed", f"the export completed: {task['status_message']}")
+    ova = scratch(env, "exported.ova")
+    status, headers, _ = env.curl(t, "GET", f"/v1/images/{image_id}/export.ova",
+                                  ["-o", str(ova)])
+    check_eq((status, sha256_file(ova), ova.stat().st_size),
+             (200, task["result_sha256"], task["result_bytes"]), "the OVA as recorded")
+    with tarfile.open(ova) as tar:
+        names = tar.getnames()
+        check_eq(names, [f"{image_id}.ovf", "disk1.vmdk", f"{image_id}.mf"],
+                 "descriptor first, then the disk and the manifest")
+        data = {n: tar.extractfile(n).read() for n in names}
+    for line in data[f"{image_id}.mf"].decode().splitlines():
+        name, digest = line[len("SHA256("):].split(")= ")
+        check_eq(hashlib.sha256(data[name]).hexdigest(), digest, f"manifest digest of {name}")
+    check(b"vmdk.html#streamOptimized" in data[f"{image_id}.ovf"], "the disk is a VMDK")
+    vmdk = scratch(env, "exported.vmdk")
+    vmdk.write_bytes(data["disk1.vmdk"])
+    check(same_disk(raw, vmdk), "the exported disk is the original disk")
+    again = env.new_image(t, "round-trip-again", "ova")
+    status, _, body = env.upload(t, again, ova)
+    check(status == 202, "the exported OVA imports again", status, body)
+    check_eq(env.wait_image(again)["state"], "available", "re-imported")
+    back = scratch(env, "again.qcow2")
+    env.curl(t, "GET", f"/v1/images/{again}/file", ["-o", str(back)])
+    check(same_disk(raw, back), "after VHD -> qcow2 -> OVA -> qcow2 the disk is unchanged")
+    r = env.rest(env.tenant("bob"), "GET", f"/v1/image-tasks/{task['id']}")
+    check(r.status == 400, "another tenant cannot see the task", r)
+    no_leftovers(env)
+
+
+@tap.test
+def corrupt_ovas_fail_the_import_with_a_reason(env):
+    t = env.tenant("alice")
+    raw = make_raw(scratch(env, "co.raw"), size_mib=2)
+    vmdk = scratch(env, "co.vmdk")
+    qemu_img("convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", str(raw),
+             str(vmdk))
+    bad_mf = make_ova(scratch(env, "bad-mf.ova"), vmdk, corrupt_digest=True)
+    truncated = scratch(env, "truncated.ova")
+    good = make_ova(scratch(env, "good.ova"), vmdk)
+    truncated.write_bytes(good.read_bytes()[:3000])
+    for path, needle in ((bad_mf, "disk1.vmdk"), (truncated, "")):
+        image_id = env.new_image(t, path.name, "ova")
+        status, _, body = env.upload(t, image_id, path)
+        check(status == 202, f"{path.name} accepted for import", status, body)
+        row = env.wait_image(image_id)
+        check(row["state"] == "failed" and row["state_reason"] and needle in row["state_reason"],
+              f"{path.name}: the image failed, saying why", row)
+        r = env.rest(t, "GET", "/v1/images", query={"image-id": image_id})
+        check(r.status == 200, "the failed image is shown", r)
+        task = env.psql1(f"SELECT state FROM image_tasks WHERE image_id = {sql_quote(image_id)}")
+        check_eq(task, "failed", "the task failed")
+    env.gc()
+    no_leftovers(env)
+
+
+@tap.test
+def quota_and_size_limit(env):
+    t = env.tenant("carol")
+    env.psql(f"INSERT INTO quotas (tenant_id, max_image_bytes) VALUES "
+             f"({sql_quote(t.tenant_id)}, {3 << 20}) ON CONFLICT (tenant_id) DO UPDATE "
+             f"SET max_image_bytes = excluded.max_image_bytes")
+    raw = make_raw(scratch(env, "big.raw"), size_mib=4)
+    image_id = env.new_image(t, "too-big", "raw")
+    status, _, body = env.upload(t, image_id, raw)
+    check(status in (400, 413) and b"ResourceLimitExceeded" in body,
+          "an upload over the quota (Content-Length) is refused", status, body)
+    status, _, body = env.upload(t, image_id, raw, digest=False, chunked=True)
+    check(b"ResourceLimitExceeded" in body, "a chunked upload over the quota is cut off",
+          status, body)
+    small = make_raw(scratch(env, "small.raw"), size_mib=2)
+    status, _, body = env.upload(t, image_id, small)
+    check(status == 200, "an upload within the quota", status, body)
+    image2 = env.new_image(t, "second", "raw")
+    status, _, body = env.upload(t, image2, small)
+    check(b"ResourceLimitExceeded" in body, "the quota counts the images already stored",
+          status, body)
+    no_leftovers(env)
+
+
+@tap.test
+def gateway_killed_mid_upload(env):
+    t = env.tenant("dave")
+    raw = make_raw(scratch(env, "kill.raw"), size_mib=64)
+    image_id = env.new_image(t, "killed", "raw")
+    # A slow upload (curl --limit-rate) that the gateway's death cuts off.
+    url = env.endpoint.rstrip("/") + f"/v1/images/{image_id}/file"
+    cmd = ["curl", "-sS", "--limit-rate", "4M", "-X", "PUT", "--aws-sigv4",
+           "aws:amz:nubo-1:nubo", "--user", f"{t.key_id}:{t.secret}", "-H",
+           "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-T", str(raw), url]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (env.store_files() if not env.ceph_conf else [1]):
+        time.sleep(0.1)
+    time.sleep(1.0)
+    env.stop_gateway(signal.SIGKILL)
+    p.wait(timeout=30)
+    check(p.returncode != 0, "the client saw the upload fail", p.returncode)
+    env.start_gateway()
+    row = env.image_row(image_id)
+    check_eq((row["state"], row["store_key"]), ("pending", ""), "no image was made of it")
+    if not env.ceph_conf:
+        check(any(f.startswith("tmp/") for f in env.store_files()),
+              "the killed upload left a temporary file (collected next)", env.store_files())
+    removed = env.gc()
+    check(removed >= 1, "the collector removed what the killed upload left", removed)
+    no_leftovers(env)
+    status, _, body = env.upload(t, image_id, make_raw(scratch(env, "retry.raw"), size_mib=1))
+    check(status == 200, "the upload can be made again", status, body)
+
+
+@tap.test
+def concurrent_uploads_one_wins(env):
+    t = env.tenant("erin")
+    a = make_raw(scratch(env, "a.raw"), size_mib=8, seed=b"a")
+    b = make_raw(scratch(env, "b.raw"), size_mib=8, seed=b"b")
+    image_id = env.new_image(t, "raced", "raw")
+    results = {}
+
+    def go(name, path):
+        results[name] = env.upload(t, image_id, path)
+    threads = [threading.Thread(target=go, args=(n, p)) for n, p in (("a", a), ("b", b))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    statuses = sorted(r[0] for r in results.values())
+    check(statuses == [200, 400] or statuses == [200, 409],
+          "one upload wins, the other is refused", results)
+    row = env.image_row(image_id)
+    check(row["sha256"] in (sha256_file(a), sha256_file(b)), "the image is the winner's bytes")
+    no_leftovers(env)
+
+
+@tap.test
+def storage_is_metered(env):
+    t = env.tenant("frank")
+    raw = make_raw(scratch(env, "m.raw"), size_mib=3)
+    image_id = env.new_image(t, "metered", "raw")
+    env.upload(t, image_id, raw)
+    env.psql(f"UPDATE images SET state = 'deregistered' WHERE id = {sql_quote(image_id)}")
+    events = env.psql1(f"SELECT string_agg(bytes::text, ',' ORDER BY id) FROM "
+                       f"image_storage_events WHERE image_id = {sql_quote(image_id)}")
+    check_eq(events, f"{raw.stat().st_size},0", "stored bytes, then nothing once deregistered")
+    env.gc()
+    env.gc()
+    check_eq(env.image_row(image_id)["store_key"], "", "the deregistered image's blob is gone")
+    no_leftovers(env)
+
+
+if __name__ == "__main__":
+    tap.main()
