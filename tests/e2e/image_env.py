@@ -99,8 +99,19 @@ class ImageEnv(nubo_env.NuboEnv):
         check(r.returncode == 0, "nubo-imaged --gc", r.stdout, r.stderr)
         return int(r.stdout.split()[1])
 
+    def rados_objects(self):
+        """Every object of the RADOS store's pool (manifests and data objects)."""
+        pool = self.store_settings()["NUBO_STORE_POOL"]
+        r = subprocess.run(["rados", "-c", self.ceph_conf, "-p", pool, "ls"],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0, "rados ls", r.stderr)
+        return sorted(r.stdout.split())
+
     def store_files(self):
-        """Every file of the file store (committed and temporary), relative to its root."""
+        """Every file of the file store (committed and temporary), relative to its root; none
+        on RADOS."""
+        if self.ceph_conf:
+            return []
         root = self.tmp / "images"
         return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
@@ -173,6 +184,44 @@ class ImageEnv(nubo_env.NuboEnv):
             time.sleep(0.2)
         check(False, f"image {image_id} did not reach {states} in {timeout} s", row,
               self.imaged.tail() if self.imaged else "")
+
+
+CEPH_UP = nubo_env.REPO / "tests/lib/ceph-up.sh"
+
+
+class RadosImageEnv(ImageEnv):
+    """ImageEnv on RADOS: start() first starts a throwaway single-node Ceph cluster
+    (tests/lib/ceph-up.sh: one monitor, one memstore OSD, on 127.0.0.1), close() stops it."""
+
+    def __init__(self):
+        super().__init__()
+        self.ceph_dir = None
+
+    def start(self):
+        import tempfile
+        self.ceph_dir = Path(tempfile.mkdtemp(prefix="nubo-e2e-ceph-")) / "cluster"
+        env = dict(os.environ, CEPH_UP_OWNER_PID=str(os.getpid()),
+                   CEPH_MEMSTORE_BYTES=str(2 << 30))
+        r = subprocess.run([str(CEPH_UP), "start", str(self.ceph_dir)], capture_output=True,
+                           text=True, timeout=120, env=env)
+        if r.returncode != 0:
+            raise RuntimeError(f"ceph-up.sh start failed:\n{r.stderr[-3000:]}")
+        self.ceph_conf = str(self.ceph_dir / "ceph.conf")
+        super().start()
+
+    def close(self):
+        errors = super().close()
+        if self.ceph_dir:
+            r = subprocess.run([str(CEPH_UP), "stop", str(self.ceph_dir)], capture_output=True,
+                               text=True, timeout=120)
+            if r.returncode != 0:
+                errors.append(f"ceph-up.sh stop: {r.stderr[-1000:]}")
+            import shutil
+            shutil.rmtree(self.ceph_dir.parent, ignore_errors=True)
+        return errors
+
+    def summary(self):
+        return super().summary() + f", Ceph in {self.ceph_dir}"
 
 
 def qemu_img(*args):
