@@ -465,8 +465,8 @@ static int post_image_export(struct rest_call *c)
         return -1;
     }
     c->status = 202;
-    c->reply = json_pack("{s:s, s:s, s:s}", "export_task_id", task, "image_id", c->args[0],
-                         "state", "pending");
+    c->reply = json_pack("{s:s, s:s, s:s}", "export_task_id", task, "image_id", c->args[0], "state",
+                         "pending");
     return 0;
 }
 
@@ -477,10 +477,10 @@ static int get_image_task(struct rest_call *c)
     if (gw_image_task_get(c->gw, c->who, c->args[0], c->arena, &t, &c->err) < 0) {
         return -1;
     }
-    c->reply = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "id", t.id, "kind", t.kind,
-                         "image_id", t.image_id, "state", t.state, "progress", t.progress,
-                         "status_message", t.status_message, "updated_at",
-                         time_text(c, t.updated_ms));
+    c->reply =
+        json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "id", t.id, "kind", t.kind, "image_id",
+                  t.image_id, "state", t.state, "progress", t.progress, "status_message",
+                  t.status_message, "updated_at", time_text(c, t.updated_ms));
     if (t.result_sha256) {
         json_object_set_new(c->reply, "result_bytes", json_integer(t.result_bytes));
         json_object_set_new(c->reply, "result_sha256", json_string(t.result_sha256));

@@ -261,9 +261,8 @@ static void download(struct nb_http_req *req, void *arg)
     char sha[65];
     if (!doc) {
         d = calloc(1, sizeof *d);
-        if (!d ||
-            (ova ? gw_image_export_blob(gw, c.who, id, d->key, &size, sha, &c.err)
-                 : gw_image_blob(gw, c.who, id, d->key, &size, sha, &c.err)) < 0) {
+        if (!d || (ova ? gw_image_export_blob(gw, c.who, id, d->key, &size, sha, &c.err)
+                       : gw_image_blob(gw, c.who, id, d->key, &size, sha, &c.err)) < 0) {
             if (!d) {
                 nb_error_set(&c.err, NB_ERR_INTERNAL, "out of memory");
             }
@@ -306,8 +305,8 @@ static void download(struct nb_http_req *req, void *arg)
         snprintf(hdr, sizeof hdr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last, size);
         nb_http_reply_header(req, "Content-Range", hdr);
     }
-    nb_http_reply_stream(req, c.status, ova ? "application/x-tar" : "application/octet-stream",
-                         len, download_read, free, d);
+    nb_http_reply_stream(req, c.status, ova ? "application/x-tar" : "application/octet-stream", len,
+                         download_read, free, d);
     nb_log_set_request_id(NULL);
 }
 

@@ -373,13 +373,32 @@ int gw_image_create_for_upload(struct gw_ctx *gw, const struct gw_principal *who
                        img->is_public ? "t" : "f",
                        type,
                        img->architecture ? img->architecture : "x86_64",
-                       source_format};
+                       source_format,
+                       img->kernel_id,
+                       img->ramdisk_id,
+                       img->kernel_args};
+    /* A kernel-booted image names a kernel (aki-) and a ramdisk (ari-) the tenant may use. */
     PGresult *res = nb_pg_exec(conn,
                                "INSERT INTO images (id, tenant_id, name, description, is_public, "
-                               "image_type, architecture, state, source_format) VALUES ($1, $2, "
-                               "$3, $4, $5, $6, $7, 'pending', $8)",
-                               8, p, err);
+                               "image_type, architecture, state, source_format, kernel_id, "
+                               "ramdisk_id, kernel_args) SELECT $1, $2, $3, $4, $5, $6, $7, "
+                               "'pending', $8, $9, $10, $11 "
+                               "WHERE ($9::text IS NULL OR EXISTS (SELECT 1 FROM images k "
+                               "WHERE k.id = $9 AND k.image_type = 'kernel' AND k.state = "
+                               "'available' AND (k.tenant_id = $2 OR k.is_public))) "
+                               "AND ($10::text IS NULL OR EXISTS (SELECT 1 FROM images r "
+                               "WHERE r.id = $10 AND r.image_type = 'ramdisk' AND r.state = "
+                               "'available' AND (r.tenant_id = $2 OR r.is_public)))",
+                               11, p, err);
     nb_pg_release(conn);
+    if (res && strtol(PQcmdTuples(res), NULL, 10) != 1) {
+        PQclear(res);
+        nb_error_set(err, NB_ERR_INVALID,
+                     "kernel_id and ramdisk_id must name an available kernel (aki-) and ramdisk "
+                     "(ari-) image that this tenant may use");
+        set_reason(err, "InvalidParameterValue");
+        return -1;
+    }
     if (!res) {
         if (err->code == NB_ERR_CONFLICT) {
             nb_error_set(err, NB_ERR_CONFLICT, "An image named '%s' already exists", img->name);
@@ -484,9 +503,8 @@ int gw_image_export(struct gw_ctx *gw, const struct gw_principal *who, const cha
     return rc;
 }
 
-int gw_image_export_blob(struct gw_ctx *gw, const struct gw_principal *who,
-                         const char *image_id, char *key_out, uint64_t *size, char *sha256_out,
-                         struct nb_error *err)
+int gw_image_export_blob(struct gw_ctx *gw, const struct gw_principal *who, const char *image_id,
+                         char *key_out, uint64_t *size, char *sha256_out, struct nb_error *err)
 {
     const char *ids[] = {image_id};
     if (svc_check_id_form(ids, 1, "ami", "InvalidAMIID.Malformed", err) < 0) {

@@ -69,9 +69,8 @@ int gw_image_export(struct gw_ctx *gw, const struct gw_principal *who, const cha
 /* The OVA of the latest completed export of the principal's image 'image_id': key (IMG_KEY_MAX
  * + 1 bytes), size and SHA-256 (65 bytes). Returns 0, or -1 with 'err' (InvalidAMIID.NotFound;
  * IncorrectState when no export has completed). */
-int gw_image_export_blob(struct gw_ctx *gw, const struct gw_principal *who,
-                         const char *image_id, char *key_out, uint64_t *size, char *sha256_out,
-                         struct nb_error *err);
+int gw_image_export_blob(struct gw_ctx *gw, const struct gw_principal *who, const char *image_id,
+                         char *key_out, uint64_t *size, char *sha256_out, struct nb_error *err);
 
 struct nb_arena;
 struct gw_image_task {

@@ -54,9 +54,15 @@ int img_read_full(img_read_fn rd, void *ctx, void *buf, size_t len, uint64_t off
         if (n < 0) {
             return -1;
         }
-        if (n == 0 || (uint64_t)n > len - done) {
-            nb_error_set(err, NB_ERR_IO, "short read at offset %" PRIu64 ": %zu of %zu bytes", off,
-                         done, len);
+        if (n == 0) {
+            nb_error_set(err, NB_ERR_IO, "short read at offset %" PRIu64 ": %zu of %zu bytes",
+                         off + done, done, len);
+            return -1;
+        }
+        if ((uint64_t)n > len - done) {
+            nb_error_set(err, NB_ERR_INTERNAL,
+                         "image reader returned %" PRId64 " bytes for a read of %zu", n,
+                         len - done);
             return -1;
         }
         done += (size_t)n;
@@ -435,12 +441,18 @@ static int probe_vhd(img_read_fn rd, void *ctx, const unsigned char *f, size_t f
         return -1;
     }
     if (type == VHD_FIXED) {
-        if (footer_off != vsize) {
+        if (footer_off < vsize) {
             nb_error_set(err, NB_ERR_INVALID,
-                         "vhd %s: a fixed disk of %" PRIu64 " bytes needs %" PRIu64
+                         "vhd truncated: a fixed disk of %" PRIu64 " bytes needs %" PRIu64
                          " bytes, the file has %" PRIu64,
-                         footer_off < vsize ? "truncated" : "fixed disk has trailing data", vsize,
-                         vsize + flen, footer_off + flen);
+                         vsize, vsize + flen, footer_off + flen);
+            return -1;
+        }
+        if (footer_off > vsize) {
+            nb_error_set(err, NB_ERR_INVALID,
+                         "vhd fixed disk of %" PRIu64 " bytes has %" PRIu64
+                         " bytes of data before its footer",
+                         vsize, footer_off);
             return -1;
         }
         snprintf(out->subformat, sizeof out->subformat, "fixed");
@@ -555,6 +567,12 @@ static int probe_vmdk(img_read_fn rd, void *ctx, const unsigned char *h, size_t 
         if (memcmp(foot, "KDMV", 4) || le64(foot + 56) == VMDK_GD_AT_END) {
             nb_error_set(err, NB_ERR_INVALID,
                          "vmdk truncated: no stream footer in the second-to-last sector");
+            return -1;
+        }
+        /* qemu takes the whole footer for the header: it may not describe another disk. */
+        if (le32(foot + 4) != version || le64(foot + 12) != capacity || le64(foot + 20) != grain ||
+            le32(foot + 44) != gtes) {
+            nb_error_set(err, NB_ERR_INVALID, "vmdk stream footer disagrees with the header");
             return -1;
         }
         gd_off = le64(foot + 56);

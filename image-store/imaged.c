@@ -223,14 +223,15 @@ static void gc_consider(const char *key, uint64_t size, void *arg)
     }
     struct nb_error err = {0};
     const char *params[] = {key};
-    PGresult *res = nb_pg_exec(p->conn,
-                               "SELECT EXISTS (SELECT 1 FROM images WHERE store_key = $1 "
-                               "AND state <> 'deregistered') "
-                               "OR EXISTS (SELECT 1 FROM image_tasks WHERE source_key = $1 "
-                               "AND state IN ('pending', 'active')) "
-                               "OR EXISTS (SELECT 1 FROM image_tasks t JOIN images m ON m.id = t.image_id "
-                               "WHERE t.result_key = $1 AND m.state <> 'deregistered')",
-                               1, params, &err);
+    PGresult *res =
+        nb_pg_exec(p->conn,
+                   "SELECT EXISTS (SELECT 1 FROM images WHERE store_key = $1 "
+                   "AND state <> 'deregistered') "
+                   "OR EXISTS (SELECT 1 FROM image_tasks WHERE source_key = $1 "
+                   "AND state IN ('pending', 'active')) "
+                   "OR EXISTS (SELECT 1 FROM image_tasks t JOIN images m ON m.id = t.image_id "
+                   "WHERE t.result_key = $1 AND m.state <> 'deregistered')",
+                   1, params, &err);
     if (!res) {
         p->errors++;
         return;

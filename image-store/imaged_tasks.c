@@ -690,14 +690,14 @@ static int do_export(struct imaged *d, struct task *t, struct nb_error *err)
         return -1;
     }
     const char *p[] = {t->image_id};
-    PGresult *res = nb_pg_exec(
-        conn,
-        "SELECT m.name, m.disk_format, COALESCE(m.virtual_size, m.size_bytes, 0), "
-        "COALESCE((m.properties->>'vcpus')::int, it.vcpus, 1), "
-        "COALESCE((m.properties->>'memory_mib')::bigint, it.memory_mib, 1024), "
-        "COALESCE(m.properties->>'os', '') FROM images m "
-        "LEFT JOIN instance_types it ON it.name = m.suggested_type WHERE m.id = $1",
-        1, p, err);
+    PGresult *res =
+        nb_pg_exec(conn,
+                   "SELECT m.name, m.disk_format, COALESCE(m.virtual_size, m.size_bytes, 0), "
+                   "COALESCE((m.properties->>'vcpus')::int, it.vcpus, 1), "
+                   "COALESCE((m.properties->>'memory_mib')::bigint, it.memory_mib, 1024), "
+                   "COALESCE(m.properties->>'os', '') FROM images m "
+                   "LEFT JOIN instance_types it ON it.name = m.suggested_type WHERE m.id = $1",
+                   1, p, err);
     nb_pg_release(conn);
     if (!res) {
         return -1;
@@ -737,8 +737,9 @@ static int do_export(struct imaged *d, struct task *t, struct nb_error *err)
             goto out;
         }
     }
-    char *argv[] = {"qemu-img", "convert", "-q", "-f", fmt, "-O", "vmdk", "-o",
-                    "subformat=streamOptimized", src_path, out_path, NULL};
+    char *argv[] = {
+        "qemu-img", "convert", "-q", "-f", fmt, "-O", "vmdk", "-o", "subformat=streamOptimized",
+        src_path,   out_path,  NULL};
     if (run_qemu_img(d, t, argv, vsize + vsize / 4 + (64u << 20), log_path, err) < 0) {
         if (err->code == NB_ERR_INVALID) {
             err->code = NB_ERR_INTERNAL; /* the image was validated when it was stored */
@@ -781,8 +782,7 @@ static int do_export(struct imaged *d, struct task *t, struct nb_error *err)
     snprintf(key, sizeof key, "exports/%s.ova", t->id);
     static const unsigned char end[1024];
     w = img_store_write_begin(d->store, key, err);
-    if (!w ||
-        ova_member(d, t, w, md, name_ovf, -1, desc, strlen(desc), buf, err) < 0 ||
+    if (!w || ova_member(d, t, w, md, name_ovf, -1, desc, strlen(desc), buf, err) < 0 ||
         ova_member(d, t, w, md, "disk1.vmdk", disk_fd, NULL, disk_size, buf, err) < 0 ||
         ova_member(d, t, w, md, name_mf, -1, mf, strlen(mf), buf, err) < 0 ||
         ova_put(w, md, end, sizeof end, err) < 0) {

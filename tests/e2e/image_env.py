@@ -86,6 +86,9 @@ class ImageEnv(nubo_env.NuboEnv):
             status = self.imaged.stop()
             if status not in (None, 0):
                 errors.append(f"nubo-imaged exited with status {status}:\n" + self.imaged.tail())
+            for marker in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
+                if marker in self.imaged.log():
+                    errors.append(f"'{marker}' in the nubo-imaged log:\n{self.imaged.tail(60)}")
         return errors + super().close()
 
     def summary(self):

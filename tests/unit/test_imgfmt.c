@@ -538,6 +538,26 @@ static void vmdk_detected_and_refused(void **state)
     struct blob split = slurp(f, "split.vmdk");
     expect_probe_fails(&split, "vmdk", "vmdk descriptor file refused");
 
+    /* VMware's stream layout: the header says "grain directory at the end" and the real
+     * header follows the data as a footer (footer marker, footer, end-of-stream marker). qemu
+     * writes the directory offset in the header; move it to a footer, check qemu agrees. */
+    struct blob st = {malloc(so.len + 1536), so.len + 1536};
+    assert_non_null(st.data);
+    memcpy(st.data, so.data, so.len);
+    memset(st.data + so.len, 0, 1536);
+    st.data[so.len] = 1;      /* footer marker: 1 sector, size 0 */
+    st.data[so.len + 12] = 3; /* type footer */
+    memcpy(st.data + so.len + 512, so.data, 512);
+    memset(st.data + 56, 0xff, 8); /* gdOffset = GD_AT_END */
+    spit(f, "stream.vmdk", st.data, st.len);
+    sh(f, "qemu-img info -f vmdk stream.vmdk >/dev/null");
+    expect_probe_ok(&st, NULL, "vmdk", "streamOptimized", 5u << 20);
+    st.data[so.len + 512 + 13] ^= 1; /* the footer's capacity differs */
+    expect_probe_fails(&st, NULL, "vmdk stream footer disagrees with the header");
+    memset(st.data + so.len + 512, 0, 4);
+    expect_probe_fails(&st, NULL, "no stream footer in the second-to-last sector");
+    free(st.data);
+
     struct blob b = copy_blob(&ms);
     memset(b.data + 12, 0, 8); /* capacity 0: qemu would follow the embedded descriptor */
     expect_probe_fails(&b, NULL, "vmdk capacity is 0");
