@@ -470,6 +470,68 @@ static int post_image_export(struct rest_call *c)
     return 0;
 }
 
+/* GET /v1/images/{id}/parts: the parts of a multipart upload received so far. */
+static int get_image_parts(struct rest_call *c)
+{
+    struct gw_upload_part *parts;
+    size_t n;
+    if (gw_upload_parts_list(c->gw, c->who, c->args[0], c->arena, &parts, &n, &c->err) < 0) {
+        return -1;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, json_pack("{s:i, s:I, s:s}", "part", parts[i].part_number,
+                                             "size_bytes", (json_int_t)parts[i].size_bytes,
+                                             "sha256", parts[i].sha256));
+    }
+    c->reply = json_pack("{s:s, s:o}", "image_id", c->args[0], "parts", arr);
+    return 0;
+}
+
+/* POST /v1/images/{id}/parts/complete {"parts": [1, 2, ...], "sha256"}: joins the parts into
+ * the image's upload, which finishes as a whole upload does. */
+static int post_image_parts_complete(struct rest_call *c)
+{
+    static const char *const fields[] = {"parts", "sha256", NULL};
+    const char *sha = NULL;
+    json_t *arr = c->body ? json_object_get(c->body, "parts") : NULL;
+    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+        body_string(c, "sha256", false, &sha) < 0) {
+        if (!c->err.reason[0]) {
+            nb_error_reason(&c->err, "InvalidParameterValue");
+        }
+        return -1;
+    }
+    size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
+    if (n == 0 || n > GW_UPLOAD_MAX_PARTS) {
+        nb_error_set(&c->err, NB_ERR_INVALID, "\"parts\" must list 1 to %d part numbers",
+                     GW_UPLOAD_MAX_PARTS);
+        nb_error_reason(&c->err, "InvalidParameterValue");
+        return -1;
+    }
+    int *parts = nb_arena_alloc(c->arena, sizeof *parts * n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(arr, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > GW_UPLOAD_MAX_PARTS) {
+            nb_error_set(&c->err, NB_ERR_INVALID, "\"parts\"[%zu] is not a part number", i);
+            nb_error_reason(&c->err, "InvalidParameterValue");
+            return -1;
+        }
+        parts[i] = (int)json_integer_value(v);
+    }
+    char state[16], task[NB_ID_MAX + 16];
+    if (gw_upload_complete(c->gw, c->who, c->args[0], parts, n, sha, state, task, &c->err) < 0) {
+        return -1;
+    }
+    c->reply = json_pack("{s:s, s:s}", "image_id", c->args[0], "state", state);
+    if (task[0]) {
+        json_object_set_new(c->reply, "import_task_id", json_string(task));
+        c->status = 202;
+    }
+    return 0;
+}
+
 /* GET /v1/image-tasks/{id}: an import, export or copy of the caller's images. */
 static int get_image_task(struct rest_call *c)
 {
@@ -937,6 +999,8 @@ const struct rest_route rest_routes[] = {
     {"PUT", "/v1/images/{}/launch-permissions", put_image_launch_perms},
     {"POST", "/v1/images/{}/copy", post_image_copy},
     {"POST", "/v1/images/{}/export", post_image_export},
+    {"GET", "/v1/images/{}/parts", get_image_parts},
+    {"POST", "/v1/images/{}/parts/complete", post_image_parts_complete},
     {"GET", "/v1/image-tasks/{}", get_image_task},
     {"GET", "/v1/instances", get_instances},
     {"POST", "/v1/instances", post_instances},

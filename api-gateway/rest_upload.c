@@ -52,6 +52,7 @@ struct upload_call {
     struct rest_call c;
     char request_id[40];
     char image_id[NB_ID_MAX];
+    int part; /* of a multipart upload, or 0 */
     int64_t t0;
     struct gw_upload *up;
     bool failed;   /* c.err says why; the rest of the body is read and dropped */
@@ -101,7 +102,19 @@ static void upload_begin(struct nb_http_req *req, void *arg, void **ctx)
     if (claim && strlen(claim) != 64) {
         claim = NULL; /* UNSIGNED-PAYLOAD: nothing to check the bytes against */
     }
-    u->up = gw_upload_begin(gw, u->c.who, u->image_id, declared, claim, &u->c.err);
+    /* ?part=N: one part of a multipart upload (POST .../parts/complete joins them). */
+    const char *part_s = nb_http_req_query(req, "part");
+    char *end = NULL;
+    long part = part_s ? strtol(part_s, &end, 10) : 0;
+    if (part_s && (!*part_s || *end || part < 1 || part > GW_UPLOAD_MAX_PARTS)) {
+        nb_error_set(&u->c.err, NB_ERR_INVALID, "part must be a number from 1 to %d",
+                     GW_UPLOAD_MAX_PARTS);
+        nb_error_reason(&u->c.err, "InvalidParameterValue");
+        upload_answer(u, NULL, NULL);
+        return;
+    }
+    u->part = (int)part;
+    u->up = gw_upload_begin(gw, u->c.who, u->image_id, u->part, declared, claim, &u->c.err);
     if (!u->up) {
         upload_answer(u, NULL, NULL);
     }
@@ -143,6 +156,9 @@ static void upload_end(struct nb_http_req *req, void *ctx)
         return;
     }
     json_t *doc = json_pack("{s:s, s:s}", "image_id", u->image_id, "state", state);
+    if (u->part) {
+        json_object_set_new(doc, "part", json_integer(u->part));
+    }
     if (task[0]) {
         json_object_set_new(doc, "import_task_id", json_string(task));
         u->c.status = 202; /* accepted: nubo-imaged validates and converts it */

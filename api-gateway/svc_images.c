@@ -12,6 +12,7 @@
 #include "blob_url.h"
 #include "gateway.h"
 #include "imgfmt.h"
+#include "nubo/arena.h"
 #include "nubo/error.h"
 #include "nubo/id.h"
 #include "nubo/log.h"
@@ -30,6 +31,7 @@ struct gw_upload {
     char key[IMG_KEY_MAX + 1];
     char claimed[65]; /* "" when the client gave no digest */
     uint64_t limit;   /* the most bytes this upload may hold (quota and size limit) */
+    int part;         /* a part of a multipart upload (1..10000), or 0 */
     struct img_writer *w;
     EVP_MD_CTX *md;
 };
@@ -97,9 +99,14 @@ static int check_image(struct gw_upload *u, int64_t declared, struct nb_error *e
 }
 
 struct gw_upload *gw_upload_begin(struct gw_ctx *gw, const struct gw_principal *who,
-                                  const char *image_id, int64_t declared_size,
+                                  const char *image_id, int part, int64_t declared_size,
                                   const char *claimed_sha256, struct nb_error *err)
 {
+    if (part < 0 || part > GW_UPLOAD_MAX_PARTS) {
+        nb_error_set(err, NB_ERR_INVALID, "part numbers go from 1 to %d", GW_UPLOAD_MAX_PARTS);
+        set_reason(err, "InvalidParameterValue");
+        return NULL;
+    }
     if (gw_require_writer(who, err) < 0) {
         return NULL;
     }
@@ -138,8 +145,15 @@ struct gw_upload *gw_upload_begin(struct gw_ctx *gw, const struct gw_principal *
         return NULL;
     }
     bool direct = !strcmp(u->source_format, "raw") || !strcmp(u->source_format, "qcow2");
-    snprintf(u->key, sizeof u->key, "%s/%s.%02x%02x%02x%02x%02x%02x", direct ? "images" : "uploads",
-             image_id, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+    u->part = part;
+    if (part) {
+        snprintf(u->key, sizeof u->key, "parts/%s/%d.%02x%02x%02x%02x%02x%02x", image_id, part,
+                 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+    } else {
+        snprintf(u->key, sizeof u->key, "%s/%s.%02x%02x%02x%02x%02x%02x",
+                 direct ? "images" : "uploads", image_id, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+                 rnd[5]);
+    }
     u->md = EVP_MD_CTX_new();
     if (!u->md || EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) != 1) {
         nb_error_set(err, NB_ERR_INTERNAL, "cannot start SHA-256");
@@ -255,6 +269,54 @@ out:
     return rc;
 }
 
+/* A part is kept as it is (the whole is checked when the parts are joined) and recorded,
+ * replacing an earlier upload of the same part. */
+static int finish_part(struct gw_upload *u, uint64_t size, const char *sha, char *state_out,
+                       struct nb_error *err)
+{
+    struct img_writer *w = u->w;
+    u->w = NULL;
+    if (img_writer_commit(w, err) < 0) {
+        return -1;
+    }
+    char part_s[16], size_s[24];
+    snprintf(part_s, sizeof part_s, "%d", u->part);
+    snprintf(size_s, sizeof size_s, "%" PRIu64, size);
+    struct nb_pg_conn *conn = nb_pg_acquire(u->gw->pool, SVC_ACQUIRE_MS, err);
+    PGresult *res = NULL;
+    if (conn) {
+        const char *p[] = {u->image_id, part_s, size_s, sha, u->key};
+        res = nb_pg_exec(conn,
+                         "WITH old AS (SELECT store_key FROM image_upload_parts WHERE image_id = "
+                         "$1 AND part_number = $2::int), n AS (INSERT INTO image_upload_parts "
+                         "(image_id, part_number, size_bytes, sha256, store_key) SELECT $1, "
+                         "$2::int, $3::bigint, $4, $5 FROM images WHERE id = $1 AND state = "
+                         "'pending' AND store_key IS NULL ON CONFLICT (image_id, part_number) DO "
+                         "UPDATE SET size_bytes = excluded.size_bytes, sha256 = excluded.sha256, "
+                         "store_key = excluded.store_key, created_at = now() RETURNING 1) "
+                         "SELECT (SELECT count(*) FROM n), (SELECT store_key FROM old)",
+                         5, p, err);
+        nb_pg_release(conn);
+    }
+    struct nb_error derr = {0};
+    if (!res || strcmp(PQgetvalue(res, 0, 0), "1") != 0) {
+        if (res) {
+            nb_error_set(err, NB_ERR_CONFLICT, "image %s no longer waits for an upload",
+                         u->image_id);
+            set_reason(err, "IncorrectState");
+        }
+        PQclear(res);
+        img_store_delete(u->gw->store, u->key, &derr);
+        return -1;
+    }
+    if (!PQgetisnull(res, 0, 1)) {
+        img_store_delete(u->gw->store, PQgetvalue(res, 0, 1), &derr); /* the part it replaced */
+    }
+    PQclear(res);
+    snprintf(state_out, 16, "%s", "part");
+    return 0;
+}
+
 int gw_upload_finish(struct gw_upload *u, char *state_out, char *task_out, struct nb_error *err)
 {
     unsigned char digest[32];
@@ -279,6 +341,9 @@ int gw_upload_finish(struct gw_upload *u, char *state_out, char *task_out, struc
         nb_error_set(err, NB_ERR_INVALID, "the upload is empty");
         set_reason(err, "InvalidParameterValue");
         return -1;
+    }
+    if (u->part) {
+        return finish_part(u, size, sha, state_out, err);
     }
     /* An OVA is an archive, checked whole by nubo-imaged; a disk is probed here. */
     struct img_disk_info info = {.virtual_size = size};
@@ -582,5 +647,140 @@ int gw_image_task_get(struct gw_ctx *gw, const struct gw_principal *who, const c
         .result_bytes = strtoll(svc_val(res, 0, 7), NULL, 10),
         .result_sha256 = svc_val(res, 0, 8),
     };
+    return 0;
+}
+
+int gw_upload_complete(struct gw_ctx *gw, const struct gw_principal *who, const char *image_id,
+                       const int *parts, size_t n_parts, const char *claimed_sha256,
+                       char *state_out, char *task_out, struct nb_error *err)
+{
+    if (n_parts == 0 || n_parts > GW_UPLOAD_MAX_PARTS) {
+        nb_error_set(err, NB_ERR_INVALID, "give the parts to join, 1 to %d of them",
+                     GW_UPLOAD_MAX_PARTS);
+        set_reason(err, "InvalidParameterValue");
+        return -1;
+    }
+    for (size_t i = 1; i < n_parts; i++) {
+        if (parts[i] <= parts[i - 1]) {
+            nb_error_set(err, NB_ERR_INVALID, "the parts must be listed in ascending order");
+            set_reason(err, "InvalidPartOrder");
+            return -1;
+        }
+    }
+    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
+    if (!conn) {
+        return -1;
+    }
+    const char *p[] = {image_id, who->tenant_id};
+    PGresult *res = nb_pg_exec(conn,
+                               "SELECT p.part_number, p.store_key, p.size_bytes FROM "
+                               "image_upload_parts p JOIN images m ON m.id = p.image_id "
+                               "WHERE p.image_id = $1 AND m.tenant_id = $2 "
+                               "ORDER BY p.part_number",
+                               2, p, err);
+    nb_pg_release(conn);
+    if (!res) {
+        return -1;
+    }
+    /* Every listed part must be there; parts not listed are dropped with the rest. */
+    int rows = PQntuples(res), r = 0;
+    int64_t total = 0;
+    int *row_of = calloc(n_parts, sizeof *row_of);
+    for (size_t i = 0; row_of && i < n_parts; i++) {
+        while (r < rows && atoi(PQgetvalue(res, r, 0)) < parts[i]) {
+            r++;
+        }
+        if (r == rows || atoi(PQgetvalue(res, r, 0)) != parts[i]) {
+            nb_error_set(err, NB_ERR_INVALID, "part %d of image %s was not uploaded", parts[i],
+                         image_id);
+            set_reason(err, "InvalidPart");
+            free(row_of);
+            PQclear(res);
+            return -1;
+        }
+        row_of[i] = r;
+        total += strtoll(PQgetvalue(res, r, 2), NULL, 10);
+    }
+    int rc = -1;
+    char *buf = malloc(1u << 20);
+    struct gw_upload *u =
+        row_of && buf ? gw_upload_begin(gw, who, image_id, 0, total, claimed_sha256, err) : NULL;
+    for (size_t i = 0; u && i < n_parts; i++) {
+        const char *key = PQgetvalue(res, row_of[i], 1);
+        uint64_t off = 0;
+        int64_t got;
+        while ((got = img_store_pread(gw->store, key, buf, 1u << 20, off, err)) > 0) {
+            if (gw_upload_write(u, buf, (size_t)got, err) < 0) {
+                goto out;
+            }
+            off += (uint64_t)got;
+        }
+        if (got < 0) {
+            goto out;
+        }
+    }
+    if (u && gw_upload_finish(u, state_out, task_out, err) == 0) {
+        rc = 0;
+        /* Joined: the parts have served their purpose. */
+        struct nb_error derr = {0};
+        conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, &derr);
+        const char *q[] = {image_id};
+        PGresult *d = conn ? nb_pg_exec(conn, "DELETE FROM image_upload_parts WHERE image_id = $1",
+                                        1, q, &derr)
+                           : NULL;
+        PQclear(d);
+        nb_pg_release(conn);
+        for (int k = 0; d && k < rows; k++) {
+            img_store_delete(gw->store, PQgetvalue(res, k, 1), &derr);
+        }
+    }
+out:
+    gw_upload_free(u);
+    free(buf);
+    free(row_of);
+    PQclear(res);
+    return rc;
+}
+
+int gw_upload_parts_list(struct gw_ctx *gw, const struct gw_principal *who, const char *image_id,
+                         struct nb_arena *arena, struct gw_upload_part **out, size_t *n,
+                         struct nb_error *err)
+{
+    const char *ids[] = {image_id};
+    if (svc_check_id_form(ids, 1, "ami", "InvalidAMIID.Malformed", err) < 0) {
+        return -1;
+    }
+    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
+    if (!conn) {
+        return -1;
+    }
+    const char *p[] = {image_id, who->tenant_id};
+    PGresult *res = nb_pg_exec(conn,
+                               "SELECT m.id IS NOT NULL, p.part_number, p.size_bytes, p.sha256 "
+                               "FROM (SELECT id FROM images WHERE id = $1 AND tenant_id = $2 "
+                               "AND state <> 'deregistered') m LEFT JOIN image_upload_parts p "
+                               "ON p.image_id = m.id ORDER BY p.part_number",
+                               2, p, err);
+    nb_pg_release(conn);
+    if (!res) {
+        return -1;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        nb_error_set(err, NB_ERR_NOT_FOUND, "The image id '[%s]' does not exist", image_id);
+        set_reason(err, "InvalidAMIID.NotFound");
+        return -1;
+    }
+    svc_keep(res, arena);
+    *n = 0;
+    *out = nb_arena_zalloc(arena, sizeof **out * (size_t)PQntuples(res));
+    for (int r = 0; r < PQntuples(res); r++) {
+        if (!PQgetisnull(res, r, 1)) {
+            (*out)[*n].part_number = atoi(svc_val(res, r, 1));
+            (*out)[*n].size_bytes = strtoll(svc_val(res, r, 2), NULL, 10);
+            (*out)[*n].sha256 = svc_val(res, r, 3);
+            (*n)++;
+        }
+    }
     return 0;
 }

@@ -34,12 +34,15 @@ int gw_image_create_for_upload(struct gw_ctx *gw, const struct gw_principal *who
                                const struct gw_image *img, const char *source_format, char *id_out,
                                struct nb_error *err);
 
-/* Starts an upload into image 'image_id' of the principal's tenant. 'declared_size' is the
+#define GW_UPLOAD_MAX_PARTS 10000
+
+/* Starts an upload into image 'image_id' of the principal's tenant: the whole image ('part'
+ * 0), or part 'part' (1..GW_UPLOAD_MAX_PARTS) of a multipart upload. 'declared_size' is the
  * Content-Length, or -1 when the body is chunked. 'claimed_sha256' is 64 hex digits, or NULL.
  * Returns the upload, or NULL with 'err' (InvalidAMIID.NotFound, IncorrectState when the image
  * already has bytes, ResourceLimitExceeded over the quota or size limit). */
 struct gw_upload *gw_upload_begin(struct gw_ctx *gw, const struct gw_principal *who,
-                                  const char *image_id, int64_t declared_size,
+                                  const char *image_id, int part, int64_t declared_size,
                                   const char *claimed_sha256, struct nb_error *err);
 
 /* Adds the next bytes. Returns 0, or -1 with 'err' (the upload is then dead: only
@@ -47,9 +50,31 @@ struct gw_upload *gw_upload_begin(struct gw_ctx *gw, const struct gw_principal *
 int gw_upload_write(struct gw_upload *u, const void *data, size_t len, struct nb_error *err);
 
 /* Finishes: checks, commits, and updates the image (see above). Returns 0 with the image's new
- * state in 'state_out' ("available" or "pending" for an import; 16 bytes) and the import task's
- * id in 'task_out' (NB_ID_MAX + 16 bytes, "" when none), or -1 with 'err'. */
+ * state in 'state_out' ("available" or "pending" for an import, "part" for a part; 16 bytes)
+ * and the import task's id in 'task_out' (NB_ID_MAX + 16 bytes, "" when none), or -1 with
+ * 'err'. A part is only stored and recorded: it is checked with the whole. */
 int gw_upload_finish(struct gw_upload *u, char *state_out, char *task_out, struct nb_error *err);
+
+/* Joins the uploaded parts 'parts' (ascending part numbers) of image 'image_id' into its
+ * upload, which then finishes as a whole upload does ('claimed_sha256' is the whole's digest,
+ * or NULL); the parts are removed. Returns 0 as gw_upload_finish(), or -1 with 'err'
+ * (InvalidPart when one is missing, InvalidPartOrder). */
+int gw_upload_complete(struct gw_ctx *gw, const struct gw_principal *who, const char *image_id,
+                       const int *parts, size_t n_parts, const char *claimed_sha256,
+                       char *state_out, char *task_out, struct nb_error *err);
+
+struct gw_upload_part {
+    int part_number;
+    int64_t size_bytes;
+    const char *sha256;
+};
+
+/* The parts uploaded so far into the principal's image 'image_id' (for resuming), ascending,
+ * in 'arena'. Returns 0, or -1 with 'err'. */
+struct nb_arena;
+int gw_upload_parts_list(struct gw_ctx *gw, const struct gw_principal *who, const char *image_id,
+                         struct nb_arena *arena, struct gw_upload_part **out, size_t *n,
+                         struct nb_error *err);
 
 /* Drops an upload that did not finish (removing what it wrote) and frees it. Accepts NULL. */
 void gw_upload_free(struct gw_upload *u);

@@ -218,7 +218,8 @@ static void gc_consider(const char *key, uint64_t size, void *arg)
 {
     (void)size;
     struct gc_pass *p = arg;
-    if (strncmp(key, "images/", 7) && strncmp(key, "uploads/", 8) && strncmp(key, "exports/", 8)) {
+    if (strncmp(key, "images/", 7) && strncmp(key, "uploads/", 8) && strncmp(key, "exports/", 8) &&
+        strncmp(key, "parts/", 6)) {
         return; /* not ours (the health probe, an operator's files) */
     }
     struct nb_error err = {0};
@@ -229,6 +230,8 @@ static void gc_consider(const char *key, uint64_t size, void *arg)
                    "AND state <> 'deregistered') "
                    "OR EXISTS (SELECT 1 FROM image_tasks WHERE source_key = $1 "
                    "AND state IN ('pending', 'active')) "
+                   "OR EXISTS (SELECT 1 FROM image_upload_parts p JOIN images m "
+                   "ON m.id = p.image_id WHERE p.store_key = $1 AND m.state = 'pending') "
                    "OR EXISTS (SELECT 1 FROM image_tasks t JOIN images m ON m.id = t.image_id "
                    "WHERE t.result_key = $1 AND m.state <> 'deregistered')",
                    1, params, &err);

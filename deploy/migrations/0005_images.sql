@@ -86,3 +86,17 @@ END
 $$;
 CREATE TRIGGER images_storage AFTER INSERT OR UPDATE OF stored_bytes, state ON images
     FOR EACH ROW EXECUTE FUNCTION images_record_storage();
+
+-- Resumable multipart uploads: parts land as blobs "parts/IMAGE/N" (each checked against its
+-- own digest) and are joined, in order, into the image's upload when the client completes it.
+-- A part sent again replaces the earlier one; what the client has sent survives a broken
+-- connection, so it resends only the parts that are missing.
+CREATE TABLE image_upload_parts (
+    image_id    text NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+    part_number integer NOT NULL CHECK (part_number BETWEEN 1 AND 10000),
+    size_bytes  bigint NOT NULL CHECK (size_bytes >= 0),
+    sha256      text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+    store_key   text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (image_id, part_number)
+);

@@ -137,6 +137,63 @@ def qcow2_chunked_upload_and_hostile_qcow2(env):
 
 
 @tap.test
+def multipart_upload_resumes_and_joins(env):
+    """A VHD in three parts, sent out of order, one of them twice (a retry after a broken
+    connection), listed to see what is missing, then joined and imported."""
+    t = env.tenant("heidi")
+    raw = make_raw(scratch(env, "mp.raw"), size_mib=10, seed=b"parts")
+    vhd = scratch(env, "mp.vhd")
+    qemu_img("convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic", str(raw), str(vhd))
+    data = vhd.read_bytes()
+    cut = [0, len(data) // 3, 2 * len(data) // 3, len(data)]
+    parts = []
+    for i in range(3):
+        p = scratch(env, f"mp.part{i + 1}")
+        p.write_bytes(data[cut[i]:cut[i + 1]])
+        parts.append(p)
+    image_id = env.new_image(t, "multipart", "vhd")
+    path = f"/v1/images/{image_id}/file"
+
+    def put_part(n, f):
+        return env.curl(t, "PUT", path + f"?part={n}",
+                        ["-H", f"x-amz-content-sha256: {sha256_file(f)}", "-T", str(f)])
+    wrong = scratch(env, "mp.wrong")
+    wrong.write_bytes(b"x" * 1000)
+    for n, f in ((3, parts[2]), (1, wrong), (1, parts[0])):
+        status, _, body = put_part(n, f)
+        check(status == 200 and b'"part"' in body, f"part {n}", status, body)
+    r = env.rest(t, "GET", f"/v1/images/{image_id}/parts")
+    check_eq([(p["part"], p["size_bytes"]) for p in r.json["parts"]],
+             [(1, parts[0].stat().st_size), (3, parts[2].stat().st_size)],
+             "parts 1 (the second sending) and 3 are in")
+    r = env.rest(t, "POST", f"/v1/images/{image_id}/parts/complete", {"parts": [1, 2, 3]})
+    check(r.status == 400 and r.error_code == "InvalidPart", "part 2 is missing", r)
+    r = env.rest(t, "POST", f"/v1/images/{image_id}/parts/complete", {"parts": [3, 1]})
+    check(r.status == 400 and r.error_code == "InvalidPartOrder", "parts out of order", r)
+    status, _, body = put_part(2, parts[1])
+    check(status == 200, "part 2", status, body)
+    r = env.rest(t, "POST", f"/v1/images/{image_id}/parts/complete",
+                 {"parts": [1, 2, 3], "sha256": "00" * 32})
+    check(r.status == 400 and r.error_code == "BadDigest", "a wrong whole digest", r)
+    r = env.rest(t, "POST", f"/v1/images/{image_id}/parts/complete",
+                 {"parts": [1, 2, 3], "sha256": hashlib.sha256(data).hexdigest()})
+    check(r.status == 202 and r.json["import_task_id"].startswith("import-ami-"), "joined", r)
+    row = env.wait_image(image_id)
+    check_eq(row["state"], "available", f"imported: {row['state_reason']}")
+    out = scratch(env, "mp-back.qcow2")
+    env.curl(t, "GET", f"/v1/images/{image_id}/file", ["-o", str(out)])
+    check(same_disk(raw, out), "the joined VHD holds the original disk")
+    r = env.rest(t, "GET", f"/v1/images/{image_id}/parts")
+    check_eq(r.json["parts"], [], "the parts are gone")
+    status, _, body = put_part(1, parts[0])
+    check(status == 400 and b"IncorrectState" in body, "no parts once the image has bytes",
+          status, body)
+    env.gc()
+    env.gc()
+    no_leftovers(env)
+
+
+@tap.test
 def digest_mismatch_stores_nothing(env):
     t = env.tenant("alice")
     raw = make_raw(scratch(env, "d.raw"), size_mib=2)
