@@ -38,6 +38,8 @@ static int open_image_store(struct gw_ctx *gw, struct nb_error *err)
     snprintf(gw->imaged_url, sizeof gw->imaged_url, "%s",
              nb_config_get(cfg, "imaged.url", "http://127.0.0.1:8777"));
     img_blob_url_key(gw->master_key, gw->url_key);
+    snprintf(gw->import_url_prefixes, sizeof gw->import_url_prefixes, "%s",
+             nb_config_get(cfg, "images.import_url_prefixes", ""));
     struct img_store_config sc = {
         .backend = nb_config_get(cfg, "store.backend", "file"),
         .dir = nb_config_get(cfg, "store.dir", "var/images"),

@@ -37,7 +37,8 @@ struct gw_ctx {
     struct img_store *store;
     char imaged_url[256];
     uint8_t url_key[32];
-    uint64_t image_max_bytes; /* the largest upload */
+    uint64_t image_max_bytes;      /* the largest upload */
+    char import_url_prefixes[512]; /* ImportImage may fetch from these; "" for none */
     /* Metrics updated on every request. */
     struct nb_counter *m_requests;
     struct nb_counter *m_errors;

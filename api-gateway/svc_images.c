@@ -13,6 +13,7 @@
 #include "gateway.h"
 #include "imgfmt.h"
 #include "nubo/arena.h"
+#include "nubo/buf.h"
 #include "nubo/error.h"
 #include "nubo/id.h"
 #include "nubo/log.h"
@@ -611,6 +612,109 @@ int gw_image_export_blob(struct gw_ctx *gw, const struct gw_principal *who, cons
     return rc;
 }
 
+int gw_image_import_url(struct gw_ctx *gw, const struct gw_principal *who, const char *format,
+                        const char *url, const char *description, char *image_out, char *task_out,
+                        struct nb_error *err)
+{
+    if (gw_require_writer(who, err) < 0) {
+        return -1;
+    }
+    if (!img_import_url_allowed(gw->import_url_prefixes, url)) {
+        nb_error_set(err, NB_ERR_INVALID,
+                     "this cloud does not import from \"%.200s\": upload the image with PUT "
+                     "/v1/images/{id}/file instead%s",
+                     url, gw->import_url_prefixes[0] ? "" : " (imports from URLs are off)");
+        set_reason(err, "InvalidParameterValue");
+        return -1;
+    }
+    char name[NB_ID_MAX + 16];
+    struct gw_image img = {.name = name, .description = description};
+    if (nb_id_new("import-ami", name, sizeof name) < 0) {
+        nb_error_set(err, NB_ERR_INTERNAL, "could not make an id");
+        return -1;
+    }
+    if (gw_image_create_for_upload(gw, who, &img, format, image_out, err) < 0) {
+        return -1;
+    }
+    snprintf(task_out, NB_ID_MAX + 16, "import-%s", image_out);
+    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
+    if (!conn) {
+        return -1;
+    }
+    const char *p[] = {task_out, who->tenant_id, image_out, format, url};
+    PGresult *res = nb_pg_exec(conn,
+                               "WITH t AS (INSERT INTO image_tasks (id, kind, tenant_id, image_id, "
+                               "source_format, source_url) VALUES ($1, 'import', $2, $3, $4, $5) "
+                               "RETURNING id) SELECT pg_notify('nubo_imaged', id) FROM t",
+                               5, p, err);
+    nb_pg_release(conn);
+    if (!res) {
+        return -1;
+    }
+    PQclear(res);
+    return 0;
+}
+
+static const char TASK_COLUMNS[] =
+    "t.id, t.kind, t.image_id, t.state, t.status_message, t.progress, "
+    "(extract(epoch FROM t.updated_at) * 1000)::bigint, COALESCE(t.result_bytes, 0), "
+    "t.result_sha256, m.description";
+
+static void task_from_row(PGresult *res, int r, struct gw_image_task *out)
+{
+    *out = (struct gw_image_task){
+        .id = svc_val(res, r, 0),
+        .kind = svc_val(res, r, 1),
+        .image_id = svc_val(res, r, 2),
+        .state = svc_val(res, r, 3),
+        .status_message = svc_val(res, r, 4),
+        .progress = atoi(svc_val(res, r, 5)),
+        .updated_ms = strtoll(svc_val(res, r, 6), NULL, 10),
+        .result_bytes = strtoll(svc_val(res, r, 7), NULL, 10),
+        .result_sha256 = svc_val(res, r, 8),
+        .description = svc_val(res, r, 9),
+    };
+}
+
+int gw_image_tasks_list(struct gw_ctx *gw, const struct gw_principal *who, const char *kind,
+                        const char *const *ids, size_t n_ids, struct nb_arena *arena,
+                        struct gw_image_task **out, size_t *n, struct nb_error *err)
+{
+    struct svc_sql q;
+    svc_sql_init(&q, arena);
+    nb_buf_printf(&q.sql,
+                  "SELECT %s FROM image_tasks t JOIN images m ON m.id = t.image_id "
+                  "WHERE t.tenant_id = %s AND t.kind = %s",
+                  TASK_COLUMNS, svc_sql_param(&q, who->tenant_id), svc_sql_param(&q, kind));
+    if (n_ids) {
+        nb_buf_printf(&q.sql, " AND t.id = ANY(%s::text[])", svc_sql_array(&q, ids, n_ids));
+    }
+    nb_buf_puts(&q.sql, " ORDER BY t.created_at DESC, t.id");
+    PGresult *res = svc_sql_run(gw, &q, err);
+    if (!res) {
+        return -1;
+    }
+    svc_keep(res, arena);
+    *n = (size_t)PQntuples(res);
+    *out = nb_arena_zalloc(arena, sizeof **out * (*n ? *n : 1));
+    for (size_t i = 0; i < *n; i++) {
+        task_from_row(res, (int)i, &(*out)[i]);
+    }
+    for (size_t i = 0; i < n_ids; i++) {
+        bool found = false;
+        for (size_t j = 0; j < *n && !found; j++) {
+            found = !strcmp(ids[i], (*out)[j].id);
+        }
+        if (!found) {
+            nb_error_set(err, NB_ERR_NOT_FOUND, "The task ID '%s' does not exist", ids[i]);
+            set_reason(err, !strcmp(kind, "import") ? "InvalidConversionTaskId.Malformed"
+                                                    : "InvalidExportImageTaskId.NotFound");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int gw_image_task_get(struct gw_ctx *gw, const struct gw_principal *who, const char *task_id,
                       struct nb_arena *arena, struct gw_image_task *out, struct nb_error *err)
 {
@@ -618,13 +722,13 @@ int gw_image_task_get(struct gw_ctx *gw, const struct gw_principal *who, const c
     if (!conn) {
         return -1;
     }
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT %s FROM image_tasks t JOIN images m ON m.id = t.image_id "
+             "WHERE t.id = $1 AND t.tenant_id = $2",
+             TASK_COLUMNS);
     const char *p[] = {task_id, who->tenant_id};
-    PGresult *res = nb_pg_exec(conn,
-                               "SELECT id, kind, image_id, state, status_message, progress, "
-                               "(extract(epoch FROM updated_at) * 1000)::bigint, "
-                               "COALESCE(result_bytes, 0), result_sha256 FROM image_tasks "
-                               "WHERE id = $1 AND tenant_id = $2",
-                               2, p, err);
+    PGresult *res = nb_pg_exec(conn, sql, 2, p, err);
     nb_pg_release(conn);
     if (!res) {
         return -1;
@@ -636,17 +740,7 @@ int gw_image_task_get(struct gw_ctx *gw, const struct gw_principal *who, const c
         return -1;
     }
     svc_keep(res, arena);
-    *out = (struct gw_image_task){
-        .id = svc_val(res, 0, 0),
-        .kind = svc_val(res, 0, 1),
-        .image_id = svc_val(res, 0, 2),
-        .state = svc_val(res, 0, 3),
-        .status_message = svc_val(res, 0, 4),
-        .progress = atoi(svc_val(res, 0, 5)),
-        .updated_ms = strtoll(svc_val(res, 0, 6), NULL, 10),
-        .result_bytes = strtoll(svc_val(res, 0, 7), NULL, 10),
-        .result_sha256 = svc_val(res, 0, 8),
-    };
+    task_from_row(res, 0, out);
     return 0;
 }
 

@@ -100,11 +100,28 @@ int gw_image_export_blob(struct gw_ctx *gw, const struct gw_principal *who, cons
 struct nb_arena;
 struct gw_image_task {
     const char *id, *kind, *image_id, *state, *status_message;
+    const char *description; /* the image's */
     int progress;
     int64_t updated_ms;
     int64_t result_bytes;
     const char *result_sha256; /* NULL until an export completes */
 };
+
+/* EC2 ImportImage: a new image of the principal's tenant ('description'), state 'pending', whose
+ * bytes nubo-imaged fetches from 'url' (http or https, allowed by images.import_url_prefixes)
+ * and imports as 'format' (raw, qcow2, vhd, vmdk, ova). The image id goes to 'image_out' and the
+ * task id (import-ami-...) to 'task_out' (NB_ID_MAX + 16 bytes each). Returns 0, or -1 with
+ * 'err'. */
+int gw_image_import_url(struct gw_ctx *gw, const struct gw_principal *who, const char *format,
+                        const char *url, const char *description, char *image_out, char *task_out,
+                        struct nb_error *err);
+
+/* The principal's image tasks of 'kind' ("import" or "export"), those in 'ids' when n_ids > 0
+ * (an unknown one is InvalidConversionTaskId.Malformed / NotFound as EC2 says), newest first, in
+ * 'arena'. */
+int gw_image_tasks_list(struct gw_ctx *gw, const struct gw_principal *who, const char *kind,
+                        const char *const *ids, size_t n_ids, struct nb_arena *arena,
+                        struct gw_image_task **out, size_t *n, struct nb_error *err);
 
 /* An image task (import-ami-..., export-ami-..., copy-ami-...) of the principal's tenant, into
  * '*out' (strings in 'arena'). Returns 0, or -1 with 'err' (InvalidImportTaskId.NotFound when

@@ -36,3 +36,22 @@ bool img_blob_sig_ok(const uint8_t url_key[IMG_URL_KEY_LEN], const char *key, co
     sign(url_key, key, hex);
     return nb_ct_equal(hex, sig, 2 * NB_SHA256_LEN);
 }
+
+bool img_import_url_allowed(const char *allowed, const char *url)
+{
+    if (!allowed || !url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
+        return false;
+    }
+    const char *p = allowed;
+    while (*p) {
+        while (*p == ',' || *p == ' ') {
+            p++;
+        }
+        size_t len = strcspn(p, ", ");
+        if (len > 0 && !strncmp(url, p, len)) {
+            return true;
+        }
+        p += len;
+    }
+    return false;
+}

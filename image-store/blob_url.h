@@ -25,4 +25,9 @@ int img_blob_url(const char *base, const uint8_t url_key[IMG_URL_KEY_LEN], const
 /* True if 'sig' (hex) is the signature of blob 'key'; compared in constant time. */
 bool img_blob_sig_ok(const uint8_t url_key[IMG_URL_KEY_LEN], const char *key, const char *sig);
 
+/* True if 'url' (http or https) may be imported from: it starts with one of the
+ * comma-separated prefixes of 'allowed' (images.import_url_prefixes; empty: none may). The
+ * gateway checks it when a tenant asks, nubo-imaged again before it fetches. */
+bool img_import_url_allowed(const char *allowed, const char *url);
+
 #endif

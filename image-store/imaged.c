@@ -21,7 +21,7 @@
 
 int imaged_config_load(const struct nb_config *cfg, struct imaged_config *c, struct nb_error *err)
 {
-    long long port, workers, lease, attempts, timeout, gc_interval, gc_age, max_vsize;
+    long long port, workers, lease, attempts, timeout, gc_interval, gc_age, max_vsize, fetch;
     if (nb_config_get_int(cfg, "http.port", 8777, 0, 65535, &port, err) < 0 ||
         nb_config_get_int(cfg, "imaged.workers", 2, 1, 64, &workers, err) < 0 ||
         nb_config_get_int(cfg, "imaged.lease_s", 60, 3, 3600, &lease, err) < 0 ||
@@ -30,7 +30,8 @@ int imaged_config_load(const struct nb_config *cfg, struct imaged_config *c, str
         nb_config_get_int(cfg, "gc.interval_s", 300, 0, 86400, &gc_interval, err) < 0 ||
         nb_config_get_int(cfg, "gc.min_age_s", 3600, 0, 7 * 86400, &gc_age, err) < 0 ||
         nb_config_get_int(cfg, "imaged.max_virtual_size", 1LL << 40, 1 << 20, 1LL << 46, &max_vsize,
-                          err) < 0) {
+                          err) < 0 ||
+        nb_config_get_int(cfg, "images.max_bytes", 64LL << 30, 1, 1LL << 46, &fetch, err) < 0) {
         return -1;
     }
     *c = (struct imaged_config){
@@ -46,6 +47,8 @@ int imaged_config_load(const struct nb_config *cfg, struct imaged_config *c, str
         .gc_interval_s = (int)gc_interval,
         .gc_min_age_s = (int)gc_age,
         .max_virtual_size = (uint64_t)max_vsize,
+        .import_url_prefixes = nb_config_get(cfg, "images.import_url_prefixes", ""),
+        .max_fetch_bytes = (uint64_t)fetch,
     };
     if (!c->conninfo) {
         nb_error_set(err, NB_ERR_MISSING, "db.conninfo is not set");
@@ -357,6 +360,9 @@ struct imaged *imaged_new(const struct imaged_config *c, struct img_store *store
     d->cfg.conninfo = d->conninfo;
     d->cfg.spool_dir = d->spool_dir;
     d->cfg.address = d->address;
+    snprintf(d->import_url_prefixes, sizeof d->import_url_prefixes, "%s",
+             c->import_url_prefixes ? c->import_url_prefixes : "");
+    d->cfg.import_url_prefixes = d->import_url_prefixes;
     if (c->public_url) {
         snprintf(d->public_url, sizeof d->public_url, "%s", c->public_url);
     } else {

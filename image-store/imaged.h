@@ -39,6 +39,8 @@ struct imaged_config {
     int gc_interval_s;         /* 0: no periodic collection */
     int gc_min_age_s;          /* leftovers younger than this are kept (their writer may run) */
     uint64_t max_virtual_size; /* the largest disk an import may expand to */
+    const char *import_url_prefixes; /* ImportImage URLs allowed ("" none) */
+    uint64_t max_fetch_bytes;        /* the largest file an import fetches from a URL */
 };
 
 /* Fills 'c' from the settings (see --help). Returns 0, or -1 with 'err'. */
@@ -82,6 +84,7 @@ struct imaged {
     char spool_dir[512];
     char public_url[256];
     char address[64];
+    char import_url_prefixes[512];
 };
 
 #endif

@@ -13,6 +13,7 @@
 #include "nubo/crypto.h"
 #include "nubo/daemon.h"
 #include "nubo/error.h"
+#include "nubo/httpc.h"
 #include "nubo/log.h"
 #include "nubo/pg.h"
 #include "store.h"
@@ -48,6 +49,9 @@ static void usage(FILE *f)
           "                           input (3)\n"
           "  imaged.convert_timeout_s one qemu-img run (3600)\n"
           "  imaged.max_virtual_size  largest disk an import may expand to, bytes (1 TiB)\n"
+          "  images.import_url_prefixes  comma-separated URL prefixes EC2 ImportImage may\n"
+          "                           fetch from (none: imports from URLs are off)\n"
+          "  images.max_bytes         the largest file fetched from a URL (64 GiB)\n"
           "  gc.interval_s            collect garbage this often; 0 never (300)\n"
           "  gc.min_age_s             leave leftovers younger than this (3600)\n"
           "  log.level, log.file      as for every nubo daemon\n"
@@ -68,6 +72,7 @@ int main(int argc, char **argv)
     };
     nb_daemon_block_signals();
     xmlInitParser();
+    nb_httpc_global_init(); /* ImportImage fetches with libcurl */
     struct nb_config *cfg = nb_config_new();
     struct nb_error err = {0};
     bool gc_once = false;

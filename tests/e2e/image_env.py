@@ -54,6 +54,8 @@ class ImageEnv(nubo_env.NuboEnv):
             self.imaged_port = nubo_env.free_port()
         env.update(self.store_settings())
         env["NUBO_IMAGED_URL"] = f"http://127.0.0.1:{self.imaged_port}"
+        # EC2 ImportImage may fetch from the tests' own HTTP server on loopback.
+        env["NUBO_IMAGES_IMPORT_URL_PREFIXES"] = "http://127.0.0.1:"
         return env
 
     def imaged_env(self):

@@ -352,6 +352,110 @@ def vhd_to_ova_export_and_back(env):
     no_leftovers(env)
 
 
+class FileServer:
+    """A plain HTTP server on loopback serving one directory, for ImportImage's URLs."""
+
+    def __init__(self, directory):
+        import functools
+        import http.server
+
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+        handler = functools.partial(Quiet, directory=str(directory))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name):
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def wait_ec2_task(env, creds, kind, task_id, timeout=120):
+    from compute_env import aws
+    deadline = time.monotonic() + timeout
+    item = None
+    while time.monotonic() < deadline:
+        if kind == "import":
+            out = aws(env, creds, "describe-import-image-tasks", "--import-task-ids", task_id)
+            item = out["ImportImageTasks"][0]
+        else:
+            out = aws(env, creds, "describe-export-image-tasks", "--export-image-task-ids",
+                      task_id)
+            item = out["ExportImageTasks"][0]
+        if item["Status"] != "active":
+            return item
+        time.sleep(0.3)
+    check(False, f"{kind} task {task_id} still active after {timeout} s", item)
+
+
+@tap.test
+def ec2_import_and_export_with_the_aws_cli(env):
+    """aws ec2 import-image from a URL (the operator allows loopback here), describe the task,
+    launchable image; export-image to VMDK in an OVA; the refusals EC2 clients see."""
+    from compute_env import aws, aws_env
+    t = env.tenant("ivan")
+    raw = make_raw(scratch(env, "ec2.raw"), size_mib=5, seed=b"ec2")
+    served = env.tmp / "served"
+    served.mkdir(exist_ok=True)
+    qemu_img("convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic", str(raw),
+             str(served / "disk.vhd"))
+    srv = FileServer(served)
+    try:
+        out = aws(env, t, "import-image", "--description", "from a URL", "--disk-containers",
+                  f"Format=VHD,Url={srv.url('disk.vhd')}")
+        check(out["ImportTaskId"].startswith("import-ami-") and out["Status"] == "active",
+              "import-image answers a task", out)
+        item = wait_ec2_task(env, t, "import", out["ImportTaskId"])
+        check_eq(item["Status"], "completed", f"the import completed: {item}")
+        image_id = item["ImageId"]
+        img = aws(env, t, "describe-images", "--image-ids", image_id)["Images"][0]
+        check_eq((img["State"], img["Description"]), ("available", "from a URL"),
+                 "the imported image")
+        back = scratch(env, "ec2-back.qcow2")
+        env.curl(t, "GET", f"/v1/images/{image_id}/file", ["-o", str(back)])
+        check(same_disk(raw, back), "the imported disk is the served VHD's")
+
+        out = aws(env, t, "import-image", "--disk-containers",
+                  f"Format=VHD,Url={srv.url('missing.vhd')}")
+        item = wait_ec2_task(env, t, "import", out["ImportTaskId"])
+        check(item["Status"] == "deleted" and "404" in item.get("StatusMessage", ""),
+              "a URL that answers 404 fails the task, saying so", item)
+
+        def refused(args, code):
+            r = subprocess.run(["/usr/bin/aws", "--endpoint-url", env.endpoint, "ec2"] + args,
+                               capture_output=True, text=True, env=aws_env(t), timeout=60)
+            check(r.returncode != 0 and code in r.stderr, f"{args[0]} refused with {code}",
+                  r.stderr)
+        refused(["import-image", "--disk-containers", "Format=VHD,Url=http://10.1.2.3/x.vhd"],
+                "InvalidParameterValue")
+        refused(["import-image", "--disk-containers",
+                 "Format=VHD,UserBucket={S3Bucket=b,S3Key=k}"], "MissingParameter")
+        refused(["import-image", "--disk-containers", f"Format=ISO,Url={srv.url('disk.vhd')}"],
+                "InvalidParameterValue")
+
+        out = aws(env, t, "export-image", "--image-id", image_id, "--disk-image-format", "VMDK",
+                  "--s3-export-location", "S3Bucket=unused")
+        check(out["ExportImageTaskId"].startswith("export-ami-"), "export-image", out)
+        item = wait_ec2_task(env, t, "export", out["ExportImageTaskId"])
+        check(item["Status"] == "completed" and "export.ova" in item["StatusMessage"],
+              "the export completed and says where it is", item)
+        status, _, data = env.curl(t, "GET", f"/v1/images/{image_id}/export.ova", [])
+        check(status == 200 and data[257:262] == b"ustar", "the OVA downloads", status)
+        refused(["export-image", "--image-id", image_id, "--disk-image-format", "RAW",
+                 "--s3-export-location", "S3Bucket=unused"], "InvalidParameterValue")
+        refused(["describe-import-image-tasks", "--import-task-ids",
+                 "import-ami-00000000000000000"], "InvalidConversionTaskId")
+    finally:
+        srv.close()
+    no_leftovers(env)
+
+
 @tap.test
 def corrupt_ovas_fail_the_import_with_a_reason(env):
     t = env.tenant("alice")

@@ -502,6 +502,13 @@ static void vhd_refusals(void **state)
     fb.len -= 512;
     memcpy(fb.data + fb.len - 512, fixed.data + fixed.len - 512, 512);
     expect_probe_fails(&fb, NULL, "vhd truncated: a fixed disk of");
+    /* ... or has data appended before a copy of its footer. */
+    struct blob longer = {malloc(fixed.len + 512), fixed.len + 512};
+    assert_non_null(longer.data);
+    memcpy(longer.data, fixed.data, fixed.len);
+    memcpy(longer.data + fixed.len, fixed.data + fixed.len - 512, 512);
+    expect_probe_fails(&longer, NULL, "bytes of data before its footer");
+    free(longer.data);
 
     /* Old Virtual PC's 511-byte footer (its last, reserved byte missing) is found too. */
     fb.len = fixed.len - 1;
