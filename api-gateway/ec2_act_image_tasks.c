@@ -6,6 +6,7 @@
  * tenants otherwise upload with PUT /v1/images/{id}/file). ExportImage writes an OVA (OVF, VMDK,
  * manifest) into the image store instead of a bucket: S3ExportLocation is accepted and echoed,
  * and the task's status message says where to download it (GET /v1/images/{id}/export.ova). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -104,12 +105,13 @@ static int describe_tasks(struct ec2_call *c, const char *kind, const char *id_p
             ec2_xml_text(c->out, "description", t[i].description);
         }
         const char *status = ec2_task_status(t[i].state);
-        if (strcmp(status, "completed")) {
+        bool completed = !strcmp(t[i].state, "completed");
+        if (!completed) {
             ec2_xml_text(c->out, "progress", progress);
         }
         ec2_xml_text(c->out, "status", status);
         const char *message = t[i].status_message;
-        if (!strcmp(kind, "export") && !strcmp(status, "completed")) {
+        if (!strcmp(kind, "export") && completed) {
             snprintf(where, sizeof where, "download: GET /v1/images/%s/export.ova", t[i].image_id);
             message = where;
             ec2_xml_text(c->out, "diskImageFormat", "vmdk");

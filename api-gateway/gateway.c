@@ -213,10 +213,12 @@ static void handle_metrics(struct nb_http_req *req, void *arg)
 
 int gw_start(struct gw_ctx *gw, struct nb_error *err)
 {
-    long long port, threads, max_body;
+    long long port, threads, max_body, conn_memory;
     if (nb_config_get_int(gw->cfg, "http.port", atoi(GW_DEFAULT_PORT), 0, 65535, &port, err) < 0 ||
         nb_config_get_int(gw->cfg, "http.threads", 128, 1, 1024, &threads, err) < 0 ||
-        nb_config_get_int(gw->cfg, "http.max_body", 1 << 20, 1024, 1LL << 32, &max_body, err) < 0) {
+        nb_config_get_int(gw->cfg, "http.max_body", 1 << 20, 1024, 1LL << 32, &max_body, err) < 0 ||
+        nb_config_get_int(gw->cfg, "http.conn_memory", 1 << 20, 16 << 10, 64 << 20, &conn_memory,
+                          err) < 0) {
         return -1;
     }
     struct nb_http_config hc = {
@@ -224,6 +226,7 @@ int gw_start(struct gw_ctx *gw, struct nb_error *err)
         .port = (int)port,
         .threads = (int)threads,
         .max_body = (size_t)max_body,
+        .conn_memory = (size_t)conn_memory,
         .timeout_s = 30,
         .tls_cert = nb_config_get(gw->cfg, "http.tls_cert", NULL),
         .tls_key = nb_config_get(gw->cfg, "http.tls_key", NULL),

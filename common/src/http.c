@@ -54,6 +54,7 @@ struct nb_http_server {
     unsigned int threads;
     bool thread_per_connection;
     size_t max_body;
+    size_t conn_memory;
     unsigned int timeout_s;
     char *tls_cert; /* PEM contents, NULL for plain HTTP */
     char *tls_key;
@@ -186,6 +187,7 @@ struct nb_http_server *nb_http_server_new(const struct nb_http_config *cfg, stru
     srv->threads = cfg->threads ? (unsigned int)cfg->threads : HTTP_DEFAULT_THREADS;
     srv->thread_per_connection = cfg->thread_per_connection;
     srv->max_body = cfg->max_body ? cfg->max_body : HTTP_DEFAULT_MAX_BODY;
+    srv->conn_memory = cfg->conn_memory ? cfg->conn_memory : HTTP_CONN_MEMORY;
     srv->timeout_s = cfg->timeout_s ? (unsigned int)cfg->timeout_s : HTTP_DEFAULT_TIMEOUT;
     if (parse_address(srv, cfg->address ? cfg->address : "127.0.0.1", cfg->port, err) < 0) {
         goto fail;
@@ -625,9 +627,8 @@ int nb_http_server_start(struct nb_http_server *srv, struct nb_error *err)
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK,
-        on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_ARRAY, tls,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, srv->conn_memory, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+        srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!srv->daemon) {
         /* Not closing 'fd': libmicrohttpd already closed it, and the number may be reused. */
         nb_error_set(err, NB_ERR_INTERNAL, "could not start HTTP server on %s port %d",

@@ -33,6 +33,10 @@ struct nb_http_config {
      * servers whose handlers block for seconds (the compute agent's), where a pool thread
      * busy with one request would hold up the other connections it serves. */
     bool thread_per_connection;
+    /* Memory per connection for its request line, headers and read buffer, 64 KiB when 0; the
+     * read buffer bounds the pieces a streamed body arrives in, so servers taking large uploads
+     * set more (pages are touched only as used). */
+    size_t conn_memory;
 };
 
 /* Creates a server (not yet listening). Returns it, or NULL with 'err'. */
