@@ -725,16 +725,24 @@ int gw_instance_create_image(struct gw_ctx *gw, const struct gw_principal *who,
     if (!(conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, snap ? err : &uerr))) {
         goto done;
     }
-    char size_s[24];
-    snprintf(size_s, sizeof size_s, "%lld",
-             (long long)json_integer_value(json_object_get(snap, "size_bytes")));
-    const char *pu[] = {id_out, snap ? "available" : "failed",
-                        json_string_value(json_object_get(snap, "location")),
-                        json_string_value(json_object_get(snap, "sha256")), snap ? size_s : NULL};
-    PGresult *up = nb_pg_exec(conn,
-                              "UPDATE images SET state = $2, location = $3, sha256 = $4, "
-                              "size_bytes = $5::bigint WHERE id = $1",
-                              5, pu, snap ? err : &uerr);
+    /* The snapshot stays on the node only until nubo-imaged has copied it into the image
+     * store (an import task from the agent's signed URL): then the image is available, with
+     * its bytes where every node can fetch them, whatever becomes of this one. */
+    char task[NB_ID_MAX + 16];
+    snprintf(task, sizeof task, "import-%s", id_out);
+    const char *pu[] = {id_out, task, who->tenant_id,
+                        json_string_value(json_object_get(snap, "location"))};
+    PGresult *up =
+        snap ? nb_pg_exec(conn,
+                          "WITH t AS (INSERT INTO image_tasks (id, kind, tenant_id, image_id, "
+                          "source_format, source_url, trusted) VALUES ($2, 'import', $3, $1, "
+                          "'qcow2', $4, true) RETURNING id) SELECT pg_notify('nubo_imaged', id) "
+                          "FROM t",
+                          4, pu, err)
+             : nb_pg_exec(conn,
+                          "UPDATE images SET state = 'failed', state_reason = "
+                          "'Server.InternalError: the snapshot failed' WHERE id = $1",
+                          1, pu, &uerr);
     if (up && snap) {
         rc = 0;
     }

@@ -21,6 +21,7 @@
 #include "store.h"
 #include "svc.h"
 #include "svc_catalog.h"
+#include "svc_image_meta.h"
 #include "svc_images.h"
 #include "svc_sql.h"
 
@@ -116,7 +117,7 @@ struct gw_upload *gw_upload_begin(struct gw_ctx *gw, const struct gw_principal *
         return NULL;
     }
     const char *ids[] = {image_id};
-    if (svc_check_id_form(ids, 1, "ami", "InvalidAMIID.Malformed", err) < 0) {
+    if (gw_image_check_id(ids[0], err) < 0) {
         return NULL;
     }
     struct gw_upload *u = calloc(1, sizeof *u);
@@ -482,7 +483,7 @@ int gw_image_blob(struct gw_ctx *gw, const struct gw_principal *who, const char 
                   char *key_out, uint64_t *size, char *sha256_out, struct nb_error *err)
 {
     const char *ids[] = {image_id};
-    if (svc_check_id_form(ids, 1, "ami", "InvalidAMIID.Malformed", err) < 0) {
+    if (gw_image_check_id(ids[0], err) < 0) {
         return -1;
     }
     if (!gw->store) {
@@ -525,8 +526,7 @@ int gw_image_export(struct gw_ctx *gw, const struct gw_principal *who, const cha
                     char *task_out, struct nb_error *err)
 {
     const char *ids[] = {image_id};
-    if (gw_require_writer(who, err) < 0 ||
-        svc_check_id_form(ids, 1, "ami", "InvalidAMIID.Malformed", err) < 0) {
+    if (gw_require_writer(who, err) < 0 || gw_image_check_id(ids[0], err) < 0) {
         return -1;
     }
     char id[NB_ID_MAX];
@@ -573,7 +573,7 @@ int gw_image_export_blob(struct gw_ctx *gw, const struct gw_principal *who, cons
                          char *key_out, uint64_t *size, char *sha256_out, struct nb_error *err)
 {
     const char *ids[] = {image_id};
-    if (svc_check_id_form(ids, 1, "ami", "InvalidAMIID.Malformed", err) < 0) {
+    if (gw_image_check_id(ids[0], err) < 0) {
         return -1;
     }
     struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
@@ -841,7 +841,7 @@ int gw_upload_parts_list(struct gw_ctx *gw, const struct gw_principal *who, cons
                          struct nb_error *err)
 {
     const char *ids[] = {image_id};
-    if (svc_check_id_form(ids, 1, "ami", "InvalidAMIID.Malformed", err) < 0) {
+    if (gw_image_check_id(ids[0], err) < 0) {
         return -1;
     }
     struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);

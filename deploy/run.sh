@@ -265,12 +265,7 @@ cat <<MSG
     $top/build/sdk/nubo type list            # the nubo CLI (man sdk/c/doc/nubo.1)
 
   Upload your own image (raw, qcow2, vhd, vmdk or ova; VHD, VMDK and OVA are imported):
-    curl --aws-sigv4 aws:amz:nubo-1:nubo --user "\$AWS_ACCESS_KEY_ID:\$AWS_SECRET_ACCESS_KEY" \\
-        -H 'Content-Type: application/json' -d '{"name": "my-disk", "source_format": "qcow2"}' \\
-        \$NUBO_ENDPOINT/v1/images                     # -> {"id": "ami-...", ...}
-    curl --aws-sigv4 aws:amz:nubo-1:nubo --user "\$AWS_ACCESS_KEY_ID:\$AWS_SECRET_ACCESS_KEY" \\
-        -H "x-amz-content-sha256: \$(sha256sum disk.qcow2 | cut -c1-64)" -T disk.qcow2 \\
-        \$NUBO_ENDPOINT/v1/images/ami-.../file
+    $top/build/sdk/nubo image upload disk.vhd --name my-disk --wait
 
   Logs in $STATE/log/. Press Ctrl-C to stop.
 MSG

@@ -42,6 +42,7 @@ struct task {
     char source_key[IMG_KEY_MAX + 1];
     char source_format[16];
     char source_url[1024];
+    bool trusted; /* source_url is the control plane's own (an agent's snapshot) */
     int attempts;
     long last_renew;
 };
@@ -123,7 +124,7 @@ static int claim(struct imaged *d, struct task *t, struct nb_error *err)
         "lease_until = now() + make_interval(secs => $1::int), updated_at = now() FROM c "
         "WHERE k.id = c.id RETURNING k.id, k.kind, k.tenant_id, k.image_id, "
         "COALESCE(k.source_key, ''), COALESCE(k.source_format, ''), k.attempts, "
-        "COALESCE(k.source_url, '')",
+        "COALESCE(k.source_url, ''), k.trusted",
         1, p, err);
     nb_pg_release(conn);
     if (!res) {
@@ -140,6 +141,7 @@ static int claim(struct imaged *d, struct task *t, struct nb_error *err)
         snprintf(t->source_format, sizeof t->source_format, "%s", PQgetvalue(res, 0, 5));
         t->attempts = atoi(PQgetvalue(res, 0, 6));
         snprintf(t->source_url, sizeof t->source_url, "%s", PQgetvalue(res, 0, 7));
+        t->trusted = !strcmp(PQgetvalue(res, 0, 8), "t");
         t->last_renew = now_s();
     }
     PQclear(res);
@@ -444,7 +446,7 @@ static size_t fetch_write(char *data, size_t size, size_t nmemb, void *arg)
  * upload). Only from the prefixes the operator allows; no redirects (they could leave them). */
 static int fetch_source(struct imaged *d, struct task *t, struct nb_error *err)
 {
-    if (!img_import_url_allowed(d->cfg.import_url_prefixes, t->source_url)) {
+    if (!t->trusted && !img_import_url_allowed(d->cfg.import_url_prefixes, t->source_url)) {
         nb_error_set(err, NB_ERR_INVALID, "imports from %.200s are not allowed on this cloud",
                      t->source_url);
         return -1;

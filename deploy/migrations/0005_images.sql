@@ -42,7 +42,9 @@ CREATE TABLE image_tasks (
     image_id      text NOT NULL REFERENCES images (id),
     source_key    text,          -- import: the uploaded blob; copy: the source image's blob
     source_format text,          -- import: what the tenant said it is, or NULL to detect
-    source_url    text,          -- import (EC2 ImportImage): fetched into source_key first
+    source_url    text,          -- import: fetched into source_key first (ImportImage, CreateImage)
+    trusted       boolean NOT NULL DEFAULT false, -- source_url is the control plane's own (an
+                                                  -- agent's snapshot), not a tenant's
     state         text NOT NULL DEFAULT 'pending'
                   CHECK (state IN ('pending', 'active', 'completed', 'failed')),
     status_message text NOT NULL DEFAULT '',

@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import image_env
 import nubo_env
 from nubo_env import REPO, Daemon, check, sql_quote
 
@@ -37,8 +38,9 @@ def sha256_of(path):
     return h.hexdigest()
 
 
-class ComputeEnv(nubo_env.NuboEnv):
-    """NuboEnv plus a real compute host: libvirtd, nubo-agent and nubo-scheduler."""
+class ComputeEnv(image_env.ImageEnv):
+    """A cloud with a real compute host: PostgreSQL, nubo-gateway and nubo-imaged (ImageEnv),
+    plus libvirtd, nubo-agent and nubo-scheduler."""
 
     def __init__(self):
         super().__init__()

@@ -10,7 +10,6 @@ the original at every step (qemu-img compare)."""
 import subprocess
 
 import compute_env
-import image_env
 import nubo_env
 from compute_env import aws
 from image_env import make_ova, qemu_img, sha256_file
@@ -18,11 +17,7 @@ from nubo_env import check, check_eq
 from test_vm_lifecycle import boot_sector_disk, wait_console
 
 
-class ComputeImageEnv(compute_env.ComputeEnv, image_env.ImageEnv):
-    """A compute host (ComputeEnv) and the image store (ImageEnv) in one cloud."""
-
-
-tap = nubo_env.Tap(__file__, per_test_timeout=300, fixture=ComputeImageEnv)
+tap = nubo_env.Tap(__file__, per_test_timeout=300, fixture=compute_env.ComputeEnv)
 
 
 def same_disk(a, b):
@@ -86,16 +81,26 @@ def vhd_boots_exports_and_boots_again(env):
 
 @tap.test
 def ova_kernel_booted_guest(env):
-    """The test guest's disk in an OVA, launched with the guest's kernel and ramdisk (aki/ari):
-    it boots to its READY line, reading its config drive."""
+    """The test guest's disk in an OVA, with the guest's kernel and ramdisk uploaded as the
+    tenant's own aki/ari images: it boots to its READY line, reading its config drive."""
     env.guest_image()
     t = env.tenant("boot2")
     vmdk = env.tmp / "guest.vmdk"
     qemu_img("convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized",
              str(compute_env.GUEST_DIR / "disk.raw"), str(vmdk))
     ova = make_ova(env.tmp / "guest.ova", vmdk, vcpus=1, memory_mib=512)
-    image_id = env.new_image(t, "guest-ova", "ova", kernel_id=env.images["kernel"],
-                             ramdisk_id=env.images["ramdisk"],
+    # The tenant's own kernel and ramdisk (EC2's aki/ari), uploaded as raw images too.
+    boot_files = {}
+    for kind, name in (("kernel", "vmlinux"), ("ramdisk", "initrd.img")):
+        r = env.rest(t, "POST", "/v1/images", {"name": f"guest-{kind}", "image_type": kind,
+                                               "source_format": "raw"})
+        check(r.status == 201 and r.json["id"][:3] == ("aki" if kind == "kernel" else "ari"),
+              f"a {kind} image", r)
+        status, _, body = env.upload(t, r.json["id"], compute_env.GUEST_DIR / name)
+        check(status == 200, f"{kind} upload", status, body)
+        boot_files[kind] = r.json["id"]
+    image_id = env.new_image(t, "guest-ova", "ova", kernel_id=boot_files["kernel"],
+                             ramdisk_id=boot_files["ramdisk"],
                              kernel_args=compute_env.KERNEL_ARGS)
     status, _, body = env.upload(t, image_id, ova)
     check(status == 202, "OVA upload", status, body)

@@ -538,6 +538,34 @@ def gateway_killed_mid_upload(env):
 
 
 @tap.test
+def imaged_killed_mid_task_is_taken_over(env):
+    """A worker that dies holding a task (here: nubo-imaged killed, and the task left active
+    with a lease, as a claim leaves it) does not lose it: once the lease has run out another
+    worker takes it over, and the image is imported."""
+    t = env.tenant("judy")
+    raw = make_raw(scratch(env, "lease.raw"), size_mib=4, seed=b"lease")
+    vhd = scratch(env, "lease.vhd")
+    qemu_img("convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic", str(raw), str(vhd))
+    env.imaged.kill()
+    try:
+        image_id = env.new_image(t, "lease", "vhd")
+        status, _, body = env.upload(t, image_id, vhd)
+        check(status == 202, "accepted while nubo-imaged is down", status, body)
+        env.psql(f"UPDATE image_tasks SET state = 'active', attempts = 1, "
+                 f"lease_until = now() + interval '3 seconds' "
+                 f"WHERE image_id = {sql_quote(image_id)}")
+    finally:
+        env.start_imaged()
+    t0 = time.monotonic()
+    row = env.wait_image(image_id)
+    check_eq(row["state"], "available", f"imported after the takeover: {row['state_reason']}")
+    attempts = env.psql1(f"SELECT attempts FROM image_tasks WHERE image_id = {sql_quote(image_id)}")
+    check_eq(attempts, "2", "the task was claimed a second time")
+    check(time.monotonic() - t0 >= 1.0, "the live lease was respected until it ran out")
+    no_leftovers(env)
+
+
+@tap.test
 def concurrent_uploads_one_wins(env):
     t = env.tenant("erin")
     a = make_raw(scratch(env, "a.raw"), size_mib=8, seed=b"a")

@@ -167,9 +167,15 @@ def create_image_from_an_instance(env):
     wait_console(env, t, iid, "NUBO-GUEST-READY")
     new = aws(env, t, "create-image", "--instance-id", iid, "--name", "my-saved-guest",
               "--description", "saved by the e2e test")["ImageId"]
+    # The snapshot is copied from the node into the image store (nubo-imaged) before the image
+    # is available: from then on it does not depend on this node.
+    row = env.wait_image(new)
     imgs = aws(env, t, "describe-images", "--image-ids", new)["Images"]
     check_eq([(i["ImageId"], i["State"], i["Name"]) for i in imgs],
-             [(new, "available", "my-saved-guest")], "the new image")
+             [(new, "available", "my-saved-guest")], f"the new image ({row['state_reason']})")
+    check(row["store_key"].startswith(f"images/{new}.") and
+          row["location"].startswith(f"http://127.0.0.1:{env.imaged_port}/v1/blobs/"),
+          "the saved image's bytes are in the image store", row)
     dup = subprocess.run(["/usr/bin/aws", "--endpoint-url", env.endpoint, "ec2", "create-image",
                           "--instance-id", iid, "--name", "my-saved-guest"],
                          capture_output=True, text=True, env=compute_env.aws_env(t))

@@ -38,6 +38,7 @@ struct cli_cmd {
 };
 
 extern const struct cli_cmd cli_compute_cmds[];
+extern const struct cli_cmd cli_image_cmds[];
 extern const struct cli_cmd cli_admin_cmds[];
 extern const struct cli_cmd cli_host_cmds[];
 
@@ -116,6 +117,17 @@ int cli_positional(int argc, char **argv, int n, const char *cmd, const char *wh
  * cli_client(). Returns the client, or NULL with '*code' set to the exit code. */
 struct nubo_client *cli_args_client(struct cli *cli, int argc, char **argv, int n, const char *what,
                                     int *code);
+
+/* Up to CLI_MAX_FILTERS list filters gathered from repeated --filter options. */
+#define CLI_MAX_FILTERS 64
+struct cli_filters {
+    struct nubo_filter items[CLI_MAX_FILTERS];
+    size_t n;
+};
+
+/* A CLI_OPT_FN reader: "--filter NAME=V1,V2" into the struct cli_filters 'dest' (pointing into
+ * 'arg'). Returns 0, or -1 when there is no '=' or too many filters. */
+int cli_add_filter(char *arg, void *dest);
 
 /* Cuts "NAME=VALUE" in place at its first '=', leaving NAME in 'arg'. Returns VALUE (pointing
  * into 'arg'), or NULL when there is no '=' or NAME is empty. */

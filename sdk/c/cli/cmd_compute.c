@@ -1,5 +1,6 @@
-/* The tenant's commands: instance, image, keypair, tag, region, zone and type. Each parses its
- * options with getopt_long, calls libnubo, and prints a table or JSON. */
+/* The tenant's commands: instance, keypair, tag, region, zone and type (images are in
+ * cmd_images.c). Each parses its options with getopt_long, calls libnubo, and prints a table
+ * or JSON. */
 #include "cli.h"
 
 #include <openssl/evp.h>
@@ -39,40 +40,24 @@ static int parse_tag(char *arg, struct nubo_tag *t)
     return 0;
 }
 
-/* Up to MAX_ITEMS filters or tags gathered from repeated options. */
-struct filter_buf {
-    struct nubo_filter items[MAX_ITEMS];
-    size_t n;
-};
-
+/* Up to MAX_ITEMS tags gathered from repeated options. */
 struct tag_buf {
     struct nubo_tag items[MAX_ITEMS];
     size_t n;
 };
 
-/* Appends the filter 'name'='values' to the filter_buf 'dest'; returns 0, or -1 when full. */
+/* Appends the filter 'name'='values' to the cli_filters 'dest'; returns 0, or -1 when full. */
 static int push_filter(void *dest, const char *name, const char *values)
 {
-    struct filter_buf *b = dest;
-    if (b->n == MAX_ITEMS) {
+    struct cli_filters *b = dest;
+    if (b->n == CLI_MAX_FILTERS) {
         return -1;
     }
     b->items[b->n++] = (struct nubo_filter){name, values};
     return 0;
 }
 
-/* --filter NAME=V1,V2 into the filter_buf 'dest'. */
-static int add_filter(char *arg, void *dest)
-{
-    struct filter_buf *b = dest;
-    if (b->n == MAX_ITEMS || parse_filter(arg, &b->items[b->n]) < 0) {
-        return -1;
-    }
-    b->n++;
-    return 0;
-}
-
-/* --state S1,S2 into the filter_buf 'dest'. */
+/* --state S1,S2 into the cli_filters 'dest'. */
 static int add_state_filter(char *arg, void *dest)
 {
     return push_filter(dest, "instance-state-name", arg);
@@ -91,9 +76,9 @@ static int add_tag(char *arg, void *dest)
 
 /* Parses the options of a list command whose one option is --filter into 'f'. Returns CLI_OK,
  * or CLI_USAGE after a usage error. */
-static int filter_args(int argc, char **argv, const char *cmd, struct filter_buf *f)
+static int filter_args(int argc, char **argv, const char *cmd, struct cli_filters *f)
 {
-    const struct cli_opt opts[] = {CLI_FN("filter", f, add_filter, NULL)};
+    const struct cli_opt opts[] = {CLI_FN("filter", f, cli_add_filter, NULL)};
     if (cli_parse_opts(argc, argv, cmd, opts, CLI_N_OPTS(opts),
                        "invalid option (--filter NAME=V1,V2)") < 0) {
         return CLI_USAGE;
@@ -274,10 +259,10 @@ static int instance_run(struct cli *cli, int argc, char **argv)
 
 static int instance_list(struct cli *cli, int argc, char **argv)
 {
-    struct filter_buf f = {.n = 0};
+    struct cli_filters f = {.n = 0};
     long long page = 0;
     const struct cli_opt opts[] = {
-        CLI_FN("filter", &f, add_filter, NULL),
+        CLI_FN("filter", &f, cli_add_filter, NULL),
         CLI_FN("state", &f, add_state_filter, NULL),
         CLI_INT("page-size", &page, 1, 1000, NULL),
     };
@@ -463,116 +448,6 @@ static int instance_op(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
-/* --- image ---------------------------------------------------------------------------------- */
-
-static const char *const image_cols[] = {"id",   "name", "state", "public",
-                                         "type", "arch", "owner", "created"};
-
-static const char *image_row(struct cli_table *t, const void *item)
-{
-    const struct nubo_image *m = item;
-    const char *cells[] = {m->id,         m->name,         m->state,    m->is_public ? "yes" : "no",
-                           m->image_type, m->architecture, m->owner_id, m->created_at};
-    cli_table_add(t, cells);
-    return m->json;
-}
-
-static int image_list(struct cli *cli, int argc, char **argv)
-{
-    struct filter_buf f = {.n = 0};
-    const char *owner = NULL;
-    const struct cli_opt opts[] = {
-        CLI_FN("filter", &f, add_filter, NULL),
-        CLI_STR("owner", &owner),
-    };
-    if (cli_parse_opts(argc, argv, "image list ", opts, CLI_N_OPTS(opts), "invalid option") < 0 ||
-        cli_no_more_args(argc, argv, "image list ") != CLI_OK) {
-        return CLI_USAGE;
-    }
-    int rc = CLI_OK;
-    struct nubo_client *client = cli_client(cli, &rc);
-    if (!client) {
-        return rc;
-    }
-    struct nubo_error err;
-    struct nubo_image_list *l = nubo_images_list(client, owner, f.items, f.n, &err);
-    if (!l) {
-        return cli_fail(&err);
-    }
-    struct cli_table t = {8, image_cols, NULL, 0, 0};
-    cli_print_list(cli, &t, l->items, l->n, sizeof *l->items, image_row);
-    nubo_image_list_free(l);
-    return CLI_OK;
-}
-
-static void print_image(const struct cli *cli, const struct nubo_image *m)
-{
-    if (cli->json) {
-        struct cli_json *j = cli_json_new(false);
-        cli_json_add(j, m->json);
-        cli_json_print(j);
-        return;
-    }
-    char *tags = cli_tags_text(m->tags, m->n_tags);
-    const char *pairs[] = {
-        "id",           m->id,         "name",         m->name,         "description",
-        m->description, "state",       m->state,       "public",        m->is_public ? "yes" : "no",
-        "type",         m->image_type, "architecture", m->architecture, "owner",
-        m->owner_id,    "created",     m->created_at,  "tags",          tags};
-    cli_print_fields(pairs, sizeof pairs / sizeof pairs[0] / 2);
-    free(tags);
-}
-
-static int image_show(struct cli *cli, int argc, char **argv)
-{
-    int rc;
-    struct nubo_client *client = cli_args_client(cli, argc, argv, 1, "one image id", &rc);
-    if (!client) {
-        return rc;
-    }
-    const char *id = argv[optind];
-    struct nubo_error err;
-    struct nubo_image *m = nubo_image_get(client, id, &err);
-    if (!m) {
-        return cli_fail(&err);
-    }
-    print_image(cli, m);
-    nubo_image_free(m);
-    return CLI_OK;
-}
-
-static int image_register(struct cli *cli, int argc, char **argv)
-{
-    struct nubo_image_params p = {0};
-    const struct cli_opt opts[] = {
-        CLI_STR("name", &p.name),
-        CLI_STR("description", &p.description),
-        CLI_STR("image-type", &p.image_type),
-        CLI_STR("architecture", &p.architecture),
-        CLI_FLAG("public", &p.is_public),
-    };
-    if (cli_parse_opts(argc, argv, "image register ", opts, CLI_N_OPTS(opts), "invalid option") <
-        0) {
-        return CLI_USAGE;
-    }
-    if (!p.name || optind < argc) {
-        return cli_usage_error("image register ", "--name is required (and nothing else)");
-    }
-    int rc = CLI_OK;
-    struct nubo_client *client = cli_client(cli, &rc);
-    if (!client) {
-        return rc;
-    }
-    struct nubo_error err;
-    struct nubo_image *m = nubo_image_register(client, &p, &err);
-    if (!m) {
-        return cli_fail(&err);
-    }
-    print_image(cli, m);
-    nubo_image_free(m);
-    return CLI_OK;
-}
-
 /* --- keypair -------------------------------------------------------------------------------- */
 
 static const char *const keypair_cols[] = {"name", "id", "type", "fingerprint", "created"};
@@ -705,7 +580,7 @@ static int keypair_import(struct cli *cli, int argc, char **argv)
 
 static int keypair_list(struct cli *cli, int argc, char **argv)
 {
-    struct filter_buf f = {.n = 0};
+    struct cli_filters f = {.n = 0};
     int rc = filter_args(argc, argv, "keypair list ", &f);
     struct nubo_client *client = rc ? NULL : cli_client(cli, &rc);
     if (!client) {
@@ -937,7 +812,7 @@ static int zone_list(struct cli *cli, int argc, char **argv)
 
 static int type_list(struct cli *cli, int argc, char **argv)
 {
-    struct filter_buf f = {.n = 0};
+    struct cli_filters f = {.n = 0};
     int rc = filter_args(argc, argv, "type list ", &f);
     struct nubo_client *client = rc ? NULL : cli_client(cli, &rc);
     if (!client) {
@@ -998,19 +873,6 @@ const struct cli_cmd cli_compute_cmds[] = {
     {"instance", "start", instance_op, "INSTANCE_ID...", "start stopped instances", NULL},
     {"instance", "reboot", instance_op, "INSTANCE_ID...", "reboot running instances", NULL},
     {"instance", "terminate", instance_op, "INSTANCE_ID...", "terminate instances", NULL},
-    {"image", "list", image_list, "[--owner self|TENANT_ID] [--filter NAME=V1,V2]...",
-     "list the images you may launch",
-     "  --owner OWNER          only images of this owner (self or a tenant id)\n"
-     "  --filter NAME=V1,V2    image-id, name, state, is-public, owner-id, image-type,\n"
-     "                         architecture, tag:KEY, tag-key, tag-value\n"},
-    {"image", "show", image_show, "IMAGE_ID", "show one image", NULL},
-    {"image", "register", image_register, "--name NAME [OPTIONS]",
-     "register an image record (metadata only)",
-     "  --name NAME            unique within your tenant (required)\n"
-     "  --description TEXT\n"
-     "  --image-type TYPE      machine (default), kernel or ramdisk\n"
-     "  --architecture ARCH    default x86_64\n"
-     "  --public               visible to every tenant (operator only)\n"},
     {"keypair", "create", keypair_create, "NAME [--type rsa|ed25519] [--out FILE]",
      "create a key pair; its private key is shown this once",
      "  --type TYPE            rsa (default) or ed25519\n"

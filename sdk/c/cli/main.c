@@ -1,7 +1,7 @@
 /* nubo: the command line of the nubo cloud, over libnubo. "nubo GROUP VERB [options]", with the
  * global options --profile, --endpoint and --output anywhere on the line. This file parses the
  * global options, finds the command, and maps errors to exit codes; the commands are in
- * cmd_compute.c, cmd_admin.c and cmd_hosts.c. */
+ * cmd_compute.c, cmd_images.c, cmd_admin.c and cmd_hosts.c. */
 #include "cli.h"
 
 #include <jansson.h>
@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct cli_cmd *const cmd_tables[] = {cli_compute_cmds, cli_admin_cmds, cli_host_cmds};
+static const struct cli_cmd *const cmd_tables[] = {cli_compute_cmds, cli_image_cmds, cli_admin_cmds,
+                                                   cli_host_cmds};
 
 /* --- errors and the client ------------------------------------------------------------------- */
 
@@ -25,6 +26,9 @@ int cli_fail(const struct nubo_error *err)
     }
     if (nubo_error_is_not_found(err)) {
         return CLI_NOT_FOUND;
+    }
+    if (!strcmp(err->code, "FileError")) {
+        return CLI_USAGE; /* a local file that cannot be read or written */
     }
     if (nubo_error_is_auth(err)) {
         return CLI_AUTH;

@@ -127,3 +127,14 @@ char *cli_split_pair(char *arg)
     *eq = '\0';
     return eq + 1;
 }
+
+int cli_add_filter(char *arg, void *dest)
+{
+    struct cli_filters *b = dest;
+    char *value = b->n < CLI_MAX_FILTERS ? cli_split_pair(arg) : NULL;
+    if (!value) {
+        return -1;
+    }
+    b->items[b->n++] = (struct nubo_filter){arg, value};
+    return 0;
+}

@@ -31,6 +31,10 @@ _nubo() {
         COMPREPLY=($(compgen -W "admin member reader" -- "$cur"))
         return
         ;;
+    --format)
+        COMPREPLY=($(compgen -W "raw qcow2 vhd vmdk ova" -- "$cur"))
+        return
+        ;;
     --tenancy)
         COMPREPLY=($(compgen -W "default dedicated" -- "$cur"))
         return
@@ -48,7 +52,8 @@ _nubo() {
     --endpoint | --image | --count | --key | --zone | --tag | --timeout | --filter | \
         --name | --description | --limit | --from | --to | --tenant | --action | --error-code | \
         --max-* | --placement-group | --partition | --agent-url | --vcpus | --memory-mib | \
-        --disk-gib | --reserved-* | --*-ratio | --traits | --dedicated-tenant)
+        --disk-gib | --reserved-* | --*-ratio | --traits | --dedicated-tenant | --range | \
+        --architecture | --image-type | --client-token | --owner)
         return
         ;;
     esac
@@ -68,7 +73,7 @@ _nubo() {
     case "${args[*]}" in
     "") COMPREPLY=($(compgen -W "instance image keypair tag region zone type admin $globals" -- "$cur")); return ;;
     instance) COMPREPLY=($(compgen -W "run list show console stop start reboot terminate" -- "$cur")); return ;;
-    image) COMPREPLY=($(compgen -W "list show register" -- "$cur")); return ;;
+    image) COMPREPLY=($(compgen -W "list show register upload import download export task permissions share unshare copy delete" -- "$cur")); return ;;
     keypair) COMPREPLY=($(compgen -W "create import list delete" -- "$cur")); return ;;
     tag) COMPREPLY=($(compgen -W "list set delete" -- "$cur")); return ;;
     region | zone | type) COMPREPLY=($(compgen -W "list" -- "$cur")); return ;;
@@ -81,6 +86,11 @@ _nubo() {
     "instance list"*) opts="--state --filter --page-size" ;;
     "image list"*) opts="--owner --filter" ;;
     "image register"*) opts="--name --description --image-type --architecture --public" ;;
+    "image upload"* | "image import"*) opts="--name --format --description --architecture --public --wait --timeout" ;;
+    "image download"*) opts="--range" ;;
+    "image export"* | "image task"*) opts="--wait --timeout" ;;
+    "image share"* | "image unshare"*) opts="--public" ;;
+    "image copy"*) opts="--name --description --client-token --wait --timeout" ;;
     "keypair create"*) opts="--type --out" ;;
     "keypair import"*) opts="--public-key-file --public-key" ;;
     "keypair list"* | "type list"*) opts="--filter" ;;
@@ -94,6 +104,12 @@ _nubo() {
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts --help $globals" -- "$cur"))
+        return
     fi
+    case "${args[*]}" in
+    "image upload"* | "image import"* | "image download "* | "image export "*)
+        COMPREPLY=($(compgen -f -- "$cur"))
+        ;;
+    esac
 }
 complete -F _nubo nubo

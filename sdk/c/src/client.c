@@ -1,9 +1,11 @@
 /* The client handle: configuration (arguments, environment, profile file), signed HTTP
- * requests over one libcurl handle with retries and back-off, and the API's error answers. */
+ * requests over one libcurl handle with retries and back-off, streamed bodies (uploads read
+ * from a file, downloads written to one, in bounded memory), and the API's error answers. */
 #include "internal.h"
 #include "sigv4.h"
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <ctype.h>
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct nubo_client {
     char *endpoint; /* as given, without a final '/' */
@@ -450,17 +453,79 @@ char *nubo_client_token(void)
 
 /* --- HTTP ---------------------------------------------------------------------------------------- */
 
+/* What one attempt sends: a JSON body in memory, or a stream ('s'). */
+struct request {
+    const char *method;
+    const char *url;
+    const char *path; /* as signed: the endpoint's prefix and the API path */
+    const char *query;
+    const char *body; /* JSON, or NULL */
+    struct nubo_stream *s;
+};
+
+/* What one attempt received. A streamed 2xx body goes to 's->out_fd', every other body here. */
 struct answer {
     char *body;
     size_t len;
     char request_id[64];
+    char sha256[65]; /* x-nubo-sha256 */
     bool oom;
+    CURL *k;
+    struct nubo_stream *s;
+    EVP_MD_CTX *md;    /* the SHA-256 of what went to 's->out_fd' */
+    uint64_t offset;   /* the next byte of 's->in_fd' to send */
+    int file_errno;    /* reading 'in_fd' or writing 'out_fd' failed */
+    bool file_writing; /* ... and it was the writing */
+    bool cancelled;    /* the progress callback said stop */
 };
+
+/* Error answers to a stream are kept up to this size; the rest is dropped. */
+#define MAX_ERROR_BODY (64 * 1024)
+
+static bool answer_is_success(const struct answer *a)
+{
+    long status = 0;
+    curl_easy_getinfo(a->k, CURLINFO_RESPONSE_CODE, &status);
+    return status >= 200 && status < 300;
+}
+
+/* Writes 'n' bytes at 'data' to the stream's output file. Returns 0, or -1 with errno set. */
+static int write_all(int fd, const char *data, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, data, n);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            if (w == 0) {
+                errno = EIO;
+            }
+            return -1;
+        }
+        data += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
     struct answer *a = arg;
     size_t n = size * nmemb;
+    if (a->s && a->s->out_fd >= 0 && answer_is_success(a)) {
+        if (write_all(a->s->out_fd, data, n) < 0) {
+            a->file_errno = errno;
+            a->file_writing = true;
+            return 0;
+        }
+        EVP_DigestUpdate(a->md, data, n);
+        a->s->written += n;
+        return n;
+    }
+    if (a->s && a->len + n > MAX_ERROR_BODY) {
+        return n; /* the start of an answer says what went wrong */
+    }
     char *p = realloc(a->body, a->len + n + 1);
     if (!p) {
         a->oom = true;
@@ -473,25 +538,88 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* Copies the value of the header line 'data' ('n' bytes) into 'out' when it is 'name' (lower
+ * case, with its ':'). */
+static void header_value(const char *data, size_t n, const char *name, char *out, size_t size)
+{
+    size_t nl = strlen(name);
+    if (n <= nl || strncasecmp(data, name, nl)) {
+        return;
+    }
+    size_t i = nl;
+    while (i < n && (data[i] == ' ' || data[i] == '\t')) {
+        i++;
+    }
+    size_t j = n;
+    while (j > i && isspace((unsigned char)data[j - 1])) {
+        j--;
+    }
+    size_t len = j - i < size - 1 ? j - i : size - 1;
+    memcpy(out, data + i, len);
+    out[len] = '\0';
+}
+
 static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 {
     struct answer *a = arg;
     size_t n = size * nmemb;
-    static const char name[] = "x-amzn-requestid:";
-    if (n > sizeof name - 1 && !strncasecmp(data, name, sizeof name - 1)) {
-        size_t i = sizeof name - 1;
-        while (i < n && (data[i] == ' ' || data[i] == '\t')) {
-            i++;
-        }
-        size_t j = n;
-        while (j > i && isspace((unsigned char)data[j - 1])) {
-            j--;
-        }
-        size_t len = j - i < sizeof a->request_id - 1 ? j - i : sizeof a->request_id - 1;
-        memcpy(a->request_id, data + i, len);
-        a->request_id[len] = '\0';
-    }
+    header_value(data, n, "x-amzn-requestid:", a->request_id, sizeof a->request_id);
+    header_value(data, n, "x-nubo-sha256:", a->sha256, sizeof a->sha256);
     return n;
+}
+
+/* Hands curl the next bytes of the streamed body, read from 'in_fd' at 'offset'. */
+static size_t on_read(char *buf, size_t size, size_t nmemb, void *arg)
+{
+    struct answer *a = arg;
+    size_t want = size * nmemb;
+    uint64_t left = a->s->in_size - a->offset;
+    if (want > left) {
+        want = (size_t)left;
+    }
+    if (want == 0) {
+        return 0;
+    }
+    ssize_t got;
+    do {
+        got = pread(a->s->in_fd, buf, want, (off_t)a->offset);
+    } while (got < 0 && errno == EINTR);
+    if (got <= 0) {
+        /* A file that shrinks under us would send less than the Content-Length announced. */
+        a->file_errno = got < 0 ? errno : EIO;
+        return CURL_READFUNC_ABORT;
+    }
+    a->offset += (uint64_t)got;
+    return (size_t)got;
+}
+
+/* curl rewinds the body when it must send it again (a redirect, an authentication retry). */
+static int on_seek(void *arg, curl_off_t offset, int origin)
+{
+    struct answer *a = arg;
+    if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > a->s->in_size) {
+        return CURL_SEEKFUNC_CANTSEEK;
+    }
+    a->offset = (uint64_t)offset;
+    return CURL_SEEKFUNC_OK;
+}
+
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    struct answer *a = arg;
+    (void)ultotal;
+    int stop;
+    if (a->s->in_fd >= 0) {
+        stop = a->s->progress(NUBO_TRANSFER_SEND, (uint64_t)ulnow, a->s->in_size, a->s->arg);
+    } else if (!answer_is_success(a)) {
+        stop = 0;
+    } else {
+        stop = a->s->progress(NUBO_TRANSFER_RECEIVE, (uint64_t)dlnow,
+                              dltotal > 0 ? (uint64_t)dltotal : 0, a->s->arg);
+    }
+    a->cancelled |= stop != 0;
+    return stop;
 }
 
 /* Fills '*err' from an error answer: the REST shape {"error": {...}}, or the status alone. */
@@ -521,21 +649,48 @@ static void answer_error(const struct answer *a, long status, struct nubo_error 
     json_decref(doc);
 }
 
-/* One attempt. Returns the HTTP status, or -1 with '*err' set when no answer came. */
-static long attempt(struct nubo_client *c, const char *method, const char *url, const char *path,
-                    const char *query, const char *body, struct answer *a, struct nubo_error *err)
+/* Appends "Name: value" (formatted) to '*h'. Returns 0, or -1 when out of memory. */
+static int add_header(struct curl_slist **h, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int add_header(struct curl_slist **h, const char *fmt, ...)
+{
+    char line[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    struct curl_slist *t = curl_slist_append(*h, line);
+    explicit_bzero(line, sizeof line);
+    if (!t) {
+        return -1;
+    }
+    *h = t;
+    return 0;
+}
+
+/* The headers of 'r', signed. Returns them (the caller frees them with curl_slist_free_all()),
+ * or NULL with '*err' set. */
+static struct curl_slist *signed_headers(struct nubo_client *c, const struct request *r,
+                                         struct nubo_error *err)
 {
     char amz_date[17], auth[1024];
     nubo_sigv4_format_date((long long)time(NULL), amz_date);
-    size_t body_len = body ? strlen(body) : 0;
+    size_t body_len = r->body ? strlen(r->body) : 0;
+    const struct nubo_stream *s = r->s;
+    const char *content_type = body_len ? "application/json" : NULL;
+    if (s && s->in_fd >= 0) {
+        content_type = "application/octet-stream";
+    }
     struct nubo_sigv4_input in = {
-        .method = method,
-        .path = path,
-        .query = query,
+        .method = r->method,
+        .path = r->path,
+        .query = r->query,
         .host = c->host,
-        .content_type = body_len ? "application/json" : NULL,
-        .body = body,
+        .content_type = content_type,
+        .body = r->body,
         .body_len = body_len,
+        .payload_hash = s && s->in_fd >= 0 ? s->payload_hash : NULL,
         .amz_date = amz_date,
         .access_key = c->access_key,
         .secret = c->secret,
@@ -544,64 +699,116 @@ static long attempt(struct nubo_client *c, const char *method, const char *url, 
     };
     if (nubo_sigv4_authorization(&in, auth, sizeof auth) < 0) {
         nubo_err_set(err, 0, "ConfigError", "could not sign the request (key or region too long)");
+        return NULL;
+    }
+    struct curl_slist *h = NULL;
+    int rc = add_header(&h, "Host: %s", c->host);
+    rc |= add_header(&h, "X-Amz-Date: %s", amz_date);
+    rc |= add_header(&h, "Authorization: %s", auth);
+    explicit_bzero(auth, sizeof auth);
+    rc |= add_header(&h, "Content-Type:%s%s", content_type ? " " : "",
+                     content_type ? content_type : "");
+    if (in.payload_hash) {
+        /* Expect: 100-continue stays (curl's default for uploads): a refusal then comes
+         * before the body is sent. */
+        rc |= add_header(&h, "x-amz-content-sha256: %s", in.payload_hash);
+    } else {
+        rc |= add_header(&h, "Expect:");
+    }
+    if (s && s->out_fd >= 0) {
+        rc |= add_header(&h, "Accept: */*");
+    } else {
+        rc |= add_header(&h, "Accept: application/json");
+    }
+    if (s && s->range) {
+        rc |= add_header(&h, "Range: %s", s->range);
+    }
+    if (rc) {
+        curl_slist_free_all(h);
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return NULL;
+    }
+    return h;
+}
+
+/* One attempt. Returns the HTTP status, or -1 with '*err' set when no answer came. */
+static long attempt(struct nubo_client *c, const struct request *r, struct answer *a,
+                    struct nubo_error *err)
+{
+    struct curl_slist *h = signed_headers(c, r, err);
+    if (!h) {
         return -1;
     }
-    char h_host[512], h_date[64], h_auth[1100];
-    snprintf(h_host, sizeof h_host, "Host: %s", c->host);
-    snprintf(h_date, sizeof h_date, "X-Amz-Date: %s", amz_date);
-    snprintf(h_auth, sizeof h_auth, "Authorization: %s", auth);
-    struct curl_slist *h = NULL, *t;
-    const char *lines[] = {
-        h_host,    h_date,
-        h_auth,    "Accept: application/json",
-        "Expect:", body_len ? "Content-Type: application/json" : "Content-Type:"};
-    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-        t = curl_slist_append(h, lines[i]);
-        if (!t) {
-            curl_slist_free_all(h);
-            nubo_err_set(err, 0, "ConfigError", "out of memory");
-            return -1;
-        }
-        h = t;
-    }
+    struct nubo_stream *s = r->s;
     CURL *k = c->curl;
+    a->k = k;
+    a->s = s;
     curl_easy_reset(k);
-    curl_easy_setopt(k, CURLOPT_URL, url);
+    curl_easy_setopt(k, CURLOPT_URL, r->url);
     curl_easy_setopt(k, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(k, CURLOPT_USERAGENT, "libnubo/" NUBO_VERSION);
     curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(k, CURLOPT_TIMEOUT, (long)c->timeout_s);
     curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(k, CURLOPT_WRITEDATA, a);
     curl_easy_setopt(k, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(k, CURLOPT_HEADERDATA, a);
-    if (!strcmp(method, "GET")) {
+    if (s) {
+        /* A transfer takes as long as it takes; one that stalls for the time limit fails. */
+        curl_easy_setopt(k, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(k, CURLOPT_LOW_SPEED_TIME, (long)c->timeout_s);
+        if (s->progress) {
+            curl_easy_setopt(k, CURLOPT_NOPROGRESS, 0L);
+            curl_easy_setopt(k, CURLOPT_XFERINFOFUNCTION, on_progress);
+            curl_easy_setopt(k, CURLOPT_XFERINFODATA, a);
+        }
+    } else {
+        curl_easy_setopt(k, CURLOPT_TIMEOUT, (long)c->timeout_s);
+    }
+    if (s && s->in_fd >= 0) {
+        curl_easy_setopt(k, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(k, CURLOPT_CUSTOMREQUEST, r->method);
+        curl_easy_setopt(k, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(k, CURLOPT_READDATA, a);
+        curl_easy_setopt(k, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(k, CURLOPT_SEEKDATA, a);
+        curl_easy_setopt(k, CURLOPT_INFILESIZE_LARGE, (curl_off_t)s->in_size);
+    } else if (!strcmp(r->method, "GET")) {
         curl_easy_setopt(k, CURLOPT_HTTPGET, 1L);
     } else {
-        curl_easy_setopt(k, CURLOPT_CUSTOMREQUEST, method);
-        if (body_len || !strcmp(method, "POST")) {
-            curl_easy_setopt(k, CURLOPT_POSTFIELDS, body ? body : "");
+        size_t body_len = r->body ? strlen(r->body) : 0;
+        curl_easy_setopt(k, CURLOPT_CUSTOMREQUEST, r->method);
+        if (body_len || !strcmp(r->method, "POST")) {
+            curl_easy_setopt(k, CURLOPT_POSTFIELDS, r->body ? r->body : "");
             curl_easy_setopt(k, CURLOPT_POSTFIELDSIZE, (long)body_len);
         }
     }
     CURLcode rc = curl_easy_perform(k);
     curl_slist_free_all(h);
-    explicit_bzero(h_auth, sizeof h_auth);
+    long status = 0;
+    curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &status);
     if (a->oom) {
         nubo_err_set(err, 0, "ConnectionError", "out of memory reading the answer");
         return -1;
     }
-    if (rc != CURLE_OK) {
+    if (a->cancelled) {
+        nubo_err_set(err, 0, "Cancelled", "the transfer was cancelled");
+        return -1;
+    }
+    if (a->file_errno) {
+        nubo_err_set(err, 0, "FileError", "could not %s the file: %s",
+                     a->file_writing ? "write" : "read", strerror(a->file_errno));
+        return -1;
+    }
+    /* A server may refuse an upload before it has read the body: its answer counts. */
+    bool refused_early = s && s->in_fd >= 0 && status >= 400 && a->body;
+    if (rc != CURLE_OK && !refused_early) {
         nubo_err_set(err, 0, rc == CURLE_OPERATION_TIMEDOUT ? "Timeout" : "ConnectionError",
                      "could not reach \"%s\": %s", c->endpoint, curl_easy_strerror(rc));
         return -1;
     }
-    long status = 0;
-    curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &status);
     return status;
 }
-
 static void back_off(struct nubo_client *c, int retry)
 {
     long long d = (long long)c->base_delay_ms << (retry < 10 ? retry : 10);
@@ -614,34 +821,78 @@ static void back_off(struct nubo_client *c, int retry)
     }
 }
 
-NUBO_API int nubo_client_request(struct nubo_client *c, const char *method, const char *path,
-                                 const char *query, const char *body, bool idempotent, char **reply,
-                                 struct nubo_error *err)
+/* Sets a stream's output and digest back to nothing before an attempt. Returns 0, or -1 with
+ * '*err' set. */
+static int stream_rewind(struct nubo_stream *s, EVP_MD_CTX *md, struct nubo_error *err)
 {
+    s->written = 0;
+    s->sha256[0] = '\0';
+    if (s->out_fd >= 0 && (ftruncate(s->out_fd, 0) < 0 || lseek(s->out_fd, 0, SEEK_SET) < 0)) {
+        nubo_err_set(err, 0, "FileError", "could not truncate the output file: %s",
+                     strerror(errno));
+        return -1;
+    }
+    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        nubo_err_set(err, 0, "ConfigError", "could not set up SHA-256");
+        return -1;
+    }
+    return 0;
+}
+
+/* Sends 'method' 'path'?'query' with the JSON 'body' or the stream 's' (one of them, or
+ * neither), retrying when 'idempotent'. On 2xx stores the answer's body in '*reply' (a new
+ * string, "" when there was none or it went to 's->out_fd') and returns the status; else
+ * returns -1 with '*err' set. */
+static int send_request(struct nubo_client *c, const char *method, const char *path,
+                        const char *query, const char *body, struct nubo_stream *s, bool idempotent,
+                        char **reply, struct nubo_error *err)
+{
+    struct nubo_error local;
+    if (!err) {
+        err = &local; /* the retry needs the code */
+    }
     size_t n =
         strlen(c->origin) + strlen(c->prefix) + strlen(path) + (query ? strlen(query) : 0) + 2;
     char *full_path = malloc(strlen(c->prefix) + strlen(path) + 1);
     char *url = malloc(n);
-    if (!url || !full_path) {
+    EVP_MD_CTX *md = s ? EVP_MD_CTX_new() : NULL;
+    if (!url || !full_path || (s && !md)) {
         free(url);
         free(full_path);
+        EVP_MD_CTX_free(md);
         nubo_err_set(err, 0, "ConfigError", "out of memory");
         return -1;
     }
     sprintf(full_path, "%s%s", c->prefix, path);
     sprintf(url, "%s%s%s%s", c->origin, full_path, query && *query ? "?" : "",
             query && *query ? query : "");
+    struct request r = {method, url, full_path, query, body, s};
     int tries = idempotent ? c->attempts : 1;
     long status = -1;
     for (int i = 0; i < tries; i++) {
-        struct answer a = {0};
+        struct answer a = {.md = md};
         if (i > 0) {
             back_off(c, i - 1);
         }
-        status = attempt(c, method, url, full_path, query, body, &a, err);
-        bool retry = status < 0 || status == 429 || status == 502 || status == 503 || status == 504;
+        if (s && stream_rewind(s, md, err) < 0) {
+            status = -1;
+            break;
+        }
+        status = attempt(c, &r, &a, err);
+        bool retry = (status < 0 &&
+                      (!strcmp(err->code, "ConnectionError") || !strcmp(err->code, "Timeout"))) ||
+                     status == 429 || status == 502 || status == 503 || status == 504;
         if (status >= 200 && status < 300) {
             *reply = a.body ? a.body : strdup("");
+            if (s) {
+                unsigned char digest[EVP_MAX_MD_SIZE];
+                unsigned int len = 0;
+                EVP_DigestFinal_ex(md, digest, &len);
+                for (unsigned int j = 0; j < len && j < 32; j++) {
+                    snprintf(s->body_sha256 + 2 * j, 3, "%02x", digest[j]);
+                }
+                memcpy(s->sha256, a.sha256, sizeof s->sha256);
+            }
             break;
         }
         if (status >= 0) {
@@ -652,9 +903,24 @@ NUBO_API int nubo_client_request(struct nubo_client *c, const char *method, cons
             break;
         }
     }
+    EVP_MD_CTX_free(md);
     free(url);
     free(full_path);
     return status >= 200 && status < 300 ? (int)status : -1;
+}
+
+NUBO_API int nubo_client_request(struct nubo_client *c, const char *method, const char *path,
+                                 const char *query, const char *body, bool idempotent, char **reply,
+                                 struct nubo_error *err)
+{
+    return send_request(c, method, path, query, body, NULL, idempotent, reply, err);
+}
+
+int nubo_client_stream(struct nubo_client *c, const char *method, const char *path,
+                       const char *query, struct nubo_stream *s, bool idempotent, char **reply,
+                       struct nubo_error *err)
+{
+    return send_request(c, method, path, query, NULL, s, idempotent, reply, err);
 }
 
 int nubo_call(struct nubo_client *c, const char *method, const char *path, const char *query,

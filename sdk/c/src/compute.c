@@ -1,5 +1,6 @@
-/* The tenant's resources: the catalogue (regions, zones, instance types), images, instances,
- * key pairs and tags; JSON answers parsed into the public structs of nubo/nubo.h. */
+/* The tenant's resources: the catalogue (regions, zones, instance types), instances, key pairs
+ * and tags; JSON answers parsed into the public structs of nubo/nubo.h. Images are in
+ * images.c. */
 #include "internal.h"
 
 #include <errno.h>
@@ -7,45 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* "/v1/<base>/<id, encoded><suffix>" as a new string, or NULL when out of memory. */
-static char *id_path(const char *base, const char *id, const char *suffix)
-{
-    char *enc = nubo_urlencode(id);
-    if (!enc) {
-        return NULL;
-    }
-    size_t n = strlen(base) + strlen(enc) + strlen(suffix) + 2;
-    char *p = malloc(n);
-    if (p) {
-        snprintf(p, n, "%s/%s%s", base, enc, suffix);
-    }
-    free(enc);
-    return p;
-}
-
-/* GETs 'path' with 'query' and parses its 'key' array into a new list (see nubo_list_new()). */
-static void *get_list(struct nubo_client *c, const char *path, const char *query, const char *key,
-                      size_t size, int (*parse)(const json_t *, void *), void (*clear)(void *),
-                      struct nubo_error *err)
-{
-    json_t *reply = NULL;
-    if (nubo_call(c, "GET", path, query, NULL, true, &reply, err) < 0) {
-        return NULL;
-    }
-    return nubo_js_list(reply, key, size, parse, clear, err);
-}
-
-static const char *filters_query(struct nubo_query *q, const struct nubo_filter *f, size_t n,
-                                 struct nubo_error *err)
-{
-    nubo_query_add_filters(q, f, n);
-    const char *text = nubo_query_text(q);
-    if (!text) {
-        nubo_err_set(err, 0, "ConfigError", "out of memory");
-    }
-    return text;
-}
 
 /* --- regions and zones --------------------------------------------------------------------- */
 
@@ -68,8 +30,8 @@ static void region_clear(void *item)
 
 NUBO_API struct nubo_region_list *nubo_regions_list(struct nubo_client *c, struct nubo_error *err)
 {
-    return get_list(c, "/v1/regions", NULL, "regions", sizeof(struct nubo_region), region_parse,
-                    region_clear, err);
+    return nubo_get_list(c, "/v1/regions", NULL, "regions", sizeof(struct nubo_region),
+                         region_parse, region_clear, err);
 }
 
 NUBO_API void nubo_region_list_free(struct nubo_region_list *l)
@@ -101,11 +63,11 @@ NUBO_API struct nubo_zone_list *nubo_zones_list(struct nubo_client *c,
                                                 struct nubo_error *err)
 {
     struct nubo_query q = {0};
-    const char *text = filters_query(&q, filters, n_filters, err);
-    struct nubo_zone_list *l = text
-                                   ? get_list(c, "/v1/zones", text, "zones",
-                                              sizeof(struct nubo_zone), zone_parse, zone_clear, err)
-                                   : NULL;
+    const char *text = nubo_filters_query(&q, filters, n_filters, err);
+    struct nubo_zone_list *l =
+        text ? nubo_get_list(c, "/v1/zones", text, "zones", sizeof(struct nubo_zone), zone_parse,
+                             zone_clear, err)
+             : NULL;
     nubo_query_clear(&q);
     return l;
 }
@@ -171,159 +133,6 @@ NUBO_API void nubo_instance_type_iter_free(struct nubo_instance_type_iter *i)
         nubo_page_iter_clear(&i->it);
         free(i);
     }
-}
-
-/* --- images -------------------------------------------------------------------------------- */
-
-static int image_parse(const json_t *o, void *item)
-{
-    struct nubo_image *m = item;
-    m->id = nubo_js_str(o, "id");
-    m->owner_id = nubo_js_str(o, "owner_id");
-    m->name = nubo_js_str(o, "name");
-    m->description = nubo_js_str(o, "description");
-    m->state = nubo_js_str(o, "state");
-    m->is_public = nubo_js_bool(o, "public");
-    m->image_type = nubo_js_str(o, "image_type");
-    m->architecture = nubo_js_str(o, "architecture");
-    m->created_at = nubo_js_str(o, "created_at");
-    m->json = nubo_js_dump(o);
-    if (nubo_js_tags(o, "tags", &m->tags, &m->n_tags) < 0) {
-        return -1;
-    }
-    return m->id && m->json ? 0 : -1;
-}
-
-static void image_clear(void *item)
-{
-    struct nubo_image *m = item;
-    free(m->id);
-    free(m->owner_id);
-    free(m->name);
-    free(m->description);
-    free(m->state);
-    free(m->image_type);
-    free(m->architecture);
-    free(m->created_at);
-    nubo_tags_free(m->tags, m->n_tags);
-    free(m->json);
-}
-
-NUBO_API struct nubo_image_list *nubo_images_list(struct nubo_client *c, const char *owner,
-                                                  const struct nubo_filter *filters,
-                                                  size_t n_filters, struct nubo_error *err)
-{
-    struct nubo_query q = {0};
-    nubo_query_add(&q, "owner", owner);
-    const char *text = filters_query(&q, filters, n_filters, err);
-    struct nubo_image_list *l =
-        text ? get_list(c, "/v1/images", text, "images", sizeof(struct nubo_image), image_parse,
-                        image_clear, err)
-             : NULL;
-    nubo_query_clear(&q);
-    return l;
-}
-
-NUBO_API void nubo_image_list_free(struct nubo_image_list *l)
-{
-    nubo_list_free(l, sizeof *l->items, image_clear);
-}
-
-NUBO_API void nubo_image_free(struct nubo_image *m)
-{
-    nubo_item_free(m, image_clear);
-}
-
-/* Moves item 0 of 'l' into a new struct of 'size' bytes and frees the rest. */
-static void *take_first(void *list, size_t size, void (*clear)(void *))
-{
-    struct {
-        char *items;
-        size_t n;
-    } *l = list;
-    void *one = malloc(size);
-    if (one) {
-        memcpy(one, l->items, size);
-    } else {
-        clear(l->items);
-    }
-    for (size_t i = 1; i < l->n; i++) {
-        clear(l->items + i * size);
-    }
-    free(l->items);
-    free(l);
-    return one;
-}
-
-NUBO_API struct nubo_image *nubo_image_get(struct nubo_client *c, const char *id,
-                                           struct nubo_error *err)
-{
-    if (nubo_need(id, "an image id", err) < 0) {
-        return NULL;
-    }
-    struct nubo_filter f = {"image-id", id};
-    if (strchr(id, ',')) {
-        nubo_err_set(err, 0, "InvalidAMIID.Malformed", "invalid image id \"%s\"", id);
-        return NULL;
-    }
-    struct nubo_image_list *l = nubo_images_list(c, NULL, &f, 1, err);
-    if (!l) {
-        return NULL;
-    }
-    if (l->n == 0) {
-        nubo_image_list_free(l);
-        nubo_err_set(err, 0, "InvalidAMIID.NotFound", "The image id '%s' does not exist", id);
-        return NULL;
-    }
-    struct nubo_image *m = take_first(l, sizeof *m, image_clear);
-    if (!m) {
-        nubo_err_set(err, 0, "ConfigError", "out of memory");
-    }
-    return m;
-}
-
-/* POSTs or PUTs 'body' (stolen) to 'path' and parses the answer as one item of 'size' bytes.
- * Returns a new item the caller frees with 'clear' and free(), or NULL with '*err' set. */
-static void *call_one(struct nubo_client *c, const char *method, const char *path, json_t *body,
-                      bool idempotent, size_t size, int (*parse)(const json_t *, void *),
-                      void (*clear)(void *), struct nubo_error *err)
-{
-    json_t *reply = NULL;
-    if (!body) {
-        nubo_err_set(err, 0, "ConfigError", "out of memory");
-        return NULL;
-    }
-    int rc = nubo_call(c, method, path, NULL, body, idempotent, &reply, err);
-    json_decref(body);
-    if (rc < 0) {
-        return NULL;
-    }
-    void *item = calloc(1, size);
-    if (!item || parse(reply, item) < 0) {
-        if (item) {
-            clear(item);
-        }
-        free(item);
-        json_decref(reply);
-        nubo_err_set(err, 0, "ProtocolError", "could not read the answer to %s %s", method, path);
-        return NULL;
-    }
-    json_decref(reply);
-    return item;
-}
-
-NUBO_API struct nubo_image *nubo_image_register(struct nubo_client *c,
-                                                const struct nubo_image_params *p,
-                                                struct nubo_error *err)
-{
-    if (nubo_need(p ? p->name : NULL, "an image name", err) < 0) {
-        return NULL;
-    }
-    json_t *body = json_pack("{s:s, s:s?, s:s?, s:s?, s:b}", "name", p->name, "description",
-                             p->description, "image_type", p->image_type, "architecture",
-                             p->architecture, "public", p->is_public);
-    return call_one(c, "POST", "/v1/images", body, false, sizeof(struct nubo_image), image_parse,
-                    image_clear, err);
 }
 
 /* --- instances ----------------------------------------------------------------------------- */
@@ -456,7 +265,7 @@ NUBO_API struct nubo_instance *nubo_instance_get(struct nubo_client *c, const ch
     if (nubo_need(id, "an instance id", err) < 0) {
         return NULL;
     }
-    char *path = id_path("/v1/instances", id, "");
+    char *path = nubo_id_path("/v1/instances", id, "");
     json_t *reply = NULL;
     if (!path) {
         nubo_err_set(err, 0, "ConfigError", "out of memory");
@@ -527,7 +336,7 @@ NUBO_API struct nubo_console *nubo_instance_console(struct nubo_client *c, const
     if (nubo_need(id, "an instance id", err) < 0) {
         return NULL;
     }
-    char *path = id_path("/v1/instances", id, "/console");
+    char *path = nubo_id_path("/v1/instances", id, "/console");
     json_t *reply = NULL;
     if (!path) {
         nubo_err_set(err, 0, "ConfigError", "out of memory");
@@ -588,7 +397,7 @@ NUBO_API int nubo_instance_action(struct nubo_client *c, const char *id, enum nu
         nubo_err_set(err, 0, "InvalidParameterValue", "unknown instance operation %d", (int)op);
         return -1;
     }
-    char *path = id_path("/v1/instances", id, names[op]);
+    char *path = nubo_id_path("/v1/instances", id, names[op]);
     json_t *reply = NULL;
     if (!path) {
         nubo_err_set(err, 0, "ConfigError", "out of memory");
@@ -613,19 +422,12 @@ NUBO_API int nubo_instance_action(struct nubo_client *c, const char *id, enum nu
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 NUBO_API struct nubo_instance *nubo_instance_wait(struct nubo_client *c, const char *id,
                                                   const char *state, double timeout_s, int poll_ms,
                                                   nubo_wait_fn progress, void *arg,
                                                   struct nubo_error *err)
 {
-    double start = now_s();
+    double start = nubo_now_s();
     if (poll_ms <= 0) {
         poll_ms = 1000;
     }
@@ -637,7 +439,7 @@ NUBO_API struct nubo_instance *nubo_instance_wait(struct nubo_client *c, const c
         if (!in) {
             return NULL;
         }
-        double elapsed = now_s() - start;
+        double elapsed = nubo_now_s() - start;
         if (progress && progress(in, elapsed, arg)) {
             nubo_instance_free(in);
             nubo_err_set(err, 0, "Cancelled", "waiting for instance \"%s\" was cancelled", id);
@@ -661,10 +463,7 @@ NUBO_API struct nubo_instance *nubo_instance_wait(struct nubo_client *c, const c
         }
         nubo_instance_free(in);
         double left = timeout_s - elapsed;
-        double wait = poll_ms / 1000.0 < left ? poll_ms / 1000.0 : left;
-        struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-        }
+        nubo_sleep_s(poll_ms / 1000.0 < left ? poll_ms / 1000.0 : left);
     }
 }
 
@@ -726,8 +525,8 @@ NUBO_API struct nubo_keypair *nubo_keypair_create(struct nubo_client *c, const c
         return NULL;
     }
     json_t *body = json_pack("{s:s, s:s?}", "name", name, "key_type", key_type);
-    return call_one(c, "POST", "/v1/keypairs", body, false, sizeof(struct nubo_keypair),
-                    keypair_parse, keypair_clear, err);
+    return nubo_call_one(c, "POST", "/v1/keypairs", body, false, sizeof(struct nubo_keypair),
+                         keypair_parse, keypair_clear, err);
 }
 
 NUBO_API struct nubo_keypair *nubo_keypair_import(struct nubo_client *c, const char *name,
@@ -738,8 +537,8 @@ NUBO_API struct nubo_keypair *nubo_keypair_import(struct nubo_client *c, const c
         return NULL;
     }
     json_t *body = json_pack("{s:s, s:s}", "name", name, "public_key", public_key);
-    return call_one(c, "POST", "/v1/keypairs", body, false, sizeof(struct nubo_keypair),
-                    keypair_parse, keypair_clear, err);
+    return nubo_call_one(c, "POST", "/v1/keypairs", body, false, sizeof(struct nubo_keypair),
+                         keypair_parse, keypair_clear, err);
 }
 
 NUBO_API struct nubo_keypair_list *nubo_keypairs_list(struct nubo_client *c,
@@ -747,10 +546,10 @@ NUBO_API struct nubo_keypair_list *nubo_keypairs_list(struct nubo_client *c,
                                                       size_t n_filters, struct nubo_error *err)
 {
     struct nubo_query q = {0};
-    const char *text = filters_query(&q, filters, n_filters, err);
+    const char *text = nubo_filters_query(&q, filters, n_filters, err);
     struct nubo_keypair_list *l =
-        text ? get_list(c, "/v1/keypairs", text, "keypairs", sizeof(struct nubo_keypair),
-                        keypair_parse, keypair_clear, err)
+        text ? nubo_get_list(c, "/v1/keypairs", text, "keypairs", sizeof(struct nubo_keypair),
+                             keypair_parse, keypair_clear, err)
              : NULL;
     nubo_query_clear(&q);
     return l;
@@ -761,7 +560,7 @@ NUBO_API int nubo_keypair_delete(struct nubo_client *c, const char *name, struct
     if (nubo_need(name, "a key pair name", err) < 0) {
         return -1;
     }
-    char *path = id_path("/v1/keypairs", name, "");
+    char *path = nubo_id_path("/v1/keypairs", name, "");
     if (!path) {
         nubo_err_set(err, 0, "ConfigError", "out of memory");
         return -1;
@@ -834,7 +633,7 @@ NUBO_API int nubo_tags_set(struct nubo_client *c, const char *resource_id,
     if (nubo_need(resource_id, "a resource id", err) < 0) {
         return -1;
     }
-    char *path = id_path("/v1/tags", resource_id, "");
+    char *path = nubo_id_path("/v1/tags", resource_id, "");
     json_t *body = json_pack("{s:o}", "tags", nubo_js_tags_object(tags, n_tags));
     int rc = -1;
     if (!path || !body) {
@@ -855,7 +654,7 @@ NUBO_API int nubo_tags_delete(struct nubo_client *c, const char *resource_id, co
     }
     struct nubo_query q = {0};
     nubo_query_add(&q, "key", key);
-    char *path = id_path("/v1/tags", resource_id, "");
+    char *path = nubo_id_path("/v1/tags", resource_id, "");
     int rc = -1;
     if (!path || !nubo_query_text(&q)) {
         nubo_err_set(err, 0, "ConfigError", "out of memory");

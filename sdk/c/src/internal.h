@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Fills '*err' (may be NULL) with 'http_status', 'code' and a printf-style message. */
 void nubo_err_set(struct nubo_error *err, int http_status, const char *code, const char *fmt, ...)
@@ -46,6 +47,57 @@ char *nubo_urlencode(const char *s);
  * the caller wants nothing) and returns 0; else returns -1 with '*err' set. */
 int nubo_call(struct nubo_client *client, const char *method, const char *path, const char *query,
               json_t *body, bool idempotent, json_t **reply, struct nubo_error *err);
+
+/* A request whose body is streamed from a file, or whose answer is streamed into one. */
+struct nubo_stream {
+    int in_fd; /* -1: no body; else 'in_size' bytes of it from offset 0 (pread) */
+    uint64_t in_size;
+    const char *payload_hash;  /* the body's SHA-256 in hex or "UNSIGNED-PAYLOAD", signed */
+    int out_fd;                /* -1: none; else where a 2xx answer's body goes, truncated and
+                                 * rewritten from offset 0 on every attempt */
+    const char *range;         /* a Range header ("bytes=0-99"), or NULL */
+    nubo_transfer_fn progress; /* may be NULL */
+    void *arg;
+    /* Filled on success: */
+    uint64_t written;     /* bytes written to 'out_fd' */
+    char sha256[65];      /* the answer's x-nubo-sha256, "" when it had none */
+    char body_sha256[65]; /* the SHA-256 of the bytes written to 'out_fd' */
+};
+
+/* As nubo_client_request(), for the stream 's' (set up by the caller, which owns its files).
+ * A transfer has no overall time limit: it fails when no byte moves for the client's timeout.
+ * Besides the usual codes, fails with "FileError" (reading or writing a file) and "Cancelled"
+ * (the progress callback returned non-zero). */
+int nubo_client_stream(struct nubo_client *client, const char *method, const char *path,
+                       const char *query, struct nubo_stream *s, bool idempotent, char **reply,
+                       struct nubo_error *err);
+
+/* Returns "<base>/<id, percent-encoded><suffix>" ("/v1/images/ami-1/file") as a new string the
+ * caller free()s, or NULL when out of memory. */
+char *nubo_id_path(const char *base, const char *id, const char *suffix);
+
+/* GETs 'path' with 'query' and parses its 'key' array into a new list (see nubo_list_new()).
+ * Returns it, or NULL with '*err' set. */
+void *nubo_get_list(struct nubo_client *c, const char *path, const char *query, const char *key,
+                    size_t size, int (*parse)(const json_t *, void *), void (*clear)(void *),
+                    struct nubo_error *err);
+
+/* Adds 'n' filters to 'q' and returns its text (owned by 'q'), or NULL with '*err' set. */
+const char *nubo_filters_query(struct nubo_query *q, const struct nubo_filter *f, size_t n,
+                               struct nubo_error *err);
+
+/* Sends 'body' (stolen; NULL means out of memory) to 'path' with 'method' and parses the answer
+ * as one item of 'size' bytes. Returns a new item the caller frees with nubo_item_free(..,
+ * 'clear'), or NULL with '*err' set. */
+void *nubo_call_one(struct nubo_client *c, const char *method, const char *path, json_t *body,
+                    bool idempotent, size_t size, int (*parse)(const json_t *, void *),
+                    void (*clear)(void *), struct nubo_error *err);
+
+/* Returns a monotonic clock's seconds. */
+double nubo_now_s(void);
+
+/* Sleeps 's' seconds (nothing when 's' <= 0), through signals. */
+void nubo_sleep_s(double s);
 
 /* Returns a new random client token (32 hex digits) the caller free()s, or NULL. */
 char *nubo_client_token(void);

@@ -187,15 +187,25 @@ int nubo_sigv4_authorization(const struct nubo_sigv4_input *in, char *out, size_
     }
     sb_add(&cr, "host:");
     sb_add(&cr, in->host);
+    if (in->payload_hash) {
+        sb_add(&cr, "\nx-amz-content-sha256:");
+        sb_add(&cr, in->payload_hash);
+    }
     sb_add(&cr, "\nx-amz-date:");
     sb_add(&cr, in->amz_date);
     sb_add(&cr, "\n\n");
-    const char *signed_headers =
-        in->content_type ? "content-type;host;x-amz-date" : "host;x-amz-date";
+    char signed_headers[64];
+    snprintf(signed_headers, sizeof signed_headers, "%shost;%sx-amz-date",
+             in->content_type ? "content-type;" : "",
+             in->payload_hash ? "x-amz-content-sha256;" : "");
     sb_add(&cr, signed_headers);
     sb_add(&cr, "\n");
-    nubo_sigv4_sha256_hex(in->body, in->body_len, hash);
-    sb_add(&cr, hash);
+    if (in->payload_hash) {
+        sb_add(&cr, in->payload_hash);
+    } else {
+        nubo_sigv4_sha256_hex(in->body, in->body_len, hash);
+        sb_add(&cr, hash);
+    }
     if (!cr.p) {
         return -1;
     }

@@ -1,6 +1,7 @@
 /* libnubo's AWS Signature Version 4 signer (header form), private to the library. It signs
  * as botocore's SigV4Auth does for non-S3 services: canonical URI double-encoded, query pairs
- * sorted as given, the headers passed in, the body's SHA-256. Thread-safe (no state). */
+ * sorted as given, the headers passed in, the body's SHA-256 (or, for a streamed body, the
+ * x-amz-content-sha256 header given). Thread-safe (no state). */
 #ifndef NUBO_SDK_SIGV4_H
 #define NUBO_SDK_SIGV4_H
 
@@ -15,6 +16,10 @@ struct nubo_sigv4_input {
     const char *content_type; /* signed when not NULL */
     const void *body;
     size_t body_len;
+    /* NULL: the payload hash is the SHA-256 of 'body'. Else the body is streamed and this is
+     * its hash as signed, the body's SHA-256 in hex or "UNSIGNED-PAYLOAD"; it is sent (and
+     * signed) as the x-amz-content-sha256 header, and 'body' is ignored. */
+    const char *payload_hash;
     const char *amz_date; /* "YYYYMMDDTHHMMSSZ", also sent as X-Amz-Date */
     const char *access_key;
     const char *secret;

@@ -1,9 +1,12 @@
-/* JSON field readers and the paged iterator that libnubo's resource modules share. */
+/* JSON field readers, request helpers and the paged iterator that libnubo's resource modules
+ * share. */
 #include "internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 char *nubo_js_str(const json_t *o, const char *key)
 {
@@ -104,6 +107,88 @@ void *nubo_js_array(const json_t *reply, const char *key, size_t size,
     *n = count;
     *ok = true;
     return items;
+}
+
+char *nubo_id_path(const char *base, const char *id, const char *suffix)
+{
+    char *enc = nubo_urlencode(id);
+    if (!enc) {
+        return NULL;
+    }
+    size_t n = strlen(base) + strlen(enc) + strlen(suffix) + 2;
+    char *p = malloc(n);
+    if (p) {
+        snprintf(p, n, "%s/%s%s", base, enc, suffix);
+    }
+    free(enc);
+    return p;
+}
+
+void *nubo_get_list(struct nubo_client *c, const char *path, const char *query, const char *key,
+                    size_t size, int (*parse)(const json_t *, void *), void (*clear)(void *),
+                    struct nubo_error *err)
+{
+    json_t *reply = NULL;
+    if (nubo_call(c, "GET", path, query, NULL, true, &reply, err) < 0) {
+        return NULL;
+    }
+    return nubo_js_list(reply, key, size, parse, clear, err);
+}
+
+const char *nubo_filters_query(struct nubo_query *q, const struct nubo_filter *f, size_t n,
+                               struct nubo_error *err)
+{
+    nubo_query_add_filters(q, f, n);
+    const char *text = nubo_query_text(q);
+    if (!text) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+    }
+    return text;
+}
+
+void *nubo_call_one(struct nubo_client *c, const char *method, const char *path, json_t *body,
+                    bool idempotent, size_t size, int (*parse)(const json_t *, void *),
+                    void (*clear)(void *), struct nubo_error *err)
+{
+    json_t *reply = NULL;
+    if (!body) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return NULL;
+    }
+    int rc = nubo_call(c, method, path, NULL, body, idempotent, &reply, err);
+    json_decref(body);
+    if (rc < 0) {
+        return NULL;
+    }
+    void *item = calloc(1, size);
+    if (!item || parse(reply, item) < 0) {
+        if (item) {
+            clear(item);
+        }
+        free(item);
+        json_decref(reply);
+        nubo_err_set(err, 0, "ProtocolError", "could not read the answer to %s %s", method, path);
+        return NULL;
+    }
+    json_decref(reply);
+    return item;
+}
+
+double nubo_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void nubo_sleep_s(double s)
+{
+    if (s <= 0) {
+        return;
+    }
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
 }
 
 int nubo_need(const char *value, const char *what, struct nubo_error *err)

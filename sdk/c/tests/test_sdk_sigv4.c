@@ -8,6 +8,7 @@
 
 struct vector {
     const char *method, *path, *query, *body, *amz_date, *host, *key, *secret, *region, *service;
+    const char *payload; /* "" or a streamed body's x-amz-content-sha256 */
     const char *want;
 };
 
@@ -34,9 +35,12 @@ int main(void)
             .path = v->path,
             .query = v->query,
             .host = v->host,
-            .content_type = v->body[0] ? "application/json" : NULL,
+            .content_type = v->payload[0] ? "application/octet-stream"
+                            : v->body[0]  ? "application/json"
+                                          : NULL,
             .body = v->body,
             .body_len = strlen(v->body),
+            .payload_hash = v->payload[0] ? v->payload : NULL,
             .amz_date = v->amz_date,
             .access_key = v->key,
             .secret = v->secret,
@@ -59,8 +63,15 @@ int main(void)
     nubo_sigv4_format_date(1735689599LL, date);
     report(!strcmp(date, "20241231T235959Z"), "x-amz-date format", date, "20241231T235959Z");
 
-    struct nubo_sigv4_input small = {"GET", "/", NULL, "h", NULL, "", 0, "20250101T000000Z",
-                                     "k",   "s", "r",  "x"};
+    struct nubo_sigv4_input small = {.method = "GET",
+                                     .path = "/",
+                                     .host = "h",
+                                     .body = "",
+                                     .amz_date = "20250101T000000Z",
+                                     .access_key = "k",
+                                     .secret = "s",
+                                     .region = "r",
+                                     .service = "x"};
     char tiny[16];
     report(nubo_sigv4_authorization(&small, tiny, sizeof tiny) == -1,
            "an output buffer too small is refused", "", "");

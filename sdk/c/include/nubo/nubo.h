@@ -6,7 +6,10 @@
  *   API's error code ("InvalidInstanceID.NotFound"), its message, the request id and the HTTP
  *   status. Failures that happen before an answer use the codes "ConnectionError",
  *   "ConfigError", "InvalidParameterValue" (a bad argument), "ProtocolError" (an answer that is
- *   not what the API documents) and "Timeout" (nubo_instance_wait()), with HTTP status 0.
+ *   not what the API documents), "Timeout" (nubo_instance_wait(), nubo_image_task_wait()),
+ *   "Cancelled" (a callback asked to stop), "FileError" (a local file could not be read or
+ *   written) and "BadDigest" (downloaded bytes that are not what the API said), with HTTP
+ *   status 0.
  * - Structs returned by the library are allocated by it and freed with the matching *_free()
  *   function, which accepts NULL. Their string fields are NUL-terminated UTF-8 owned by the
  *   struct; optional ones are NULL when absent. Fields are only ever appended to these structs
@@ -21,8 +24,9 @@
  *   different threads at once. Functions that take no client are thread-safe.
  *
  * Requests are signed with AWS Signature Version 4. GET, PUT and DELETE requests, and launches
- * (which carry a client token), are retried with exponential back-off on connection errors and
- * on HTTP 429, 502, 503 and 504. */
+ * and image copies (which carry a client token), are retried with exponential back-off on
+ * connection errors and on HTTP 429, 502, 503 and 504. Image uploads and downloads stream
+ * between a file and the network in bounded memory, whatever the image's size. */
 #ifndef NUBO_NUBO_H
 #define NUBO_NUBO_H
 
@@ -225,7 +229,7 @@ NUBO_API struct nubo_image_list *nubo_images_list(struct nubo_client *client, co
 NUBO_API void nubo_image_list_free(struct nubo_image_list *list);
 
 /* Returns the image 'id', or NULL with '*err' set ("InvalidAMIID.NotFound" when the caller sees
- * no such image). The caller frees it with nubo_image_free(). */
+ * no such image, "InvalidAMIID.Malformed"). The caller frees it with nubo_image_free(). */
 NUBO_API struct nubo_image *nubo_image_get(struct nubo_client *client, const char *id,
                                            struct nubo_error *err);
 NUBO_API void nubo_image_free(struct nubo_image *image);
@@ -243,6 +247,197 @@ struct nubo_image_params {
 NUBO_API struct nubo_image *nubo_image_register(struct nubo_client *client,
                                                 const struct nubo_image_params *params,
                                                 struct nubo_error *err);
+
+/* Registers an image whose bytes the caller uploads next with nubo_image_upload():
+ * 'source_format' is the format of those bytes ("raw", "qcow2", "vhd", "vmdk" or "ova";
+ * VHD, VMDK and OVA are converted by an import task after the upload). The image is "pending"
+ * until then. 'params->is_public' needs the operator. Returns the new image, which the caller
+ * frees with nubo_image_free(), or NULL with '*err' set ("InvalidAMIName.Duplicate",
+ * "InvalidParameterValue"). Not retried. */
+NUBO_API struct nubo_image *nubo_image_create(struct nubo_client *client,
+                                              const struct nubo_image_params *params,
+                                              const char *source_format, struct nubo_error *err);
+
+/* What an image carries besides struct nubo_image's fields (which keeps its layout, since lists
+ * hold arrays of it), read from its 'json'. Absent values are "" and 0. */
+struct nubo_image_storage {
+    char disk_format[16];     /* "raw" or "qcow2": the format of the stored bytes */
+    long long size_bytes;     /* the size of the stored bytes */
+    long long virtual_size;   /* the size of the disk the guest sees */
+    char source_image_id[32]; /* the image this one was copied from */
+    char state_reason[512];   /* why a "failed" image failed */
+};
+
+/* Fills '*out' from 'image'. Returns 0, or -1 when 'image' has no readable JSON ('*out' is then
+ * all "" and 0). Thread-safe. */
+NUBO_API int nubo_image_storage_get(const struct nubo_image *image, struct nubo_image_storage *out);
+
+/* Deregisters the image 'id' (EC2's DeregisterImage): it is no longer listed nor launchable and
+ * the image store deletes its bytes later. Returns 0, or -1 with '*err' set
+ * ("InvalidAMIID.NotFound", "AuthFailure" for an image the caller sees but does not own). */
+NUBO_API int nubo_image_delete(struct nubo_client *client, const char *id, struct nubo_error *err);
+
+/* What a transfer is doing when it reports progress. */
+enum nubo_transfer_phase {
+    NUBO_TRANSFER_HASH,    /* reading the file to compute its SHA-256, before the upload */
+    NUBO_TRANSFER_SEND,    /* sending the file */
+    NUBO_TRANSFER_RECEIVE, /* receiving into the file; 'total' is 0 when unknown */
+};
+
+/* Called during uploads and downloads with the bytes done so far out of 'total', a few times a
+ * second and at the end of each phase; a non-zero return stops the transfer (it then fails with
+ * "Cancelled"). Called from the thread that called the transfer. */
+typedef int (*nubo_transfer_fn)(enum nubo_transfer_phase phase, uint64_t done, uint64_t total,
+                                void *arg);
+
+struct nubo_upload_result {
+    char image_id[32];
+    char state[16];          /* "available" (raw, qcow2), or "pending" while an import runs */
+    char import_task_id[64]; /* the import task (VHD, VMDK, OVA; see nubo_image_task_get()),
+                              * "" for raw and qcow2 */
+    char sha256[65];         /* what was signed: the file's SHA-256, or "UNSIGNED-PAYLOAD" */
+    uint64_t bytes;          /* the size of the file sent */
+};
+
+/* Uploads the regular file at 'path' as the bytes of the image 'id' (made by
+ * nubo_image_create(), still without bytes). The file is streamed from disk, never held in
+ * memory: first read once to compute its SHA-256 (unless 'sha256' gives it: 64 hex digits, or
+ * "UNSIGNED-PAYLOAD" to send it unsigned), then sent with that digest signed in the
+ * x-amz-content-sha256 header; the API stores nothing unless the bytes match it. 'progress'
+ * (may be NULL) is called with 'arg' for both passes. Stores the outcome in '*out' (may be
+ * NULL) and returns 0, or -1 with '*err' set: "FileError" (the file cannot be read or is not a
+ * regular file), "BadDigest" (the file changed while it was sent, or 'sha256' is wrong),
+ * "InvalidParameterValue" (the bytes are not in the image's format, or are unsafe),
+ * "IncorrectState" (the image has its bytes already), "ResourceLimitExceeded" (over the size
+ * limit or the tenant's image-storage quota). Retried on connection errors and 429/5xx: each
+ * attempt sends the file again. No overall time limit: it fails when the transfer stalls for the
+ * client's timeout. */
+NUBO_API int nubo_image_upload(struct nubo_client *client, const char *id, const char *path,
+                               const char *sha256, nubo_transfer_fn progress, void *arg,
+                               struct nubo_upload_result *out, struct nubo_error *err);
+
+struct nubo_download_result {
+    uint64_t bytes;  /* written to the file */
+    char sha256[65]; /* the SHA-256 of the whole image (or OVA) as the API announced it */
+    bool verified;   /* the bytes written were checked against 'sha256' (a full download) */
+};
+
+/* Downloads the bytes of the image 'id' (one of the caller's own) into the file 'path', created
+ * or truncated (mode 0666 less the umask), streamed to disk as they arrive. 'range' is NULL for
+ * the whole image, or one HTTP range ("bytes=0-1048575", "bytes=1024-", "bytes=-512"). A whole
+ * image is checked against the SHA-256 the API sends (x-nubo-sha256): a mismatch fails with
+ * "BadDigest". 'progress' (may be NULL) is called with 'arg'. Stores the outcome in '*out' (may
+ * be NULL) and returns 0, or -1 with '*err' set ("InvalidAMIID.NotFound", "InvalidRange" for a
+ * range past the end, "FileError"); on failure 'path' is removed. Retried (a GET). */
+NUBO_API int nubo_image_download(struct nubo_client *client, const char *id, const char *path,
+                                 const char *range, nubo_transfer_fn progress, void *arg,
+                                 struct nubo_download_result *out, struct nubo_error *err);
+
+/* An import, export or copy of one of the caller's images, run by the image store. */
+struct nubo_image_task {
+    char *id;   /* "import-ami-...", "export-ami-...", "copy-ami-..." */
+    char *kind; /* import, export, copy */
+    char *image_id;
+    char *state;          /* pending, active, completed, failed */
+    int progress;         /* 0-100 */
+    char *status_message; /* why it failed, or "done" */
+    char *updated_at;
+    long long result_bytes; /* an export's OVA size; 0 for other tasks */
+    char *result_sha256;    /* an export's OVA SHA-256; NULL for other tasks */
+    char *json;
+};
+
+/* Returns the image task 'id', or NULL with '*err' set (a code ending in "NotFound" for a task
+ * that is not the caller's). The caller frees it with nubo_image_task_free(). Retried (a GET). */
+NUBO_API struct nubo_image_task *nubo_image_task_get(struct nubo_client *client, const char *id,
+                                                     struct nubo_error *err);
+NUBO_API void nubo_image_task_free(struct nubo_image_task *task);
+
+/* Called by nubo_image_task_wait() after every poll with the task as it is now and the seconds
+ * waited; a non-zero return stops the wait (it then fails with "Cancelled"). */
+typedef int (*nubo_task_wait_fn)(const struct nubo_image_task *task, double elapsed_s, void *arg);
+
+/* Polls the image task 'id' every 'poll_ms' milliseconds (0: 1000) until it is "completed" or
+ * "failed", for at most 'timeout_s' seconds. Returns the task in one of those states (the
+ * caller checks which; 'status_message' says why it failed), which the caller frees with
+ * nubo_image_task_free(), or NULL with '*err' set: "Timeout" (the last state and progress seen
+ * are in the message), "Cancelled", or an API error. 'progress' may be NULL. */
+NUBO_API struct nubo_image_task *nubo_image_task_wait(struct nubo_client *client, const char *id,
+                                                      double timeout_s, int poll_ms,
+                                                      nubo_task_wait_fn progress, void *arg,
+                                                      struct nubo_error *err);
+
+/* Polls the image 'id' as nubo_image_task_wait() polls a task, until it is no longer "pending"
+ * (a copy or an import being made). Returns the image, "available" or "failed" (the caller
+ * checks which), which the caller frees with nubo_image_free(), or NULL with '*err' set
+ * ("Timeout", an API error). */
+NUBO_API struct nubo_image *nubo_image_wait(struct nubo_client *client, const char *id,
+                                            double timeout_s, int poll_ms, struct nubo_error *err);
+
+struct nubo_export_result {
+    char task_id[64]; /* "export-ami-...": poll it with nubo_image_task_wait() */
+    char image_id[32];
+    char state[16]; /* "pending" */
+};
+
+/* Starts an export of the image 'id' (the caller's, "available", with its bytes in the image
+ * store) to an OVA: an OVF 1.0 descriptor, the disk as a streamOptimized VMDK and a SHA-256
+ * manifest. Stores the task in '*out' and returns 0, or -1 with '*err' set ("IncorrectState").
+ * Once the task is "completed", nubo_image_export_download() fetches the OVA. Not retried. */
+NUBO_API int nubo_image_export(struct nubo_client *client, const char *id,
+                               struct nubo_export_result *out, struct nubo_error *err);
+
+/* As nubo_image_download(), for the OVA of the latest completed export of the image 'id'. */
+NUBO_API int nubo_image_export_download(struct nubo_client *client, const char *id,
+                                        const char *path, const char *range,
+                                        nubo_transfer_fn progress, void *arg,
+                                        struct nubo_download_result *out, struct nubo_error *err);
+
+/* Who besides its owner may launch an image. */
+struct nubo_launch_permissions {
+    char *image_id;
+    bool is_public; /* every tenant may */
+    char **tenants; /* 'n_tenants' tenant ids (12 digits), ordered */
+    size_t n_tenants;
+    char *json;
+};
+
+/* Returns the launch permissions of the caller's image 'id', or NULL with '*err' set
+ * ("AuthFailure" for an image the caller sees but does not own). The caller frees them with
+ * nubo_launch_permissions_free(). */
+NUBO_API struct nubo_launch_permissions *
+nubo_image_launch_permissions_get(struct nubo_client *client, const char *id,
+                                  struct nubo_error *err);
+
+/* A change of launch permissions: the tenants of 'remove' lose theirs, then those of 'add'
+ * gain one, then 'set_public' applies (-1 leaves it, 0 makes the image private, 1 public). */
+struct nubo_launch_permission_change {
+    const char *const *add; /* 'n_add' tenant ids, may be NULL when 'n_add' is 0 */
+    size_t n_add;
+    const char *const *remove;
+    size_t n_remove;
+    int set_public;
+};
+
+/* Applies 'change' to the caller's image 'id' in one transaction. Returns the permissions as
+ * they now are, which the caller frees with nubo_launch_permissions_free(), or NULL with '*err'
+ * set ("InvalidAMIAttributeItemValue" for an unknown tenant in 'add'). Retried (a PUT: applying
+ * it twice gives the same result). */
+NUBO_API struct nubo_launch_permissions *
+nubo_image_launch_permissions_modify(struct nubo_client *client, const char *id,
+                                     const struct nubo_launch_permission_change *change,
+                                     struct nubo_error *err);
+NUBO_API void nubo_launch_permissions_free(struct nubo_launch_permissions *perms);
+
+/* Copies the image 'id' (one the caller may launch, "available") into the caller's tenant as
+ * 'name' (required), with 'description' (NULL: the source's). The copy is "pending" while the
+ * image store copies the bytes (nubo_image_wait() waits for it). 'client_token' (NULL: the
+ * library makes one) makes retries safe. Returns the new image, which the caller frees with
+ * nubo_image_free(), or NULL with '*err' set ("InvalidAMIID.Unavailable",
+ * "InvalidAMIName.Duplicate"). Retried. */
+NUBO_API struct nubo_image *nubo_image_copy(struct nubo_client *client, const char *id,
+                                            const char *name, const char *description,
+                                            const char *client_token, struct nubo_error *err);
 
 /* --- instances ----------------------------------------------------------------------------- */
 
