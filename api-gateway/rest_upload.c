@@ -207,54 +207,6 @@ static int64_t download_read(void *ctx, uint64_t pos, char *buf, size_t len)
     return n;
 }
 
-/* Parses "bytes=A-B", "bytes=A-" or "bytes=-N" against 'size' into [first, last]. Returns 1 for
- * a satisfiable single range, 0 when the header is to be ignored (absent, several ranges, not
- * bytes: the whole body is sent, as RFC 9110 allows), -1 when it cannot be satisfied (416). */
-int rest_parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
-{
-    if (!h || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',')) {
-        return 0;
-    }
-    const char *p = h + 6;
-    char *end;
-    if (*p == '-') {
-        unsigned long long n = strtoull(p + 1, &end, 10);
-        if (end == p + 1 || *end || n == 0 || size == 0) {
-            return end == p + 1 || *end ? 0 : -1;
-        }
-        *first = n >= size ? 0 : size - n;
-        *last = size - 1;
-        return 1;
-    }
-    if (*p < '0' || *p > '9') {
-        return 0;
-    }
-    unsigned long long a = strtoull(p, &end, 10);
-    if (*end != '-') {
-        return 0;
-    }
-    const char *q = end + 1;
-    unsigned long long b = size ? size - 1 : 0;
-    if (*q) {
-        if (*q < '0' || *q > '9') {
-            return 0;
-        }
-        b = strtoull(q, &end, 10);
-        if (*end) {
-            return 0;
-        }
-        if (b < a) {
-            return 0; /* invalid: ignored, as RFC 9110 says */
-        }
-    }
-    if (a >= size) {
-        return -1;
-    }
-    *first = a;
-    *last = b >= size ? size - 1 : b;
-    return 1;
-}
-
 static void download(struct nb_http_req *req, void *arg)
 {
     struct gw_ctx *gw = arg;
@@ -288,7 +240,7 @@ static void download(struct nb_http_req *req, void *arg)
     int range = 0;
     if (!doc) {
         d->store = gw->store;
-        range = rest_parse_range(nb_http_req_header(req, "Range"), size, &first, &last);
+        range = nb_http_parse_range(nb_http_req_header(req, "Range"), size, &first, &last);
         if (range < 0) {
             char cr[64];
             snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);

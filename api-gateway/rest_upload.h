@@ -33,8 +33,4 @@ extern const struct rest_doc_route rest_stream_routes[];
 /* Registers both routes; call before the "/v1*" route. Returns 0 or -1. */
 int rest_upload_routes(struct nb_http_server *srv, struct gw_ctx *gw);
 
-/* Parses a Range header against 'size' (exposed for tests): 1 and [first, last] for one
- * satisfiable range, 0 to send the whole body, -1 for 416. */
-int rest_parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last);
-
 #endif

@@ -81,37 +81,6 @@ static void reply_text(struct nb_http_req *req, int status, const char *text)
     nb_http_reply(req, status, "text/plain;charset=UTF-8", text, strlen(text));
 }
 
-/* One "bytes=A-B" / "bytes=A-" / "bytes=-N" range: 1 with [first, last], 0 to send it all, -1
- * unsatisfiable. */
-static int parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
-{
-    unsigned long long a, b;
-    char tail;
-    if (!h || strncmp(h, "bytes=", 6) || strchr(h, ',')) {
-        return 0;
-    }
-    if (sscanf(h + 6, "-%llu%c", &b, &tail) == 1) {
-        if (b == 0 || size == 0) {
-            return -1;
-        }
-        *first = b >= size ? 0 : size - b;
-        *last = size - 1;
-        return 1;
-    }
-    int n = sscanf(h + 6, "%llu-%llu%c", &a, &b, &tail);
-    if (n == 1 && h[strlen(h) - 1] == '-') {
-        b = UINT64_MAX;
-    } else if (n != 2 || b < a) {
-        return 0;
-    }
-    if (a >= size) {
-        return -1;
-    }
-    *first = a;
-    *last = b >= size ? size - 1 : b;
-    return 1;
-}
-
 static void handle_blob(struct nb_http_req *req, void *arg)
 {
     struct imaged *d = arg;
@@ -133,7 +102,7 @@ static void handle_blob(struct nb_http_req *req, void *arg)
         return;
     }
     uint64_t first = 0, last = size ? size - 1 : 0;
-    int range = parse_range(nb_http_req_header(req, "Range"), size, &first, &last);
+    int range = nb_http_parse_range(nb_http_req_header(req, "Range"), size, &first, &last);
     char hdr[96];
     if (range < 0) {
         snprintf(hdr, sizeof hdr, "bytes */%" PRIu64, size);

@@ -924,3 +924,54 @@ void nb_http_reply_xml(struct nb_http_req *req, int status, const char *xml)
 {
     nb_http_reply(req, status, "text/xml;charset=UTF-8", xml, strlen(xml));
 }
+
+int nb_http_parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
+{
+    if (!h || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',')) {
+        return 0;
+    }
+    const char *p = h + 6;
+    char *end;
+    if (*p == '-') {
+        if (p[1] < '0' || p[1] > '9') {
+            return 0;
+        }
+        unsigned long long n = strtoull(p + 1, &end, 10);
+        if (*end) {
+            return 0;
+        }
+        if (n == 0 || size == 0) {
+            return -1;
+        }
+        *first = n >= size ? 0 : size - n;
+        *last = size - 1;
+        return 1;
+    }
+    if (*p < '0' || *p > '9') {
+        return 0;
+    }
+    unsigned long long a = strtoull(p, &end, 10);
+    if (*end != '-') {
+        return 0;
+    }
+    const char *q = end + 1;
+    unsigned long long b = size ? size - 1 : 0;
+    if (*q) {
+        if (*q < '0' || *q > '9') {
+            return 0;
+        }
+        b = strtoull(q, &end, 10);
+        if (*end) {
+            return 0;
+        }
+        if (b < a) {
+            return 0; /* invalid: ignored, as RFC 9110 says */
+        }
+    }
+    if (a >= size) {
+        return -1;
+    }
+    *first = a;
+    *last = b >= size ? size - 1 : b;
+    return 1;
+}

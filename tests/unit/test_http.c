@@ -681,6 +681,44 @@ static void tls_server(void **state)
     rmdir(dir);
 }
 
+/* Range headers as downloads of images see them (RFC 9110: one range, or the whole body). */
+static void range_header(void **state)
+{
+    (void)state;
+    struct {
+        const char *h;
+        uint64_t size;
+        int want;
+        uint64_t first, last;
+    } cases[] = {
+        {NULL, 100, 0, 0, 0},
+        {"bytes=0-9", 100, 1, 0, 9},
+        {"bytes=90-", 100, 1, 90, 99},
+        {"bytes=90-1000", 100, 1, 90, 99},
+        {"bytes=-10", 100, 1, 90, 99},
+        {"bytes=-1000", 100, 1, 0, 99},
+        {"bytes=100-", 100, -1, 0, 0},
+        {"bytes=-0", 100, -1, 0, 0},
+        {"bytes=0-0", 0, -1, 0, 0},
+        {"bytes=9-3", 100, 0, 0, 0},
+        {"bytes=0-1,5-6", 100, 0, 0, 0},
+        {"items=0-1", 100, 0, 0, 0},
+        {"bytes=--5", 100, 0, 0, 0},
+        {"bytes= 1-2", 100, 0, 0, 0},
+        {"bytes=1-2x", 100, 0, 0, 0},
+        {"bytes=99999999999999999999999-", 100, -1, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        uint64_t first = 0, last = 0;
+        int r = nb_http_parse_range(cases[i].h, cases[i].size, &first, &last);
+        if (r != cases[i].want || (r == 1 && (first != cases[i].first || last != cases[i].last))) {
+            fail_msg("Range \"%s\" of %llu bytes: got %d [%llu, %llu]",
+                     cases[i].h ? cases[i].h : "(none)", (unsigned long long)cases[i].size, r,
+                     (unsigned long long)first, (unsigned long long)last);
+        }
+    }
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -702,6 +740,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_config_and_busy_port, setup, teardown),
         cmocka_unit_test(ipv6_loopback),
         cmocka_unit_test(tls_server),
+        cmocka_unit_test(range_header),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -140,4 +140,11 @@ void nb_http_reply_json(struct nb_http_req *req, int status, const json_t *v);
 /* Replies with a NUL-terminated XML document as "text/xml;charset=UTF-8". */
 void nb_http_reply_xml(struct nb_http_req *req, int status, const char *xml);
 
+/* Parses a Range header 'h' (may be NULL) against a body of 'size' bytes: "bytes=A-B",
+ * "bytes=A-" or "bytes=-N". Returns 1 with the inclusive range [first, last] for one
+ * satisfiable range; 0 when the whole body is to be sent (no header, several ranges, another
+ * unit, a malformed or inverted range: RFC 9110 lets a server ignore those); -1 when the range
+ * cannot be satisfied (416). */
+int nb_http_parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last);
+
 #endif
