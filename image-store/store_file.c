@@ -20,7 +20,8 @@
 #include "nubo/error.h"
 #include "store_priv.h"
 
-#define WBUF_SIZE (1u << 20)
+#define WBUF_SIZE   (1u << 20)
+#define WBUF_DIRECT (128u << 10)
 
 struct file_store {
     struct img_store base;
@@ -126,8 +127,9 @@ static int file_write(struct img_writer *iw, const void *data, size_t len, struc
 {
     struct file_writer *w = (struct file_writer *)iw;
     const unsigned char *p = data;
-    /* Large pieces go straight to the file; small ones are gathered first. */
-    if (w->used == 0 && len >= WBUF_SIZE) {
+    /* Large pieces (an HTTP server's read buffer, a copy's block) go straight to the file,
+     * without a copy; small ones are gathered first, to save system calls. */
+    if (w->used == 0 && len >= WBUF_DIRECT) {
         size_t off = 0;
         while (off < len) {
             ssize_t n = write(w->fd, p + off, len - off);

@@ -11,14 +11,15 @@ tests/lib/ceph-up.sh), R rounds, alternating:
   - upload: `curl -T` of an N GiB file (sparse: its reads cost nothing) with
     x-amz-content-sha256 set to its digest, so the gateway hashes every byte and checks it;
   - download: `curl` of the same image back (GET /v1/images/ID/file), to /dev/null.
-Peak RSS is the gateway's VmHWM after the uploads (it starts at its idle size).
+Peak RSS is the largest resident size of the gateway sampled (every 20 ms) during the uploads;
+the log line also gives its VmHWM over the whole run, downloads included.
 
 Prints, on lines of their own (medians of the rounds):
     bench image_raw_write_file_mib_s, image_upload_file_mib_s, image_download_file_mib_s
     bench image_upload_ratio_file                 upload / raw
     bench image_raw_write_rados_mib_s, image_upload_rados_mib_s, image_download_rados_mib_s
     bench image_upload_ratio_rados
-    bench image_upload_peak_rss_mib               the gateway's peak RSS over all uploads
+    bench image_upload_peak_rss_mib               the gateway's peak RSS during the uploads
 """
 
 import argparse
@@ -70,6 +71,34 @@ def vm_hwm_mib(pid):
     return 0.0
 
 
+def vm_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class RssSampler:
+    """The largest resident size of process 'pid' seen while it runs (sampled every 20 ms)."""
+
+    def __init__(self, pid):
+        import threading
+        self.pid, self.peak, self.stop = pid, 0.0, False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop:
+            self.peak = max(self.peak, vm_rss_mib(self.pid))
+            time.sleep(0.02)
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        return self.peak
+
+
 def dd_mib_s(directory, size):
     path = Path(directory) / "dd-baseline"
     t0 = time.monotonic()
@@ -92,7 +121,7 @@ def rados_bench_mib_s(conf, pool, seconds):
 
 def run_backend(label, env, size, runs, src, digest):
     t = env.tenant("bench")
-    raws, ups, downs = [], [], []
+    raws, ups, downs, rss = [], [], [], []
     for i in range(runs):
         if env.ceph_conf:
             # Short: the OSD keeps what it stores in RAM (memstore), about 1 GB at this speed.
@@ -100,9 +129,11 @@ def run_backend(label, env, size, runs, src, digest):
         else:
             raw = dd_mib_s(env.tmp / "images", size)
         image_id = env.new_image(t, f"bench-{label}-{i}", "raw")
+        sampler = RssSampler(env.gw_proc.pid)
         t0 = time.monotonic()
         status, _, body = env.upload(t, image_id, src, digest=digest)
         up = (size >> 20) / (time.monotonic() - t0)
+        rss.append(sampler.close())
         if status != 200:
             raise RuntimeError(f"upload failed: {status} {body[:300]!r}")
         t0 = time.monotonic()
@@ -121,6 +152,7 @@ def run_backend(label, env, size, runs, src, digest):
     print(f"bench image_upload_{label}_mib_s {up:.0f} MiB/s")
     print(f"bench image_download_{label}_mib_s {down:.0f} MiB/s")
     print(f"bench image_upload_ratio_{label} {up / raw:.2f} ratio", flush=True)
+    return max(rss)
 
 
 def bench(label, size, runs, scratch, ceph_conf=None):
@@ -128,9 +160,9 @@ def bench(label, size, runs, scratch, ceph_conf=None):
     with image_env.ImageEnv() as env:
         src = sparse_file(scratch / "upload.img", size)
         digest = zeros_sha256(size)
-        base = vm_hwm_mib(env.gw_proc.pid)
-        run_backend(label, env, size, runs, src, digest)
-        return base, vm_hwm_mib(env.gw_proc.pid)
+        base = vm_rss_mib(env.gw_proc.pid)
+        upload_peak = run_backend(label, env, size, runs, src, digest)
+        return base, upload_peak, vm_hwm_mib(env.gw_proc.pid)
 
 
 def main():
@@ -142,9 +174,10 @@ def main():
     scratch = Path(tempfile.mkdtemp(prefix="nubo-bench-image-"))
     peak = []
     try:
-        base, hwm = bench("file", size, args.runs, scratch)
-        log(f"gateway RSS: {base:.0f} MiB idle, {hwm:.0f} MiB peak (file)")
-        peak.append(hwm)
+        base, up, hwm = bench("file", size, args.runs, scratch)
+        log(f"gateway RSS: {base:.0f} MiB idle, {up:.0f} MiB peak during uploads, "
+            f"{hwm:.0f} MiB peak over the run, downloads included (file)")
+        peak.append(up)
         ceph_dir = scratch / "ceph"
         r = subprocess.run([str(CEPH_UP), "start", str(ceph_dir)], capture_output=True,
                            text=True, timeout=180,
@@ -159,10 +192,11 @@ def main():
                                 "create", "nubo-bench-raw"], capture_output=True, timeout=60)
                 # RADOS keeps its data in the OSD's memory (memstore): a smaller image.
                 rsize = min(size, 512 << 20)
-                base, hwm = bench("rados", rsize, args.runs, scratch,
-                                  str(ceph_dir / "ceph.conf"))
-                log(f"gateway RSS: {base:.0f} MiB idle, {hwm:.0f} MiB peak (rados)")
-                peak.append(hwm)
+                base, up, hwm = bench("rados", rsize, args.runs, scratch,
+                                      str(ceph_dir / "ceph.conf"))
+                log(f"gateway RSS: {base:.0f} MiB idle, {up:.0f} MiB peak during uploads, "
+                    f"{hwm:.0f} MiB peak over the run, downloads included (rados)")
+                peak.append(up)
             finally:
                 subprocess.run([str(CEPH_UP), "stop", str(ceph_dir)], capture_output=True,
                                timeout=120)
