@@ -40,15 +40,7 @@ static int open_image_store(struct gw_ctx *gw, struct nb_error *err)
     img_blob_url_key(gw->master_key, gw->url_key);
     snprintf(gw->import_url_prefixes, sizeof gw->import_url_prefixes, "%s",
              nb_config_get(cfg, "images.import_url_prefixes", ""));
-    struct img_store_config sc = {
-        .backend = nb_config_get(cfg, "store.backend", "file"),
-        .dir = nb_config_get(cfg, "store.dir", "var/images"),
-        .ceph_conf = nb_config_get(cfg, "store.ceph_conf", NULL),
-        .ceph_user = nb_config_get(cfg, "store.ceph_user", NULL),
-        .ceph_keyring = nb_config_get(cfg, "store.ceph_keyring", NULL),
-        .pool = nb_config_get(cfg, "store.pool", NULL),
-    };
-    gw->store = img_store_open(&sc, err);
+    gw->store = img_store_open_config(cfg, err);
     return gw->store ? 0 : -1;
 }
 

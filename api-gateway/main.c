@@ -196,6 +196,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     nb_daemon_block_signals();
+    nb_daemon_bound_malloc();
     /* Replies of a few hundred KiB are built and freed on every request: keep them on the heap
      * instead of a fresh mmap() (and its page faults) each time. */
     mallopt(M_MMAP_THRESHOLD, 8 << 20);

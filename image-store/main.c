@@ -39,6 +39,7 @@ static void usage(FILE *f)
           "  store.ceph_user          rados: client id without \"client.\" (admin)\n"
           "  store.ceph_keyring       rados: keyring path (from ceph.conf when unset)\n"
           "  store.pool               rados: the pool (nubo-images)\n"
+          "  store.rados_window       rados: 4 MiB writes in flight per upload (2)\n"
           "  http.address, http.port  where agents fetch blobs (127.0.0.1, 8777)\n"
           "  imaged.url               the base URL written into images.location\n"
           "                           (http://ADDRESS:PORT)\n"
@@ -71,6 +72,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     nb_daemon_block_signals();
+    nb_daemon_bound_malloc();
     xmlInitParser();
     nb_httpc_global_init(); /* ImportImage fetches with libcurl */
     struct nb_config *cfg = nb_config_new();
@@ -122,15 +124,7 @@ int main(int argc, char **argv)
     }
     img_blob_url_key(master, url_key);
     memset(master, 0, sizeof master);
-    struct img_store_config sc = {
-        .backend = nb_config_get(cfg, "store.backend", "file"),
-        .dir = nb_config_get(cfg, "store.dir", "var/images"),
-        .ceph_conf = nb_config_get(cfg, "store.ceph_conf", NULL),
-        .ceph_user = nb_config_get(cfg, "store.ceph_user", NULL),
-        .ceph_keyring = nb_config_get(cfg, "store.ceph_keyring", NULL),
-        .pool = nb_config_get(cfg, "store.pool", NULL),
-    };
-    struct img_store *store = img_store_open(&sc, &err);
+    struct img_store *store = img_store_open_config(cfg, &err);
     if (!store) {
         goto fail;
     }

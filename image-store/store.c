@@ -1,6 +1,7 @@
 /* The image store's public calls: argument checks, then the backend's op. */
 #include <string.h>
 
+#include "nubo/config.h"
 #include "nubo/error.h"
 #include "store_priv.h"
 
@@ -49,6 +50,26 @@ struct img_store *img_store_open(const struct img_store_config *cfg, struct nb_e
     nb_error_set(err, NB_ERR_INVALID, "unknown image store backend \"%.32s\": use file or rados",
                  backend);
     return NULL;
+}
+
+struct img_store *img_store_open_config(const struct nb_config *cfg, struct nb_error *err)
+{
+    long long window;
+    /* Two 4 MiB writes in flight keep RADOS busy while the gateway's resident size stays
+     * under 64 MiB during an upload (librados copies what it sends). */
+    if (nb_config_get_int(cfg, "store.rados_window", 2, 1, 64, &window, err) < 0) {
+        return NULL;
+    }
+    struct img_store_config sc = {
+        .backend = nb_config_get(cfg, "store.backend", "file"),
+        .dir = nb_config_get(cfg, "store.dir", "var/images"),
+        .ceph_conf = nb_config_get(cfg, "store.ceph_conf", NULL),
+        .ceph_user = nb_config_get(cfg, "store.ceph_user", NULL),
+        .ceph_keyring = nb_config_get(cfg, "store.ceph_keyring", NULL),
+        .pool = nb_config_get(cfg, "store.pool", NULL),
+        .rados_window = (int)window,
+    };
+    return img_store_open(&sc, err);
 }
 
 void img_store_close(struct img_store *s)

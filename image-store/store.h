@@ -46,6 +46,12 @@ struct img_store_config {
  * cluster cannot be reached, NB_ERR_INVALID for a bad configuration). */
 struct img_store *img_store_open(const struct img_store_config *cfg, struct nb_error *err);
 
+/* Opens the backend the settings name: store.backend, store.dir (var/images), store.ceph_conf,
+ * store.ceph_user, store.ceph_keyring, store.pool, store.rados_window (2); the gateway and
+ * nubo-imaged read the same ones. Returns it, or NULL with 'err'. */
+struct nb_config;
+struct img_store *img_store_open_config(const struct nb_config *cfg, struct nb_error *err);
+
 /* Closes and frees; accepts NULL. Writers still open must be aborted first. */
 void img_store_close(struct img_store *s);
 

@@ -1,4 +1,5 @@
 /* Signal handling for daemons: a blocked mask and sigwait(), no async handlers (see daemon.h). */
+#include <malloc.h>
 #include "nubo/daemon.h"
 #include "nubo/log.h"
 #include "nubo/error.h"
@@ -43,4 +44,9 @@ int nb_daemon_log_init(const struct nb_config *cfg, const char *program, struct 
     }
     nb_log_init(program, level, nb_config_get(cfg, "log.file", NULL));
     return 0;
+}
+
+void nb_daemon_bound_malloc(void)
+{
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 }

@@ -169,20 +169,23 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gib", type=int, default=4, help="upload size in GiB (4)")
     ap.add_argument("--runs", type=int, default=3, help="rounds per backend (3)")
+    ap.add_argument("--only", choices=("file", "rados"), help="one backend only")
     args = ap.parse_args()
     size = args.gib << 30
     scratch = Path(tempfile.mkdtemp(prefix="nubo-bench-image-"))
     peak = []
     try:
-        base, up, hwm = bench("file", size, args.runs, scratch)
-        log(f"gateway RSS: {base:.0f} MiB idle, {up:.0f} MiB peak during uploads, "
-            f"{hwm:.0f} MiB peak over the run, downloads included (file)")
-        peak.append(up)
+        if args.only != "rados":
+            base, up, hwm = bench("file", size, args.runs, scratch)
+            log(f"gateway RSS: {base:.0f} MiB idle, {up:.0f} MiB peak during uploads, "
+                f"{hwm:.0f} MiB peak over the run, downloads included (file)")
+            peak.append(up)
         ceph_dir = scratch / "ceph"
-        r = subprocess.run([str(CEPH_UP), "start", str(ceph_dir)], capture_output=True,
-                           text=True, timeout=180,
-                           env=dict(os.environ, CEPH_MEMSTORE_BYTES=str(6 << 30))
-                           ) if CEPH_UP.exists() else None
+        r = None
+        if args.only != "file" and CEPH_UP.exists():
+            r = subprocess.run([str(CEPH_UP), "start", str(ceph_dir)], capture_output=True,
+                               text=True, timeout=180,
+                               env=dict(os.environ, CEPH_MEMSTORE_BYTES=str(6 << 30)))
         if r is None or r.returncode != 0:
             log("no Ceph cluster: RADOS figures skipped" +
                 (f" ({r.stderr.strip()[-500:]})" if r else ""))

@@ -11,6 +11,13 @@ void nb_daemon_block_signals(void);
 /* Waits for SIGINT, SIGTERM or SIGHUP and returns its number. */
 int nb_daemon_wait_signal(void);
 
+/* Makes allocations of 256 KiB and more come from mmap and go back to the system when freed
+ * (glibc otherwise raises that threshold as such blocks are freed, and keeps them in its heaps
+ * afterwards): a daemon that streams large buffers (image chunks, librados' copies of them)
+ * then holds in memory what it uses now, not the sum of past peaks across its threads' arenas.
+ * Call first thing in main(). */
+void nb_daemon_bound_malloc(void);
+
 struct nb_config;
 struct nb_error;
 
