@@ -47,7 +47,7 @@ struct img_store_config {
 struct img_store *img_store_open(const struct img_store_config *cfg, struct nb_error *err);
 
 /* Opens the backend the settings name: store.backend, store.dir (var/images), store.ceph_conf,
- * store.ceph_user, store.ceph_keyring, store.pool, store.rados_window (2); the gateway and
+ * store.ceph_user, store.ceph_keyring, store.pool, store.rados_window (4); the gateway and
  * nubo-imaged read the same ones. Returns it, or NULL with 'err'. */
 struct nb_config;
 struct img_store *img_store_open_config(const struct nb_config *cfg, struct nb_error *err);
