@@ -51,15 +51,23 @@ static int check_image(struct gw_upload *u, int64_t declared, struct nb_error *e
     if (!conn) {
         return -1;
     }
-    const char *p[] = {u->image_id, u->tenant_id};
+    /* The quota counts the live images' stored bytes and the parts of multipart uploads not
+     * joined yet, except what this upload replaces: the same part sent again, or, when the
+     * parts are being joined (part 0), this image's parts. */
+    char part_s[16];
+    snprintf(part_s, sizeof part_s, "%d", u->part);
+    const char *p[] = {u->image_id, u->tenant_id, part_s};
     PGresult *res =
         nb_pg_exec(conn,
                    "SELECT m.state, m.source_format, m.store_key IS NOT NULL, "
                    "COALESCE(q.max_image_bytes, 107374182400) - COALESCE((SELECT sum(stored_bytes) "
                    "FROM images s WHERE s.tenant_id = $2 AND s.state <> 'deregistered'), 0) "
+                   "- COALESCE((SELECT sum(p.size_bytes) FROM image_upload_parts p JOIN images i "
+                   "ON i.id = p.image_id WHERE i.tenant_id = $2 AND i.state = 'pending' AND NOT "
+                   "(p.image_id = $1 AND ($3::int = 0 OR p.part_number = $3::int))), 0) "
                    "FROM images m LEFT JOIN quotas q ON q.tenant_id = $2 "
                    "WHERE m.id = $1 AND m.tenant_id = $2 AND m.state <> 'deregistered'",
-                   2, p, err);
+                   3, p, err);
     nb_pg_release(conn);
     if (!res) {
         return -1;
@@ -134,6 +142,7 @@ struct gw_upload *gw_upload_begin(struct gw_ctx *gw, const struct gw_principal *
             *c = (char)(*c >= 'A' && *c <= 'F' ? *c + 32 : *c);
         }
     }
+    u->part = part;
     if (check_image(u, declared_size, err) < 0) {
         free(u);
         return NULL;
@@ -147,7 +156,6 @@ struct gw_upload *gw_upload_begin(struct gw_ctx *gw, const struct gw_principal *
         return NULL;
     }
     bool direct = !strcmp(u->source_format, "raw") || !strcmp(u->source_format, "qcow2");
-    u->part = part;
     if (part) {
         snprintf(u->key, sizeof u->key, "parts/%s/%d.%02x%02x%02x%02x%02x%02x", image_id, part,
                  rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);

@@ -503,6 +503,21 @@ def quota_and_size_limit(env):
     status, _, body = env.upload(t, image2, small)
     check(b"ResourceLimitExceeded" in body, "the quota counts the images already stored",
           status, body)
+    # Parts of a multipart upload count too, until joined.
+    env.psql(f"UPDATE quotas SET max_image_bytes = {5 << 20} "
+             f"WHERE tenant_id = {sql_quote(t.tenant_id)}")
+    part = make_raw(scratch(env, "part.raw"), size_mib=2, seed=b"p")
+    path = f"/v1/images/{image2}/file"
+    sent = [env.curl(t, "PUT", path + f"?part={n}",
+                     ["-H", f"x-amz-content-sha256: {sha256_file(part)}", "-T", str(part)])
+            for n in (1, 2)]
+    check_eq([s[0] for s in sent], [200, 400], "2 MiB stored + 2 MiB part + 2 MiB > 5 MiB")
+    check(b"ResourceLimitExceeded" in sent[1][2], "the second part is over the quota", sent[1])
+    again = env.curl(t, "PUT", path + "?part=1",
+                     ["-H", f"x-amz-content-sha256: {sha256_file(part)}", "-T", str(part)])
+    check_eq(again[0], 200, "sending a part again replaces it (not counted twice)")
+    r = env.rest(t, "POST", f"{path.rsplit('/', 1)[0]}/parts/complete", {"parts": [1]})
+    check(r.status == 200, "joining the parts does not count them twice", r)
     no_leftovers(env)
 
 
