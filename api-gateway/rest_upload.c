@@ -190,23 +190,6 @@ static const struct nb_http_stream upload_stream = {
 
 /* --- download: GET /v1/images/{id}/file, with Range ----------------------------------------- */
 
-struct download {
-    struct img_store *store;
-    char key[IMG_KEY_MAX + 1];
-    uint64_t first;
-};
-
-static int64_t download_read(void *ctx, uint64_t pos, char *buf, size_t len)
-{
-    struct download *d = ctx;
-    struct nb_error err = {0};
-    int64_t n = img_store_pread(d->store, d->key, buf, len, d->first + pos, &err);
-    if (n < 0) {
-        nb_err("reading blob %s at %" PRIu64 " failed: %s", d->key, d->first + pos, err.msg);
-    }
-    return n;
-}
-
 static void download(struct nb_http_req *req, void *arg)
 {
     struct gw_ctx *gw = arg;
@@ -224,7 +207,7 @@ static void download(struct nb_http_req *req, void *arg)
     int64_t t0 = rest_now_us();
     const char *code = NULL;
     json_t *doc = rest_authenticate(&c, &code);
-    struct download *d = NULL;
+    struct img_blob_reader *d = NULL;
     uint64_t size = 0, first = 0, last = 0;
     char sha[65];
     if (!doc) {
@@ -274,7 +257,7 @@ static void download(struct nb_http_req *req, void *arg)
         nb_http_reply_header(req, "Content-Range", hdr);
     }
     nb_http_reply_stream(req, c.status, ova ? "application/x-tar" : "application/octet-stream", len,
-                         download_read, free, d);
+                         img_blob_reader_read, free, d);
     nb_log_set_request_id(NULL);
 }
 

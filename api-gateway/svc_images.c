@@ -498,17 +498,12 @@ int gw_image_blob(struct gw_ctx *gw, const struct gw_principal *who, const char 
         nb_error_set(err, NB_ERR_UNAVAILABLE, "this gateway has no image store configured");
         return -1;
     }
-    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
-    if (!conn) {
-        return -1;
-    }
     const char *p[] = {image_id, who->tenant_id, who->role == GW_ROLE_ADMIN ? "t" : "f"};
-    PGresult *res = nb_pg_exec(conn,
-                               "SELECT state, store_key, size_bytes, sha256 FROM images "
-                               "WHERE id = $1 AND (tenant_id = $2 OR $3::boolean) "
-                               "AND state <> 'deregistered'",
-                               3, p, err);
-    nb_pg_release(conn);
+    PGresult *res = svc_exec(gw,
+                             "SELECT state, store_key, size_bytes, sha256 FROM images "
+                             "WHERE id = $1 AND (tenant_id = $2 OR $3::boolean) "
+                             "AND state <> 'deregistered'",
+                             3, p, err);
     if (!res) {
         return -1;
     }
@@ -542,20 +537,15 @@ int gw_image_export(struct gw_ctx *gw, const struct gw_principal *who, const cha
         nb_error_set(err, NB_ERR_INTERNAL, "could not make a task id");
         return -1;
     }
-    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
-    if (!conn) {
-        return -1;
-    }
     const char *p[] = {image_id, who->tenant_id, id};
-    PGresult *res = nb_pg_exec(conn,
-                               "WITH t AS (INSERT INTO image_tasks (id, kind, tenant_id, "
-                               "image_id, source_key) SELECT $3, 'export', $2, id, store_key "
-                               "FROM images WHERE id = $1 AND tenant_id = $2 AND state = "
-                               "'available' AND store_key IS NOT NULL RETURNING id) "
-                               "SELECT (SELECT id FROM t), (SELECT state FROM images WHERE id = $1 "
-                               "AND tenant_id = $2), pg_notify('nubo_imaged', $3)",
-                               3, p, err);
-    nb_pg_release(conn);
+    PGresult *res = svc_exec(gw,
+                             "WITH t AS (INSERT INTO image_tasks (id, kind, tenant_id, "
+                             "image_id, source_key) SELECT $3, 'export', $2, id, store_key "
+                             "FROM images WHERE id = $1 AND tenant_id = $2 AND state = "
+                             "'available' AND store_key IS NOT NULL RETURNING id) "
+                             "SELECT (SELECT id FROM t), (SELECT state FROM images WHERE id = $1 "
+                             "AND tenant_id = $2), pg_notify('nubo_imaged', $3)",
+                             3, p, err);
     if (!res) {
         return -1;
     }
@@ -584,20 +574,15 @@ int gw_image_export_blob(struct gw_ctx *gw, const struct gw_principal *who, cons
     if (gw_image_check_id(ids[0], err) < 0) {
         return -1;
     }
-    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
-    if (!conn) {
-        return -1;
-    }
     const char *p[] = {image_id, who->tenant_id};
-    PGresult *res = nb_pg_exec(conn,
-                               "SELECT EXISTS (SELECT 1 FROM images WHERE id = $1 AND tenant_id "
-                               "= $2 AND state <> 'deregistered'), t.result_key, t.result_bytes, "
-                               "t.result_sha256 FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT * "
-                               "FROM image_tasks WHERE image_id = $1 AND tenant_id = $2 AND kind "
-                               "= 'export' AND state = 'completed' ORDER BY updated_at DESC "
-                               "LIMIT 1) t ON true",
-                               2, p, err);
-    nb_pg_release(conn);
+    PGresult *res = svc_exec(gw,
+                             "SELECT EXISTS (SELECT 1 FROM images WHERE id = $1 AND tenant_id "
+                             "= $2 AND state <> 'deregistered'), t.result_key, t.result_bytes, "
+                             "t.result_sha256 FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT * "
+                             "FROM image_tasks WHERE image_id = $1 AND tenant_id = $2 AND kind "
+                             "= 'export' AND state = 'completed' ORDER BY updated_at DESC "
+                             "LIMIT 1) t ON true",
+                             2, p, err);
     if (!res) {
         return -1;
     }
@@ -645,17 +630,12 @@ int gw_image_import_url(struct gw_ctx *gw, const struct gw_principal *who, const
         return -1;
     }
     snprintf(task_out, NB_ID_MAX + 16, "import-%s", image_out);
-    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
-    if (!conn) {
-        return -1;
-    }
     const char *p[] = {task_out, who->tenant_id, image_out, format, url};
-    PGresult *res = nb_pg_exec(conn,
-                               "WITH t AS (INSERT INTO image_tasks (id, kind, tenant_id, image_id, "
-                               "source_format, source_url) VALUES ($1, 'import', $2, $3, $4, $5) "
-                               "RETURNING id) SELECT pg_notify('nubo_imaged', id) FROM t",
-                               5, p, err);
-    nb_pg_release(conn);
+    PGresult *res = svc_exec(gw,
+                             "WITH t AS (INSERT INTO image_tasks (id, kind, tenant_id, image_id, "
+                             "source_format, source_url) VALUES ($1, 'import', $2, $3, $4, $5) "
+                             "RETURNING id) SELECT pg_notify('nubo_imaged', id) FROM t",
+                             5, p, err);
     if (!res) {
         return -1;
     }
@@ -726,18 +706,13 @@ int gw_image_tasks_list(struct gw_ctx *gw, const struct gw_principal *who, const
 int gw_image_task_get(struct gw_ctx *gw, const struct gw_principal *who, const char *task_id,
                       struct nb_arena *arena, struct gw_image_task *out, struct nb_error *err)
 {
-    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
-    if (!conn) {
-        return -1;
-    }
     char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT %s FROM image_tasks t JOIN images m ON m.id = t.image_id "
              "WHERE t.id = $1 AND t.tenant_id = $2",
              TASK_COLUMNS);
     const char *p[] = {task_id, who->tenant_id};
-    PGresult *res = nb_pg_exec(conn, sql, 2, p, err);
-    nb_pg_release(conn);
+    PGresult *res = svc_exec(gw, sql, 2, p, err);
     if (!res) {
         return -1;
     }
@@ -769,18 +744,13 @@ int gw_upload_complete(struct gw_ctx *gw, const struct gw_principal *who, const 
             return -1;
         }
     }
-    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
-    if (!conn) {
-        return -1;
-    }
     const char *p[] = {image_id, who->tenant_id};
-    PGresult *res = nb_pg_exec(conn,
-                               "SELECT p.part_number, p.store_key, p.size_bytes FROM "
-                               "image_upload_parts p JOIN images m ON m.id = p.image_id "
-                               "WHERE p.image_id = $1 AND m.tenant_id = $2 "
-                               "ORDER BY p.part_number",
-                               2, p, err);
-    nb_pg_release(conn);
+    PGresult *res = svc_exec(gw,
+                             "SELECT p.part_number, p.store_key, p.size_bytes FROM "
+                             "image_upload_parts p JOIN images m ON m.id = p.image_id "
+                             "WHERE p.image_id = $1 AND m.tenant_id = $2 "
+                             "ORDER BY p.part_number",
+                             2, p, err);
     if (!res) {
         return -1;
     }
@@ -825,16 +795,13 @@ int gw_upload_complete(struct gw_ctx *gw, const struct gw_principal *who, const 
         rc = 0;
         /* Joined: the parts have served their purpose. */
         struct nb_error derr = {0};
-        conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, &derr);
         const char *q[] = {image_id};
-        PGresult *d = conn ? nb_pg_exec(conn, "DELETE FROM image_upload_parts WHERE image_id = $1",
-                                        1, q, &derr)
-                           : NULL;
-        PQclear(d);
-        nb_pg_release(conn);
+        PGresult *d =
+            svc_exec(gw, "DELETE FROM image_upload_parts WHERE image_id = $1", 1, q, &derr);
         for (int k = 0; d && k < rows; k++) {
             img_store_delete(gw->store, PQgetvalue(res, k, 1), &derr);
         }
+        PQclear(d); /* if the rows stay, their blobs stay too; the collector leaves both */
     }
 out:
     gw_upload_free(u);
@@ -852,18 +819,13 @@ int gw_upload_parts_list(struct gw_ctx *gw, const struct gw_principal *who, cons
     if (gw_image_check_id(ids[0], err) < 0) {
         return -1;
     }
-    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
-    if (!conn) {
-        return -1;
-    }
     const char *p[] = {image_id, who->tenant_id};
-    PGresult *res = nb_pg_exec(conn,
-                               "SELECT m.id IS NOT NULL, p.part_number, p.size_bytes, p.sha256 "
-                               "FROM (SELECT id FROM images WHERE id = $1 AND tenant_id = $2 "
-                               "AND state <> 'deregistered') m LEFT JOIN image_upload_parts p "
-                               "ON p.image_id = m.id ORDER BY p.part_number",
-                               2, p, err);
-    nb_pg_release(conn);
+    PGresult *res = svc_exec(gw,
+                             "SELECT m.id IS NOT NULL, p.part_number, p.size_bytes, p.sha256 "
+                             "FROM (SELECT id FROM images WHERE id = $1 AND tenant_id = $2 "
+                             "AND state <> 'deregistered') m LEFT JOIN image_upload_parts p "
+                             "ON p.image_id = m.id ORDER BY p.part_number",
+                             2, p, err);
     if (!res) {
         return -1;
     }

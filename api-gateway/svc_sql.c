@@ -210,3 +210,15 @@ PGresult *svc_sql_run(struct gw_ctx *gw, struct svc_sql *q, struct nb_error *err
     nb_buf_free(&q->sql);
     return res;
 }
+
+PGresult *svc_exec(struct gw_ctx *gw, const char *sql, int n, const char *const *params,
+                   struct nb_error *err)
+{
+    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
+    if (!conn) {
+        return NULL;
+    }
+    PGresult *res = nb_pg_exec(conn, sql, n, params, err);
+    nb_pg_release(conn);
+    return res;
+}

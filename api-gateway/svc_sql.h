@@ -75,6 +75,11 @@ int svc_check_all_found(const char *const *ids, size_t n_ids, const void *items,
 struct gw_ctx;
 PGresult *svc_sql_run(struct gw_ctx *gw, struct svc_sql *q, struct nb_error *err);
 
+/* Runs one statement ('n' text parameters) on a pooled connection of 'gw', taken and given back
+ * around it (no transaction). Returns the result, or NULL with 'err', as nb_pg_exec(). */
+PGresult *svc_exec(struct gw_ctx *gw, const char *sql, int n, const char *const *params,
+                   struct nb_error *err);
+
 /* NOTIFY nubo_sched in the current transaction: the schedulers wake up when it commits.
  * Returns 0, or -1 with 'err' set. */
 int svc_notify_scheduler(struct nb_pg_conn *conn, struct nb_error *err);

@@ -59,23 +59,6 @@ int imaged_config_load(const struct nb_config *cfg, struct imaged_config *c, str
 
 /* --- GET /v1/blobs/KEY?sig=HEX -------------------------------------------------------------- */
 
-struct blob_read {
-    struct img_store *store;
-    char key[IMG_KEY_MAX + 1];
-    uint64_t first;
-};
-
-static int64_t blob_read(void *ctx, uint64_t pos, char *buf, size_t len)
-{
-    struct blob_read *b = ctx;
-    struct nb_error err = {0};
-    int64_t n = img_store_pread(b->store, b->key, buf, len, b->first + pos, &err);
-    if (n < 0) {
-        nb_err("reading blob %s failed: %s", b->key, err.msg);
-    }
-    return n;
-}
-
 static void reply_text(struct nb_http_req *req, int status, const char *text)
 {
     nb_http_reply(req, status, "text/plain;charset=UTF-8", text, strlen(text));
@@ -110,7 +93,7 @@ static void handle_blob(struct nb_http_req *req, void *arg)
         reply_text(req, 416, "range not satisfiable\n");
         return;
     }
-    struct blob_read *b = calloc(1, sizeof *b);
+    struct img_blob_reader *b = calloc(1, sizeof *b);
     if (!b) {
         reply_text(req, 500, "out of memory\n");
         return;
@@ -125,7 +108,7 @@ static void handle_blob(struct nb_http_req *req, void *arg)
     }
     atomic_fetch_add(&d->blobs_served, 1);
     nb_http_reply_stream(req, range ? 206 : 200, "application/octet-stream",
-                         size ? last - first + 1 : 0, blob_read, free, b);
+                         size ? last - first + 1 : 0, img_blob_reader_read, free, b);
 }
 
 static void handle_healthz(struct nb_http_req *req, void *arg)

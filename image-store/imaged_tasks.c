@@ -73,6 +73,19 @@ static int64_t read_fd(void *ctx, void *buf, size_t len, uint64_t off, struct nb
 
 /* --- the task's row --- */
 
+/* One statement on a pooled connection, taken and given back around it. */
+static PGresult *query(struct imaged *d, const char *sql, int n, const char *const *params,
+                       struct nb_error *err)
+{
+    struct nb_pg_conn *conn = nb_pg_acquire(d->pool, 10000, err);
+    if (!conn) {
+        return NULL;
+    }
+    PGresult *res = nb_pg_exec(conn, sql, n, params, err);
+    nb_pg_release(conn);
+    return res;
+}
+
 static long now_s(void)
 {
     struct timespec ts;
@@ -86,47 +99,39 @@ static void renew_lease(struct imaged *d, struct task *t, int progress)
         return;
     }
     struct nb_error err = {0};
-    struct nb_pg_conn *conn = nb_pg_acquire(d->pool, 5000, &err);
     char lease[16], prog[16];
     snprintf(lease, sizeof lease, "%d", d->cfg.lease_s);
     snprintf(prog, sizeof prog, "%d", progress);
     const char *p[] = {t->id, lease, prog};
-    PGresult *res = conn ? nb_pg_exec(conn,
-                                      "UPDATE image_tasks SET lease_until = now() + "
-                                      "make_interval(secs => $2::int), progress = "
-                                      "GREATEST(progress, $3::int), updated_at = now() "
-                                      "WHERE id = $1 AND state = 'active'",
-                                      3, p, &err)
-                         : NULL;
+    PGresult *res = query(d,
+                          "UPDATE image_tasks SET lease_until = now() + "
+                          "make_interval(secs => $2::int), progress = "
+                          "GREATEST(progress, $3::int), updated_at = now() "
+                          "WHERE id = $1 AND state = 'active'",
+                          3, p, &err);
     if (!res) {
         nb_warn("could not renew the lease of task %s: %s", t->id, err.msg);
     }
     PQclear(res);
-    nb_pg_release(conn);
     t->last_renew = now_s();
 }
 
 static int claim(struct imaged *d, struct task *t, struct nb_error *err)
 {
-    struct nb_pg_conn *conn = nb_pg_acquire(d->pool, 5000, err);
-    if (!conn) {
-        return -1;
-    }
     char lease[16];
     snprintf(lease, sizeof lease, "%d", d->cfg.lease_s);
     const char *p[] = {lease};
-    PGresult *res = nb_pg_exec(
-        conn,
-        "WITH c AS (SELECT id FROM image_tasks WHERE state = 'pending' "
-        "OR (state = 'active' AND lease_until < now()) ORDER BY created_at LIMIT 1 "
-        "FOR UPDATE SKIP LOCKED) "
-        "UPDATE image_tasks k SET state = 'active', attempts = k.attempts + 1, "
-        "lease_until = now() + make_interval(secs => $1::int), updated_at = now() FROM c "
-        "WHERE k.id = c.id RETURNING k.id, k.kind, k.tenant_id, k.image_id, "
-        "COALESCE(k.source_key, ''), COALESCE(k.source_format, ''), k.attempts, "
-        "COALESCE(k.source_url, ''), k.trusted",
-        1, p, err);
-    nb_pg_release(conn);
+    PGresult *res =
+        query(d,
+              "WITH c AS (SELECT id FROM image_tasks WHERE state = 'pending' "
+              "OR (state = 'active' AND lease_until < now()) ORDER BY created_at LIMIT 1 "
+              "FOR UPDATE SKIP LOCKED) "
+              "UPDATE image_tasks k SET state = 'active', attempts = k.attempts + 1, "
+              "lease_until = now() + make_interval(secs => $1::int), updated_at = now() FROM c "
+              "WHERE k.id = c.id RETURNING k.id, k.kind, k.tenant_id, k.image_id, "
+              "COALESCE(k.source_key, ''), COALESCE(k.source_format, ''), k.attempts, "
+              "COALESCE(k.source_url, ''), k.trusted",
+              1, p, err);
     if (!res) {
         return -1;
     }
@@ -152,24 +157,18 @@ static int claim(struct imaged *d, struct task *t, struct nb_error *err)
 static void fail_task(struct imaged *d, const struct task *t, const char *reason)
 {
     struct nb_error err = {0};
-    struct nb_pg_conn *conn = nb_pg_acquire(d->pool, 10000, &err);
-    if (!conn) {
-        nb_err("task %s failed (%s) and could not be marked: %s", t->id, reason, err.msg);
-        return;
-    }
     const char *p[] = {t->id, t->image_id, reason, t->kind};
     PGresult *res =
-        nb_pg_exec(conn,
-                   "WITH k AS (UPDATE image_tasks SET state = 'failed', status_message = $3, "
-                   "lease_until = NULL, updated_at = now() WHERE id = $1 RETURNING 1) "
-                   "UPDATE images SET state = 'failed', state_reason = $3, updated_at = now() "
-                   "WHERE id = $2 AND state = 'pending' AND $4 <> 'export'",
-                   4, p, &err);
+        query(d,
+              "WITH k AS (UPDATE image_tasks SET state = 'failed', status_message = $3, "
+              "lease_until = NULL, updated_at = now() WHERE id = $1 RETURNING 1) "
+              "UPDATE images SET state = 'failed', state_reason = $3, updated_at = now() "
+              "WHERE id = $2 AND state = 'pending' AND $4 <> 'export'",
+              4, p, &err);
     if (!res) {
         nb_err("task %s failed (%s) and could not be marked: %s", t->id, reason, err.msg);
     }
     PQclear(res);
-    nb_pg_release(conn);
     atomic_fetch_add(&d->tasks_failed, 1);
     nb_warn("task %s (%s of %s) failed: %s", t->id, t->kind, t->image_id, reason);
 }
@@ -184,16 +183,13 @@ static void retry_later(struct imaged *d, const struct task *t, const char *why)
         return;
     }
     struct nb_error err = {0};
-    struct nb_pg_conn *conn = nb_pg_acquire(d->pool, 10000, &err);
     const char *p[] = {t->id, why};
-    PGresult *res = conn ? nb_pg_exec(conn,
-                                      "UPDATE image_tasks SET lease_until = now() + "
-                                      "interval '5 seconds', status_message = $2, "
-                                      "updated_at = now() WHERE id = $1",
-                                      2, p, &err)
-                         : NULL;
+    PGresult *res = query(d,
+                          "UPDATE image_tasks SET lease_until = now() + "
+                          "interval '5 seconds', status_message = $2, "
+                          "updated_at = now() WHERE id = $1",
+                          2, p, &err);
     PQclear(res);
-    nb_pg_release(conn);
     nb_warn("task %s will be tried again: %s", t->id, why);
 }
 
@@ -381,13 +377,9 @@ static int finish_image(struct imaged *d, const struct task *t, const char *key,
     }
     snprintf(size_s, sizeof size_s, "%" PRIu64, size);
     snprintf(vsize_s, sizeof vsize_s, "%" PRIu64, vsize);
-    struct nb_pg_conn *conn = nb_pg_acquire(d->pool, 10000, err);
-    if (!conn) {
-        return -1;
-    }
     const char *p[] = {t->image_id, key, size_s, sha, vsize_s, location, props, t->id};
-    PGresult *res = nb_pg_exec(
-        conn,
+    PGresult *res = query(
+        d,
         "WITH m AS (UPDATE images SET state = 'available', store_key = $2, "
         "stored_bytes = $3::bigint, size_bytes = $3::bigint, sha256 = $4, disk_format = "
         "'qcow2', virtual_size = $5::bigint, location = $6, properties = $7::jsonb, "
@@ -398,7 +390,6 @@ static int finish_image(struct imaged *d, const struct task *t, const char *key,
         "UPDATE image_tasks SET state = 'completed', progress = 100, status_message = 'done', "
         "lease_until = NULL, updated_at = now() WHERE id = $8 AND EXISTS (SELECT 1 FROM m)",
         8, p, err);
-    nb_pg_release(conn);
     if (!res) {
         return -1;
     }
@@ -503,18 +494,15 @@ static int fetch_source(struct imaged *d, struct task *t, struct nb_error *err)
         return -1;
     }
     struct nb_error serr = {0};
-    struct nb_pg_conn *conn = nb_pg_acquire(d->pool, 10000, err);
     char size_s[24];
     snprintf(size_s, sizeof size_s, "%" PRIu64, size);
     const char *p[] = {t->id, key, t->image_id, size_s};
-    PGresult *res = conn ? nb_pg_exec(conn,
-                                      "WITH k AS (UPDATE image_tasks SET source_key = $2, "
-                                      "progress = 20, updated_at = now() WHERE id = $1 "
-                                      "RETURNING 1) UPDATE images SET stored_bytes = $4::bigint "
-                                      "WHERE id = $3 AND state = 'pending'",
-                                      4, p, err)
-                         : NULL;
-    nb_pg_release(conn);
+    PGresult *res = query(d,
+                          "WITH k AS (UPDATE image_tasks SET source_key = $2, "
+                          "progress = 20, updated_at = now() WHERE id = $1 "
+                          "RETURNING 1) UPDATE images SET stored_bytes = $4::bigint "
+                          "WHERE id = $3 AND state = 'pending'",
+                          4, p, err);
     if (!res) {
         img_store_delete(d->store, key, &serr);
         return -1;
@@ -675,17 +663,12 @@ static int do_copy(struct imaged *d, struct task *t, struct nb_error *err)
         }
         return -1;
     }
-    struct nb_pg_conn *conn = nb_pg_acquire(d->pool, 10000, err);
-    if (!conn) {
-        return -1;
-    }
     const char *p[] = {t->image_id};
-    PGresult *res = nb_pg_exec(conn,
-                               "SELECT COALESCE(s.virtual_size, s.size_bytes, 0), "
-                               "s.properties::text, s.disk_format FROM images c "
-                               "JOIN images s ON s.id = c.source_image_id WHERE c.id = $1",
-                               1, p, err);
-    nb_pg_release(conn);
+    PGresult *res = query(d,
+                          "SELECT COALESCE(s.virtual_size, s.size_bytes, 0), "
+                          "s.properties::text, s.disk_format FROM images c "
+                          "JOIN images s ON s.id = c.source_image_id WHERE c.id = $1",
+                          1, p, err);
     if (!res) {
         return -1;
     }
@@ -706,13 +689,10 @@ static int do_copy(struct imaged *d, struct task *t, struct nb_error *err)
     if (rc == 0) {
         /* finish_image() says qcow2; a raw source stays raw. */
         int done = finish_image(d, t, key, size, sha, vsize, props ? props : "{}", err);
-        struct nb_pg_conn *c2 = done == 1 ? nb_pg_acquire(d->pool, 10000, err) : NULL;
         const char *p2[] = {t->image_id, fmt};
-        PGresult *r2 =
-            c2 ? nb_pg_exec(c2, "UPDATE images SET disk_format = $2 WHERE id = $1", 2, p2, err)
-               : NULL;
-        PQclear(r2);
-        nb_pg_release(c2);
+        if (done == 1) {
+            PQclear(query(d, "UPDATE images SET disk_format = $2 WHERE id = $1", 2, p2, err));
+        }
         if (done <= 0) {
             struct nb_error derr = {0};
             img_store_delete(d->store, key, &derr);
@@ -804,20 +784,15 @@ out:
 
 static int do_export(struct imaged *d, struct task *t, struct nb_error *err)
 {
-    struct nb_pg_conn *conn = nb_pg_acquire(d->pool, 10000, err);
-    if (!conn) {
-        return -1;
-    }
     const char *p[] = {t->image_id};
     PGresult *res =
-        nb_pg_exec(conn,
-                   "SELECT m.name, m.disk_format, COALESCE(m.virtual_size, m.size_bytes, 0), "
-                   "COALESCE((m.properties->>'vcpus')::int, it.vcpus, 1), "
-                   "COALESCE((m.properties->>'memory_mib')::bigint, it.memory_mib, 1024), "
-                   "COALESCE(m.properties->>'os', '') FROM images m "
-                   "LEFT JOIN instance_types it ON it.name = m.suggested_type WHERE m.id = $1",
-                   1, p, err);
-    nb_pg_release(conn);
+        query(d,
+              "SELECT m.name, m.disk_format, COALESCE(m.virtual_size, m.size_bytes, 0), "
+              "COALESCE((m.properties->>'vcpus')::int, it.vcpus, 1), "
+              "COALESCE((m.properties->>'memory_mib')::bigint, it.memory_mib, 1024), "
+              "COALESCE(m.properties->>'os', '') FROM images m "
+              "LEFT JOIN instance_types it ON it.name = m.suggested_type WHERE m.id = $1",
+              1, p, err);
     if (!res) {
         return -1;
     }
@@ -923,16 +898,13 @@ static int do_export(struct imaged *d, struct task *t, struct nb_error *err)
     }
     char size_s[24];
     snprintf(size_s, sizeof size_s, "%" PRIu64, ova_size);
-    conn = nb_pg_acquire(d->pool, 10000, err);
     const char *p2[] = {t->id, key, size_s, sha};
-    res = conn ? nb_pg_exec(conn,
-                            "UPDATE image_tasks SET state = 'completed', progress = 100, "
-                            "status_message = 'done', result_key = $2, result_bytes = "
-                            "$3::bigint, result_sha256 = $4, lease_until = NULL, "
-                            "updated_at = now() WHERE id = $1",
-                            4, p2, err)
-               : NULL;
-    nb_pg_release(conn);
+    res = query(d,
+                "UPDATE image_tasks SET state = 'completed', progress = 100, "
+                "status_message = 'done', result_key = $2, result_bytes = "
+                "$3::bigint, result_sha256 = $4, lease_until = NULL, "
+                "updated_at = now() WHERE id = $1",
+                4, p2, err);
     if (!res) {
         goto out;
     }

@@ -1,8 +1,10 @@
 /* The image store's public calls: argument checks, then the backend's op. */
+#include <inttypes.h>
 #include <string.h>
 
 #include "nubo/config.h"
 #include "nubo/error.h"
+#include "nubo/log.h"
 #include "store_priv.h"
 
 bool img_store_key_valid(const char *key)
@@ -177,4 +179,15 @@ bool img_store_local_path(struct img_store *s, const char *key, char *out, size_
 {
     return img_store_key_valid(key) && s->ops->local_path &&
            s->ops->local_path(s, key, out, out_len);
+}
+
+int64_t img_blob_reader_read(void *ctx, uint64_t pos, char *buf, size_t len)
+{
+    struct img_blob_reader *r = ctx;
+    struct nb_error err = {0};
+    int64_t n = img_store_pread(r->store, r->key, buf, len, r->first + pos, &err);
+    if (n < 0) {
+        nb_err("reading blob %s at %" PRIu64 " failed: %s", r->key, r->first + pos, err.msg);
+    }
+    return n;
 }

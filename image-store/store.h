@@ -109,6 +109,16 @@ int img_store_list(struct img_store *s, const char *prefix,
  * may still be running. Returns the number of objects/files removed, or -1 with 'err'. */
 int img_store_gc(struct img_store *s, int min_age_s, struct nb_error *err);
 
+/* A committed blob read from offset 'first' on, as the body of an HTTP reply (the reader
+ * nb_http_reply_stream() takes): img_blob_reader_read() reads at first + 'pos' and logs a
+ * failure (the reply then ends in error). */
+struct img_blob_reader {
+    struct img_store *store;
+    char key[IMG_KEY_MAX + 1];
+    uint64_t first;
+};
+int64_t img_blob_reader_read(void *ctx, uint64_t pos, char *buf, size_t len);
+
 /* For the file backend, the path of the committed blob 'key' (for tools such as qemu-img that
  * read files), written to 'out'; returns false for other backends or an invalid key. */
 bool img_store_local_path(struct img_store *s, const char *key, char *out, size_t out_len);
