@@ -45,7 +45,7 @@ CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(OPT) -pthread -Icommon/include -iquot
     $(PKG_CFLAGS) -MMD -MP
 # -iquote: a daemon header named like a system one (scheduler/sched.h) must not hide it.
 TEST_CFLAGS := -iquote api-gateway -iquote scheduler -iquote compute-agent -iquote image-store \
-    -iquote tests/lib
+    -iquote billing -iquote tests/lib
 LDFLAGS := $(OPT) -pthread
 LDLIBS := $(PKG_LIBS) -lm
 
@@ -77,8 +77,13 @@ IMG_OBJ := $(IMG_SRC:%.c=$(B)/obj/%.o)
 IMG_LIB := $(B)/libnubo-image.a
 IMAGED_BIN := $(B)/bin/nubo-imaged
 
-BINS := $(GW_BIN) $(if $(wildcard scheduler/main.c),$(SCHED_BIN)) $(if $(wildcard compute-agent/main.c),$(AGENT_BIN)) $(if $(wildcard image-store/main.c),$(IMAGED_BIN))
-DAEMON_LIBS := $(GW_LIB) $(SCHED_LIB) $(AGENT_LIB) $(IMG_LIB)
+BILLING_SRC := $(filter-out billing/main.c,$(wildcard billing/*.c))
+BILLING_OBJ := $(BILLING_SRC:%.c=$(B)/obj/%.o)
+BILLING_LIB := $(B)/libnubo-billing.a
+BILLING_BIN := $(B)/bin/nubo-billing
+
+BINS := $(GW_BIN) $(if $(wildcard scheduler/main.c),$(SCHED_BIN)) $(if $(wildcard compute-agent/main.c),$(AGENT_BIN)) $(if $(wildcard image-store/main.c),$(IMAGED_BIN)) $(if $(wildcard billing/main.c),$(BILLING_BIN))
+DAEMON_LIBS := $(GW_LIB) $(SCHED_LIB) $(AGENT_LIB) $(IMG_LIB) $(BILLING_LIB)
 
 # --- tests ----------------------------------------------------------------------------------------
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
@@ -136,6 +141,11 @@ $(AGENT_LIB): $(AGENT_OBJ)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
+$(BILLING_LIB): $(BILLING_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
 $(IMG_LIB): $(IMG_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,AR,$@)
@@ -169,6 +179,11 @@ $(IMAGED_BIN): $(B)/obj/image-store/main.o $(IMG_LIB) $(COMMON_LIB)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(XML_LIBS) $(RADOS_LIBS) $(LDLIBS)
 
 $(SCHED_BIN): $(B)/obj/scheduler/main.o $(SCHED_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BILLING_BIN): $(B)/obj/billing/main.o $(BILLING_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -238,7 +253,7 @@ format-check:
 lint:
 	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -Icommon/include \
-	    common/src api-gateway scheduler compute-agent image-store
+	    common/src api-gateway scheduler compute-agent image-store billing
 	@$(MAKE) --no-print-directory -C sdk/c lint
 
 clean:

@@ -10,6 +10,7 @@
 #include "gateway.h"
 #include "reqlog.h"
 #include "svc_admin.h"
+#include "svc_billing.h"
 #include "svc_hosts.h"
 #include "svc_catalog.h"
 #include "svc_image_meta.h"
@@ -986,6 +987,53 @@ static int get_requests(struct rest_call *c)
     return admin_reply(c, arr ? json_pack("{s:o}", "requests", arr) : NULL, 200);
 }
 
+/* --- billing ------------------------------------------------------------------------------ */
+
+/* GET /v1/usage[?tenant=]: this month's usage so far, rated. */
+static int get_usage(struct rest_call *c)
+{
+    return admin_reply(
+        c, gw_billing_usage(c->gw, c->who, ec2_params_get(c->query, "tenant"), &c->err), 200);
+}
+
+/* GET /v1/invoices[?tenant=] */
+static int get_invoices(struct rest_call *c)
+{
+    return admin_reply(
+        c, gw_billing_invoices(c->gw, c->who, ec2_params_get(c->query, "tenant"), &c->err), 200);
+}
+
+/* GET /v1/invoices/{id}: the invoice and its lines. */
+static int get_invoice(struct rest_call *c)
+{
+    return admin_reply(c, gw_billing_invoice(c->gw, c->who, c->args[0], &c->err), 200);
+}
+
+/* GET /v1/budget[?tenant=] */
+static int get_budget(struct rest_call *c)
+{
+    return admin_reply(
+        c, gw_billing_budget(c->gw, c->who, ec2_params_get(c->query, "tenant"), -1, &c->err), 200);
+}
+
+/* PUT /v1/budget[?tenant=] {"threshold_micros": N}, N > 0. */
+static int put_budget(struct rest_call *c)
+{
+    json_t *v = c->body ? json_object_get(c->body, "threshold_micros") : NULL;
+    if (need_body(c) < 0) {
+        return -1;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+        nb_error_set(&c->err, NB_ERR_INVALID, "threshold_micros must be a positive integer");
+        nb_error_reason(&c->err, "InvalidParameterValue");
+        return -1;
+    }
+    return admin_reply(c,
+                       gw_billing_budget(c->gw, c->who, ec2_params_get(c->query, "tenant"),
+                                         (long long)json_integer_value(v), &c->err),
+                       200);
+}
+
 const struct rest_route rest_routes[] = {
     {"GET", "/v1/regions", get_regions},
     {"GET", "/v1/zones", get_zones},
@@ -1030,5 +1078,10 @@ const struct rest_route rest_routes[] = {
     {"DELETE", "/v1/admin/hosts/{}", delete_host},
     {"POST", "/v1/admin/hosts/{}/evacuate", post_host_evacuate},
     {"GET", "/v1/instances/{}/console", get_instance_console},
+    {"GET", "/v1/usage", get_usage},
+    {"GET", "/v1/invoices", get_invoices},
+    {"GET", "/v1/invoices/{}", get_invoice},
+    {"GET", "/v1/budget", get_budget},
+    {"PUT", "/v1/budget", put_budget},
     {NULL, NULL, NULL},
 };
