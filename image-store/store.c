@@ -57,10 +57,10 @@ struct img_store *img_store_open(const struct img_store_config *cfg, struct nb_e
 struct img_store *img_store_open_config(const struct nb_config *cfg, struct nb_error *err)
 {
     long long window;
-    /* 4 MiB writes in flight per upload: throughput against memory. Measured here (bench
-     * image.py --only rados): 1 in flight, 0.56 of `rados bench` and 51 MiB peak RSS of the
-     * gateway; 2, 0.74 and 72 MiB; 4, 0.84-0.95 and 75-100 MiB (librados holds about 20 MiB
-     * per write in flight). */
+    /* Data-object writes in flight per upload: throughput against memory (librados holds
+     * several times the bytes of each write in flight). Measured here with 1 MiB objects
+     * (tests/bench/image.py --only rados, the machine busy): 4 in flight, 45 MiB peak RSS of
+     * the gateway; 8, 52 MiB, no faster. With 4 MiB objects 4 in flight took 75-100 MiB. */
     if (nb_config_get_int(cfg, "store.rados_window", 4, 1, 64, &window, err) < 0) {
         return NULL;
     }

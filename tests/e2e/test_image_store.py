@@ -535,7 +535,7 @@ def gateway_killed_mid_upload(env):
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not (env.store_files() if not env.ceph_conf else [1]):
         time.sleep(0.1)
-    time.sleep(1.0 if not env.ceph_conf else 3.0)  # on RADOS: past the first 4 MiB chunks
+    time.sleep(1.0 if not env.ceph_conf else 3.0)  # on RADOS: past the first data objects
     env.stop_gateway(signal.SIGKILL)
     p.wait(timeout=30)
     check(p.returncode != 0, "the client saw the upload fail", p.returncode)
