@@ -188,10 +188,11 @@ $(BILLING_BIN): $(B)/obj/billing/main.o $(BILLING_LIB) $(COMMON_LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(AGENT_BIN): $(B)/obj/compute-agent/main.o $(AGENT_LIB) $(COMMON_LIB)
+# The agent checks base images with the image store's format parsers (libnubo-image.a).
+$(AGENT_BIN): $(B)/obj/compute-agent/main.o $(AGENT_LIB) $(IMG_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(XML_LIBS) $(RADOS_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(XML_LIBS) $(LDLIBS)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(TESTLIB) $(DAEMON_LIBS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
