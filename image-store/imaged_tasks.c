@@ -162,7 +162,8 @@ static void fail_task(struct imaged *d, const struct task *t, const char *reason
         query(d,
               "WITH k AS (UPDATE image_tasks SET state = 'failed', status_message = $3, "
               "lease_until = NULL, updated_at = now() WHERE id = $1 RETURNING 1) "
-              "UPDATE images SET state = 'failed', state_reason = $3, updated_at = now() "
+              "UPDATE images SET state = 'failed', state_reason = $3, stored_bytes = 0, "
+              "updated_at = now() "
               "WHERE id = $2 AND state = 'pending' AND $4 <> 'export'",
               4, p, &err);
     if (!res) {

@@ -478,6 +478,7 @@ def corrupt_ovas_fail_the_import_with_a_reason(env):
         check(r.status == 200, "the failed image is shown", r)
         task = env.psql1(f"SELECT state FROM image_tasks WHERE image_id = {sql_quote(image_id)}")
         check_eq(task, "failed", "the task failed")
+        check_eq(row["stored_bytes"], "0", "a failed import stores (and bills) nothing")
     env.gc()
     no_leftovers(env)
 
