@@ -1,6 +1,7 @@
 /* EC2 actions over instances: RunInstances, DescribeInstances, DescribeInstanceStatus,
  * TerminateInstances, StopInstances, StartInstances, RebootInstances, GetConsoleOutput,
  * CreateImage. */
+#include "ec2_act_network.h"
 #include "ec2_api.h"
 #include "ec2_params.h"
 #include "ec2_xml.h"
@@ -47,6 +48,7 @@ static void write_instance(struct nb_buf *b, const struct gw_instance *in)
     }
     ec2_xml_text(b, "tenancy", in->tenancy ? in->tenancy : "default");
     nb_buf_puts(b, "</placement><monitoring><state>disabled</state></monitoring>");
+    ec2_instance_network(b, in);
     if (in->reason_code) {
         nb_buf_puts(b, "<stateReason>");
         ec2_xml_text(b, "code", in->reason_code);
@@ -92,6 +94,8 @@ static int run_instances(struct ec2_call *c)
     struct gw_run_request rq = {.client_token = c->client_token};
     long long min_count, max_count, partition = 0;
     struct gw_tag *tags;
+    const char **group_ids, **group_names;
+    size_t n_names;
     if (ec2_params_get_string(c->params, "ImageId", true, &rq.image_id, &c->err) < 0 ||
         ec2_params_get_int(c->params, "MinCount", true, 1, 1000, &min_count, &c->err) < 0 ||
         ec2_params_get_int(c->params, "MaxCount", true, 1, 1000, &max_count, &c->err) < 0 ||
@@ -105,9 +109,21 @@ static int run_instances(struct ec2_call *c)
         ec2_params_get_int(c->params, "Placement.PartitionNumber", false, 1, 7, &partition,
                            &c->err) < 0 ||
         ec2_params_get_string(c->params, "Placement.Tenancy", false, &rq.tenancy, &c->err) < 0 ||
-        ec2_get_tag_specs(c, "instance", &tags, &rq.n_tags) < 0) {
+        ec2_get_tag_specs(c, "instance", &tags, &rq.n_tags) < 0 ||
+        ec2_params_get_string(c->params, "SubnetId", false, &rq.subnet_id, &c->err) < 0 ||
+        ec2_params_get_string(c->params, "PrivateIpAddress", false, &rq.private_ip, &c->err) < 0 ||
+        ec2_get_list(c, "SecurityGroupId", &group_ids, &rq.n_group_ids) < 0 ||
+        ec2_get_list(c, "SecurityGroup", &group_names, &n_names) < 0) {
         return -1;
     }
+    if (n_names) {
+        nb_error_set(&c->err, NB_ERR_INVALID,
+                     "The parameter groupName cannot be used: nubo has no default VPC, name "
+                     "the groups with SecurityGroupId");
+        nb_error_reason(&c->err, "InvalidParameterCombination");
+        return -1;
+    }
+    rq.group_ids = group_ids;
     rq.partition_number = (int)partition;
     rq.tags = tags;
     rq.min_count = (int)min_count;
@@ -343,7 +359,7 @@ const struct ec2_action ec2_actions_instances[] = {
     {"RunInstances", run_instances, true,
      "ImageId MinCount MaxCount InstanceType KeyName Placement.AvailabilityZone UserData "
      "Placement.GroupName Placement.PartitionNumber Placement.Tenancy "
-     "TagSpecification.*"},
+     "TagSpecification.* SubnetId PrivateIpAddress SecurityGroupId.* SecurityGroup.*"},
     {"DescribeInstances", describe_instances, false, "InstanceId.* Filter.* MaxResults NextToken"},
     {"DescribeInstanceStatus", describe_instance_status, false,
      "InstanceId.* Filter.* MaxResults NextToken IncludeAllInstances"},

@@ -16,6 +16,7 @@
 #include "svc_image_meta.h"
 #include "svc_instances.h"
 #include "svc_keypairs.h"
+#include "svc_network.h"
 #include "svc_tags.h"
 
 #include "nubo/arena.h"
@@ -390,7 +391,7 @@ static int body_string_array(struct rest_call *c, const char *key, const char **
         return 0;
     }
     if (!json_is_array(a)) {
-        nb_error_set(&c->err, NB_ERR_INVALID, "\"%s\" must be an array of tenant ids", key);
+        nb_error_set(&c->err, NB_ERR_INVALID, "\"%s\" must be an array of ids (strings)", key);
         nb_error_reason(&c->err, "InvalidParameterValue");
         return -1;
     }
@@ -400,7 +401,7 @@ static int body_string_array(struct rest_call *c, const char *key, const char **
     json_array_foreach(a, i, v)
     {
         if (!json_is_string(v)) {
-            nb_error_set(&c->err, NB_ERR_INVALID, "\"%s\" must be an array of tenant ids", key);
+            nb_error_set(&c->err, NB_ERR_INVALID, "\"%s\" must be an array of ids (strings)", key);
             nb_error_reason(&c->err, "InvalidParameterValue");
             return -1;
         }
@@ -574,6 +575,18 @@ static json_t *instance_json(struct rest_call *c, const struct gw_instance *in)
             o, "state_reason",
             json_pack("{s:s, s:s?}", "code", in->reason_code, "message", in->reason_message));
     }
+    if (in->interface_id) {
+        json_t *groups = json_array();
+        for (size_t g = 0; g < in->n_groups; g++) {
+            json_array_append_new(groups, json_pack("{s:s, s:s}", "id", in->groups[g].id, "name",
+                                                    in->groups[g].name));
+        }
+        json_object_update_new(o,
+                               json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "vpc_id", in->vpc_id,
+                                         "subnet_id", in->subnet_id, "private_ip", in->private_ip,
+                                         "mac_address", in->mac_address, "network_interface_id",
+                                         in->interface_id, "security_groups", groups));
+    }
     return o;
 }
 
@@ -615,15 +628,15 @@ static int get_instance(struct rest_call *c)
 static int post_instances(struct rest_call *c)
 {
     struct gw_run_request rq = {0};
+    const char **group_ids = NULL;
     long long count = 1, min_count = 0, max_count = 0, partition = 0;
     struct gw_tag *tags;
-    static const char *const fields[] = {"image_id",        "instance_type",
-                                         "key_name",        "zone",
-                                         "user_data",       "client_token",
-                                         "count",           "min_count",
-                                         "max_count",       "tags",
-                                         "placement_group", "partition_number",
-                                         "tenancy",         NULL};
+    static const char *const fields[] = {
+        "image_id",  "instance_type", "key_name",        "zone",
+        "user_data", "client_token",  "count",           "min_count",
+        "max_count", "tags",          "placement_group", "partition_number",
+        "tenancy",   "subnet_id",     "private_ip",      "security_group_ids",
+        NULL};
     if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
         body_string(c, "image_id", true, &rq.image_id) < 0 ||
         body_string(c, "instance_type", false, &rq.instance_type) < 0 ||
@@ -636,13 +649,17 @@ static int post_instances(struct rest_call *c)
         body_int(c, "max_count", 1, 1000, &max_count) < 0 ||
         body_string(c, "placement_group", false, &rq.placement_group) < 0 ||
         body_int(c, "partition_number", 1, 7, &partition) < 0 ||
-        body_string(c, "tenancy", false, &rq.tenancy) < 0 || body_tags(c, &tags, &rq.n_tags) < 0) {
+        body_string(c, "tenancy", false, &rq.tenancy) < 0 || body_tags(c, &tags, &rq.n_tags) < 0 ||
+        body_string(c, "subnet_id", false, &rq.subnet_id) < 0 ||
+        body_string(c, "private_ip", false, &rq.private_ip) < 0 ||
+        body_string_array(c, "security_group_ids", &group_ids, &rq.n_group_ids) < 0) {
         if (!c->err.reason[0]) {
             nb_error_reason(&c->err, "InvalidParameterValue");
         }
         return -1;
     }
     rq.tags = tags;
+    rq.group_ids = group_ids;
     rq.partition_number = (int)partition;
     rq.min_count = (int)(min_count ? min_count : count);
     rq.max_count = (int)(max_count ? max_count : count);
@@ -714,6 +731,307 @@ static int post_instance_action(struct rest_call *c)
 static int delete_instance(struct rest_call *c)
 {
     return instance_op(c, GW_OP_TERMINATE);
+}
+
+/* --- networks: VPCs, subnets, security groups ---------------------------------------------- */
+
+static json_t *vpc_json(const struct gw_vpc *v)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:i, s:o}", "id", v->id, "owner_id", v->owner_id,
+                     "cidr_block", v->cidr_block, "state", v->state, "segment", v->segment, "tags",
+                     tags_json(v->tags, v->n_tags));
+}
+
+static json_t *subnet_json(const struct gw_subnet *s)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:o}", "id", s->id, "owner_id",
+                     s->owner_id, "vpc_id", s->vpc_id, "zone", s->zone, "cidr_block", s->cidr_block,
+                     "state", s->state, "available_ips", (json_int_t)s->available_ips, "tags",
+                     tags_json(s->tags, s->n_tags));
+}
+
+static void rules_json(json_t *arr, const char *direction, const struct gw_sg_rule *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:s, s:i, s:i, s:s?, s:s?, s:s}", "id", r[i].id, "direction",
+                           direction, "protocol", r[i].protocol, "from_port", r[i].from_port,
+                           "to_port", r[i].to_port, "cidr", r[i].cidr, "group_id", r[i].group_id,
+                           "description", r[i].description ? r[i].description : ""));
+    }
+}
+
+static json_t *sg_json(const struct gw_security_group *g)
+{
+    json_t *rules = json_array();
+    rules_json(rules, "ingress", g->ingress, g->n_ingress);
+    rules_json(rules, "egress", g->egress, g->n_egress);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "id", g->id, "owner_id", g->owner_id,
+                     "vpc_id", g->vpc_id, "name", g->name, "description", g->description, "rules",
+                     rules, "tags", tags_json(g->tags, g->n_tags));
+}
+
+static int get_vpcs(struct rest_call *c)
+{
+    struct gw_filter *f;
+    size_t nf, n;
+    struct gw_vpc *v;
+    if (query_filters(c, &f, &nf) < 0 ||
+        gw_vpcs_describe(c->gw, c->who, NULL, 0, f, nf, c->arena, &v, &n, &c->err) < 0) {
+        return -1;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, vpc_json(&v[i]));
+    }
+    c->reply = json_pack("{s:o}", "vpcs", arr);
+    return 0;
+}
+
+static int get_vpc(struct rest_call *c)
+{
+    struct gw_vpc *v;
+    size_t n;
+    if (gw_vpcs_describe(c->gw, c->who, c->args, 1, NULL, 0, c->arena, &v, &n, &c->err) < 0) {
+        return -1;
+    }
+    c->reply = vpc_json(&v[0]);
+    return 0;
+}
+
+static int post_vpcs(struct rest_call *c)
+{
+    static const char *const fields[] = {"cidr_block", "tags", NULL};
+    const char *cidr;
+    struct gw_tag *tags;
+    size_t n_tags;
+    struct gw_vpc v;
+    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+        body_string(c, "cidr_block", true, &cidr) < 0 || body_tags(c, &tags, &n_tags) < 0) {
+        if (!c->err.reason[0]) {
+            nb_error_reason(&c->err, "InvalidParameterValue");
+        }
+        return -1;
+    }
+    if (gw_vpc_create(c->gw, c->who, cidr, tags, n_tags, c->arena, &v, &c->err) < 0) {
+        return -1;
+    }
+    c->status = 201;
+    c->reply = vpc_json(&v);
+    return 0;
+}
+
+static int delete_vpc(struct rest_call *c)
+{
+    if (gw_vpc_delete(c->gw, c->who, c->args[0], &c->err) < 0) {
+        return -1;
+    }
+    c->status = 204;
+    return 0;
+}
+
+static int get_subnets(struct rest_call *c)
+{
+    struct gw_filter *f;
+    size_t nf, n;
+    struct gw_subnet *s;
+    if (query_filters(c, &f, &nf) < 0 ||
+        gw_subnets_describe(c->gw, c->who, NULL, 0, f, nf, c->arena, &s, &n, &c->err) < 0) {
+        return -1;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, subnet_json(&s[i]));
+    }
+    c->reply = json_pack("{s:o}", "subnets", arr);
+    return 0;
+}
+
+static int get_subnet(struct rest_call *c)
+{
+    struct gw_subnet *s;
+    size_t n;
+    if (gw_subnets_describe(c->gw, c->who, c->args, 1, NULL, 0, c->arena, &s, &n, &c->err) < 0) {
+        return -1;
+    }
+    c->reply = subnet_json(&s[0]);
+    return 0;
+}
+
+static int post_subnets(struct rest_call *c)
+{
+    static const char *const fields[] = {"vpc_id", "cidr_block", "zone", "tags", NULL};
+    const char *vpc_id, *cidr, *zone = NULL;
+    struct gw_tag *tags;
+    size_t n_tags;
+    struct gw_subnet s;
+    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+        body_string(c, "vpc_id", true, &vpc_id) < 0 ||
+        body_string(c, "cidr_block", true, &cidr) < 0 || body_string(c, "zone", false, &zone) < 0 ||
+        body_tags(c, &tags, &n_tags) < 0) {
+        if (!c->err.reason[0]) {
+            nb_error_reason(&c->err, "InvalidParameterValue");
+        }
+        return -1;
+    }
+    if (gw_subnet_create(c->gw, c->who, vpc_id, cidr, zone, tags, n_tags, c->arena, &s, &c->err) <
+        0) {
+        return -1;
+    }
+    c->status = 201;
+    c->reply = subnet_json(&s);
+    return 0;
+}
+
+static int delete_subnet(struct rest_call *c)
+{
+    if (gw_subnet_delete(c->gw, c->who, c->args[0], &c->err) < 0) {
+        return -1;
+    }
+    c->status = 204;
+    return 0;
+}
+
+static int get_security_groups(struct rest_call *c)
+{
+    struct gw_filter *f;
+    size_t nf, n;
+    struct gw_security_group *g;
+    if (query_filters(c, &f, &nf) < 0 ||
+        gw_sgs_describe(c->gw, c->who, NULL, 0, NULL, 0, f, nf, c->arena, &g, &n, &c->err) < 0) {
+        return -1;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, sg_json(&g[i]));
+    }
+    c->reply = json_pack("{s:o}", "security_groups", arr);
+    return 0;
+}
+
+/* Replies with group 'id' as it is now. */
+static int reply_security_group(struct rest_call *c, const char *id)
+{
+    struct gw_security_group *g;
+    size_t n;
+    const char *ids[] = {id};
+    if (gw_sgs_describe(c->gw, c->who, ids, 1, NULL, 0, NULL, 0, c->arena, &g, &n, &c->err) < 0) {
+        return -1;
+    }
+    c->reply = sg_json(&g[0]);
+    return 0;
+}
+
+static int get_security_group(struct rest_call *c)
+{
+    return reply_security_group(c, c->args[0]);
+}
+
+static int post_security_groups(struct rest_call *c)
+{
+    static const char *const fields[] = {"name", "description", "vpc_id", "tags", NULL};
+    const char *name, *description, *vpc_id;
+    struct gw_tag *tags;
+    size_t n_tags;
+    struct gw_security_group g;
+    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+        body_string(c, "name", true, &name) < 0 ||
+        body_string(c, "description", true, &description) < 0 ||
+        body_string(c, "vpc_id", true, &vpc_id) < 0 || body_tags(c, &tags, &n_tags) < 0) {
+        if (!c->err.reason[0]) {
+            nb_error_reason(&c->err, "InvalidParameterValue");
+        }
+        return -1;
+    }
+    if (gw_sg_create(c->gw, c->who, name, description, vpc_id, tags, n_tags, c->arena, &g,
+                     &c->err) < 0) {
+        return -1;
+    }
+    c->status = 201;
+    c->reply = sg_json(&g);
+    return 0;
+}
+
+static int delete_security_group(struct rest_call *c)
+{
+    if (gw_sg_delete(c->gw, c->who, c->args[0], &c->err) < 0) {
+        return -1;
+    }
+    c->status = 204;
+    return 0;
+}
+
+/* Reads {"rules": [{"direction", "protocol", "from_port", "to_port", "cidr" | "group_id",
+ * "description"}, ...]} and adds or removes them, ingress and egress each in one change. */
+static int change_sg_rules(struct rest_call *c, bool add)
+{
+    static const char *const fields[] = {"direction", "protocol", "from_port",   "to_port",
+                                         "cidr",      "group_id", "description", NULL};
+    json_t *arr = NULL;
+    if (need_body(c) < 0 || nb_json_get_array(c->body, "rules", true, &arr, &c->err) < 0) {
+        if (!c->err.reason[0]) {
+            nb_error_reason(&c->err, c->err.code == NB_ERR_MISSING ? "MissingParameter"
+                                                                   : "InvalidParameterValue");
+        }
+        return -1;
+    }
+    size_t n = json_array_size(arr);
+    struct gw_sg_rule *rules[2];
+    size_t count[2] = {0, 0};
+    for (int d = 0; d < 2; d++) {
+        rules[d] = nb_arena_zalloc(c->arena, sizeof *rules[d] * (n ? n : 1));
+    }
+    size_t i;
+    json_t *r;
+    json_array_foreach(arr, i, r)
+    {
+        const char *direction = NULL;
+        long long from = -1, to = -1;
+        struct gw_sg_rule rule = {0};
+        if (!json_is_object(r) || nb_json_check_fields(r, fields, &c->err) < 0 ||
+            nb_json_get_string(r, "direction", true, &direction, &c->err) < 0 ||
+            nb_json_get_string(r, "protocol", true, &rule.protocol, &c->err) < 0 ||
+            nb_json_get_int(r, "from_port", false, -1, 65535, &from, &c->err) < 0 ||
+            nb_json_get_int(r, "to_port", false, -1, 65535, &to, &c->err) < 0 ||
+            nb_json_get_string(r, "cidr", false, &rule.cidr, &c->err) < 0 ||
+            nb_json_get_string(r, "group_id", false, &rule.group_id, &c->err) < 0 ||
+            nb_json_get_string(r, "description", false, &rule.description, &c->err) < 0 ||
+            (strcmp(direction, "ingress") && strcmp(direction, "egress"))) {
+            if (!c->err.msg[0]) {
+                nb_error_set(&c->err, NB_ERR_INVALID,
+                             "rules[%zu] must be an object with \"direction\" ingress or egress",
+                             i);
+            }
+            nb_error_reason(&c->err, "InvalidParameterValue");
+            return -1;
+        }
+        rule.from_port = (int)from;
+        rule.to_port = (int)to;
+        int d = !strcmp(direction, "egress");
+        rules[d][count[d]++] = rule;
+    }
+    if (n == 0) {
+        nb_error_set(&c->err, NB_ERR_MISSING, "\"rules\" must name at least one rule");
+        nb_error_reason(&c->err, "MissingParameter");
+        return -1;
+    }
+    for (int d = 0; d < 2; d++) {
+        if (count[d] && gw_sg_rules_change(c->gw, c->who, c->args[0], d == 1, add, rules[d],
+                                           count[d], &c->err) < 0) {
+            return -1;
+        }
+    }
+    return reply_security_group(c, c->args[0]);
+}
+
+static int post_sg_rules(struct rest_call *c)
+{
+    return change_sg_rules(c, true);
+}
+
+static int delete_sg_rules(struct rest_call *c)
+{
+    return change_sg_rules(c, false);
 }
 
 /* --- key pairs ------------------------------------------------------------------------------ */
@@ -1083,5 +1401,19 @@ const struct rest_route rest_routes[] = {
     {"GET", "/v1/invoices/{}", get_invoice},
     {"GET", "/v1/budget", get_budget},
     {"PUT", "/v1/budget", put_budget},
+    {"GET", "/v1/vpcs", get_vpcs},
+    {"POST", "/v1/vpcs", post_vpcs},
+    {"GET", "/v1/vpcs/{}", get_vpc},
+    {"DELETE", "/v1/vpcs/{}", delete_vpc},
+    {"GET", "/v1/subnets", get_subnets},
+    {"POST", "/v1/subnets", post_subnets},
+    {"GET", "/v1/subnets/{}", get_subnet},
+    {"DELETE", "/v1/subnets/{}", delete_subnet},
+    {"GET", "/v1/security-groups", get_security_groups},
+    {"POST", "/v1/security-groups", post_security_groups},
+    {"GET", "/v1/security-groups/{}", get_security_group},
+    {"DELETE", "/v1/security-groups/{}", delete_security_group},
+    {"POST", "/v1/security-groups/{}/rules", post_sg_rules},
+    {"DELETE", "/v1/security-groups/{}/rules", delete_sg_rules},
     {NULL, NULL, NULL},
 };

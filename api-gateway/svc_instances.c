@@ -3,6 +3,7 @@
 
 #include "auth.h"
 #include "gateway.h"
+#include "svc_network.h"
 #include "svc_sql.h"
 
 #include "nubo/arena.h"
@@ -51,7 +52,20 @@ int gw_instance_state_code(const char *state)
     "floor(date_part('epoch', i.launch_time) * 1000)::bigint, i.vcpus, i.memory_mib, i.tags, "     \
     "CASE WHEN i.placement_group_id IS NOT NULL THEN (SELECT g.name FROM placement_groups g "      \
     "WHERE g.id = i.placement_group_id) END, "                                                     \
-    "i.partition_number, i.tenancy, i.host_id"
+    "i.partition_number, i.tenancy, i.host_id, " NETWORK_COLUMN
+
+/* The instance's interface as [id, vpc, subnet, ip, mac, [[group id, name], ...]], or NULL. */
+#define NETWORK_COLUMN                                                                             \
+    "(SELECT json_build_array(n.id, n.vpc_id, n.subnet_id, host(n.private_ip), "                   \
+    "n.mac_address::text, COALESCE((SELECT json_agg(json_build_array(g.id, g.name) "               \
+    "ORDER BY g.name) FROM network_interface_groups ng JOIN security_groups g "                    \
+    "ON g.id = ng.group_id WHERE ng.interface_id = n.id), '[]')) FROM network_interfaces n "       \
+    "WHERE n.instance_id = i.id AND n.device_index = 0)"
+
+/* The column of the instance's interface (device 0) 'column' names, for filters. */
+#define INTERFACE_OF(column)                                                                       \
+    "(SELECT " column " FROM network_interfaces n WHERE n.instance_id = i.id "                     \
+    "AND n.device_index = 0)"
 
 /* Terminated instances stay visible for an hour, as on EC2. */
 #define VISIBLE "(i.state <> 'terminated' OR i.terminated_at > now() - interval '1 hour')"
@@ -89,6 +103,37 @@ static void parse_tags(const char *text, struct nb_arena *a, struct gw_instance 
     json_decref(obj);
 }
 
+static const char *json_str(json_t *arr, size_t i, struct nb_arena *a)
+{
+    const char *s = json_string_value(json_array_get(arr, i));
+    return s ? nb_arena_strdup(a, s) : NULL;
+}
+
+/* Parses NETWORK_COLUMN into 'in' (nothing when it is NULL). */
+static void parse_network(const char *text, struct nb_arena *a, struct gw_instance *in)
+{
+    json_t *arr = text ? json_loads(text, 0, NULL) : NULL;
+    if (json_is_array(arr)) {
+        in->interface_id = json_str(arr, 0, a);
+        in->vpc_id = json_str(arr, 1, a);
+        in->subnet_id = json_str(arr, 2, a);
+        in->private_ip = json_str(arr, 3, a);
+        in->mac_address = json_str(arr, 4, a);
+        json_t *groups = json_array_get(arr, 5);
+        size_t n = json_array_size(groups), k;
+        struct gw_group_ref *g = nb_arena_zalloc(a, sizeof *g * (n ? n : 1));
+        json_t *pair;
+        json_array_foreach(groups, k, pair)
+        {
+            g[k].id = json_str(pair, 0, a);
+            g[k].name = json_str(pair, 1, a);
+        }
+        in->groups = g;
+        in->n_groups = n;
+    }
+    json_decref(arr);
+}
+
 /* Fills 'in' from 'row' of 'res', which must be kept with svc_keep(): the strings point into it. */
 static void row_to_instance(PGresult *res, int row, struct nb_arena *a, struct gw_instance *in)
 {
@@ -112,6 +157,7 @@ static void row_to_instance(PGresult *res, int row, struct nb_arena *a, struct g
     in->partition_number = PQgetisnull(res, row, 16) ? 0 : atoi(PQgetvalue(res, row, 16));
     in->tenancy = svc_val(res, row, 17);
     in->host_id = svc_val(res, row, 18);
+    parse_network(svc_val(res, row, 19), a, in);
 }
 
 /* Turns the rows of an INSTANCE_COLUMNS query into instances, at most 'limit' of them (0: all).
@@ -141,6 +187,13 @@ static char *run_params_hash(const struct gw_run_request *rq)
                   rq->max_count);
     for (size_t i = 0; i < rq->n_tags; i++) {
         nb_buf_printf(&b, "%s=%s\n", rq->tags[i].key, rq->tags[i].value);
+    }
+    if (rq->subnet_id) { /* only then: the hashes of earlier launches stay what they were */
+        nb_buf_printf(&b, "subnet=%s\nip=%s\n", rq->subnet_id,
+                      rq->private_ip ? rq->private_ip : "");
+        for (size_t i = 0; i < rq->n_group_ids; i++) {
+            nb_buf_printf(&b, "sg=%s\n", rq->group_ids[i]);
+        }
     }
     char *hex = malloc(65);
     if (!hex) {
@@ -414,10 +467,11 @@ static int claim_token(struct nb_pg_conn *conn, const char *tenant_id,
     return rc;
 }
 
+/* Inserts 'n' instances, each with its network interface when 'nl' is not NULL. */
 static int insert_instances(struct nb_pg_conn *conn, const char *tenant_id,
                             const struct gw_run_request *rq, const char *type,
                             const char *reservation_id, const struct launch_info *li, int n,
-                            struct nb_error *err)
+                            const struct gw_net_launch *nl, struct nb_error *err)
 {
     for (int k = 0; k < n; k++) {
         char id[NB_ID_MAX], index_s[16];
@@ -457,12 +511,45 @@ static int insert_instances(struct nb_pg_conn *conn, const char *tenant_id,
             return -1;
         }
         PQclear(res);
+        if (nl && gw_net_launch_attach(conn, tenant_id, nl, (size_t)k, id, err) < 0) {
+            return -1;
+        }
         for (size_t t = 0; t < rq->n_tags; t++) {
             if (svc_tag_put(conn, tenant_id, id, "instance", &rq->tags[t], err) < 0) {
                 return -1;
             }
         }
     }
+    return 0;
+}
+
+/* For a launch into a subnet: finds the subnet, its groups and its zone, which becomes the
+ * launch's ('*zone'; another zone asked for is refused). Fills '*nl'; returns 0 or -1. */
+static int prepare_network(struct nb_pg_conn *conn, const char *tenant_id,
+                           const struct gw_run_request *rq, struct nb_arena *arena,
+                           struct gw_net_launch *nl, const char **zone, struct nb_error *err)
+{
+    if (!rq->subnet_id) {
+        if (rq->private_ip || rq->n_group_ids) {
+            nb_error_set(err, NB_ERR_INVALID, "%s needs a SubnetId: nubo has no default VPC",
+                         rq->private_ip ? "PrivateIpAddress" : "SecurityGroupId");
+            nb_error_reason(err, "InvalidParameterCombination");
+            return -1;
+        }
+        return 0;
+    }
+    if (gw_net_launch_prepare(conn, tenant_id, rq->subnet_id, rq->private_ip, rq->group_ids,
+                              rq->n_group_ids, arena, nl, err) < 0) {
+        return -1;
+    }
+    if (rq->zone && strcmp(rq->zone, nl->zone)) {
+        nb_error_set(err, NB_ERR_INVALID,
+                     "The availability zone '%s' is not the zone of subnet '%s' (%s)", rq->zone,
+                     rq->subnet_id, nl->zone);
+        nb_error_reason(err, "InvalidParameterCombination");
+        return -1;
+    }
+    *zone = nl->zone;
     return 0;
 }
 
@@ -510,12 +597,19 @@ int gw_instances_run(struct gw_ctx *gw, const struct gw_principal *who,
     }
     int vcpus, memory_mib;
     struct launch_info li = {0};
-    if (check_launch(conn, who->tenant_id, rq, type, &vcpus, &memory_mib, &li, err) < 0) {
+    struct gw_net_launch nl;
+    struct gw_run_request placed = *rq; /* with the subnet's zone */
+    if (prepare_network(conn, who->tenant_id, rq, arena, &nl, &placed.zone, err) < 0 ||
+        check_launch(conn, who->tenant_id, &placed, type, &vcpus, &memory_mib, &li, err) < 0) {
         goto done;
     }
     int n = quota_room(conn, who->tenant_id, rq->max_count, vcpus, memory_mib, rq->min_count, err);
+    if (n >= 0 && rq->subnet_id) {
+        n = gw_net_launch_addresses(conn, &nl, n, rq->min_count, arena, err);
+    }
     if (n < 0 ||
-        insert_instances(conn, who->tenant_id, rq, type, reservation_id, &li, n, err) < 0 ||
+        insert_instances(conn, who->tenant_id, rq, type, reservation_id, &li, n,
+                         rq->subnet_id ? &nl : NULL, err) < 0 ||
         svc_notify_scheduler(conn, err) < 0) {
         goto done;
     }
@@ -543,10 +637,24 @@ static const struct {
     {"availability-zone", "i.zone"},
     {"reservation-id", "i.reservation_id"},
     {"owner-id", "i.tenant_id"},
+    {"vpc-id", INTERFACE_OF("n.vpc_id")},
+    {"subnet-id", INTERFACE_OF("n.subnet_id")},
+    {"private-ip-address", INTERFACE_OF("host(n.private_ip)")},
+    {"network-interface.mac-address", INTERFACE_OF("n.mac_address::text")},
 };
 
 static int add_filter(struct svc_sql *q, const struct gw_filter *f, struct nb_error *err)
 {
+    if (!strcmp(f->name, "instance.group-id") || !strcmp(f->name, "instance.group-name")) {
+        nb_buf_printf(&q->sql,
+                      " AND EXISTS (SELECT 1 FROM network_interfaces n JOIN "
+                      "network_interface_groups ng ON ng.interface_id = n.id JOIN "
+                      "security_groups g ON g.id = ng.group_id WHERE n.instance_id = i.id "
+                      "AND g.%s = ANY(%s))",
+                      strcmp(f->name, "instance.group-id") ? "name" : "id",
+                      svc_sql_array(q, f->values, f->n_values));
+        return 0;
+    }
     for (size_t k = 0; k < sizeof instance_filters / sizeof instance_filters[0]; k++) {
         if (!strcmp(f->name, instance_filters[k].filter)) {
             nb_buf_printf(&q->sql, " AND %s = ANY(%s)", instance_filters[k].column,

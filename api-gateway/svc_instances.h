@@ -14,6 +14,12 @@ struct gw_principal;
 struct nb_arena;
 struct nb_error;
 
+/* A security group an instance's interface is in. */
+struct gw_group_ref {
+    const char *id;
+    const char *name;
+};
+
 struct gw_instance {
     const char *id;
     const char *reservation_id;
@@ -37,6 +43,15 @@ struct gw_instance {
     int memory_mib;
     const struct gw_tag *tags;
     size_t n_tags;
+    /* Its network interface (device 0) when launched into a subnet, else all NULL/0. A
+     * terminated instance has given its interface (and address) back. */
+    const char *interface_id;
+    const char *vpc_id;
+    const char *subnet_id;
+    const char *private_ip;
+    const char *mac_address;
+    const struct gw_group_ref *groups;
+    size_t n_groups;
 };
 
 struct gw_instance_list {
@@ -59,10 +74,17 @@ struct gw_run_request {
     const char *placement_group; /* Placement.GroupName; NULL: none */
     int partition_number;        /* Placement.PartitionNumber; 0: the scheduler picks */
     const char *tenancy;         /* Placement.Tenancy: NULL or "default", "dedicated" */
+    /* SubnetId: each instance gets an interface in it (NULL: none, and then none of the
+     * three below may be given: InvalidParameterCombination, as nubo has no default VPC). */
+    const char *subnet_id;
+    const char *private_ip;       /* PrivateIpAddress; NULL: the lowest free ones */
+    const char *const *group_ids; /* SecurityGroupId.N; none: the VPC's default group */
+    size_t n_group_ids;
 };
 
 /* Launches between min_count and max_count instances as one reservation, within the tenant's
- * quota (all-or-nothing for min_count). The instances wait in 'pending' until the scheduler
+ * quota and, with a subnet, its free addresses (all-or-nothing for min_count; see
+ * gw_net_launch_prepare() for the network errors). The instances wait in 'pending' until the scheduler
  * places them (it is woken by NOTIFY nubo_sched). With a client token seen before, returns the original
  * reservation (or IdempotentParameterMismatch if the parameters differ). Fills '*out'. */
 int gw_instances_run(struct gw_ctx *gw, const struct gw_principal *who,
@@ -72,8 +94,9 @@ int gw_instances_run(struct gw_ctx *gw, const struct gw_principal *who,
 /* Describes the tenant's instances: those in 'ids' (all when n_ids is 0; any unknown id is
  * InvalidInstanceID.NotFound), matching every filter, one page at a time, ordered by reservation
  * then instance id. Filters: instance-id, instance-state-name, instance-type, image-id, key-name,
- * availability-zone, reservation-id, tag:KEY, tag-key, tag-value. Terminated instances stay
- * visible for an hour, as on EC2. */
+ * availability-zone, reservation-id, owner-id, vpc-id, subnet-id, private-ip-address,
+ * network-interface.mac-address, instance.group-id, instance.group-name, tag:KEY, tag-key,
+ * tag-value. Terminated instances stay visible for an hour, as on EC2. */
 int gw_instances_describe(struct gw_ctx *gw, const struct gw_principal *who, const char *const *ids,
                           size_t n_ids, const struct gw_filter *filters, size_t n_filters,
                           const struct gw_page *page, struct nb_arena *arena,

@@ -28,6 +28,9 @@ static const struct resource_kind {
     {"aki", "image", "images", "InvalidAMIID.NotFound"},
     {"ari", "image", "images", "InvalidAMIID.NotFound"},
     {"key", "key-pair", "key_pairs", "InvalidKeyPair.NotFound"},
+    {"vpc", "vpc", "vpcs", "InvalidVpcID.NotFound"},
+    {"subnet", "subnet", "subnets", "InvalidSubnetID.NotFound"},
+    {"sg", "security-group", "security_groups", "InvalidGroup.NotFound"},
 };
 
 static const struct resource_kind *kind_of(const char *id)

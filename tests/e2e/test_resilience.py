@@ -133,10 +133,11 @@ def unknown_parameter_is_refused_before_the_action_runs(env):
     before = env.psql1("SELECT count(*) FROM instances i JOIN tenants t ON t.id = i.tenant_id "
                        "WHERE t.name = 'strict'")
     r = env.ec2_raw(creds, {"Action": "RunInstances", "ImageId": image, "MinCount": "1",
-                            "MaxCount": "1", "SecurityGroupId.1": "sg-0123456789abcdef0"})
+                            "MaxCount": "1",
+                            "ElasticInferenceAccelerator.1.Type": "eia1.medium"})
     check_eq(r.status, 400, "status")
     check_eq(r.error_code, "UnknownParameter", "error code")
-    check("SecurityGroupId.1" in r.body, "the message names the parameter", r)
+    check("ElasticInferenceAccelerator.1.Type" in r.body, "the message names the parameter", r)
     after = env.psql1("SELECT count(*) FROM instances i JOIN tenants t ON t.id = i.tenant_id "
                       "WHERE t.name = 'strict'")
     check_eq(after, before, "instances of the tenant (nothing was launched)")
