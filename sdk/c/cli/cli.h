@@ -5,6 +5,8 @@
 
 #include "nubo/nubo.h"
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -41,6 +43,8 @@ extern const struct cli_cmd cli_compute_cmds[];
 extern const struct cli_cmd cli_image_cmds[];
 extern const struct cli_cmd cli_admin_cmds[];
 extern const struct cli_cmd cli_host_cmds[];
+extern const struct cli_cmd cli_network_cmds[];
+extern const struct cli_cmd cli_billing_cmds[];
 
 /* Returns the client of 'cli', made from --profile/--endpoint and the environment on first use;
  * NULL after printing why (and setting '*code' to the exit code). */
@@ -77,7 +81,7 @@ struct cli_opt {
     const char *bad;                  /* the usage error when invalid, or NULL */
 };
 
-#define CLI_MAX_OPTS 16
+#define CLI_MAX_OPTS 24
 #define CLI_STR(n, d)                                                                              \
     {                                                                                              \
         .name = (n), .kind = CLI_OPT_STR, .dest = (d)                                              \
@@ -128,6 +132,20 @@ struct cli_filters {
 /* A CLI_OPT_FN reader: "--filter NAME=V1,V2" into the struct cli_filters 'dest' (pointing into
  * 'arg'). Returns 0, or -1 when there is no '=' or too many filters. */
 int cli_add_filter(char *arg, void *dest);
+
+/* Up to CLI_MAX_TAGS tags gathered from repeated --tag options. */
+#define CLI_MAX_TAGS 64
+struct cli_tags {
+    struct nubo_tag items[CLI_MAX_TAGS];
+    size_t n;
+};
+
+/* A CLI_OPT_FN reader: "--tag KEY=VALUE" into the struct cli_tags 'dest' (pointing into 'arg').
+ * Returns 0, or -1 when there is no '=' or too many tags. */
+int cli_add_tag(char *arg, void *dest);
+
+/* Prints the JSON document 'doc' (stolen; NULL prints "null"), indented, to stdout. */
+void cli_print_json(json_t *doc);
 
 /* Cuts "NAME=VALUE" in place at its first '=', leaving NAME in 'arg'. Returns VALUE (pointing
  * into 'arg'), or NULL when there is no '=' or NAME is empty. */

@@ -167,10 +167,29 @@ static int parse_tenancy(char *arg, void *dest)
     return 0;
 }
 
+/* Up to MAX_ITEMS security group ids gathered from repeated --sg options. */
+struct sg_buf {
+    const char *items[MAX_ITEMS];
+    size_t n;
+};
+
+/* --sg SG_ID into the sg_buf 'dest'. */
+static int add_sg(char *arg, void *dest)
+{
+    struct sg_buf *b = dest;
+    if (b->n == MAX_ITEMS || !*arg) {
+        return -1;
+    }
+    b->items[b->n++] = arg;
+    return 0;
+}
+
 static int instance_run(struct cli *cli, int argc, char **argv)
 {
     struct nubo_run_params p = {0};
     struct nubo_run_placement pl = {0};
+    struct nubo_run_network net = {0};
+    struct sg_buf groups = {.n = 0};
     long long partition = 0;
     struct tag_buf tags = {.n = 0};
     const char *user_data_file = NULL, *state = "running";
@@ -191,6 +210,9 @@ static int instance_run(struct cli *cli, int argc, char **argv)
         CLI_STR("placement-group", &pl.placement_group),
         CLI_INT("partition", &partition, 1, 7, "--partition must be 1-7"),
         CLI_FN("tenancy", &pl.tenancy, parse_tenancy, "--tenancy must be default or dedicated"),
+        CLI_STR("subnet", &net.subnet_id),
+        CLI_STR("private-ip", &net.private_ip),
+        CLI_FN("sg", &groups, add_sg, "--sg takes a group id (at most 64)"),
     };
     if (cli_parse_opts(argc, argv, "instance run ", opts, CLI_N_OPTS(opts), "invalid option") < 0) {
         return CLI_USAGE;
@@ -203,6 +225,11 @@ static int instance_run(struct cli *cli, int argc, char **argv)
     if (partition && !pl.placement_group) {
         return cli_usage_error("instance run ", "--partition needs --placement-group");
     }
+    if ((net.private_ip || groups.n) && !net.subnet_id) {
+        return cli_usage_error("instance run ", "--private-ip and --sg need --subnet");
+    }
+    net.security_group_ids = groups.items;
+    net.n_security_groups = groups.n;
     pl.partition_number = (int)partition;
     p.tags = tags.items;
     p.n_tags = tags.n;
@@ -225,7 +252,8 @@ static int instance_run(struct cli *cli, int argc, char **argv)
     int rc = CLI_OK;
     struct nubo_client *client = cli_client(cli, &rc);
     struct nubo_error err;
-    struct nubo_instance_list *l = client ? nubo_instances_run_placed(client, &p, &pl, &err) : NULL;
+    struct nubo_instance_list *l =
+        client ? nubo_instances_run_networked(client, &p, &pl, &net, &err) : NULL;
     free(user_data);
     if (!client) {
         return rc;
@@ -299,6 +327,23 @@ static int instance_list(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
+/* The groups of 'net' as "sg-1 (web),sg-2 (default)": a new string the caller free()s, or NULL
+ * when there are none. */
+static char *sg_text(const struct nubo_instance_network *net)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < net->n_security_groups; i++) {
+        len += strlen(net->security_group_ids[i]) + strlen(net->security_group_names[i]) + 4;
+    }
+    char *s = net->n_security_groups ? malloc(len) : NULL;
+    size_t at = 0;
+    for (size_t i = 0; s && i < net->n_security_groups; i++) {
+        at += (size_t)snprintf(s + at, len - at, "%s%s (%s)", i ? "," : "",
+                               net->security_group_ids[i], net->security_group_names[i]);
+    }
+    return s;
+}
+
 static int instance_show(struct cli *cli, int argc, char **argv)
 {
     int rc;
@@ -322,6 +367,8 @@ static int instance_show(struct cli *cli, int argc, char **argv)
         snprintf(mem, sizeof mem, "%d", in->memory_mib);
         snprintf(idx, sizeof idx, "%d", in->launch_index);
         char *tags = cli_tags_text(in->tags, in->n_tags);
+        struct nubo_instance_network *net = nubo_instance_network_get(in);
+        char *groups = net ? sg_text(net) : NULL;
         struct nubo_instance_placement pl;
         char part[16] = "";
         nubo_instance_placement_get(in, &pl);
@@ -361,10 +408,24 @@ static int instance_show(struct cli *cli, int argc, char **argv)
                                in->owner_id,
                                "launched",
                                in->launch_time,
+                               "vpc",
+                               net ? net->vpc_id : NULL,
+                               "subnet",
+                               net ? net->subnet_id : NULL,
+                               "private_ip",
+                               net ? net->private_ip : NULL,
+                               "mac_address",
+                               net ? net->mac_address : NULL,
+                               "interface",
+                               net ? net->network_interface_id : NULL,
+                               "security_groups",
+                               groups,
                                "tags",
                                tags};
         cli_print_fields(pairs, sizeof pairs / sizeof pairs[0] / 2);
         free(tags);
+        free(groups);
+        nubo_instance_network_free(net);
     }
     nubo_instance_free(in);
     return CLI_OK;
@@ -860,7 +921,12 @@ const struct cli_cmd cli_compute_cmds[] = {
      "  --timeout SECONDS      how long --wait waits (default 300); exit 5 when it runs out\n"
      "  --placement-group NAME launch into one of your placement groups\n"
      "  --partition N          a partition (1-7) of a partition placement group\n"
-     "  --tenancy TENANCY      default, or dedicated (only hosts dedicated to your tenant)\n"},
+     "  --tenancy TENANCY      default, or dedicated (only hosts dedicated to your tenant)\n"
+     "  --subnet SUBNET_ID     give each instance an interface in this subnet (and its zone)\n"
+     "  --private-ip ADDRESS   the interface's address (one instance only; default: the\n"
+     "                         lowest free)\n"
+     "  --sg SG_ID             a security group of the subnet's VPC (repeatable; default: the\n"
+     "                         VPC's default group; needs --subnet)\n"},
     {"instance", "list", instance_list, "[--state S] [--filter NAME=V1,V2]...", "list instances",
      "  --state S1,S2          only instances in these states\n"
      "  --filter NAME=V1,V2    an EC2 filter: instance-id, instance-type, image-id, key-name,\n"

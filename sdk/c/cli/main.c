@@ -1,7 +1,7 @@
 /* nubo: the command line of the nubo cloud, over libnubo. "nubo GROUP VERB [options]", with the
  * global options --profile, --endpoint and --output anywhere on the line. This file parses the
  * global options, finds the command, and maps errors to exit codes; the commands are in
- * cmd_compute.c, cmd_images.c, cmd_admin.c and cmd_hosts.c. */
+ * cmd_compute.c, cmd_images.c, cmd_network.c, cmd_billing.c, cmd_admin.c and cmd_hosts.c. */
 #include "cli.h"
 
 #include <jansson.h>
@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct cli_cmd *const cmd_tables[] = {cli_compute_cmds, cli_image_cmds, cli_admin_cmds,
-                                                   cli_host_cmds};
+static const struct cli_cmd *const cmd_tables[] = {cli_compute_cmds, cli_image_cmds,
+                                                   cli_network_cmds, cli_billing_cmds,
+                                                   cli_admin_cmds,   cli_host_cmds};
 
 /* --- errors and the client ------------------------------------------------------------------- */
 
@@ -379,6 +380,14 @@ int main(int argc, char **argv)
     bool known = is_group(group) || !strcmp(group, "admin");
     if (!known) {
         return cli_usage_error(NULL, "unknown command \"%s\"", argv[1]);
+    }
+    /* "nubo usage [--tenant ID]": a group of one read command runs it without its verb. */
+    bool bare = !strcmp(group, "usage") &&
+                (verb_at >= argc ||
+                 (argv[verb_at][0] == '-' && !wants_help(argc - verb_at, argv + verb_at)));
+    if (bare) {
+        static char show[] = "show";
+        argv[--verb_at] = show;
     }
     if (verb_at >= argc || !strcmp(argv[verb_at], "--help") || !strcmp(argv[verb_at], "-h")) {
         bool help = verb_at < argc;

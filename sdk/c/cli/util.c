@@ -4,6 +4,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void cli_getopt_reset(void)
@@ -137,4 +138,23 @@ int cli_add_filter(char *arg, void *dest)
     }
     b->items[b->n++] = (struct nubo_filter){arg, value};
     return 0;
+}
+
+int cli_add_tag(char *arg, void *dest)
+{
+    struct cli_tags *b = dest;
+    char *value = b->n < CLI_MAX_TAGS ? cli_split_pair(arg) : NULL;
+    if (!value) {
+        return -1;
+    }
+    b->items[b->n++] = (struct nubo_tag){arg, value};
+    return 0;
+}
+
+void cli_print_json(json_t *doc)
+{
+    char *s = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_ENCODE_ANY) : NULL;
+    puts(s ? s : "null");
+    free(s);
+    json_decref(doc);
 }

@@ -35,6 +35,10 @@ _nubo() {
         COMPREPLY=($(compgen -W "raw qcow2 vhd vmdk ova" -- "$cur"))
         return
         ;;
+    --proto)
+        COMPREPLY=($(compgen -W "tcp udp icmp all" -- "$cur"))
+        return
+        ;;
     --tenancy)
         COMPREPLY=($(compgen -W "default dedicated" -- "$cur"))
         return
@@ -53,7 +57,8 @@ _nubo() {
         --name | --description | --limit | --from | --to | --tenant | --action | --error-code | \
         --max-* | --placement-group | --partition | --agent-url | --vcpus | --memory-mib | \
         --disk-gib | --reserved-* | --*-ratio | --traits | --dedicated-tenant | --range | \
-        --architecture | --image-type | --client-token | --owner)
+        --architecture | --image-type | --client-token | --owner | --cidr | --vpc | --subnet | \
+        --private-ip | --sg | --from-group | --port | --icmp-type | --icmp-code)
         return
         ;;
     esac
@@ -71,7 +76,12 @@ _nubo() {
     local opts=""
     local host_opts="--vcpus --memory-mib --disk-gib --reserved-vcpus --reserved-memory-mib --reserved-disk-gib --cpu-ratio --memory-ratio --disk-ratio --traits --dedicated-tenant"
     case "${args[*]}" in
-    "") COMPREPLY=($(compgen -W "instance image keypair tag region zone type admin $globals" -- "$cur")); return ;;
+    "") COMPREPLY=($(compgen -W "instance image vpc subnet sg keypair tag region zone type usage invoice budget admin $globals" -- "$cur")); return ;;
+    vpc | subnet) COMPREPLY=($(compgen -W "create list show delete" -- "$cur")); return ;;
+    sg) COMPREPLY=($(compgen -W "create list show delete allow revoke" -- "$cur")); return ;;
+    usage) COMPREPLY=($(compgen -W "show --tenant" -- "$cur")); return ;;
+    invoice) COMPREPLY=($(compgen -W "list show" -- "$cur")); return ;;
+    budget) COMPREPLY=($(compgen -W "show set" -- "$cur")); return ;;
     instance) COMPREPLY=($(compgen -W "run list show console stop start reboot terminate" -- "$cur")); return ;;
     image) COMPREPLY=($(compgen -W "list show register upload import download export task permissions share unshare copy delete" -- "$cur")); return ;;
     keypair) COMPREPLY=($(compgen -W "create import list delete" -- "$cur")); return ;;
@@ -82,7 +92,13 @@ _nubo() {
     "admin user" | "admin key") COMPREPLY=($(compgen -W "create enable disable" -- "$cur")); return ;;
     "admin quota") COMPREPLY=($(compgen -W "show set" -- "$cur")); return ;;
     "admin host") COMPREPLY=($(compgen -W "list show create update delete evacuate" -- "$cur")); return ;;
-    "instance run"*) opts="--image --type --count --key --zone --tag --user-data-file --client-token --placement-group --partition --tenancy --wait --state --timeout" ;;
+    "instance run"*) opts="--image --type --count --key --zone --tag --user-data-file --client-token --placement-group --partition --tenancy --subnet --private-ip --sg --wait --state --timeout" ;;
+    "vpc create"*) opts="--cidr --tag" ;;
+    "subnet create"*) opts="--vpc --cidr --zone --tag" ;;
+    "sg create"*) opts="--vpc --name --description --tag" ;;
+    "sg allow"* | "sg revoke"*) opts="--proto --port --icmp-type --icmp-code --cidr --from-group --egress --description" ;;
+    "vpc list"* | "subnet list"* | "sg list"*) opts="--filter" ;;
+    "usage"* | "invoice list"* | "budget show"* | "budget set"*) opts="--tenant" ;;
     "instance list"*) opts="--state --filter --page-size" ;;
     "image list"*) opts="--owner --filter" ;;
     "image register"*) opts="--name --description --image-type --architecture --public" ;;

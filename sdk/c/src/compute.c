@@ -224,10 +224,51 @@ static int add_placement(json_t *body, const struct nubo_run_placement *pl, stru
     return 0;
 }
 
+/* Adds what 'net' (may be NULL) sets to the launch 'body'. Returns 0, or -1 with '*err' set. */
+static int add_network(json_t *body, const struct nubo_run_network *net, struct nubo_error *err)
+{
+    if (!net) {
+        return 0;
+    }
+    if ((net->private_ip || net->n_security_groups) && !net->subnet_id) {
+        nubo_err_set(err, 0, "InvalidParameterCombination",
+                     "a private address or security groups need a subnet");
+        return -1;
+    }
+    int rc = 0;
+    if (net->subnet_id) {
+        rc |= json_object_set_new(body, "subnet_id", json_string(net->subnet_id));
+    }
+    if (net->private_ip) {
+        rc |= json_object_set_new(body, "private_ip", json_string(net->private_ip));
+    }
+    if (net->n_security_groups) {
+        json_t *ids = json_array();
+        for (size_t i = 0; ids && i < net->n_security_groups; i++) {
+            const char *id = net->security_group_ids ? net->security_group_ids[i] : NULL;
+            rc |= json_array_append_new(ids, json_string(id ? id : ""));
+        }
+        rc |= ids ? json_object_set_new(body, "security_group_ids", ids) : -1;
+    }
+    if (rc) {
+        nubo_err_set(err, 0, "InvalidParameterValue", "the network is not valid UTF-8");
+        return -1;
+    }
+    return 0;
+}
+
 NUBO_API struct nubo_instance_list *nubo_instances_run_placed(struct nubo_client *c,
                                                               const struct nubo_run_params *p,
                                                               const struct nubo_run_placement *pl,
                                                               struct nubo_error *err)
+{
+    return nubo_instances_run_networked(c, p, pl, NULL, err);
+}
+
+NUBO_API struct nubo_instance_list *
+nubo_instances_run_networked(struct nubo_client *c, const struct nubo_run_params *p,
+                             const struct nubo_run_placement *pl,
+                             const struct nubo_run_network *net, struct nubo_error *err)
 {
     if (nubo_need(p ? p->image_id : NULL, "an image id", err) < 0) {
         return NULL;
@@ -245,7 +286,7 @@ NUBO_API struct nubo_instance_list *nubo_instances_run_placed(struct nubo_client
         nubo_err_set(err, 0, "ConfigError", "out of memory");
         return NULL;
     }
-    if (add_placement(body, pl, err) < 0) {
+    if (add_placement(body, pl, err) < 0 || add_network(body, net, err) < 0) {
         json_decref(body);
         return NULL;
     }

@@ -521,6 +521,43 @@ struct nubo_instance_placement {
 NUBO_API int nubo_instance_placement_get(const struct nubo_instance *instance,
                                          struct nubo_instance_placement *out);
 
+/* Where to connect an instance, beyond struct nubo_run_params and struct nubo_run_placement
+ * (which do not grow: these go to nubo_instances_run_networked()). */
+struct nubo_run_network {
+    const char *subnet_id;  /* each instance gets an interface in this subnet (and its zone) */
+    const char *private_ip; /* one instance only; NULL: the lowest free addresses */
+    const char *const *security_group_ids; /* 'n_security_groups' groups of the subnet's VPC; */
+    size_t n_security_groups;              /* 0: the VPC's default group. Needs 'subnet_id'. */
+};
+
+/* As nubo_instances_run_placed(), with 'network' (may be NULL: as nubo_instances_run_placed()).
+ * Fails besides with "InvalidSubnetID.NotFound", "InsufficientFreeAddressesInSubnet",
+ * "InvalidIPAddress.InUse", "InvalidGroup.NotFound". The caller frees the list with
+ * nubo_instance_list_free(). Retried as nubo_instances_run() is. */
+NUBO_API struct nubo_instance_list *
+nubo_instances_run_networked(struct nubo_client *client, const struct nubo_run_params *params,
+                             const struct nubo_run_placement *placement,
+                             const struct nubo_run_network *network, struct nubo_error *err);
+
+/* The network interface of an instance launched into a subnet, read from its 'json'. */
+struct nubo_instance_network {
+    char *vpc_id;
+    char *subnet_id;
+    char *private_ip;
+    char *mac_address;
+    char *network_interface_id;
+    char **security_group_ids; /* 'n_security_groups' of them, with their names alongside */
+    char **security_group_names;
+    size_t n_security_groups;
+};
+
+/* Returns the network interface of 'instance', which the caller frees with
+ * nubo_instance_network_free(), or NULL when the instance is in no subnet (or it is
+ * terminated), when its JSON is unreadable or when out of memory. Thread-safe. */
+NUBO_API struct nubo_instance_network *
+nubo_instance_network_get(const struct nubo_instance *instance);
+NUBO_API void nubo_instance_network_free(struct nubo_instance_network *network);
+
 /* An instance's serial console. */
 struct nubo_console {
     char *instance_id;
@@ -667,6 +704,310 @@ NUBO_API int nubo_tags_set(struct nubo_client *client, const char *resource_id,
  * with '*err' set. */
 NUBO_API int nubo_tags_delete(struct nubo_client *client, const char *resource_id, const char *key,
                               struct nubo_error *err);
+
+/* --- networks: VPCs, subnets, security groups ------------------------------------------------ */
+
+struct nubo_vpc {
+    char *id; /* "vpc-" and 17 hex digits */
+    char *owner_id;
+    char *cidr_block;  /* "10.0.0.0/16" */
+    char *state;       /* pending, available */
+    long long segment; /* the network's VLAN/VXLAN key */
+    struct nubo_tag *tags;
+    size_t n_tags;
+    char *json;
+};
+
+struct nubo_vpc_list {
+    struct nubo_vpc *items;
+    size_t n;
+};
+
+/* Creates a VPC of 'cidr_block' (an IPv4 block of /16 to /28; it may overlap another tenant's)
+ * with 'n_tags' 'tags' (may be NULL when 0), made with its "default" security group. Returns it,
+ * which the caller frees with nubo_vpc_free(), or NULL with '*err' set ("InvalidVpc.Range",
+ * "VpcLimitExceeded", "InvalidParameterValue"). Not retried. */
+NUBO_API struct nubo_vpc *nubo_vpc_create(struct nubo_client *client, const char *cidr_block,
+                                          const struct nubo_tag *tags, size_t n_tags,
+                                          struct nubo_error *err);
+
+/* Returns the caller's VPCs matching 'filters' ("vpc-id", "cidr", "state", "tag:KEY", ...),
+ * ordered by id, or NULL with '*err' set. The caller frees the list with nubo_vpc_list_free(). */
+NUBO_API struct nubo_vpc_list *nubo_vpcs_list(struct nubo_client *client,
+                                              const struct nubo_filter *filters, size_t n_filters,
+                                              struct nubo_error *err);
+
+/* Returns the VPC 'id', or NULL with '*err' set ("InvalidVpcID.NotFound", also for another
+ * tenant's). The caller frees it with nubo_vpc_free(). Retried (a GET). */
+NUBO_API struct nubo_vpc *nubo_vpc_get(struct nubo_client *client, const char *id,
+                                       struct nubo_error *err);
+
+/* Deletes the VPC 'id' with its default group. Returns 0, or -1 with '*err' set
+ * ("DependencyViolation" while it has subnets or other groups, "InvalidVpcID.NotFound"). */
+NUBO_API int nubo_vpc_delete(struct nubo_client *client, const char *id, struct nubo_error *err);
+NUBO_API void nubo_vpc_free(struct nubo_vpc *vpc);
+NUBO_API void nubo_vpc_list_free(struct nubo_vpc_list *list);
+
+struct nubo_subnet {
+    char *id; /* "subnet-" and 17 hex digits */
+    char *owner_id;
+    char *vpc_id;
+    char *zone;
+    char *cidr_block;
+    char *state;             /* pending, available */
+    long long available_ips; /* the size less 5 reserved addresses and those in use */
+    struct nubo_tag *tags;
+    size_t n_tags;
+    char *json;
+};
+
+struct nubo_subnet_list {
+    struct nubo_subnet *items;
+    size_t n;
+};
+
+/* What nubo_subnet_create() sends. */
+struct nubo_subnet_params {
+    const char *vpc_id;     /* required */
+    const char *cidr_block; /* required: inside the VPC's, /16 to /28 */
+    const char *zone;       /* NULL: the first available zone */
+    const struct nubo_tag *tags;
+    size_t n_tags;
+};
+
+/* Creates a subnet. Returns it, which the caller frees with nubo_subnet_free(), or NULL with
+ * '*err' set ("InvalidVpcID.NotFound", "InvalidSubnet.Range" outside the VPC or not /16 to /28,
+ * "InvalidSubnet.Conflict" overlapping another subnet of the VPC, "InvalidParameterValue").
+ * Not retried. */
+NUBO_API struct nubo_subnet *nubo_subnet_create(struct nubo_client *client,
+                                                const struct nubo_subnet_params *params,
+                                                struct nubo_error *err);
+
+/* Returns the caller's subnets matching 'filters' ("subnet-id", "vpc-id", "cidr",
+ * "availability-zone", "tag:KEY", ...), ordered by id, or NULL with '*err' set. The caller frees
+ * the list with nubo_subnet_list_free(). */
+NUBO_API struct nubo_subnet_list *nubo_subnets_list(struct nubo_client *client,
+                                                    const struct nubo_filter *filters,
+                                                    size_t n_filters, struct nubo_error *err);
+
+/* Returns the subnet 'id', or NULL with '*err' set ("InvalidSubnetID.NotFound"). The caller
+ * frees it with nubo_subnet_free(). */
+NUBO_API struct nubo_subnet *nubo_subnet_get(struct nubo_client *client, const char *id,
+                                             struct nubo_error *err);
+
+/* Deletes the subnet 'id'. Returns 0, or -1 with '*err' set ("DependencyViolation" while
+ * instances not terminated use it, "InvalidSubnetID.NotFound"). */
+NUBO_API int nubo_subnet_delete(struct nubo_client *client, const char *id, struct nubo_error *err);
+NUBO_API void nubo_subnet_free(struct nubo_subnet *subnet);
+NUBO_API void nubo_subnet_list_free(struct nubo_subnet_list *list);
+
+/* One rule of a security group, as the API answers it. */
+struct nubo_sg_rule {
+    char *id;        /* "sgr-..." */
+    char *direction; /* ingress, egress */
+    char *protocol;  /* tcp, udp, icmp, or "-1" (all) */
+    int from_port;   /* -1: all (ICMP: the type) */
+    int to_port;     /* -1: all (ICMP: the code) */
+    char *cidr;      /* the peer range, or NULL when the peer is 'group_id' */
+    char *group_id;  /* the peer group, or NULL when the peer is 'cidr' */
+    char *description;
+};
+
+struct nubo_security_group {
+    char *id; /* "sg-" and 17 hex digits */
+    char *owner_id;
+    char *vpc_id;
+    char *name;
+    char *description;
+    struct nubo_sg_rule *rules; /* 'n_rules' of them, ingress first */
+    size_t n_rules;
+    struct nubo_tag *tags;
+    size_t n_tags;
+    char *json;
+};
+
+struct nubo_security_group_list {
+    struct nubo_security_group *items;
+    size_t n;
+};
+
+/* What nubo_security_group_create() sends. */
+struct nubo_security_group_params {
+    const char *name;        /* required; not "default", not starting with "sg-" */
+    const char *description; /* required: 1 to 255 characters */
+    const char *vpc_id;      /* required */
+    const struct nubo_tag *tags;
+    size_t n_tags;
+};
+
+/* A rule to add or remove: exactly one of 'cidr' and 'group_id'. */
+struct nubo_sg_rule_spec {
+    bool egress;             /* false: ingress */
+    const char *protocol;    /* "tcp", "udp", "icmp", "-1" or "all"; required */
+    int from_port, to_port;  /* -1: all; ignored for protocol "-1" */
+    const char *cidr;        /* "0.0.0.0/0", or NULL */
+    const char *group_id;    /* a group of the same VPC, or NULL */
+    const char *description; /* NULL: "" */
+};
+
+/* Creates a security group in a VPC, with EC2's initial rule (egress anywhere). Returns it,
+ * which the caller frees with nubo_security_group_free(), or NULL with '*err' set
+ * ("InvalidVpcID.NotFound", "InvalidGroup.Duplicate", "InvalidGroup.Reserved"). Not retried. */
+NUBO_API struct nubo_security_group *
+nubo_security_group_create(struct nubo_client *client,
+                           const struct nubo_security_group_params *params, struct nubo_error *err);
+
+/* Returns the caller's security groups matching 'filters' ("group-id", "group-name", "vpc-id",
+ * "tag:KEY", ...), by VPC then name, or NULL with '*err' set. The caller frees the list with
+ * nubo_security_group_list_free(). */
+NUBO_API struct nubo_security_group_list *
+nubo_security_groups_list(struct nubo_client *client, const struct nubo_filter *filters,
+                          size_t n_filters, struct nubo_error *err);
+
+/* Returns the security group 'id' with its rules, or NULL with '*err' set
+ * ("InvalidGroup.NotFound"). The caller frees it with nubo_security_group_free(). */
+NUBO_API struct nubo_security_group *
+nubo_security_group_get(struct nubo_client *client, const char *id, struct nubo_error *err);
+
+/* Deletes the security group 'id'. Returns 0, or -1 with '*err' set ("CannotDelete" for a
+ * VPC's default group, "DependencyViolation" while instances use it or another group's rule
+ * refers to it, "InvalidGroup.NotFound"). */
+NUBO_API int nubo_security_group_delete(struct nubo_client *client, const char *id,
+                                        struct nubo_error *err);
+
+/* Adds the 'n_rules' rules of 'rules' to the group 'id', all or none. Returns the group as it
+ * now is, which the caller frees with nubo_security_group_free(), or NULL with '*err' set
+ * ("InvalidPermission.Duplicate", "InvalidGroup.NotFound" for the group or a referenced group
+ * not in its VPC, "InvalidPermission.Malformed" for neither or both of 'cidr' and 'group_id',
+ * "InvalidParameterValue" for a protocol or ports). Not retried. */
+NUBO_API struct nubo_security_group *
+nubo_security_group_rules_add(struct nubo_client *client, const char *id,
+                              const struct nubo_sg_rule_spec *rules, size_t n_rules,
+                              struct nubo_error *err);
+
+/* Removes the 'n_rules' rules of 'rules' (named as for adding them) from the group 'id', all
+ * or none. Returns the group as it now is, which the caller frees with
+ * nubo_security_group_free(), or NULL with '*err' set ("InvalidPermission.NotFound" when one
+ * does not exist). Not retried. */
+NUBO_API struct nubo_security_group *
+nubo_security_group_rules_remove(struct nubo_client *client, const char *id,
+                                 const struct nubo_sg_rule_spec *rules, size_t n_rules,
+                                 struct nubo_error *err);
+NUBO_API void nubo_security_group_free(struct nubo_security_group *group);
+NUBO_API void nubo_security_group_list_free(struct nubo_security_group_list *list);
+
+/* --- billing ----------------------------------------------------------------------------------- */
+
+/* Money is integer micro-units of the invoice's currency (1 USD = 1000000). */
+
+struct nubo_usage_meter {
+    char *meter;    /* "instance-running" */
+    char *sku;      /* "t3.micro" */
+    char *unit;     /* "hour" */
+    char *quantity; /* a decimal in the meter's base unit (seconds, GiB-seconds, byte-seconds) */
+    bool priced;    /* false when no price applies ('amount_micros' is then 0) */
+    long long amount_micros;
+};
+
+struct nubo_usage {
+    char *tenant_id;
+    char *period;           /* "2026-02" (UTC) */
+    char *aggregated_until; /* how far nubo-billing has aggregated; NULL before it has */
+    long long total_micros;
+    struct nubo_usage_meter *meters; /* 'n_meters' of them */
+    size_t n_meters;
+    char *json;
+};
+
+/* Returns the current month's usage not yet billed, rated as an invoice would bill it, of the
+ * caller's tenant ('tenant_id' NULL) or of 'tenant_id' (the admin role only; another role gets
+ * "UnauthorizedOperation"). The caller frees it with nubo_usage_free(). NULL with '*err' set
+ * on failure. Retried (a GET). */
+NUBO_API struct nubo_usage *nubo_usage_get(struct nubo_client *client, const char *tenant_id,
+                                           struct nubo_error *err);
+NUBO_API void nubo_usage_free(struct nubo_usage *usage);
+
+struct nubo_invoice_line {
+    long long line_no;
+    char *kind; /* usage, adjustment */
+    char *meter;
+    char *sku;
+    char *resource_id;
+    char *plan_id;
+    char *unit;
+    long long unit_quantity;
+    long long unit_price_micros;
+    long long discount_bp;   /* basis points */
+    char *quantity;          /* a decimal, in base units */
+    char *exact_micros;      /* a decimal: may hold a fraction of a micro-unit */
+    long long amount_micros; /* billed: rounded half-up to the cent */
+    char *first_hour;
+    char *last_hour;
+};
+
+struct nubo_invoice {
+    char *invoice_id; /* "inv-202602-123456789012" */
+    char *tenant_id;
+    char *period;
+    char *state; /* draft, closed */
+    char *currency;
+    long long total_micros;
+    char *created_at;
+    char *closed_at;                 /* NULL while a draft */
+    struct nubo_invoice_line *lines; /* only from nubo_invoice_get(); NULL in lists */
+    size_t n_lines;
+    char *json;
+};
+
+struct nubo_invoice_list {
+    struct nubo_invoice *items;
+    size_t n;
+};
+
+/* Returns the invoices of the caller's tenant ('tenant_id' NULL), newest period first; the admin
+ * role sees every tenant's, or one tenant's with 'tenant_id' (another role giving another
+ * tenant's id gets "UnauthorizedOperation"). The items have no lines. NULL with '*err' set on
+ * failure. The caller frees the list with nubo_invoice_list_free(). */
+NUBO_API struct nubo_invoice_list *
+nubo_invoices_list(struct nubo_client *client, const char *tenant_id, struct nubo_error *err);
+
+/* Returns the invoice 'id' with its lines, or NULL with '*err' set ("InvalidInvoiceID.NotFound",
+ * also for another tenant's unless the caller has the admin role). The caller frees it with
+ * nubo_invoice_free(). */
+NUBO_API struct nubo_invoice *nubo_invoice_get(struct nubo_client *client, const char *id,
+                                               struct nubo_error *err);
+NUBO_API void nubo_invoice_free(struct nubo_invoice *invoice);
+NUBO_API void nubo_invoice_list_free(struct nubo_invoice_list *list);
+
+struct nubo_budget_alert {
+    char *period;
+    long long threshold_micros; /* the threshold that was reached */
+    long long amount_micros;    /* the month's rated usage then */
+    char *at;
+};
+
+struct nubo_budget {
+    char *tenant_id;
+    bool has_threshold; /* false when no budget is set ('threshold_micros' is then 0) */
+    long long threshold_micros;
+    struct nubo_budget_alert *alerts; /* 'n_alerts' alerts raised, one per month at most */
+    size_t n_alerts;
+    char *json;
+};
+
+/* Returns the budget of the caller's tenant ('tenant_id' NULL) or of 'tenant_id' (the admin role
+ * only), or NULL with '*err' set. The caller frees it with nubo_budget_free(). */
+NUBO_API struct nubo_budget *nubo_budget_get(struct nubo_client *client, const char *tenant_id,
+                                             struct nubo_error *err);
+
+/* Sets the budget threshold of the caller's tenant ('tenant_id' NULL) or of 'tenant_id' (the
+ * admin role only) to 'threshold_micros' (>= 1); when the month's rated usage reaches it,
+ * nubo-billing raises one alert for the month. Needs the member or admin role. Returns the
+ * budget as it now is, which the caller frees with nubo_budget_free(), or NULL with '*err' set
+ * ("InvalidParameterValue"). Retried (a PUT). */
+NUBO_API struct nubo_budget *nubo_budget_set(struct nubo_client *client, const char *tenant_id,
+                                             long long threshold_micros, struct nubo_error *err);
+NUBO_API void nubo_budget_free(struct nubo_budget *budget);
 
 /* --- operator (admin role) ----------------------------------------------------------------- */
 
