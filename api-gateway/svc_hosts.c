@@ -451,6 +451,35 @@ int gw_node_authenticate(struct gw_ctx *gw, const char *authorization, char host
     return rc;
 }
 
+/* Network bytes for billing ($1 = host, $2 = the heartbeat): the increase of each domain's
+ * counters since the last heartbeat, as one instance_net_events row per instance, in the same
+ * statement as the new last counters, so that a failure loses nothing (the next heartbeat counts
+ * from the last counters stored). A counter lower than the last one seen means the domain
+ * restarted: it counts again from 0. */
+static const char HEARTBEAT_NET_SQL[] =
+    "WITH s AS ("
+    "  SELECT DISTINCT ON (i.id) i.id AS instance_id, i.tenant_id,"
+    "         (e->>'net_rx_bytes')::bigint AS rx, (e->>'net_tx_bytes')::bigint AS tx"
+    "  FROM jsonb_array_elements(CASE WHEN jsonb_typeof($2::jsonb #> '{stats,instances}')"
+    "       = 'array' THEN $2::jsonb #> '{stats,instances}' ELSE '[]' END) e"
+    "  JOIN instances i ON i.id = e->>'id' AND i.host_id = $1"
+    "  WHERE e->>'net_rx_bytes' ~ '^[0-9]{1,18}$' AND e->>'net_tx_bytes' ~ '^[0-9]{1,18}$'"
+    "  ORDER BY i.id"
+    "), d AS ("
+    "  SELECT s.*,"
+    "    CASE WHEN c.rx_bytes IS NULL OR s.rx < c.rx_bytes THEN s.rx"
+    "         ELSE s.rx - c.rx_bytes END AS drx,"
+    "    CASE WHEN c.tx_bytes IS NULL OR s.tx < c.tx_bytes THEN s.tx"
+    "         ELSE s.tx - c.tx_bytes END AS dtx"
+    "  FROM s LEFT JOIN instance_net_counters c ON c.instance_id = s.instance_id"
+    "), ev AS ("
+    "  INSERT INTO instance_net_events (instance_id, tenant_id, rx_bytes, tx_bytes)"
+    "  SELECT instance_id, tenant_id, drx, dtx FROM d WHERE drx > 0 OR dtx > 0"
+    ") INSERT INTO instance_net_counters (instance_id, rx_bytes, tx_bytes, at)"
+    "  SELECT instance_id, rx, tx, now() FROM d"
+    "  ON CONFLICT (instance_id) DO UPDATE SET rx_bytes = EXCLUDED.rx_bytes,"
+    "      tx_bytes = EXCLUDED.tx_bytes, at = EXCLUDED.at";
+
 json_t *gw_node_heartbeat(struct gw_ctx *gw, const char *host_id, const json_t *report,
                           struct nb_error *err)
 {
@@ -490,11 +519,13 @@ json_t *gw_node_heartbeat(struct gw_ctx *gw, const char *host_id, const json_t *
             "AND i.state = 'running' AND i.pending_op IS NULL "
             "AND i.updated_at < now() - interval '2 seconds'",
             2, p, err);
-        if (!sync) {
+        PGresult *net = sync ? nb_pg_exec(conn, HEARTBEAT_NET_SQL, 2, p, err) : NULL;
+        if (!sync || !net) {
             PQclear(res);
             res = NULL;
         }
         PQclear(sync);
+        PQclear(net);
     }
     nb_pg_release(conn);
     free(body);

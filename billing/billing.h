@@ -1,7 +1,8 @@
 /* nubo-billing's library: metering (usage events into hourly usage records), rating and invoicing
- * (usage records into invoices), closing periods, exports and budget alerts. Everything heavy is
- * set-based SQL run in PostgreSQL (deploy/migrations/0006_billing.sql, docs/billing.md); this
- * module drives it in crash-safe transactions.
+ * (usage records into invoices), closing periods, exports and budget alerts. Metering streams the
+ * events out of PostgreSQL and the records back in with binary COPY and cuts intervals into hours
+ * here (aggregate.c); rating is set-based SQL (deploy/migrations/0006_billing.sql,
+ * docs/billing.md). Everything is written in crash-safe transactions.
  *
  * Every writer takes the advisory lock billing_lock_key() inside its transactions, so several
  * nubo-billing processes may run at once without counting anything twice. */

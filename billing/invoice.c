@@ -112,6 +112,11 @@ static int write_invoices(struct nb_pg_conn *conn, const char *period, bool clos
         exec1(conn, "DELETE FROM invoices WHERE period = $1 AND state = 'draft'", period, err) <
             0 ||
         exec1(conn,
+              /* Rating aggregates every record of the period: the planner needs to know how
+               * many there are to do it with a hash table rather than a sort of them all, and
+               * autovacuum may not have analyzed the latest batches yet. */
+              "ANALYZE usage_records", NULL, err) < 0 ||
+        exec1(conn,
               "CREATE TEMP TABLE billing_lines ON COMMIT DROP AS"
               " SELECT * FROM billing_rate(NULL, NULL) WITH NO DATA",
               NULL, err) < 0 ||

@@ -15,6 +15,8 @@
 --                      minimum (charged at the instance-running price); sku = instance type
 --   stopped-storage    GiB-seconds of root disk of an instance in state stopped; sku = type
 --   image-storage      byte-seconds of an image's stored bytes; sku = ''; resource = image
+--   network-in         bytes an instance received (agent counters); sku = ''; resource = instance
+--   network-out        bytes an instance sent; sku = ''; resource = instance
 
 CREATE FUNCTION billing_lock_key() RETURNS bigint LANGUAGE sql IMMUTABLE AS
 $$ SELECT 7308327111 :: bigint $$;  -- "billing": one key for aggregation, invoicing, closing
@@ -76,7 +78,10 @@ INSERT INTO plan_prices (plan_id, meter, sku, unit, unit_quantity, price_micros)
     ('plan-default-1', 'instance-running', 'm5d.large', 'hour', 3600, 113000),
     -- GiB-month and GB-month: a month is 730 hours (2 628 000 s).
     ('plan-default-1', 'stopped-storage', '', 'GiB-month', 2628000, 80000),
-    ('plan-default-1', 'image-storage', '', 'GB-month', 2628000000000000, 50000);
+    ('plan-default-1', 'image-storage', '', 'GB-month', 2628000000000000, 50000),
+    -- Egress per GB (10^9 bytes), as EC2's internet egress; ingress is free but metered.
+    ('plan-default-1', 'network-out', '', 'GB', 1000000000, 90000),
+    ('plan-default-1', 'network-in', '', 'GB', 1000000000, 0);
 
 -- Billing periods: calendar months in UTC, named 'YYYY-MM'. A row exists once a period has been
 -- invoiced; 'closed' is final.
@@ -95,15 +100,19 @@ CREATE TABLE usage_records (
     tenant_id    text NOT NULL,
     resource_id  text NOT NULL,
     meter        text NOT NULL,
-    hour         timestamptz NOT NULL CHECK (date_trunc('hour', hour) = hour),
+    -- A whole hour in UTC. date_bin() is integer arithmetic, whatever the session's TimeZone
+    -- (date_trunc() on a timestamptz would depend on it, and cost a time zone conversion per row).
+    hour         timestamptz NOT NULL
+                 CHECK (hour = date_bin('1 hour', hour, '2000-01-01 00:00:00+00')),
     sku          text NOT NULL DEFAULT '',
     quantity     bigint NOT NULL CHECK (quantity > 0),
     invoice_id   text,
     -- sku is part of the key so that an instance whose type changed within an hour (while
-    -- stopped) keeps one record per type.
-    PRIMARY KEY (tenant_id, resource_id, meter, sku, hour)
+    -- stopped) keeps one record per type. The hour comes first: aggregation appends whole hours
+    -- in key order at the right end of the index (one index, no random inserts), and every
+    -- reader selects a range of hours.
+    PRIMARY KEY (hour, tenant_id, resource_id, meter, sku)
 );
-CREATE INDEX usage_records_hour ON usage_records (hour);
 CREATE INDEX usage_records_invoice ON usage_records (invoice_id) WHERE invoice_id IS NOT NULL;
 
 -- Aggregation progress: every hour before 'aggregated_until' is in usage_records. Advanced in the
@@ -131,6 +140,27 @@ CREATE TABLE billing_image_carry (
     tenant_id  text NOT NULL,
     bytes      bigint NOT NULL CHECK (bytes > 0),
     since      timestamptz NOT NULL
+);
+
+-- Network bytes, from the compute agents' per-domain counters (cumulative since the domain
+-- started), sent with each heartbeat. The gateway's heartbeat handler writes the increase since
+-- the last heartbeat as one event per instance (in the statement that updates the last counters
+-- seen, below); a counter lower than the last one seen means the domain restarted, and counts
+-- again from 0.
+CREATE TABLE instance_net_events (
+    id           bigserial PRIMARY KEY,
+    instance_id  text NOT NULL,
+    tenant_id    text NOT NULL,
+    at           timestamptz NOT NULL DEFAULT clock_timestamp(),
+    rx_bytes     bigint NOT NULL CHECK (rx_bytes >= 0),
+    tx_bytes     bigint NOT NULL CHECK (tx_bytes >= 0)
+);
+CREATE INDEX instance_net_events_at ON instance_net_events (at);
+CREATE TABLE instance_net_counters (
+    instance_id  text PRIMARY KEY,
+    rx_bytes     bigint NOT NULL,
+    tx_bytes     bigint NOT NULL,
+    at           timestamptz NOT NULL DEFAULT now()
 );
 
 -- Batches read events by time.

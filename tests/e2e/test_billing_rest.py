@@ -147,5 +147,40 @@ def close_and_export(env):
     check_eq(len(csv.strip().splitlines()), 3, f"header and two lines:\n{csv}")
 
 
+@tap.test
+def heartbeat_network_counters_become_events(env):
+    """The node API's heartbeat turns each domain's cumulative byte counters into increases
+    (instance_net_events), counting again from 0 when a counter went down (domain restart)."""
+    t = env.tenant("bill-net")
+    h = ok(env.rest(env.admin, "POST", "/v1/admin/hosts", {"name": "bill-net-node"}), 201)
+    env.rest(env.admin, "PATCH", f"/v1/admin/hosts/{h['id']}", {"state": "disabled"})
+    iid = "i-0000000000000e2e9"
+    env.psql(
+        "INSERT INTO instances (id, tenant_id, reservation_id, image_id, instance_type, vcpus,"
+        " memory_mib, zone, host_id)"
+        f" SELECT {sql_quote(iid)}, {sql_quote(t.tenant_id)}, 'r-0000000000000e2e9',"
+        f" {sql_quote(env.image())}, 't3.micro', 2, 1024, zone, id FROM hosts"
+        f" WHERE id = {sql_quote(h['id'])}")
+
+    def beat(rx, tx):
+        body = ('{"stats": {"instances": [{"id": "%s", "state": "running",'
+                ' "net_rx_bytes": %d, "net_tx_bytes": %d}]}}' % (iid, rx, tx))
+        status, _, reply = env.http("POST", "/internal/v1/heartbeat", body.encode(),
+                                    headers={"Authorization": f"Bearer {h['node_token']}"})
+        check_eq(status, 200, f"heartbeat: {reply}")
+
+    beat(1000, 5000)
+    beat(1500, 5200)
+    beat(1500, 5200)  # no traffic: no event
+    beat(100, 50)  # the domain restarted
+    rows = env.psql1(
+        "SELECT string_agg(rx_bytes || '/' || tx_bytes || '/' || tenant_id, ' ' ORDER BY id)"
+        f" FROM instance_net_events WHERE instance_id = {sql_quote(iid)}")
+    check_eq(rows, " ".join(f"{d}/{t.tenant_id}" for d in ("1000/5000", "500/200", "100/50")),
+             "the increases of the counters")
+    check_eq(env.psql1("SELECT rx_bytes || '/' || tx_bytes FROM instance_net_counters"
+                       f" WHERE instance_id = {sql_quote(iid)}"), "100/50", "the last counters")
+
+
 if __name__ == "__main__":
     tap.main()

@@ -7,7 +7,9 @@
  * - aggregation run again (rewound, and from scratch) gives identical records;
  * - a closed period is immutable and late usage goes to the next period as an adjustment;
  * - the real nubo-billing binary is SIGKILLed mid-aggregation and run again: the records equal
- *   those of a clean run. */
+ *   those of a clean run;
+ * - network bytes (instance_net_events) become hourly network-in/-out records, egress priced per
+ *   GB. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -570,6 +572,75 @@ static void test_budget_alert_once_per_period(void **state)
     PQclear(r);
 }
 
+/* Network bytes: each instance_net_events row (written by the gateway's heartbeat handler)
+ * counts in the hour it was recorded, as network-in and network-out records; egress is priced
+ * per GB, ingress is free. */
+static void test_network_bytes_metered(void **state)
+{
+    struct fixture *f = *state;
+    struct nb_error err = {0};
+    insert_scenario(f);
+    assert_zero(
+        nb_pg_command(
+            f->conn,
+            "INSERT INTO instance_net_events (at, instance_id, tenant_id,"
+            " rx_bytes, tx_bytes) VALUES"
+            " ('2026-02-03 10:15:00+00', 'i-0000000000000000b', '" T1 "', 1000, 2500000000),"
+            " ('2026-02-03 10:59:59.999+00', 'i-0000000000000000b', '" T1 "', 500, 1000000001),"
+            " ('2026-02-03 11:00:00+00', 'i-0000000000000000b', '" T1 "', 0, 7),"
+            " ('2026-02-03 11:30:00+00', 'i-0000000000000000e', '" T2 "', 123, 0)",
+            &err),
+        err);
+    struct billing_agg_opts o = agg_opts();
+    struct billing_agg_result ar;
+    assert_zero(billing_aggregate(f->conn, &o, &ar, &err), err);
+
+    static const char *const want[][4] = {
+        {"i-0000000000000000b", "network-in", "2026-02-03 10:00:00+00", "1500"},
+        {"i-0000000000000000b", "network-out", "2026-02-03 10:00:00+00", "3500000001"},
+        {"i-0000000000000000b", "network-out", "2026-02-03 11:00:00+00", "7"},
+        {"i-0000000000000000e", "network-in", "2026-02-03 11:00:00+00", "123"},
+    };
+    PGresult *r = nb_pg_exec(f->conn,
+                             "SELECT resource_id, meter, to_char(hour AT TIME ZONE 'UTC',"
+                             " 'YYYY-MM-DD HH24:MI:SS+00'), quantity FROM usage_records"
+                             " WHERE meter LIKE 'network-%' ORDER BY 1, 2, 3",
+                             0, NULL, &err);
+    assert_ok(r, err);
+    assert_int_equal(PQntuples(r), 4);
+    for (int i = 0; i < 4; i++) {
+        for (int c = 0; c < 4; c++) {
+            assert_string_equal(PQgetvalue(r, i, c), want[i][c]);
+        }
+    }
+    PQclear(r);
+
+    /* Rewound and run again: the same records. */
+    o.from = "2026-02-01 00:00:00+00";
+    assert_zero(billing_aggregate(f->conn, &o, &ar, &err), err);
+    assert_int_equal(ar.inserted, 0);
+    assert_int_equal(ar.corrected, 0);
+
+    /* 3 500 000 008 bytes out at 90 000 micros per 10^9 bytes = 315 000.00072 micros, billed
+     * 320 000 (half-up to the cent); ingress is free. */
+    assert_zero(billing_invoice(f->conn, "2026-02", false, NULL, &err), err);
+    r = nb_pg_exec(f->conn,
+                   "SELECT l.meter, l.quantity, l.exact_micros, l.amount_micros"
+                   " FROM invoice_lines l WHERE l.resource_id = 'i-0000000000000000b'"
+                   " AND l.meter LIKE 'network-%' ORDER BY l.meter",
+                   0, NULL, &err);
+    assert_ok(r, err);
+    assert_int_equal(PQntuples(r), 2);
+    assert_string_equal(PQgetvalue(r, 0, 0), "network-in");
+    assert_string_equal(PQgetvalue(r, 0, 1), "1500");
+    assert_string_equal(PQgetvalue(r, 0, 3), "0");
+    assert_string_equal(PQgetvalue(r, 1, 0), "network-out");
+    assert_string_equal(PQgetvalue(r, 1, 1), "3500000008");
+    assert_string_equal(PQgetvalue(r, 1, 2), "315000.000720");
+    assert_string_equal(PQgetvalue(r, 1, 3), "320000");
+    PQclear(r);
+}
+
 /* Many instances with many state changes over the 59 days of January and February, generated
  * in SQL (deterministic: no random()). */
 static const char LARGE_SCENARIO_SQL[] =
@@ -713,6 +784,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_budget_alert_once_per_period, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_mid_aggregation_loses_nothing, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_network_bytes_metered, fixture_setup,
                                         fixture_teardown),
     };
     const char *filter = getenv("CMOCKA_TEST_FILTER");
