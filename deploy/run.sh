@@ -195,6 +195,9 @@ pids+=($!)
 SCHED_PORT=${NUBO_SCHEDULER_PORT:-8776}
 setsid "$bin/nubo-scheduler" --set "http.port=$SCHED_PORT" 2>>"$STATE/log/scheduler.log" &
 pids+=($!)
+# Metering: usage events into hourly records, every minute (invoices: nubo-billing --invoice).
+setsid "$bin/nubo-billing" --daemon 2>>"$STATE/log/billing.log" &
+pids+=($!)
 
 guest_image=$(psql_nubo -c "SELECT id FROM images WHERE name = 'nubo-test-guest' AND is_public \
     AND state = 'available'")
@@ -247,6 +250,7 @@ cat <<MSG
   Compute node: nubo-agent at http://127.0.0.1:$AGENT_PORT, nubo-scheduler metrics at
                 http://127.0.0.1:$SCHED_PORT/metrics
   Images:       nubo-imaged at http://127.0.0.1:$IMAGED_PORT, bytes in $STATE/images
+  Billing:      nubo-billing meters usage every minute ($top/build/sdk/nubo usage)
 MSG
 if [ "$first_run" -eq 1 ]; then
     echo
