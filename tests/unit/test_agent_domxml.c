@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "golden.h"
+
 #include "disks.h"
 #include "domxml.h"
 #include "nubo/buf.h"
@@ -25,43 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int check_golden(const char *name, const char *text)
-{
-    const char *srcdir = getenv("NUBO_SRCDIR");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/golden/domxml/%s", srcdir && *srcdir ? srcdir : ".",
-             name);
-    const char *regen = getenv("NUBO_TEST_REGENERATE");
-    size_t len = strlen(text);
-    if (regen && strcmp(regen, "1") == 0) {
-        FILE *f = fopen(path, "wb");
-        if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0) {
-            print_error("could not write golden file \"%s\"\n", path);
-            return -1;
-        }
-        return 0;
-    }
-    static char want[1 << 16];
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        print_error("could not open golden file \"%s\" (NUBO_TEST_REGENERATE=1 creates it)\n",
-                    path);
-        return -1;
-    }
-    size_t n = fread(want, 1, sizeof want, f);
-    fclose(f);
-    size_t i = 0;
-    while (i < n && i < len && want[i] == text[i]) {
-        i++;
-    }
-    if (i != n || i != len) {
-        print_error("%s differs from the output at byte %zu:\n--- golden\n%.*s\n--- output\n%s\n",
-                    path, i, (int)n, want, text);
-        return -1;
-    }
-    return 0;
-}
 
 /* Defines 'xml' on a private test:///default connection (libvirt's full parser and validation)
  * and undefines it again. */
@@ -128,7 +93,7 @@ static void check_doc(const struct agent_domxml_spec *s, const char *golden)
     if (!xml) {
         fail_msg("agent_domxml_build: %s", err.msg);
     }
-    assert_int_equal(check_golden(golden, xml), 0);
+    assert_int_equal(nbtest_golden("domxml", golden, xml, strlen(xml)), 0);
     assert_libvirt_accepts(xml);
     assert_schema_valid(xml);
     free(xml);

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "golden.h"
+
 #include "ec2_act_network.h"
 #include "ec2_xml.h"
 #include "svc.h"
@@ -23,48 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Compares the contents of 'b' with the golden file 'name', or rewrites the file when
- * NUBO_TEST_REGENERATE=1. Frees 'b' either way. Returns 0, or -1 after printing why. */
-static int check_golden(const char *name, struct nb_buf *b)
-{
-    const char *srcdir = getenv("NUBO_SRCDIR");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/golden/ec2/%s", srcdir && *srcdir ? srcdir : ".", name);
-    const char *regen = getenv("NUBO_TEST_REGENERATE");
-    int rc = 0;
-    if (regen && strcmp(regen, "1") == 0) {
-        FILE *f = fopen(path, "wb");
-        if (!f || fwrite(b->data, 1, b->len, f) != b->len || fclose(f) != 0) {
-            print_error("could not write golden file \"%s\"\n", path);
-            rc = -1;
-        }
-        nb_buf_free(b);
-        return rc;
-    }
-    static char want[1 << 16];
-    size_t n = 0;
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        n = fread(want, 1, sizeof want, f);
-        fclose(f);
-    } else {
-        print_error("could not open golden file \"%s\" (NUBO_TEST_REGENERATE=1 creates it)\n",
-                    path);
-        rc = -1;
-    }
-    size_t i = 0;
-    while (i < n && i < b->len && want[i] == b->data[i]) {
-        i++;
-    }
-    if (f && (i != n || i != b->len)) {
-        print_error("%s differs from the output at byte %zu:\n--- golden\n%.*s\n--- output\n%s\n",
-                    path, i, (int)n, want, b->data);
-        rc = -1;
-    }
-    nb_buf_free(b);
-    return rc;
-}
 
 static void golden_describe_vpcs(void **state)
 {
@@ -93,7 +53,7 @@ static void golden_describe_vpcs(void **state)
     }
     ec2_xml_close(&b, "vpcSet");
     ec2_xml_end(&b, "DescribeVpcs");
-    assert_int_equal(check_golden("describe_vpcs.xml", &b), 0);
+    assert_int_equal(nbtest_golden_buf("ec2", "describe_vpcs.xml", &b), 0);
 }
 
 static void golden_describe_subnets(void **state)
@@ -127,7 +87,7 @@ static void golden_describe_subnets(void **state)
     }
     ec2_xml_close(&b, "subnetSet");
     ec2_xml_end(&b, "DescribeSubnets");
-    assert_int_equal(check_golden("describe_subnets.xml", &b), 0);
+    assert_int_equal(nbtest_golden_buf("ec2", "describe_subnets.xml", &b), 0);
 }
 
 static void golden_describe_security_groups(void **state)
@@ -211,7 +171,7 @@ static void golden_describe_security_groups(void **state)
     }
     ec2_xml_close(&b, "securityGroupInfo");
     ec2_xml_end(&b, "DescribeSecurityGroups");
-    assert_int_equal(check_golden("describe_security_groups.xml", &b), 0);
+    assert_int_equal(nbtest_golden_buf("ec2", "describe_security_groups.xml", &b), 0);
 }
 
 static void instance_network_elements(void **state)

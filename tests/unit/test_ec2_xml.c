@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "golden.h"
+
 #include "ec2_params.h"
 #include "ec2_xml.h"
 #include "nubo/buf.h"
@@ -20,48 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Compares the contents of 'b' with the golden file 'name', or rewrites the file when
- * NUBO_TEST_REGENERATE=1. Frees 'b' either way. Returns 0, or -1 after printing why. */
-static int check_golden(const char *name, struct nb_buf *b)
-{
-    const char *srcdir = getenv("NUBO_SRCDIR");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/golden/ec2/%s", srcdir && *srcdir ? srcdir : ".", name);
-    const char *regen = getenv("NUBO_TEST_REGENERATE");
-    int rc = 0;
-    if (regen && strcmp(regen, "1") == 0) {
-        FILE *f = fopen(path, "wb");
-        if (!f || fwrite(b->data, 1, b->len, f) != b->len || fclose(f) != 0) {
-            print_error("could not write golden file \"%s\"\n", path);
-            rc = -1;
-        }
-        nb_buf_free(b);
-        return rc;
-    }
-    static char want[1 << 16];
-    size_t n = 0;
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        n = fread(want, 1, sizeof want, f);
-        fclose(f);
-    } else {
-        print_error("could not open golden file \"%s\" (NUBO_TEST_REGENERATE=1 creates it)\n",
-                    path);
-        rc = -1;
-    }
-    size_t i = 0;
-    while (i < n && i < b->len && want[i] == b->data[i]) {
-        i++;
-    }
-    if (f && (i != n || i != b->len)) {
-        print_error("%s differs from the output at byte %zu:\n--- golden\n%.*s\n--- output\n%s\n",
-                    path, i, (int)n, want, b->data);
-        rc = -1;
-    }
-    nb_buf_free(b);
-    return rc;
-}
 
 static void golden_describe_regions(void **state)
 {
@@ -75,7 +35,7 @@ static void golden_describe_regions(void **state)
     ec2_xml_item_close(&b);
     ec2_xml_close(&b, "regionInfo");
     ec2_xml_end(&b, "DescribeRegions");
-    assert_int_equal(check_golden("describe_regions.xml", &b), 0);
+    assert_int_equal(nbtest_golden_buf("ec2", "describe_regions.xml", &b), 0);
 }
 
 static void golden_describe_instances(void **state)
@@ -117,7 +77,7 @@ static void golden_describe_instances(void **state)
     ec2_xml_item_close(&b);
     ec2_xml_close(&b, "reservationSet");
     ec2_xml_end(&b, "DescribeInstances");
-    assert_int_equal(check_golden("describe_instances.xml", &b), 0);
+    assert_int_equal(nbtest_golden_buf("ec2", "describe_instances.xml", &b), 0);
 }
 
 static void golden_error(void **state)
@@ -125,7 +85,7 @@ static void golden_error(void **state)
     struct nb_buf b = NB_BUF_INIT;
     ec2_xml_error(&b, "InvalidInstanceID.NotFound", "the instance ID \"i-<bad>&co\" does not exist",
                   "req-0002");
-    assert_int_equal(check_golden("error.xml", &b), 0);
+    assert_int_equal(nbtest_golden_buf("ec2", "error.xml", &b), 0);
 }
 
 /* Returns what ec2_xml_escape() makes of 's'; the caller free()s it. */
