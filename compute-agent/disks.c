@@ -256,16 +256,6 @@ static bool exists(const char *path)
 
 /* ---- qcow2 disks ----------------------------------------------------------------------------- */
 
-static int64_t read_fd(void *ctx, void *buf, size_t len, uint64_t off, struct nb_error *err)
-{
-    ssize_t n = pread(*(const int *)ctx, buf, len, (off_t)off);
-    if (n < 0) {
-        nb_error_errno(err, errno, "cannot read the base image");
-        return -1;
-    }
-    return n;
-}
-
 /* Reads the format and virtual size of 'base' with the image store's parser (imgfmt.h), in
  * process: a launch spawns one program fewer than with `qemu-img info`, and the checks are the
  * store's (no backing file, no external data file, tables inside the file). 'format' in: the
@@ -283,7 +273,7 @@ static int base_info(const char *base, char format[16], uint64_t *vsize, struct 
     }
     struct img_disk_info info;
     int rc =
-        img_disk_probe(read_fd, &fd, (uint64_t)st.st_size, *format ? format : NULL, &info, err);
+        img_disk_probe(img_read_fd, &fd, (uint64_t)st.st_size, *format ? format : NULL, &info, err);
     close(fd);
     if (rc < 0) {
         if (err->code == NB_ERR_INVALID) {

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <errno.h>
 #include <strings.h>
 
 static uint32_t be32(const unsigned char *p)
@@ -43,6 +45,16 @@ static uint64_t le64(const unsigned char *p)
 static bool is_pow2(uint64_t v)
 {
     return v && !(v & (v - 1));
+}
+
+int64_t img_read_fd(void *ctx, void *buf, size_t len, uint64_t off, struct nb_error *err)
+{
+    ssize_t n = pread(*(const int *)ctx, buf, len, (off_t)off);
+    if (n < 0) {
+        nb_error_errno(err, errno, "cannot read the image file");
+        return -1;
+    }
+    return n;
 }
 
 int img_read_full(img_read_fn rd, void *ctx, void *buf, size_t len, uint64_t off,

@@ -61,16 +61,6 @@ static int64_t read_blob(void *ctx, void *buf, size_t len, uint64_t off, struct 
     return img_store_pread(b->store, b->key, buf, len, b->base + off, err);
 }
 
-static int64_t read_fd(void *ctx, void *buf, size_t len, uint64_t off, struct nb_error *err)
-{
-    ssize_t n = pread(*(int *)ctx, buf, len, (off_t)off);
-    if (n < 0) {
-        nb_error_errno(err, errno, "cannot read the converted image");
-        return -1;
-    }
-    return n;
-}
-
 /* --- the task's row --- */
 
 /* One statement on a pooled connection, taken and given back around it. */
@@ -598,13 +588,13 @@ static int do_import(struct imaged *d, struct task *t, struct nb_error *err)
         goto out;
     }
     struct img_disk_info conv;
-    if (img_disk_probe(read_fd, &out_fd, (uint64_t)st.st_size, "qcow2", &conv, err) < 0) {
+    if (img_disk_probe(img_read_fd, &out_fd, (uint64_t)st.st_size, "qcow2", &conv, err) < 0) {
         err->code = NB_ERR_INTERNAL; /* our own conversion must be sound */
         goto out;
     }
     char sha[65];
     new_blob_key(t->image_id, key);
-    if (store_stream(d, t, read_fd, &out_fd, (uint64_t)st.st_size, key, sha, err) < 0) {
+    if (store_stream(d, t, img_read_fd, &out_fd, (uint64_t)st.st_size, key, sha, err) < 0) {
         key[0] = '\0';
         goto out;
     }

@@ -25,6 +25,10 @@ struct nb_error;
 typedef int64_t (*img_read_fn)(void *ctx, void *buf, size_t len, uint64_t off,
                                struct nb_error *err);
 
+/* An img_read_fn over an open file: 'ctx' points to its descriptor (an int); reads with
+ * pread(). */
+int64_t img_read_fd(void *ctx, void *buf, size_t len, uint64_t off, struct nb_error *err);
+
 /* Reads exactly 'len' bytes at 'off' through 'rd' into 'buf'. Returns 0, or -1 with 'err' (read
  * errors of 'rd' passed up; NB_ERR_IO "short read at offset ..." if the data ends first). */
 int img_read_full(img_read_fn rd, void *ctx, void *buf, size_t len, uint64_t off,
