@@ -107,8 +107,7 @@ def ova_kernel_booted_guest(env):
     row = env.wait_image(image_id)
     check_eq((row["state"], row["suggested_type"]), ("available", "t3.nano"),
              f"imported, with a type that fits the OVF's 1 vCPU and 512 MiB: {row['state_reason']}")
-    iid = boot(env, t, image_id, "NUBO-GUEST-READY")
-    check(iid.startswith("i-"), "launched")
+    boot(env, t, image_id, "NUBO-GUEST-READY")  # fails unless the guest prints its READY line
 
 
 if __name__ == "__main__":
