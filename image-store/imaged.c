@@ -164,10 +164,41 @@ struct gc_seen {
 
 struct gc_pass {
     struct imaged *d;
-    struct nb_pg_conn *conn;
+    PGresult *used; /* the keys live images and tasks refer to, in byte order */
     struct gc_seen now;
     int errors;
 };
+
+/* Every blob key something still needs, read once per pass (ORDER BY in byte order, for
+ * bsearch): live images' bytes, the sources of running tasks, the parts of pending uploads, the
+ * exports of live images. */
+static const char USED_KEYS_SQL[] =
+    "SELECT k COLLATE \"C\" FROM ("
+    "SELECT store_key AS k FROM images WHERE store_key IS NOT NULL AND state <> 'deregistered' "
+    "UNION SELECT source_key FROM image_tasks WHERE source_key IS NOT NULL "
+    "AND state IN ('pending', 'active') "
+    "UNION SELECT p.store_key FROM image_upload_parts p JOIN images m ON m.id = p.image_id "
+    "WHERE m.state = 'pending' "
+    "UNION SELECT t.result_key FROM image_tasks t JOIN images m ON m.id = t.image_id "
+    "WHERE t.result_key IS NOT NULL AND m.state <> 'deregistered') u ORDER BY 1";
+
+static bool gc_used(PGresult *used, const char *key)
+{
+    int lo = 0, hi = PQntuples(used) - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        int c = strcmp(PQgetvalue(used, mid, 0), key);
+        if (c == 0) {
+            return true;
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return false;
+}
 
 static void gc_consider(const char *key, uint64_t size, void *arg)
 {
@@ -177,26 +208,7 @@ static void gc_consider(const char *key, uint64_t size, void *arg)
         strncmp(key, "parts/", 6)) {
         return; /* not ours (the health probe, an operator's files) */
     }
-    struct nb_error err = {0};
-    const char *params[] = {key};
-    PGresult *res =
-        nb_pg_exec(p->conn,
-                   "SELECT EXISTS (SELECT 1 FROM images WHERE store_key = $1 "
-                   "AND state <> 'deregistered') "
-                   "OR EXISTS (SELECT 1 FROM image_tasks WHERE source_key = $1 "
-                   "AND state IN ('pending', 'active')) "
-                   "OR EXISTS (SELECT 1 FROM image_upload_parts p JOIN images m "
-                   "ON m.id = p.image_id WHERE p.store_key = $1 AND m.state = 'pending') "
-                   "OR EXISTS (SELECT 1 FROM image_tasks t JOIN images m ON m.id = t.image_id "
-                   "WHERE t.result_key = $1 AND m.state <> 'deregistered')",
-                   1, params, &err);
-    if (!res) {
-        p->errors++;
-        return;
-    }
-    bool used = !strcmp(PQgetvalue(res, 0, 0), "t");
-    PQclear(res);
-    if (used) {
+    if (gc_used(p->used, key)) {
         return;
     }
     if (p->now.n == p->now.cap) {
@@ -212,6 +224,23 @@ static void gc_consider(const char *key, uint64_t size, void *arg)
     snprintf(p->now.keys[p->now.n++], IMG_KEY_MAX + 1, "%s", key);
 }
 
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* One statement on a pooled connection for the collector. */
+static PGresult *query_gc(struct imaged *d, const char *sql, struct nb_error *err)
+{
+    struct nb_pg_conn *conn = nb_pg_acquire(d->pool, 10000, err);
+    if (!conn) {
+        return NULL;
+    }
+    PGresult *res = nb_pg_exec(conn, sql, 0, NULL, err);
+    nb_pg_release(conn);
+    return res;
+}
+
 static struct gc_seen gc_previous;
 static time_t gc_previous_at;
 static pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -224,30 +253,34 @@ int imaged_gc(struct imaged *d, struct nb_error *err)
         pthread_mutex_unlock(&gc_lock);
         return -1;
     }
+    /* Deregistered and failed images keep their row (for history and billing), not their
+     * bytes: their blobs become unreferenced here, and go once two passes agree. */
     struct gc_pass p = {.d = d};
-    p.conn = nb_pg_acquire(d->pool, 10000, err);
-    if (!p.conn) {
+    PGresult *res = query_gc(d,
+                             "UPDATE images SET store_key = NULL, location = NULL, "
+                             "stored_bytes = 0, updated_at = now() "
+                             "WHERE state IN ('deregistered', 'failed') AND "
+                             "(store_key IS NOT NULL OR stored_bytes <> 0)",
+                             err);
+    if (res) {
+        PQclear(res);
+        p.used = query_gc(d, USED_KEYS_SQL, err);
+    }
+    if (!p.used) {
         pthread_mutex_unlock(&gc_lock);
         return -1;
     }
     int rc = img_store_list(d->store, "", gc_consider, &p, err);
-    /* Deregistered images keep their row (for history and billing), not their bytes. */
-    PGresult *res = rc == 0 ? nb_pg_exec(p.conn,
-                                         "UPDATE images SET store_key = NULL, location = NULL, "
-                                         "stored_bytes = 0, updated_at = now() "
-                                         "WHERE state IN ('deregistered', 'failed') AND "
-                                         "(store_key IS NOT NULL OR stored_bytes <> 0)",
-                                         0, NULL, err)
-                            : NULL;
-    PQclear(res);
-    nb_pg_release(p.conn);
+    PQclear(p.used);
+    /* The previous pass's candidates, sorted: a blob is removed when both passes found it. */
+    if (gc_previous.n) {
+        qsort(gc_previous.keys, gc_previous.n, sizeof *gc_previous.keys, cmp_key);
+    }
     time_t now = time(NULL);
     bool old_enough = gc_previous_at && now - gc_previous_at >= d->cfg.gc_min_age_s;
     for (size_t i = 0; rc == 0 && p.errors == 0 && old_enough && i < p.now.n; i++) {
-        bool before = false;
-        for (size_t j = 0; j < gc_previous.n && !before; j++) {
-            before = !strcmp(gc_previous.keys[j], p.now.keys[i]);
-        }
+        bool before = gc_previous.n && bsearch(p.now.keys[i], gc_previous.keys, gc_previous.n,
+                                               sizeof *gc_previous.keys, cmp_key);
         struct nb_error derr = {0};
         if (before && img_store_delete(d->store, p.now.keys[i], &derr) == 0) {
             nb_info("collected unreferenced blob %s", p.now.keys[i]);
