@@ -583,6 +583,51 @@ static void rados_abort(struct img_writer *iw)
     free_writer(w);
 }
 
+/* The manifest this thread read last: a download reads one blob piece after piece, and
+ * without it every piece would cost a manifest read first. Kept for MANIFEST_CACHE_MS; a blob
+ * replaced or deleted meanwhile is noticed all the same (its data objects are gone: the read
+ * below then takes the manifest again), and this thread's own commits and deletes drop it. */
+#define MANIFEST_CACHE_MS 1000
+static _Thread_local struct {
+    const struct rados_store *rs;
+    char key[IMG_KEY_MAX + 1];
+    struct manifest m;
+    struct timespec at;
+} last_manifest;
+
+static long ms_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+static void forget_manifest(const char *key)
+{
+    if (!strcmp(last_manifest.key, key)) {
+        last_manifest.rs = NULL;
+    }
+}
+
+static int read_manifest_cached(struct rados_store *rs, const char *key, struct manifest *m,
+                                bool fresh, struct nb_error *err)
+{
+    if (!fresh && last_manifest.rs == rs && !strcmp(last_manifest.key, key) &&
+        ms_since(&last_manifest.at) < MANIFEST_CACHE_MS) {
+        *m = last_manifest.m;
+        return 0;
+    }
+    last_manifest.rs = NULL;
+    if (read_manifest(rs, key, m, err) < 0) {
+        return -1;
+    }
+    last_manifest.rs = rs;
+    snprintf(last_manifest.key, sizeof last_manifest.key, "%s", key);
+    last_manifest.m = *m;
+    clock_gettime(CLOCK_MONOTONIC, &last_manifest.at);
+    return 0;
+}
+
 static int rados_commit(struct img_writer *iw, struct nb_error *err)
 {
     struct rados_writer *w = (struct rados_writer *)iw;
@@ -597,6 +642,7 @@ static int rados_commit(struct img_writer *iw, struct nb_error *err)
         return -1;
     }
 
+    forget_manifest(w->key);
     struct manifest old = {0}, m = {
                                    .size = w->base.size,
                                    .chunk = IMG_RADOS_CHUNK,
@@ -643,7 +689,7 @@ static int64_t rados_pread(struct img_store *s, const char *key, void *buf, size
     struct rados_store *rs = rs_of(s);
     for (int attempt = 0;; attempt++) {
         struct manifest m;
-        if (read_manifest(rs, key, &m, err) < 0) {
+        if (read_manifest_cached(rs, key, &m, attempt > 0, err) < 0) {
             return -1;
         }
         if (off >= m.size || len == 0) {
@@ -660,7 +706,7 @@ static int64_t rados_pread(struct img_store *s, const char *key, void *buf, size
         /* A data object is gone: fine if the blob was replaced or deleted meanwhile (read the
          * new one, or report it missing), a damaged blob otherwise. */
         struct manifest now;
-        if (read_manifest(rs, key, &now, err) < 0) {
+        if (read_manifest_cached(rs, key, &now, true, err) < 0) {
             return -1;
         }
         if (!strcmp(now.wid, m.wid) || attempt + 1 >= READ_RETRIES) {
@@ -676,6 +722,7 @@ static int64_t rados_pread(struct img_store *s, const char *key, void *buf, size
 static int rados_del(struct img_store *s, const char *key, struct nb_error *err)
 {
     struct rados_store *rs = rs_of(s);
+    forget_manifest(key);
     struct manifest m;
     struct nb_error e = {0};
     bool parsed = read_manifest(rs, key, &m, &e) == 0;
@@ -909,6 +956,9 @@ static bool rados_local_path(struct img_store *s, const char *key, char *out, si
 static void rados_close(struct img_store *s)
 {
     struct rados_store *rs = rs_of(s);
+    if (last_manifest.rs == rs) {
+        last_manifest.rs = NULL; /* another store may be allocated at this address */
+    }
     if (rs->io) {
         rados_ioctx_destroy(rs->io);
     }
