@@ -18,6 +18,11 @@ PACKAGES=(
     # run/test: a single-node Ceph (one mon, one memstore OSD, no mgr) for the image store's
     # RADOS backend (tests/lib/ceph-up.sh); ceph-common brings the ceph and rados CLIs
     ceph-mon ceph-osd ceph-common
+    # run/test: tenant networks (netctl/): Open vSwitch (userspace datapath here), strongSwan
+    # with its userspace ESP plugin (kernel-libipsec, in libcharon-extra-plugins) for VPN
+    # gateways, WireGuard in userspace for remote access, ethtool for checksum offload
+    openvswitch-switch openvswitch-common strongswan-charon strongswan-swanctl
+    libcharon-extra-plugins wireguard-go wireguard-tools ethtool
     # test: real clients and load tools
     python3-botocore python3-boto3 python3-yaml awscli curl wrk openssh-client openssl
 )
