@@ -49,6 +49,7 @@ static void write_instance(struct nb_buf *b, const struct gw_instance *in)
     ec2_xml_text(b, "tenancy", in->tenancy ? in->tenancy : "default");
     nb_buf_puts(b, "</placement><monitoring><state>disabled</state></monitoring>");
     ec2_instance_network(b, in);
+    ec2_xml_text(b, "ipAddress", in->public_ip); /* its elastic IP, if any */
     if (in->reason_code) {
         nb_buf_puts(b, "<stateReason>");
         ec2_xml_text(b, "code", in->reason_code);

@@ -155,6 +155,21 @@ static void write_group_set(struct nb_buf *b, const struct gw_instance *in)
     ec2_xml_close(b, "groupSet");
 }
 
+/* The interface's elastic IP, when it has one (ec2_act_network_edge.c owns addresses). */
+static void write_association(struct nb_buf *b, const struct gw_instance *in)
+{
+    if (!in->public_ip) {
+        return;
+    }
+    ec2_xml_open(b, "association");
+    ec2_xml_text(b, "publicIp", in->public_ip);
+    ec2_xml_empty(b, "publicDnsName");
+    ec2_xml_text(b, "ipOwnerId", in->owner_id);
+    ec2_xml_text(b, "allocationId", in->public_allocation_id);
+    ec2_xml_text(b, "associationId", in->public_association_id);
+    ec2_xml_close(b, "association");
+}
+
 void ec2_instance_network(struct nb_buf *b, const struct gw_instance *in)
 {
     if (!in->interface_id) {
@@ -177,6 +192,7 @@ void ec2_instance_network(struct nb_buf *b, const struct gw_instance *in)
     ec2_xml_text(b, "privateIpAddress", in->private_ip);
     ec2_xml_bool(b, "sourceDestCheck", true);
     write_group_set(b, in);
+    write_association(b, in);
     ec2_xml_open(b, "attachment");
     ec2_xml_int(b, "deviceIndex", 0);
     ec2_xml_text(b, "status", "attached");
@@ -186,6 +202,7 @@ void ec2_instance_network(struct nb_buf *b, const struct gw_instance *in)
     ec2_xml_item_open(b);
     ec2_xml_text(b, "privateIpAddress", in->private_ip);
     ec2_xml_bool(b, "primary", true);
+    write_association(b, in);
     ec2_xml_item_close(b);
     ec2_xml_close(b, "privateIpAddressesSet");
     ec2_xml_text(b, "interfaceType", "interface");

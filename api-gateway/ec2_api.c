@@ -22,8 +22,9 @@
 #include <time.h>
 
 static const struct ec2_action *const action_tables[] = {
-    ec2_actions_catalog,   ec2_actions_instances, ec2_actions_keypairs,    ec2_actions_tags,
-    ec2_actions_placement, ec2_actions_images,    ec2_actions_image_tasks, ec2_actions_network,
+    ec2_actions_catalog,      ec2_actions_instances, ec2_actions_keypairs,    ec2_actions_tags,
+    ec2_actions_placement,    ec2_actions_images,    ec2_actions_image_tasks, ec2_actions_network,
+    ec2_actions_network_edge, ec2_actions_vpn,
 };
 
 static const struct ec2_action *find_action(const char *name)

@@ -58,6 +58,8 @@ extern const struct ec2_action ec2_actions_placement[];
 extern const struct ec2_action ec2_actions_images[];
 extern const struct ec2_action ec2_actions_image_tasks[];
 extern const struct ec2_action ec2_actions_network[];
+extern const struct ec2_action ec2_actions_network_edge[];
+extern const struct ec2_action ec2_actions_vpn[];
 
 /* For DryRun: sets 'c->err' to DryRunOperation and returns -1. */
 int ec2_dry_run(struct ec2_call *c);

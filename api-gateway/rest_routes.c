@@ -9,6 +9,7 @@
 #include "ec2_xml.h"
 #include "gateway.h"
 #include "reqlog.h"
+#include "rest_network_edge.h"
 #include "svc_admin.h"
 #include "svc_billing.h"
 #include "svc_hosts.h"
@@ -586,6 +587,9 @@ static json_t *instance_json(struct rest_call *c, const struct gw_instance *in)
                                          "subnet_id", in->subnet_id, "private_ip", in->private_ip,
                                          "mac_address", in->mac_address, "network_interface_id",
                                          in->interface_id, "security_groups", groups));
+        if (in->public_ip) { /* its elastic IP */
+            json_object_set_new(o, "public_ip", json_string(in->public_ip));
+        }
     }
     return o;
 }
@@ -1415,5 +1419,41 @@ const struct rest_route rest_routes[] = {
     {"DELETE", "/v1/security-groups/{}", delete_security_group},
     {"POST", "/v1/security-groups/{}/rules", post_sg_rules},
     {"DELETE", "/v1/security-groups/{}/rules", delete_sg_rules},
+    {"GET", "/v1/internet-gateways", rest_get_igws},
+    {"POST", "/v1/internet-gateways", rest_post_igws},
+    {"GET", "/v1/internet-gateways/{}", rest_get_igw},
+    {"DELETE", "/v1/internet-gateways/{}", rest_delete_igw},
+    {"POST", "/v1/internet-gateways/{}/attach", rest_post_igw_attach},
+    {"POST", "/v1/internet-gateways/{}/detach", rest_post_igw_detach},
+    {"GET", "/v1/route-tables", rest_get_rtbs},
+    {"POST", "/v1/route-tables", rest_post_rtbs},
+    {"GET", "/v1/route-tables/{}", rest_get_rtb},
+    {"DELETE", "/v1/route-tables/{}", rest_delete_rtb},
+    {"POST", "/v1/route-tables/{}/routes", rest_post_rtb_routes},
+    {"DELETE", "/v1/route-tables/{}/routes", rest_delete_rtb_routes},
+    {"POST", "/v1/route-tables/{}/associations", rest_post_rtb_associations},
+    {"DELETE", "/v1/route-tables/{}/associations/{}", rest_delete_rtb_association},
+    {"GET", "/v1/addresses", rest_get_addresses},
+    {"POST", "/v1/addresses", rest_post_addresses},
+    {"GET", "/v1/addresses/{}", rest_get_address},
+    {"DELETE", "/v1/addresses/{}", rest_delete_address},
+    {"POST", "/v1/addresses/{}/associate", rest_post_address_associate},
+    {"POST", "/v1/addresses/{}/disassociate", rest_post_address_disassociate},
+    {"GET", "/v1/vpn-gateways", rest_get_vgws},
+    {"POST", "/v1/vpn-gateways", rest_post_vgws},
+    {"GET", "/v1/vpn-gateways/{}", rest_get_vgw},
+    {"DELETE", "/v1/vpn-gateways/{}", rest_delete_vgw},
+    {"POST", "/v1/vpn-gateways/{}/attach", rest_post_vgw_attach},
+    {"POST", "/v1/vpn-gateways/{}/detach", rest_post_vgw_detach},
+    {"GET", "/v1/customer-gateways", rest_get_cgws},
+    {"POST", "/v1/customer-gateways", rest_post_cgws},
+    {"GET", "/v1/customer-gateways/{}", rest_get_cgw},
+    {"DELETE", "/v1/customer-gateways/{}", rest_delete_cgw},
+    {"GET", "/v1/vpn-connections", rest_get_vpns},
+    {"POST", "/v1/vpn-connections", rest_post_vpns},
+    {"GET", "/v1/vpn-connections/{}", rest_get_vpn},
+    {"DELETE", "/v1/vpn-connections/{}", rest_delete_vpn},
+    {"POST", "/v1/vpn-connections/{}/routes", rest_post_vpn_routes},
+    {"DELETE", "/v1/vpn-connections/{}/routes", rest_delete_vpn_routes},
     {NULL, NULL, NULL},
 };

@@ -54,12 +54,15 @@ int gw_instance_state_code(const char *state)
     "WHERE g.id = i.placement_group_id) END, "                                                     \
     "i.partition_number, i.tenancy, i.host_id, " NETWORK_COLUMN
 
-/* The instance's interface as [id, vpc, subnet, ip, mac, [[group id, name], ...]], or NULL. */
+/* The instance's interface as [id, vpc, subnet, ip, mac, [[group id, name], ...],
+ * [public ip, association id, allocation id] or null], or NULL. */
 #define NETWORK_COLUMN                                                                             \
     "(SELECT json_build_array(n.id, n.vpc_id, n.subnet_id, host(n.private_ip), "                   \
     "n.mac_address::text, COALESCE((SELECT json_agg(json_build_array(g.id, g.name) "               \
     "ORDER BY g.name) FROM network_interface_groups ng JOIN security_groups g "                    \
-    "ON g.id = ng.group_id WHERE ng.interface_id = n.id), '[]')) FROM network_interfaces n "       \
+    "ON g.id = ng.group_id WHERE ng.interface_id = n.id), '[]'), "                                 \
+    "(SELECT json_build_array(host(a.public_ip), a.association_id, a.allocation_id) "              \
+    "FROM addresses a WHERE a.network_interface_id = n.id)) FROM network_interfaces n "            \
     "WHERE n.instance_id = i.id AND n.device_index = 0)"
 
 /* The column of the instance's interface (device 0) 'column' names, for filters. */
@@ -130,6 +133,12 @@ static void parse_network(const char *text, struct nb_arena *a, struct gw_instan
         }
         in->groups = g;
         in->n_groups = n;
+        json_t *eip = json_array_get(arr, 6);
+        if (json_is_array(eip)) {
+            in->public_ip = json_str(eip, 0, a);
+            in->public_association_id = json_str(eip, 1, a);
+            in->public_allocation_id = json_str(eip, 2, a);
+        }
     }
     json_decref(arr);
 }
@@ -641,6 +650,11 @@ static const struct {
     {"subnet-id", INTERFACE_OF("n.subnet_id")},
     {"private-ip-address", INTERFACE_OF("host(n.private_ip)")},
     {"network-interface.mac-address", INTERFACE_OF("n.mac_address::text")},
+    {"ip-address", INTERFACE_OF("(SELECT host(a.public_ip) FROM addresses a "
+                                "WHERE a.network_interface_id = n.id)")},
+    {"network-interface.association.public-ip",
+     INTERFACE_OF("(SELECT host(a.public_ip) FROM addresses a "
+                  "WHERE a.network_interface_id = n.id)")},
 };
 
 static int add_filter(struct svc_sql *q, const struct gw_filter *f, struct nb_error *err)

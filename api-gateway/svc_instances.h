@@ -52,6 +52,10 @@ struct gw_instance {
     const char *mac_address;
     const struct gw_group_ref *groups;
     size_t n_groups;
+    /* The elastic IP associated with that interface, else all NULL. */
+    const char *public_ip;
+    const char *public_association_id;
+    const char *public_allocation_id;
 };
 
 struct gw_instance_list {
@@ -95,8 +99,8 @@ int gw_instances_run(struct gw_ctx *gw, const struct gw_principal *who,
  * InvalidInstanceID.NotFound), matching every filter, one page at a time, ordered by reservation
  * then instance id. Filters: instance-id, instance-state-name, instance-type, image-id, key-name,
  * availability-zone, reservation-id, owner-id, vpc-id, subnet-id, private-ip-address,
- * network-interface.mac-address, instance.group-id, instance.group-name, tag:KEY, tag-key,
- * tag-value. Terminated instances stay visible for an hour, as on EC2. */
+ * network-interface.mac-address, ip-address, network-interface.association.public-ip,
+ * instance.group-id, instance.group-name, tag:KEY, tag-key, tag-value. Terminated instances stay visible for an hour, as on EC2. */
 int gw_instances_describe(struct gw_ctx *gw, const struct gw_principal *who, const char *const *ids,
                           size_t n_ids, const struct gw_filter *filters, size_t n_filters,
                           const struct gw_page *page, struct nb_arena *arena,

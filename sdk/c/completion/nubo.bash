@@ -58,7 +58,8 @@ _nubo() {
         --max-* | --placement-group | --partition | --agent-url | --vcpus | --memory-mib | \
         --disk-gib | --reserved-* | --*-ratio | --traits | --dedicated-tenant | --range | \
         --architecture | --image-type | --client-token | --owner | --cidr | --vpc | --subnet | \
-        --private-ip | --sg | --from-group | --port | --icmp-type | --icmp-code)
+        --private-ip | --sg | --from-group | --port | --icmp-type | --icmp-code | --instance | \
+        --interface | --asn | --ip | --device-name | --customer-gateway | --vpn-gateway)
         return
         ;;
     esac
@@ -76,7 +77,12 @@ _nubo() {
     local opts=""
     local host_opts="--vcpus --memory-mib --disk-gib --reserved-vcpus --reserved-memory-mib --reserved-disk-gib --cpu-ratio --memory-ratio --disk-ratio --traits --dedicated-tenant"
     case "${args[*]}" in
-    "") COMPREPLY=($(compgen -W "instance image vpc subnet sg keypair tag region zone type usage invoice budget admin $globals" -- "$cur")); return ;;
+    "") COMPREPLY=($(compgen -W "instance image vpc subnet sg address vpn keypair tag region zone type usage invoice budget admin $globals" -- "$cur")); return ;;
+    address) COMPREPLY=($(compgen -W "allocate list show associate disassociate release" -- "$cur")); return ;;
+    vpn) COMPREPLY=($(compgen -W "gateway customer-gateway connection" -- "$cur")); return ;;
+    "vpn gateway") COMPREPLY=($(compgen -W "create list show attach detach delete" -- "$cur")); return ;;
+    "vpn customer-gateway") COMPREPLY=($(compgen -W "create list show delete" -- "$cur")); return ;;
+    "vpn connection") COMPREPLY=($(compgen -W "create list show route-add route-remove delete" -- "$cur")); return ;;
     vpc | subnet) COMPREPLY=($(compgen -W "create list show delete" -- "$cur")); return ;;
     sg) COMPREPLY=($(compgen -W "create list show delete allow revoke" -- "$cur")); return ;;
     usage) COMPREPLY=($(compgen -W "show --tenant" -- "$cur")); return ;;
@@ -98,6 +104,13 @@ _nubo() {
     "sg create"*) opts="--vpc --name --description --tag" ;;
     "sg allow"* | "sg revoke"*) opts="--proto --port --icmp-type --icmp-code --cidr --from-group --egress --description" ;;
     "vpc list"* | "subnet list"* | "sg list"*) opts="--filter" ;;
+    "address allocate"* | "vpn gateway create"*) opts="--tag --asn" ;;
+    "address associate"*) opts="--instance --interface --allow-reassociation" ;;
+    "address list"* | "vpn gateway list"* | "vpn customer-gateway list"* | "vpn connection list"*) opts="--filter" ;;
+    "vpn gateway attach"* | "vpn gateway detach"*) opts="--vpc" ;;
+    "vpn customer-gateway create"*) opts="--ip --asn --device-name --tag" ;;
+    "vpn connection create"*) opts="--customer-gateway --vpn-gateway --tag" ;;
+    "vpn connection route-"*) opts="--cidr" ;;
     "usage"* | "invoice list"* | "budget show"* | "budget set"*) opts="--tenant" ;;
     "instance list"*) opts="--state --filter --page-size" ;;
     "image list"*) opts="--owner --filter" ;;

@@ -896,6 +896,194 @@ nubo_security_group_rules_remove(struct nubo_client *client, const char *id,
 NUBO_API void nubo_security_group_free(struct nubo_security_group *group);
 NUBO_API void nubo_security_group_list_free(struct nubo_security_group_list *list);
 
+/* --- a VPC's edge: elastic IPs and site-to-site VPN (network_edge.c) ------------------------- */
+
+struct nubo_address {
+    char *id; /* the allocation id, "eipalloc-" and 17 hex digits */
+    char *public_ip;
+    char *association_id;       /* NULL while it is not associated */
+    char *instance_id;          /* the instance of its interface, NULL likewise */
+    char *network_interface_id; /* NULL likewise */
+    char *private_ip;           /* the interface's address, NULL likewise */
+    struct nubo_tag *tags;
+    size_t n_tags;
+    char *json;
+};
+
+struct nubo_address_list {
+    struct nubo_address *items;
+    size_t n;
+};
+
+/* Allocates an elastic IP from the cloud's public pool, tagged 'tags' ('n_tags' of them; may be
+ * NULL when 0). Returns it, which the caller frees with nubo_address_free(), or NULL with '*err'
+ * set ("AddressLimitExceeded" when the pool is empty). Not retried. */
+NUBO_API struct nubo_address *nubo_address_allocate(struct nubo_client *client,
+                                                    const struct nubo_tag *tags, size_t n_tags,
+                                                    struct nubo_error *err);
+
+/* Returns the caller's addresses matching 'filters' ("public-ip", "instance-id",
+ * "association-id", ...), by address, or NULL with '*err' set. The caller frees the list with
+ * nubo_address_list_free(). */
+NUBO_API struct nubo_address_list *nubo_addresses_list(struct nubo_client *client,
+                                                       const struct nubo_filter *filters,
+                                                       size_t n_filters, struct nubo_error *err);
+
+/* Returns the address of allocation id 'id', or NULL with '*err' set
+ * ("InvalidAllocationID.NotFound"). The caller frees it with nubo_address_free(). */
+NUBO_API struct nubo_address *nubo_address_get(struct nubo_client *client, const char *id,
+                                               struct nubo_error *err);
+
+/* Associates the address 'id' with the interface of instance 'instance_id' or with interface
+ * 'network_interface_id' (exactly one of them); an address associated elsewhere moves only
+ * with 'allow_reassociation'. Returns the address as it now is (free it with
+ * nubo_address_free()), or NULL with '*err' set ("Gateway.NotAttached" when the VPC has no
+ * internet gateway, "Resource.AlreadyAssociated", "InvalidInstanceID.NotFound", ...). */
+NUBO_API struct nubo_address *nubo_address_associate(struct nubo_client *client, const char *id,
+                                                     const char *instance_id,
+                                                     const char *network_interface_id,
+                                                     bool allow_reassociation,
+                                                     struct nubo_error *err);
+
+/* Disassociates the address 'id' (nothing to do when it is not). Returns it as it now is, or
+ * NULL with '*err' set. */
+NUBO_API struct nubo_address *nubo_address_disassociate(struct nubo_client *client, const char *id,
+                                                        struct nubo_error *err);
+
+/* Releases the address 'id' back to the pool. Returns 0, or -1 with '*err' set
+ * ("InvalidIPAddress.InUse" while it is associated). */
+NUBO_API int nubo_address_release(struct nubo_client *client, const char *id,
+                                  struct nubo_error *err);
+NUBO_API void nubo_address_free(struct nubo_address *address);
+NUBO_API void nubo_address_list_free(struct nubo_address_list *list);
+
+struct nubo_vpn_gateway {
+    char *id;     /* "vgw-" and 17 hex digits */
+    char *type;   /* "ipsec.1" */
+    char *state;  /* "available" */
+    char *vpc_id; /* the VPC it is attached to, NULL when detached */
+    long long amazon_side_asn;
+    struct nubo_tag *tags;
+    size_t n_tags;
+    char *json;
+};
+
+struct nubo_vpn_gateway_list {
+    struct nubo_vpn_gateway *items;
+    size_t n;
+};
+
+/* Creates a detached VPN gateway with BGP ASN 'amazon_side_asn' (0: 64512). Returns it (free it
+ * with nubo_vpn_gateway_free()), or NULL with '*err' set. Not retried. */
+NUBO_API struct nubo_vpn_gateway *nubo_vpn_gateway_create(struct nubo_client *client,
+                                                          long long amazon_side_asn,
+                                                          const struct nubo_tag *tags,
+                                                          size_t n_tags, struct nubo_error *err);
+NUBO_API struct nubo_vpn_gateway_list *nubo_vpn_gateways_list(struct nubo_client *client,
+                                                              const struct nubo_filter *filters,
+                                                              size_t n_filters,
+                                                              struct nubo_error *err);
+NUBO_API struct nubo_vpn_gateway *nubo_vpn_gateway_get(struct nubo_client *client, const char *id,
+                                                       struct nubo_error *err);
+/* Attaches ('attach') the gateway 'id' to VPC 'vpc_id', or detaches it from it. Returns the
+ * gateway as it now is, or NULL with '*err' set ("VpnGatewayAttachmentLimitExceeded",
+ * "InvalidVpnGatewayAttachment.NotFound", ...). */
+NUBO_API struct nubo_vpn_gateway *nubo_vpn_gateway_attach(struct nubo_client *client,
+                                                          const char *id, const char *vpc_id,
+                                                          bool attach, struct nubo_error *err);
+/* Deletes the gateway 'id'. Returns 0, or -1 with '*err' set ("IncorrectState" while it is
+ * attached or has connections). */
+NUBO_API int nubo_vpn_gateway_delete(struct nubo_client *client, const char *id,
+                                     struct nubo_error *err);
+NUBO_API void nubo_vpn_gateway_free(struct nubo_vpn_gateway *gateway);
+NUBO_API void nubo_vpn_gateway_list_free(struct nubo_vpn_gateway_list *list);
+
+struct nubo_customer_gateway {
+    char *id;         /* "cgw-" and 17 hex digits */
+    char *type;       /* "ipsec.1" */
+    char *state;      /* "available" */
+    char *ip_address; /* the customer's device */
+    long long bgp_asn;
+    char *device_name; /* NULL when none */
+    struct nubo_tag *tags;
+    size_t n_tags;
+    char *json;
+};
+
+struct nubo_customer_gateway_list {
+    struct nubo_customer_gateway *items;
+    size_t n;
+};
+
+/* Creates a customer gateway for the device at IPv4 'ip_address' with BGP ASN 'bgp_asn' (0:
+ * 65000) named 'device_name' (may be NULL); an identical one answers the existing gateway.
+ * Returns it (free it with nubo_customer_gateway_free()), or NULL with '*err' set. */
+NUBO_API struct nubo_customer_gateway *
+nubo_customer_gateway_create(struct nubo_client *client, const char *ip_address, long long bgp_asn,
+                             const char *device_name, const struct nubo_tag *tags, size_t n_tags,
+                             struct nubo_error *err);
+NUBO_API struct nubo_customer_gateway_list *
+nubo_customer_gateways_list(struct nubo_client *client, const struct nubo_filter *filters,
+                            size_t n_filters, struct nubo_error *err);
+NUBO_API struct nubo_customer_gateway *
+nubo_customer_gateway_get(struct nubo_client *client, const char *id, struct nubo_error *err);
+/* Deletes the gateway 'id'. Returns 0, or -1 with '*err' set ("IncorrectState" while
+ * connections use it). */
+NUBO_API int nubo_customer_gateway_delete(struct nubo_client *client, const char *id,
+                                          struct nubo_error *err);
+NUBO_API void nubo_customer_gateway_free(struct nubo_customer_gateway *gateway);
+NUBO_API void nubo_customer_gateway_list_free(struct nubo_customer_gateway_list *list);
+
+struct nubo_vpn_connection {
+    char *id;    /* "vpn-" and 17 hex digits */
+    char *state; /* pending, available, deleting, deleted */
+    char *customer_gateway_id;
+    char *vpn_gateway_id;
+    char *outside_ip;     /* our end of the tunnel */
+    char *customer_ip;    /* the customer gateway's address */
+    char *pre_shared_key; /* the tunnel's key */
+    char *vpc_cidr;       /* the VPN gateway's VPC's CIDR, NULL while it is detached */
+    char **routes;        /* 'n_routes' static routes: the customer's networks */
+    size_t n_routes;
+    char *tunnel_status; /* "UP" or "DOWN" */
+    char *configuration; /* the customer gateway configuration (XML), NULL once deleted */
+    struct nubo_tag *tags;
+    size_t n_tags;
+    char *json;
+};
+
+struct nubo_vpn_connection_list {
+    struct nubo_vpn_connection *items;
+    size_t n;
+};
+
+/* Creates a VPN connection (one IPsec tunnel, static routes) between the customer gateway
+ * 'customer_gateway_id' and the VPN gateway 'vpn_gateway_id'. Returns it (free it with
+ * nubo_vpn_connection_free()), or NULL with '*err' set ("VpnConnectionLimitExceeded", ...).
+ * Not retried. */
+NUBO_API struct nubo_vpn_connection *
+nubo_vpn_connection_create(struct nubo_client *client, const char *customer_gateway_id,
+                           const char *vpn_gateway_id, const struct nubo_tag *tags, size_t n_tags,
+                           struct nubo_error *err);
+NUBO_API struct nubo_vpn_connection_list *
+nubo_vpn_connections_list(struct nubo_client *client, const struct nubo_filter *filters,
+                          size_t n_filters, struct nubo_error *err);
+NUBO_API struct nubo_vpn_connection *
+nubo_vpn_connection_get(struct nubo_client *client, const char *id, struct nubo_error *err);
+/* Adds ('add') or removes the static route to 'destination' (a CIDR block of the customer's)
+ * of connection 'id'. Returns the connection as it now is, or NULL with '*err' set
+ * ("RouteAlreadyExists", "InvalidRoute.NotFound", ...). */
+NUBO_API struct nubo_vpn_connection *nubo_vpn_connection_route(struct nubo_client *client,
+                                                               const char *id,
+                                                               const char *destination, bool add,
+                                                               struct nubo_error *err);
+/* Deletes connection 'id' (it stays visible, deleted, for an hour). Returns 0, or -1 with '*err'
+ * set. */
+NUBO_API int nubo_vpn_connection_delete(struct nubo_client *client, const char *id,
+                                        struct nubo_error *err);
+NUBO_API void nubo_vpn_connection_free(struct nubo_vpn_connection *connection);
+NUBO_API void nubo_vpn_connection_list_free(struct nubo_vpn_connection_list *list);
+
 /* --- billing ----------------------------------------------------------------------------------- */
 
 /* Money is integer micro-units of the invoice's currency (1 USD = 1000000). */
