@@ -45,7 +45,7 @@ CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(OPT) -pthread -Icommon/include -iquot
     $(PKG_CFLAGS) -MMD -MP
 # -iquote: a daemon header named like a system one (scheduler/sched.h) must not hide it.
 TEST_CFLAGS := -iquote api-gateway -iquote scheduler -iquote compute-agent -iquote image-store \
-    -iquote billing -iquote tests/lib
+    -iquote billing -iquote netctl -iquote tests/lib
 LDFLAGS := $(OPT) -pthread
 LDLIBS := $(PKG_LIBS) -lm
 
@@ -82,8 +82,15 @@ BILLING_OBJ := $(BILLING_SRC:%.c=$(B)/obj/%.o)
 BILLING_LIB := $(B)/libnubo-billing.a
 BILLING_BIN := $(B)/bin/nubo-billing
 
-BINS := $(GW_BIN) $(if $(wildcard scheduler/main.c),$(SCHED_BIN)) $(if $(wildcard compute-agent/main.c),$(AGENT_BIN)) $(if $(wildcard image-store/main.c),$(IMAGED_BIN)) $(if $(wildcard billing/main.c),$(BILLING_BIN))
-DAEMON_LIBS := $(GW_LIB) $(SCHED_LIB) $(AGENT_LIB) $(IMG_LIB) $(BILLING_LIB)
+# Tenant networks: the flow compiler, Open vSwitch driver and VPN gateways (libnubo-netctl.a),
+# and nubo-netctl, the per-host daemon that applies them.
+NETCTL_SRC := $(filter-out netctl/main.c,$(wildcard netctl/*.c))
+NETCTL_OBJ := $(NETCTL_SRC:%.c=$(B)/obj/%.o)
+NETCTL_LIB := $(B)/libnubo-netctl.a
+NETCTL_BIN := $(B)/bin/nubo-netctl
+
+BINS := $(GW_BIN) $(if $(wildcard scheduler/main.c),$(SCHED_BIN)) $(if $(wildcard compute-agent/main.c),$(AGENT_BIN)) $(if $(wildcard image-store/main.c),$(IMAGED_BIN)) $(if $(wildcard billing/main.c),$(BILLING_BIN)) $(if $(wildcard netctl/main.c),$(NETCTL_BIN))
+DAEMON_LIBS := $(GW_LIB) $(SCHED_LIB) $(AGENT_LIB) $(IMG_LIB) $(BILLING_LIB) $(NETCTL_LIB)
 
 # --- tests ----------------------------------------------------------------------------------------
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
@@ -146,6 +153,11 @@ $(BILLING_LIB): $(BILLING_OBJ)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
+$(NETCTL_LIB): $(NETCTL_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
 $(IMG_LIB): $(IMG_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,AR,$@)
@@ -188,6 +200,11 @@ $(BILLING_BIN): $(B)/obj/billing/main.o $(BILLING_LIB) $(COMMON_LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(NETCTL_BIN): $(B)/obj/netctl/main.o $(NETCTL_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # The agent checks base images with the image store's format parsers (libnubo-image.a).
 $(AGENT_BIN): $(B)/obj/compute-agent/main.o $(AGENT_LIB) $(IMG_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
@@ -212,7 +229,8 @@ $(B)/bench/%: $(B)/obj/tests/bench/%.o $(TESTLIB) $(DAEMON_LIBS) $(COMMON_LIB)
 # Fuzz targets build with clang's libFuzzer when clang is there; `make fuzz` runs each briefly.
 # The agent's pure parsers (no libvirt) and the image store's format parsers join them.
 FUZZ_AGENT_SRC := compute-agent/meta.c
-$(B)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(GW_SRC) $(FUZZ_AGENT_SRC) $(IMG_SRC)
+FUZZ_NETCTL_SRC := netctl/model.c netctl/flows.c
+$(B)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(GW_SRC) $(FUZZ_AGENT_SRC) $(IMG_SRC) $(FUZZ_NETCTL_SRC)
 	@mkdir -p $(dir $@)
 	$(call say,FUZZ,$@)
 	$(Q)clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -254,7 +272,7 @@ format-check:
 lint:
 	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -Icommon/include \
-	    common/src api-gateway scheduler compute-agent image-store billing
+	    common/src api-gateway scheduler compute-agent image-store billing netctl
 	@$(MAKE) --no-print-directory -C sdk/c lint
 
 clean:

@@ -7,6 +7,7 @@
 
 #include "gateway.h"
 #include "svc_hosts.h"
+#include "svc_netctl.h"
 
 #include "nubo/error.h"
 #include "nubo/http.h"
@@ -50,6 +51,21 @@ void node_api_handle(struct nb_http_req *req, void *arg)
         }
     } else if (!strcmp(path, "/internal/v1/instances") && !strcmp(method, "GET")) {
         reply = gw_node_instances(gw, host_id, &err);
+    } else if (!strcmp(path, "/internal/v1/network") && !strcmp(method, "GET")) {
+        /* Built as text by PostgreSQL: passed through without a parse. */
+        char *text = gw_node_network(gw, host_id, nb_http_req_query(req, "known"),
+                                     nb_http_req_query(req, "tunnel_ip"), &err);
+        if (text) {
+            nb_http_reply_owned(req, 200, "application/json", text, strlen(text));
+            return;
+        }
+    } else if (!strcmp(path, "/internal/v1/network/applied") && !strcmp(method, "POST")) {
+        size_t len;
+        const char *text = nb_http_req_body(req, &len);
+        if ((body = nb_json_parse_object(text, len, &err)) &&
+            gw_node_network_applied(gw, host_id, body, &err) == 0) {
+            reply = json_pack("{s:b}", "ok", 1);
+        }
     } else {
         nb_error_set(&err, NB_ERR_NOT_FOUND, "no such node resource: %s %s", method, path);
     }

@@ -7,6 +7,7 @@
 #   var/nubo-admin.env     operator credentials: NUBO_ENDPOINT, AWS_ACCESS_KEY_ID, ...
 #   var/log/               daemon and database logs
 #   var/agent/             the compute node: instance disks, image cache, node.token
+#   var/ovs/               its Open vSwitch (database, sockets, logs; deploy/ovs-up.sh)
 # One compute node runs here: libvirtd with QEMU (deploy/libvirt-up.sh; KVM when it really
 # works, emulation otherwise), nubo-agent and nubo-scheduler. The busybox test guest
 # (tests/guest/build-guest.sh, from Debian packages) is registered as the public image
@@ -98,6 +99,8 @@ stop_all() {
     say "stopping"
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    # Open vSwitch stops too (flows are rebuilt by nubo-netctl at the next start).
+    [ ! -d "$STATE/ovs" ] || deploy/ovs-up.sh --stop "$STATE/ovs" >>"$STATE/log/ovs.log" 2>&1 || true
     "${as_pg[@]}" "$PG_BIN/pg_ctl" -w -D "$pg_dir" -m fast stop >/dev/null 2>&1 || true
     say "stopped; state kept in $STATE"
 }
@@ -195,6 +198,20 @@ pids+=($!)
 SCHED_PORT=${NUBO_SCHEDULER_PORT:-8776}
 setsid "$bin/nubo-scheduler" --set "http.port=$SCHED_PORT" 2>>"$STATE/log/scheduler.log" &
 pids+=($!)
+# Tenant networks: a private Open vSwitch (userspace datapath) and nubo-netctl, which programs
+# its br-int with this host's VPCs, security groups and elastic IPs (docs/network.md).
+if deploy/ovs-up.sh "$STATE/ovs" >>"$STATE/log/ovs.log" 2>&1; then
+    OVS_RUNDIR=$STATE/ovs setsid "$bin/nubo-netctl" \
+        --set "netctl.control_url=http://127.0.0.1:$PORT" \
+        --set "netctl.token_file=$agent_dir/node.token" \
+        --set "netctl.state_dir=$STATE/netctl" --set "ovs.rundir=$STATE/ovs" \
+        2>>"$STATE/log/netctl.log" &
+    pids+=($!)
+    netctl_line="nubo-netctl on Open vSwitch br-int (OVS_RUNDIR=$STATE/ovs ovs-ofctl dump-flows br-int)"
+else
+    tail -n 3 "$STATE/log/ovs.log"
+    netctl_line="not started: Open vSwitch did not start (see $STATE/log/ovs.log)"
+fi
 # Metering: usage events into hourly records, every minute (invoices: nubo-billing --invoice).
 setsid "$bin/nubo-billing" --daemon 2>>"$STATE/log/billing.log" &
 pids+=($!)
@@ -251,6 +268,7 @@ cat <<MSG
                 http://127.0.0.1:$SCHED_PORT/metrics
   Images:       nubo-imaged at http://127.0.0.1:$IMAGED_PORT, bytes in $STATE/images
   Billing:      nubo-billing meters usage every minute ($top/build/sdk/nubo usage)
+  Networks:     $netctl_line
 MSG
 if [ "$first_run" -eq 1 ]; then
     echo
