@@ -213,8 +213,11 @@ def vpn_connection_from_a_customer_site(env):
     ea.delete_vpn_connection(VpnConnectionId=vpn_id)
     eventually(lambda: site.tcp_connect("10.0.1.10", 22, timeout=1), False,
                "the deleted connection no longer carries traffic", timeout=20)
-    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    check("nvpn-" + vpn_id[-8:] not in left, "the VPN gateway's namespace is gone", left)
+    # The tunnel may drop (charon says goodbye) before nubo-netctl has finished removing the
+    # gateway: wait for that too.
+    eventually(lambda: "nvpn-" + vpn_id[-8:] in subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, text=True).stdout, False,
+        "the VPN gateway's namespace is gone", timeout=20)
 
 
 def start_site_charon(env, site, gateway_ip, psk, local_ts, remote_ts):
