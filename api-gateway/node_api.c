@@ -7,6 +7,7 @@
 
 #include "gateway.h"
 #include "svc_hosts.h"
+#include "svc_metadata.h"
 #include "svc_netctl.h"
 
 #include "nubo/error.h"
@@ -66,6 +67,8 @@ void node_api_handle(struct nb_http_req *req, void *arg)
             gw_node_network_applied(gw, host_id, body, &err) == 0) {
             reply = json_pack("{s:b}", "ok", 1);
         }
+    } else if (!strcmp(path, "/internal/v1/metadata") && !strcmp(method, "GET")) {
+        reply = gw_node_metadata(gw, host_id, nb_http_req_query(req, "interface"), &err);
     } else {
         nb_error_set(&err, NB_ERR_NOT_FOUND, "no such node resource: %s %s", method, path);
     }

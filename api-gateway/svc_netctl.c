@@ -164,6 +164,11 @@ int gw_node_network_applied(struct gw_ctx *gw, const char *host_id, const json_t
     if (e && !json_is_null(e) && nb_json_get_string(report, "error", true, &error, err) < 0) {
         return -1;
     }
+    json_t *vpns = json_object_get(report, "vpn_connections");
+    if (vpns && !json_is_array(vpns)) {
+        nb_error_set(err, NB_ERR_INVALID, "\"vpn_connections\" must be an array");
+        return -1;
+    }
     char v[24], f[24], m[24];
     snprintf(v, sizeof v, "%lld", version);
     snprintf(f, sizeof f, "%lld", flows);
@@ -181,5 +186,32 @@ int gw_node_network_applied(struct gw_ctx *gw, const char *host_id, const json_t
         return -1;
     }
     PQclear(res);
+    /* The VPN gateways this host serves: a connection becomes 'available' once its gateway runs,
+     * and its tunnel is UP while the IKE and CHILD SAs are (vgwTelemetry). Only the host the
+     * connection is bound to may say so. */
+    for (size_t i = 0; vpns && i < json_array_size(vpns); i++) {
+        const json_t *o = json_array_get(vpns, i);
+        const char *id, *message = "";
+        bool up;
+        if (!json_is_object(o) || nb_json_get_string(o, "id", true, &id, err) < 0 ||
+            nb_json_get_bool(o, "up", true, &up, err) < 0 ||
+            nb_json_get_string(o, "message", false, &message, err) < 0) {
+            return -1;
+        }
+        const char *q[] = {host_id, id, up ? "UP" : "DOWN", message};
+        res = svc_exec(gw,
+                       "UPDATE vpn_connections SET state = 'available', tunnel_status = $3,"
+                       " tunnel_status_message = left($4, 200),"
+                       " tunnel_status_at = CASE WHEN tunnel_status = $3 THEN tunnel_status_at"
+                       "   ELSE now() END"
+                       " WHERE id = $2 AND host_id = $1 AND state IN ('pending', 'available')"
+                       "   AND (state <> 'available' OR tunnel_status <> $3"
+                       "        OR tunnel_status_message <> left($4, 200))",
+                       4, q, err);
+        if (!res) {
+            return -1;
+        }
+        PQclear(res);
+    }
     return 0;
 }

@@ -15,7 +15,9 @@ struct nb_error;
 char *gw_node_network(struct gw_ctx *gw, const char *host_id, const char *known,
                       const char *tunnel_ip, struct nb_error *err);
 
-/* Records {"version", "error", "flows", "ports_missing"} from host 'host_id'. */
+/* Records {"version", "error", "flows", "ports_missing", "vpn_connections": [{"id", "up",
+ * "message"}]} from host 'host_id': the applied version, and the state of the VPN gateways it
+ * serves (a connection becomes 'available', its tunnel status follows 'up'). */
 int gw_node_network_applied(struct gw_ctx *gw, const char *host_id, const json_t *report,
                             struct nb_error *err);
 

@@ -20,11 +20,18 @@ PACKAGES=(
     ceph-mon ceph-osd ceph-common
     # run/test: tenant networks (netctl/): Open vSwitch (userspace datapath here), strongSwan
     # with its userspace ESP plugin (kernel-libipsec, in libcharon-extra-plugins) for VPN
-    # gateways, WireGuard in userspace for remote access, ethtool for checksum offload
+    # gateways, WireGuard in userspace for remote access, ethtool for checksum offload,
+    # dnsmasq for the tenant networks' DHCP
     openvswitch-switch openvswitch-common strongswan-charon strongswan-swanctl
-    libcharon-extra-plugins wireguard-go wireguard-tools ethtool
+    libcharon-extra-plugins wireguard-go wireguard-tools ethtool dnsmasq-base
+    # test: a real DHCP client (busybox udhcpc) in the instances' namespaces
+    busybox-static
     # test: real clients and load tools
     python3-botocore python3-boto3 python3-yaml awscli curl wrk openssh-client openssl
+    # test: the web console in headless Chromium, driven by Playwright (tests/e2e/test_console.py
+    # installs playwright-core from npm under build/node; node and npm come with the machine's
+    # Node.js, whose package conflicts with Debian's npm)
+    chromium
 )
 
 missing=()

@@ -539,6 +539,8 @@ static void service_port(struct ctx *c, const struct nc_network *n, int svc)
     char seg_match[24];
     snprintf(seg_match, sizeof seg_match, "reg6=%d", n->segment);
     arp_reply(c, NC_T_ARP, 100, seg_match, smac, nc_service_ip(n));
+    /* Guests with a link-local route ARP for the metadata address itself. */
+    arp_reply(c, NC_T_ARP, 100, seg_match, smac, NC_METADATA_IP);
     flow(c->out,
          "table=%d,priority=110,in_port=%d,dl_src=%s,arp actions=set_field:%d->reg6,goto_table:%d",
          NC_T_CLASSIFY, svc, sm, n->segment, NC_T_ARP);

@@ -11,6 +11,7 @@
 #include "nubo/log.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,9 @@ static void usage(FILE *f)
           "  -s, --set KEY=VALUE      set one setting (beats the environment and the file)\n"
           "      --apply FILE         apply the desired state in FILE (JSON, as served by\n"
           "                           GET /internal/v1/network) once, without a control plane\n"
+          "      --teardown           take this host's networks down and exit: stop its VPN\n"
+          "                           gateways and DHCP/metadata services, delete nubo's flows\n"
+          "                           and tunnels (the bridge and the VMs' ports stay)\n"
           "  -h, --help               show this help and exit\n"
           "\n"
           "Settings (environment NUBO_<KEY>, '.' as '_'; e.g. NUBO_NETCTL_CONTROL_URL):\n"
@@ -78,16 +82,15 @@ static int apply_file(struct nc_node *n, const char *path, struct nb_error *err)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"set", required_argument, NULL, 's'},
-        {"apply", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
+        {"apply", required_argument, NULL, 'a'},  {"teardown", no_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     nb_daemon_block_signals();
     struct nb_config *cfg = nb_config_new();
     struct nb_error err = {0};
     const char *apply = NULL;
+    bool teardown = false;
     struct nc_node *n = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "c:s:h", opts, NULL)) != -1) {
@@ -104,6 +107,9 @@ int main(int argc, char **argv)
             break;
         case 'a':
             apply = optarg;
+            break;
+        case 't':
+            teardown = true;
             break;
         case 'h':
             usage(stdout);
@@ -128,7 +134,12 @@ int main(int argc, char **argv)
     if (!(n = nc_node_open(cfg, &err))) {
         goto fail;
     }
-    if (apply) {
+    if (teardown) {
+        if (nc_node_teardown(n, &err) < 0) {
+            goto fail;
+        }
+        printf("networks of this host taken down\n");
+    } else if (apply) {
         if (apply_file(n, apply, &err) < 0) {
             goto fail;
         }

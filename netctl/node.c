@@ -4,6 +4,7 @@
 #include "flows.h"
 #include "model.h"
 #include "ovs.h"
+#include "svc.h"
 #include "vpn.h"
 #include "nubo/buf.h"
 #include "nubo/config.h"
@@ -42,6 +43,9 @@ struct nc_node {
     long long ports_read_ms;   /* when; they are read again at least every 30 s */
     size_t last_added, last_deleted;
     long long last_probe_ms;
+    long long last_vpn_check_ms;
+    char *last_vpn_report; /* the VPN states the control plane has, as sent */
+    struct nc_svc *svc;    /* DHCP and metadata service namespaces */
 
     pthread_t thread;
     atomic_bool stop;
@@ -123,6 +127,8 @@ struct nc_node *nc_node_open(const struct nb_config *cfg, struct nb_error *err)
     if (rundir) {
         setenv("OVS_RUNDIR", rundir, 1);
     }
+    n->svc = nc_svc_new(n->bridge, n->host_netns[0] ? n->host_netns : NULL, n->state_dir,
+                        n->control_url, n->token);
     return n;
 
 fail:
@@ -202,21 +208,77 @@ static int fetch(struct nc_node *n, struct nb_error *err)
     return rc;
 }
 
-static void report(struct nc_node *n, long long version, const char *error, size_t missing)
+/* Reports the version applied (or the error of the last pass) and, when not NULL, the state of
+ * the VPN gateways served here ('vpns', taken). Returns 0 once the control plane has it. */
+static int report(struct nc_node *n, long long version, const char *error, size_t missing,
+                  json_t *vpns)
 {
     json_t *body =
         json_pack("{s:I, s:s?, s:I, s:I}", "version", (json_int_t)version, "error", error, "flows",
                   (json_int_t)n->installed.n, "ports_missing", (json_int_t)missing);
+    if (vpns) {
+        json_object_set_new(body, "vpn_connections", vpns);
+    }
     char *text = json_dumps(body, JSON_COMPACT);
     struct nb_httpc_response resp = {0};
     struct nb_error err = {0};
+    int rc = 0;
     if (cp_call(n, "POST", "/internal/v1/network/applied", text, &resp, &err) == 0) {
         nb_httpc_response_free(&resp);
     } else {
         nb_warn("could not report network version %lld: %s", version, err.msg);
+        rc = -1;
     }
     free(text);
     json_decref(body);
+    return rc;
+}
+
+/* Tells the control plane when the tunnels of the VPN gateways served here go up or down (the
+ * connection's tunnel status, vgwTelemetry), checking every 2 s. */
+static void report_vpns(struct nc_node *n)
+{
+    const struct nc_state *st = n->desired;
+    if (!st || !n->control_url[0] || now_ms() - n->last_vpn_check_ms < 2000) {
+        return;
+    }
+    n->last_vpn_check_ms = now_ms();
+    json_t *arr = json_array();
+    for (size_t i = 0; i < st->n_vpns; i++) {
+        const struct nc_vpn *v = &st->vpns[i];
+        if (v->host) {
+            continue;
+        }
+        struct nc_vpn_status vs = {0};
+        struct nb_error err = {0};
+        const char *message;
+        if (nc_vpn_status(v->id, n->state_dir, &vs, &err) < 0) {
+            message = err.msg;
+        } else if (!vs.running) {
+            message = "the VPN gateway's charon does not run";
+        } else if (!vs.ike_established) {
+            message = "IKE negotiating with the customer gateway";
+        } else if (!vs.child_installed) {
+            message = "IKE up, no IPsec SA";
+        } else {
+            message = "";
+        }
+        json_array_append_new(arr, json_pack("{s:s, s:b, s:s}", "id", v->id, "up",
+                                             vs.ike_established && vs.child_installed, "message",
+                                             message));
+    }
+    char *text = json_dumps(arr, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!json_array_size(arr) || (n->last_vpn_report && !strcmp(text, n->last_vpn_report))) {
+        free(text);
+        json_decref(arr);
+        return;
+    }
+    if (report(n, n->applied, NULL, 0, arr) == 0) {
+        free(n->last_vpn_report);
+        n->last_vpn_report = text;
+    } else {
+        free(text);
+    }
 }
 
 /* --- converging ------------------------------------------------------------------------------- */
@@ -382,8 +444,20 @@ int nc_node_pass(struct nc_node *n, bool fetch_state, struct nb_error *err)
         n->dirty = true;
     }
     bool changed = n->dirty;
-    if (changed && sync_vpns(n, err) < 0) {
-        return -1;
+    /* VPN gateways and the DHCP/metadata services: a failure there is reported, and retried on
+     * the next pass, but does not keep the flows of everything else from being applied. */
+    struct nb_error side = {0};
+    if (changed && sync_vpns(n, &side) < 0) {
+        nb_warn("network version %lld: %s%s%s", n->desired->version, side.msg,
+                side.detail[0] ? "; " : "", side.detail);
+    }
+    struct nb_error svc_err = {0};
+    if (changed && nc_svc_sync(n->svc, n->desired, &svc_err) < 0) {
+        nb_warn("network version %lld: %s%s%s", n->desired->version, svc_err.msg,
+                svc_err.detail[0] ? "; " : "", svc_err.detail);
+        if (!side.msg[0]) {
+            side = svc_err;
+        }
     }
     /* The bridge's ports: read again only when OVS's configuration moved (or every 30 s). */
     struct nc_ofmap ports = {0};
@@ -449,11 +523,44 @@ int nc_node_pass(struct nc_node *n, bool fetch_state, struct nb_error *err)
         nb_info("network version %lld applied: %zu flows (+%zu -%zu), %zu ports not plugged yet",
                 n->desired->version, n->installed.n, n->last_added, n->last_deleted, missing);
     }
+    if (side.msg[0]) {
+        /* Flows are in; the side services are retried on the next pass. */
+        *err = side;
+        n->dirty = true;
+        return -1;
+    }
     if (n->applied != n->desired->version && n->control_url[0]) {
-        report(n, n->desired->version, NULL, missing);
+        report(n, n->desired->version, NULL, missing, NULL);
     }
     n->applied = n->desired->version;
     return 1;
+}
+
+int nc_node_teardown(struct nc_node *n, struct nb_error *err)
+{
+    static const char empty[] = "{\"version\": 0}";
+    struct nc_state *st = nc_state_parse(empty, sizeof empty - 1, err);
+    if (!st) {
+        return -1;
+    }
+    nc_node_set_state(n, st);
+    struct nb_error side = {0};
+    int rc = 0;
+    if (sync_vpns(n, &side) < 0 || nc_svc_sync(n->svc, n->desired, &side) < 0) {
+        *err = side;
+        rc = -1;
+    }
+    /* Our flows (by cookie tag) and tunnels; the bridge and the VMs' ports stay. */
+    char match[64];
+    snprintf(match, sizeof match, "cookie=0x%016llx/0x%016llx", (unsigned long long)NC_COOKIE_TAG,
+             (unsigned long long)NC_COOKIE_MASK);
+    const char *del[] = {"ovs-ofctl", "-O", "OpenFlow15", "del-flows", n->bridge, match, NULL};
+    if (nc_run(del, NULL, 0, NULL, 20000, rc < 0 ? &side : err) < 0 ||
+        nc_ovs_tunnels(n->bridge, NULL, 0, 0, rc < 0 ? &side : err) < 0) {
+        rc = -1;
+    }
+    nc_flows_clear(&n->installed);
+    return rc;
 }
 
 /* Asks the public gateway for its MAC now and then (the bridge learns it from the reply). */
@@ -493,12 +600,13 @@ static void *loop(void *arg)
             nb_warn("network pass failed: %s%s%s", err.msg, err.detail[0] ? "; " : "", err.detail);
             if (n->desired && n->control_url[0] && err.code != NB_ERR_AUTH &&
                 err.code != NB_ERR_UNAVAILABLE) {
-                report(n, n->applied, err.msg, 0);
+                report(n, n->applied, err.msg, 0, NULL);
             }
             backoff = backoff ? (backoff * 2 > 10000 ? 10000 : backoff * 2) : n->poll_ms;
         } else {
             backoff = 0;
             probe_gateway(n);
+            report_vpns(n);
         }
         long long wait = backoff ? backoff : n->poll_ms;
         for (long long t = 0; t < wait && !atomic_load(&n->stop); t += 50) {
@@ -540,6 +648,8 @@ void nc_node_close(struct nc_node *n)
         return;
     }
     nc_node_stop(n);
+    nc_svc_free(n->svc);
+    free(n->last_vpn_report);
     nc_state_free(n->desired);
     nc_flows_clear(&n->installed);
     nc_ofmap_clear(&n->ports);

@@ -279,7 +279,9 @@ int nc_ovs_tunnels(const char *bridge, const uint32_t *remotes, size_t n, uint32
         return -1;
     }
     uint32_t *want = malloc((n + 1) * sizeof *want);
-    memcpy(want, remotes, n * sizeof *want);
+    if (n) {
+        memcpy(want, remotes, n * sizeof *want);
+    }
     qsort(want, n, sizeof *want, u32_cmp);
 
     /* One ovs-vsctl transaction: deletions of tunnels no longer wanted, then additions. */

@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -56,6 +57,7 @@ struct nb_http_server {
     size_t max_body;
     size_t conn_memory;
     unsigned int timeout_s;
+    int listen_fd;  /* given by the caller, not yet handed to libmicrohttpd; -1 when none */
     char *tls_cert; /* PEM contents, NULL for plain HTTP */
     char *tls_key;
 
@@ -69,6 +71,9 @@ struct nb_http_server {
     struct MHD_Daemon *daemon;
     atomic_bool stopping;
     atomic_int in_flight; /* requests between URI log and completion */
+
+    pthread_mutex_t push_mu;
+    struct nb_http_push *pushes; /* live pushed replies (nb_http_reply_push()), under push_mu */
 };
 
 struct reply_header {
@@ -181,8 +186,10 @@ struct nb_http_server *nb_http_server_new(const struct nb_http_config *cfg, stru
         nb_error_set(err, NB_ERR_INTERNAL, "out of memory");
         return NULL;
     }
+    srv->listen_fd = -1;
     atomic_init(&srv->stopping, false);
     atomic_init(&srv->in_flight, 0);
+    pthread_mutex_init(&srv->push_mu, NULL);
     srv->port = cfg->port;
     srv->threads = cfg->threads ? (unsigned int)cfg->threads : HTTP_DEFAULT_THREADS;
     srv->thread_per_connection = cfg->thread_per_connection;
@@ -200,6 +207,22 @@ struct nb_http_server *nb_http_server_new(const struct nb_http_config *cfg, stru
         srv->tls_key = read_pem("key", cfg->tls_key, err);
         if (!srv->tls_key) {
             goto fail;
+        }
+    }
+    if (cfg->listen_fd > 0) {
+        /* Taken only now: the caller keeps it when this fails. */
+        srv->listen_fd = cfg->listen_fd;
+        struct sockaddr_storage bound;
+        socklen_t len = sizeof bound;
+        if (getsockname(srv->listen_fd, (struct sockaddr *)&bound, &len) == 0) {
+            const void *a = bound.ss_family == AF_INET
+                                ? (const void *)&((const struct sockaddr_in *)&bound)->sin_addr
+                                : (const void *)&((const struct sockaddr_in6 *)&bound)->sin6_addr;
+            inet_ntop(bound.ss_family, a, srv->address, sizeof srv->address);
+            srv->addr.ss_family = bound.ss_family;
+            srv->port = ntohs(bound.ss_family == AF_INET
+                                  ? ((const struct sockaddr_in *)&bound)->sin_port
+                                  : ((const struct sockaddr_in6 *)&bound)->sin6_port);
         }
     }
     return srv;
@@ -596,12 +619,14 @@ int nb_http_server_start(struct nb_http_server *srv, struct nb_error *err)
                      srv->address, srv->port);
         return -1;
     }
-    int fd = open_listener(srv, err);
+    int fd = srv->listen_fd >= 0 ? srv->listen_fd : open_listener(srv, err);
+    srv->listen_fd = -1;
     if (fd < 0) {
         return -1;
     }
 
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
+    /* Suspend/resume parks the connections of pushed replies while they wait for bytes. */
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     /* libmicrohttpd takes a pool size of 0 as "no pool". */
     unsigned int pool = srv->threads;
     if (srv->thread_per_connection) {
@@ -646,6 +671,8 @@ int nb_http_server_port(const struct nb_http_server *srv)
     return srv->port;
 }
 
+static void push_end_all(struct nb_http_server *srv);
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
@@ -659,6 +686,7 @@ void nb_http_server_stop(struct nb_http_server *srv)
     }
     /* Replies from now on carry "Connection: close", so keep-alive clients go away too. */
     atomic_store(&srv->stopping, true);
+    push_end_all(srv); /* libmicrohttpd refuses to stop with connections parked */
     MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
 
     /* A request still in flight is bounded by the connection timeout, so is this wait. */
@@ -682,6 +710,9 @@ void nb_http_server_free(struct nb_http_server *srv)
         return;
     }
     nb_http_server_stop(srv);
+    if (srv->listen_fd >= 0) {
+        close(srv->listen_fd);
+    }
     for (size_t i = 0; i < srv->n_routes; i++) {
         free(srv->routes[i].method);
         free(srv->routes[i].pattern);
@@ -689,6 +720,7 @@ void nb_http_server_free(struct nb_http_server *srv)
     free(srv->routes);
     free(srv->tls_cert);
     free(srv->tls_key);
+    pthread_mutex_destroy(&srv->push_mu);
     free(srv);
 }
 
@@ -974,4 +1006,223 @@ int nb_http_parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t 
     *first = a;
     *last = b >= size ? size - 1 : b;
     return 1;
+}
+
+/* --- pushed replies ---
+ *
+ * The reader callback hands libmicrohttpd what is queued; with nothing queued it suspends the
+ * connection ("parks" it) and returns 0, and the next write resumes it. Both happen under the
+ * push's mutex, so a write cannot slip between the reader's look at the queue and the park.
+ * libmicrohttpd is never called with that mutex held except to suspend from inside the reader,
+ * as its documentation asks: a parked connection cannot be closed, so resuming it after letting
+ * go of the mutex is safe. The response's free callback marks the push over; writes then fail. */
+
+#define HTTP_PUSH_BLOCK      (16 * 1024)
+#define HTTP_PUSH_MAX_QUEUED (256 * 1024)
+
+struct nb_http_push {
+    pthread_mutex_t mu;
+    atomic_int refs;             /* the owner's, and the response's until it is freed */
+    atomic_bool end_asked;       /* by push_end_all() */
+    struct nb_http_server *srv;  /* set once; used only while the response lives */
+    struct MHD_Connection *conn; /* NULL once the response is gone */
+    char *buf;                   /* queued bytes are buf[off, len) */
+    size_t off, len, cap, max_queued;
+    bool parked;                      /* the connection is suspended until something is queued */
+    bool ended;                       /* no more writes: the reply ends once the queue is drained */
+    bool over;                        /* the response is gone */
+    struct nb_http_push *prev, *next; /* in srv->pushes, under srv->push_mu */
+};
+
+const char *nb_http_req_cookie(const struct nb_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
+}
+
+bool nb_http_req_tls(const struct nb_http_req *req)
+{
+    return req->srv->tls_cert != NULL;
+}
+
+static ssize_t push_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    struct nb_http_push *p = cls;
+    ssize_t n;
+    pthread_mutex_lock(&p->mu);
+    if (p->off < p->len) {
+        size_t k = p->len - p->off < max ? p->len - p->off : max;
+        memcpy(out, p->buf + p->off, k);
+        p->off += k;
+        if (p->off == p->len) {
+            p->off = p->len = 0;
+        }
+        n = (ssize_t)k;
+    } else if (p->ended || atomic_load(&p->srv->stopping)) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        p->parked = true;
+        MHD_suspend_connection(p->conn);
+        n = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+/* The response's free callback: the connection is over. */
+static void push_gone(void *cls)
+{
+    struct nb_http_push *p = cls;
+    struct nb_http_server *srv = p->srv;
+    pthread_mutex_lock(&srv->push_mu);
+    if (p->prev) {
+        p->prev->next = p->next;
+    } else if (srv->pushes == p) {
+        srv->pushes = p->next;
+    }
+    if (p->next) {
+        p->next->prev = p->prev;
+    }
+    p->prev = p->next = NULL;
+    pthread_mutex_unlock(&srv->push_mu);
+    pthread_mutex_lock(&p->mu);
+    p->over = true;
+    p->parked = false;
+    p->conn = NULL;
+    free(p->buf);
+    p->buf = NULL;
+    p->off = p->len = p->cap = 0;
+    pthread_mutex_unlock(&p->mu);
+    nb_http_push_release(p);
+}
+
+struct nb_http_push *nb_http_reply_push(struct nb_http_req *req, int status,
+                                        const char *content_type, size_t max_queued)
+{
+    if (req->replied) {
+        return NULL;
+    }
+    struct nb_http_push *p = calloc(1, sizeof *p);
+    struct MHD_Response *resp = p ? MHD_create_response_from_callback(
+                                        MHD_SIZE_UNKNOWN, HTTP_PUSH_BLOCK, push_read, p, push_gone)
+                                  : NULL;
+    if (!resp) {
+        free(p);
+        reply_text(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+        return NULL;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    atomic_init(&p->refs, 2);
+    atomic_init(&p->end_asked, false);
+    p->srv = req->srv;
+    p->conn = req->conn;
+    p->max_queued = max_queued ? max_queued : HTTP_PUSH_MAX_QUEUED;
+    pthread_mutex_lock(&req->srv->push_mu);
+    p->next = req->srv->pushes;
+    if (p->next) {
+        p->next->prev = p;
+    }
+    req->srv->pushes = p;
+    pthread_mutex_unlock(&req->srv->push_mu);
+    req->replied = true;
+    /* If queuing fails, destroying the response runs push_gone(): writes then fail. */
+    queue_reply(req, status, content_type, resp);
+    return p;
+}
+
+int nb_http_push_write(struct nb_http_push *p, const void *data, size_t len)
+{
+    struct MHD_Connection *wake = NULL;
+    int rc = -1;
+    pthread_mutex_lock(&p->mu);
+    if (!p->over && !p->ended) {
+        size_t queued = p->len - p->off;
+        if (queued + len > p->max_queued) {
+            p->ended = true; /* a client too slow to follow: it gets what is queued, then the end */
+        } else {
+            if (p->off > 0 && p->len + len > p->cap) {
+                memmove(p->buf, p->buf + p->off, queued);
+                p->off = 0;
+                p->len = queued;
+            }
+            if (p->len + len > p->cap) {
+                size_t cap = p->cap ? p->cap : 1024;
+                while (cap < p->len + len) {
+                    cap *= 2;
+                }
+                char *b = realloc(p->buf, cap);
+                if (b) {
+                    p->buf = b;
+                    p->cap = cap;
+                }
+            }
+            if (p->len + len <= p->cap) {
+                memcpy(p->buf + p->len, data, len);
+                p->len += len;
+                rc = 0;
+            } else {
+                p->ended = true; /* out of memory */
+            }
+        }
+        if (p->parked) {
+            p->parked = false;
+            wake = p->conn;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (wake) {
+        MHD_resume_connection(wake);
+    }
+    return rc;
+}
+
+void nb_http_push_end(struct nb_http_push *p)
+{
+    struct MHD_Connection *wake = NULL;
+    pthread_mutex_lock(&p->mu);
+    p->ended = true;
+    if (p->parked) {
+        p->parked = false;
+        wake = p->conn;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (wake) {
+        MHD_resume_connection(wake);
+    }
+}
+
+void nb_http_push_release(struct nb_http_push *p)
+{
+    if (!p) {
+        return;
+    }
+    if (atomic_fetch_sub(&p->refs, 1) == 1) {
+        pthread_mutex_destroy(&p->mu);
+        free(p->buf);
+        free(p);
+    }
+}
+
+/* Ends every pushed reply (the server is stopping), waking the parked ones. No push's mutex is
+ * taken under push_mu, nor the other way round. */
+static void push_end_all(struct nb_http_server *srv)
+{
+    for (;;) {
+        struct nb_http_push *batch[64];
+        size_t n = 0;
+        pthread_mutex_lock(&srv->push_mu);
+        for (struct nb_http_push *p = srv->pushes; p && n < 64; p = p->next) {
+            if (!atomic_exchange(&p->end_asked, true)) {
+                atomic_fetch_add(&p->refs, 1);
+                batch[n++] = p;
+            }
+        }
+        pthread_mutex_unlock(&srv->push_mu);
+        for (size_t i = 0; i < n; i++) {
+            nb_http_push_end(batch[i]);
+            nb_http_push_release(batch[i]);
+        }
+        if (n < 64) {
+            return;
+        }
+    }
 }

@@ -5,6 +5,7 @@ Open vSwitch and a real nubo-netctl registered as a host of the cloud.
 Use: tap = nubo_env.Tap(__file__, fixture=net_env.NetEnv)"""
 
 import os
+import subprocess
 import time
 
 import netns_env
@@ -53,20 +54,26 @@ class NetEnv(nubo_env.NuboEnv):
             self.hosts[lh.name] = (lh, r.json["id"], r.json["node_token"])
             self.start_netctl(lh.name)
 
-    def start_netctl(self, name):
+    def netctl_command(self, name):
         lh, _, token = self.hosts[name]
-        env = dict(lh.ovs_env)
+        return [NETCTL,
+                "--set", f"netctl.control_url=http://127.0.0.1:{self.gw_port}",
+                "--set", f"netctl.token={token}",
+                "--set", f"netctl.tunnel_ip={lh.underlay_ip}",
+                "--set", f"netctl.state_dir={self.tmp / ('netctl-' + name)}",
+                "--set", f"netctl.host_netns={lh.netns}",
+                "--set", "netctl.poll_ms=100",
+                "--set", "netctl.public_interface=ext0",
+                "--set", "log.level=debug"]
+
+    def netctl_env(self, name):
+        env = dict(self.hosts[name][0].ovs_env)
         env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
-        cmd = [NETCTL,
-               "--set", f"netctl.control_url=http://127.0.0.1:{self.gw_port}",
-               "--set", f"netctl.token={token}",
-               "--set", f"netctl.tunnel_ip={lh.underlay_ip}",
-               "--set", f"netctl.state_dir={self.tmp / ('netctl-' + name)}",
-               "--set", f"netctl.host_netns={lh.netns}",
-               "--set", "netctl.poll_ms=100",
-               "--set", "netctl.public_interface=ext0",
-               "--set", "log.level=debug"]
-        d = nubo_env.Daemon("nubo-netctl " + name, cmd, env, self.tmp / f"netctl-{name}.log")
+        return env
+
+    def start_netctl(self, name):
+        d = nubo_env.Daemon("nubo-netctl " + name, self.netctl_command(name),
+                            self.netctl_env(name), self.tmp / f"netctl-{name}.log")
         d.start()
         self.netctl[name] = d
 
@@ -99,6 +106,14 @@ class NetEnv(nubo_env.NuboEnv):
                 d.stop(timeout=10)
             except Exception as e:  # noqa: BLE001
                 errors.append(f"netctl: {e}")
+        # What nubo-netctl leaves running on purpose when it stops (VPN gateways, DHCP and
+        # metadata namespaces: a restart finds them again) goes with --teardown.
+        for name in self.hosts:
+            r = subprocess.run(self.netctl_command(name) + ["--teardown"],
+                               env=self.netctl_env(name), capture_output=True, text=True,
+                               timeout=60)
+            if r.returncode != 0:
+                errors.append(f"nubo-netctl --teardown on {name}: {r.stderr.strip()[-500:]}")
         if self.lab:
             errors += self.lab.close()
         return errors + super().close()

@@ -209,6 +209,11 @@ def vpn_connection_from_a_customer_site(env):
     eventually(lambda: site.tcp_connect("10.0.1.10", 22, timeout=2), True,
                "the customer's site reaches a1 through IPsec", timeout=40)
     check(site.tcp_connect("10.0.1.20", 22), "and a2 on the other host", site.last_tcp)
+    # nubo-netctl tells the control plane: the connection is available, its tunnel UP.
+    def telemetry():
+        c = ea.describe_vpn_connections(VpnConnectionIds=[vpn_id])["VpnConnections"][0]
+        return (c["State"], [t["Status"] for t in c.get("VgwTelemetry", [])])
+    eventually(telemetry, ("available", ["UP"]), "DescribeVpnConnections shows the tunnel UP")
     check(not site.tcp_connect("10.0.1.20", 80, timeout=1), "a2's group still drops port 80")
     ea.delete_vpn_connection(VpnConnectionId=vpn_id)
     eventually(lambda: site.tcp_connect("10.0.1.10", 22, timeout=1), False,

@@ -37,6 +37,10 @@ struct nb_http_config {
      * read buffer bounds the pieces a streamed body arrives in, so servers taking large uploads
      * set more (pages are touched only as used). */
     size_t conn_memory;
+    /* A socket already bound and listening, served instead of one bound to 'address' and 'port'
+     * (e.g. made by a thread inside another network namespace). The server takes it when
+     * nb_http_server_new() succeeds. 0 (the default): none. */
+    int listen_fd;
 };
 
 /* Creates a server (not yet listening). Returns it, or NULL with 'err'. */
@@ -146,5 +150,30 @@ void nb_http_reply_xml(struct nb_http_req *req, int status, const char *xml);
  * unit, a malformed or inverted range: RFC 9110 lets a server ignore those); -1 when the range
  * cannot be satisfied (416). */
 int nb_http_parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last);
+
+/* --- pushed replies: a body written as things happen (Server-Sent Events) --- */
+
+/* A cookie of the request by name; NULL if absent. */
+const char *nb_http_req_cookie(const struct nb_http_req *req, const char *name);
+/* True if the server serves HTTPS. */
+bool nb_http_req_tls(const struct nb_http_req *req);
+
+struct nb_http_push;
+
+/* Replies with a body of unknown length (chunked) that is written later, from any thread, with
+ * nb_http_push_write(). While nothing is queued the connection is parked (suspended), holding no
+ * server thread. The reply ends after nb_http_push_end(), when the client goes away (noticed at
+ * the next write), when more than 'max_queued' bytes wait for a slow client, or when the server
+ * stops. Returns a reference the caller drops with nb_http_push_release(); NULL when the
+ * request was already answered or memory ran out (then a 500 was sent). */
+struct nb_http_push *nb_http_reply_push(struct nb_http_req *req, int status,
+                                        const char *content_type, size_t max_queued);
+/* Queues 'len' bytes and wakes the connection. Thread-safe. Returns 0, or -1 once the reply is
+ * over (nothing is queued then; the caller drops its reference). */
+int nb_http_push_write(struct nb_http_push *p, const void *data, size_t len);
+/* Ends the reply once the queued bytes are sent. Thread-safe, idempotent. */
+void nb_http_push_end(struct nb_http_push *p);
+/* Drops a reference; accepts NULL. */
+void nb_http_push_release(struct nb_http_push *p);
 
 #endif
