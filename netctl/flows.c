@@ -653,7 +653,7 @@ size_t nc_compile(const struct nc_state *st, struct nc_ofmap *ports, struct nc_f
         } else if (ofport >= 0 && ofport < NC_NAT_ZONE_BASE) {
             local_port(&c, p, ofport);
             const struct nc_network *n = nc_state_network(st, p->segment);
-            if (p->public_ip && c.ext >= 0 && n && n->internet_gateway) {
+            if (p->public_ip && c.ext >= 0 && n && n->internet_gateway && p->internet) {
                 elastic_ip(&c, p);
             }
         }

@@ -291,8 +291,8 @@ static int parse_network(struct nc_state *st, const json_t *o, struct nc_network
 
 static int parse_port(struct nc_state *st, const json_t *o, struct nc_port *p, struct nb_error *err)
 {
-    static const char *const fields[] = {"id",   "segment", "mac",       "ip",
-                                         "host", "groups",  "public_ip", NULL};
+    static const char *const fields[] = {"id",     "segment",   "mac",      "ip", "host",
+                                         "groups", "public_ip", "internet", NULL};
     const char *mac;
     int rc;
     if (!json_is_object(o)) {
@@ -314,6 +314,9 @@ static int parse_port(struct nc_state *st, const json_t *o, struct nc_port *p, s
     }
     json_t *pub = json_object_get(o, "public_ip");
     if (pub && !json_is_null(pub) && get_ip(o, "public_ip", true, &p->public_ip, err) < 0) {
+        return -1;
+    }
+    if (nb_json_get_bool(o, "internet", false, &p->internet, err) < 0) {
         return -1;
     }
     json_t *a = get_list(o, "groups", &p->n_groups, err, &rc);

@@ -68,6 +68,8 @@ struct nc_port {
     char **groups; /* security group ids */
     size_t n_groups;
     uint32_t public_ip; /* associated elastic IP, 0 when none */
+    bool internet;      /* its subnet routes to an attached internet gateway (the elastic IP's
+                           NAT needs it, as in EC2) */
 };
 
 struct nc_vpn {

@@ -146,6 +146,14 @@ def elastic_ip_is_reachable_from_outside(env):
     assoc = ea.associate_address(AllocationId=alloc["AllocationId"], InstanceId=S["a1_id"])
     env.converged()
     net = env.internet
+    # As in EC2, the subnet needs a route to the internet gateway.
+    check(not net.tcp_connect(eip, 22, timeout=1), "no route to the internet gateway: no NAT")
+    rtb = ea.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [S["vpc_a"]]}])
+    main = [t for t in rtb["RouteTables"] if any(a.get("Main") for a in t["Associations"])]
+    check(len(main) == 1, "the VPC's main route table", rtb)
+    ea.create_route(RouteTableId=main[0]["RouteTableId"], DestinationCidrBlock="0.0.0.0/0",
+                    GatewayId=igw)
+    env.converged()
     eventually(lambda: net.tcp_connect(eip, 22, timeout=1), True,
                f"the internet reaches a1 at its elastic IP {eip}", timeout=15)
     check(not net.tcp_connect(eip, 80, timeout=1), "port 80 still dropped by a1's group")
