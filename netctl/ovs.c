@@ -278,7 +278,7 @@ int nc_ovs_tunnels(const char *bridge, const uint32_t *remotes, size_t n, uint32
     if (vsctl(lsargs, 2, &text, err) < 0) {
         return -1;
     }
-    uint32_t *want = malloc((n + 1) * sizeof *want);
+    uint32_t *want = calloc(n + 1, sizeof *want);
     if (n) {
         memcpy(want, remotes, n * sizeof *want);
     }
