@@ -42,8 +42,9 @@ else
   say = @printf '  %-6s %s\n' $(1) $(2)
 endif
 CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(OPT) -pthread -Icommon/include -iquote image-store \
-    $(PKG_CFLAGS) -MMD -MP
-# -iquote: a daemon header named like a system one (scheduler/sched.h) must not hide it.
+    -iquote billing $(PKG_CFLAGS) -MMD -MP
+# -iquote: a daemon header named like a system one (scheduler/sched.h) must not hide it. The
+# gateway uses the image store's library and billing's (an invoice as CSV), hence their headers.
 TEST_CFLAGS := -iquote api-gateway -iquote scheduler -iquote compute-agent -iquote image-store \
     -iquote billing -iquote netctl -iquote tests/lib
 LDFLAGS := $(OPT) -pthread
@@ -180,7 +181,7 @@ $(TESTLIB): $(TESTLIB_OBJ)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(GW_BIN): $(B)/obj/api-gateway/main.o $(GW_LIB) $(IMG_LIB) $(COMMON_LIB)
+$(GW_BIN): $(B)/obj/api-gateway/main.o $(GW_LIB) $(IMG_LIB) $(BILLING_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(XML_LIBS) $(RADOS_LIBS) $(LDLIBS)
@@ -227,10 +228,13 @@ $(B)/bench/%: $(B)/obj/tests/bench/%.o $(TESTLIB) $(DAEMON_LIBS) $(COMMON_LIB)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(VIRT_LIBS) $(XML_LIBS) $(RADOS_LIBS) $(LDLIBS)
 
 # Fuzz targets build with clang's libFuzzer when clang is there; `make fuzz` runs each briefly.
-# The agent's pure parsers (no libvirt) and the image store's format parsers join them.
+# The agent's pure parsers (no libvirt) and the image store's format parsers join them, and what
+# the gateway uses of billing (the invoice export).
 FUZZ_AGENT_SRC := compute-agent/meta.c
 FUZZ_NETCTL_SRC := netctl/model.c netctl/flows.c
-$(B)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(GW_SRC) $(FUZZ_AGENT_SRC) $(IMG_SRC) $(FUZZ_NETCTL_SRC)
+FUZZ_BILLING_SRC := billing/export.c billing/invoice.c
+$(B)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(GW_SRC) $(FUZZ_AGENT_SRC) $(IMG_SRC) $(FUZZ_NETCTL_SRC) \
+    $(FUZZ_BILLING_SRC)
 	@mkdir -p $(dir $@)
 	$(call say,FUZZ,$@)
 	$(Q)clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \

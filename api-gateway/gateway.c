@@ -9,6 +9,9 @@
 #include "store.h"
 #include "rest_upload.h"
 #include "rest_api.h"
+#include "console.h"
+#include "events.h"
+#include "session.h"
 
 #include "nubo/arena.h"
 #include "nubo/config.h"
@@ -108,6 +111,10 @@ struct gw_ctx *gw_open(const struct nb_config *cfg, struct nb_error *err)
     gw->m_latency = nb_metrics_histogram(gw->metrics, "nubo_gateway_request_seconds",
                                          "time from arrival to reply", NULL);
     gw->auth = gw_auth_new(gw->pool, gw->master_key, gw->region);
+    gw->sessions = gw_console_open_sessions(gw, err);
+    if (!gw->sessions) {
+        goto fail;
+    }
     if (open_image_store(gw, err) < 0) {
         goto fail;
     }
@@ -228,7 +235,7 @@ int gw_start(struct gw_ctx *gw, struct nb_error *err)
         return -1;
     }
     gw->http = nb_http_server_new(&hc, err);
-    if (!gw->http) {
+    if (!gw->http || gw_console_start(gw, err) < 0) {
         return -1;
     }
     if (rest_upload_routes(gw->http, gw) < 0 ||
@@ -270,6 +277,9 @@ void gw_close(struct gw_ctx *gw)
         return;
     }
     nb_http_server_free(gw->http);
+    gw_events_free(gw->events);
+    gw_console_free(gw->console);
+    gw_sessions_free(gw->sessions);
     gw_reqlog_free(gw->reqlog);
     gw_auth_free(gw->auth);
     nb_pg_pool_free(gw->pool);

@@ -10,6 +10,9 @@
 #include "nubo/crypto.h"
 
 struct gw_auth;
+struct gw_console;
+struct gw_events;
+struct gw_sessions;
 struct gw_reqlog;
 struct nb_config;
 struct nb_counter;
@@ -44,6 +47,11 @@ struct gw_ctx {
     struct nb_counter *m_errors;
     struct nb_counter *m_log_failures;
     struct nb_histogram *m_latency;
+    /* The web console (console.h): sign-in sessions (from gw_open()), its static files and the
+     * event stream (from gw_start()). */
+    struct gw_sessions *sessions;
+    struct gw_console *console;
+    struct gw_events *events;
 };
 
 /* Configuration keys (documented in docs/configuration.md and --help). */

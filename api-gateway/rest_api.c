@@ -6,6 +6,7 @@
 #include "ec2_xml.h"
 #include "gateway.h"
 #include "reqlog.h"
+#include "rest_console.h"
 
 #include "nubo/arena.h"
 #include "nubo/http.h"
@@ -91,6 +92,10 @@ json_t *rest_authenticate(struct rest_call *c, const char **code)
 {
     struct gw_principal *who = nb_arena_zalloc(c->arena, sizeof *who);
     c->who = who;
+    /* The web console's calls carry a session cookie instead of a signature. */
+    if (rest_session_presented(c)) {
+        return rest_session_authenticate(c, who, code);
+    }
     enum gw_auth_result ar = gw_auth_check(c->gw->auth, c->req, time(NULL), who, &c->err);
     if (ar == GW_AUTH_OK) {
         return NULL;

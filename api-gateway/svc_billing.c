@@ -1,8 +1,10 @@
 /* Billing service (see svc_billing.h). Reads only; the one write is a tenant's budget. Rating
- * is billing_rate() in PostgreSQL, the same function nubo-billing invoices with. */
+ * is billing_rate() in PostgreSQL, the same function nubo-billing invoices with, and an invoice
+ * as CSV is nubo-billing's export (billing/export.c, linked from libnubo-billing.a). */
 #include "svc_billing.h"
 
 #include "auth.h"
+#include "billing.h"
 #include "gateway.h"
 #include "svc.h"
 #include "svc_sql.h"
@@ -10,6 +12,7 @@
 #include "nubo/error.h"
 #include "nubo/pg.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,6 +181,37 @@ json_t *gw_billing_invoice(struct gw_ctx *gw, const struct gw_principal *who, co
     PQclear(lines);
     PQclear(inv);
     return doc;
+}
+
+int gw_billing_invoice_csv(struct gw_ctx *gw, const struct gw_principal *who, const char *id,
+                           char **csv, size_t *len, struct nb_error *err)
+{
+    *csv = NULL;
+    *len = 0;
+    FILE *out = open_memstream(csv, len);
+    if (!out) {
+        nb_error_set(err, NB_ERR_INTERNAL, "could not open a memory stream: out of memory");
+        return -1;
+    }
+    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
+    int rc =
+        conn ? billing_export_invoice(conn, id, who->role == GW_ROLE_ADMIN ? NULL : who->tenant_id,
+                                      BILLING_CSV, out, err)
+             : -1;
+    nb_pg_release(conn);
+    if (fclose(out) != 0 && rc == 0) {
+        nb_error_set(err, NB_ERR_INTERNAL, "could not write the invoice \"%s\" as CSV", id);
+        rc = -1;
+    }
+    if (rc < 0) {
+        if (err->code == NB_ERR_NOT_FOUND) {
+            nb_error_reason(err, "InvalidInvoiceID.NotFound");
+        }
+        free(*csv);
+        *csv = NULL;
+        *len = 0;
+    }
+    return rc;
 }
 
 json_t *gw_billing_budget(struct gw_ctx *gw, const struct gw_principal *who, const char *tenant,

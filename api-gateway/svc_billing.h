@@ -6,6 +6,7 @@
 #define NUBO_GW_SVC_BILLING_H
 
 #include <jansson.h>
+#include <stddef.h>
 
 struct gw_ctx;
 struct gw_principal;
@@ -30,6 +31,13 @@ json_t *gw_billing_invoices(struct gw_ctx *gw, const struct gw_principal *who, c
  * "quantity", "exact_micros", "amount_micros", "first_hour", "last_hour"}]. */
 json_t *gw_billing_invoice(struct gw_ctx *gw, const struct gw_principal *who, const char *id,
                            struct nb_error *err);
+
+/* The same invoice as CSV, the columns of nubo-billing --export --format csv (billing/export.c):
+ * a header row, then one row per line (the invoice's id, tenant, period, state and currency, then
+ * the line's columns as above). Stores a new buffer in '*csv' (the caller free()s it) and its
+ * length in '*len'. Returns 0, or -1 with 'err' set (InvalidInvoiceID.NotFound as above). */
+int gw_billing_invoice_csv(struct gw_ctx *gw, const struct gw_principal *who, const char *id,
+                           char **csv, size_t *len, struct nb_error *err);
 
 /* Sets (a writer's or admin's) or, with 'threshold' < 0, reads the tenant's budget:
  * {"tenant_id", "threshold_micros" (null when none), "alerts": [{"period", "threshold_micros",

@@ -1,4 +1,5 @@
-/* Metering: instance_events and image_storage_events into hourly usage_records (billing.h).
+/* Metering: instance_events, image_storage_events, instance_net_events and meter_events into
+ * hourly usage_records (billing.h).
  *
  * One transaction per batch of hours [h0, h1), holding the billing lock: it streams out (binary
  * COPY) the state carried from before h0 (billing_*_carry) and the events of [h0, h1) in (at, id)
@@ -37,21 +38,27 @@ static int64_t trunc_to(int64_t t, int64_t unit)
     return t - (m < 0 ? m + unit : m);
 }
 
-/* The meters, in the byte order of their names (the order of the records' primary key). */
+/* The meters of the instance and image tables. They are the first strings of the batch's meter
+ * table (struct meter_run's 'meters'), in this order; meter_events adds its own names after them
+ * (eip-idle, eip-associated, vpn-connection, or any other). */
 enum meter {
     M_IMAGE_STORAGE,
     M_INSTANCE_MINIMUM,
     M_INSTANCE_RUNNING,
     M_NETWORK_IN,
     M_NETWORK_OUT,
-    M_STOPPED_STORAGE
+    M_STOPPED_STORAGE,
+    M_FIXED /* how many */
 };
-static const char *const METER_NAMES[] = {"image-storage", "instance-minimum", "instance-running",
-                                          "network-in",    "network-out",      "stopped-storage"};
+static const char *const METER_NAMES[M_FIXED] = {"image-storage",    "instance-minimum",
+                                                 "instance-running", "network-in",
+                                                 "network-out",      "stopped-storage"};
 
-/* Kinds of resources: instances (states), images (stored bytes), and instances again for their
- * network bytes (point events, kept apart so that each kind's hours only grow). */
-enum kind { K_INSTANCE, K_IMAGE, K_NET, K_COUNT };
+/* Kinds of resources: instances (states), images (stored bytes), instances again for their
+ * network bytes (point events, kept apart so that each kind's hours only grow), and the on/off
+ * meters of meter_events, one resource per (tenant, resource id, meter) so that each meter of a
+ * resource (an address's eip-idle and eip-associated) has hours of its own. */
+enum kind { K_INSTANCE, K_IMAGE, K_NET, K_METER, K_COUNT };
 
 /* Interned strings: each distinct string once, by index. */
 struct strtab {
@@ -129,16 +136,19 @@ static void strtab_free(struct strtab *t)
 struct open_rec {
     __int128 q;
     uint32_t tenant, sku;
-    enum meter meter;
+    uint16_t meter; /* index in the batch's meter table */
 };
 
-/* A resource (instance or image): its current row (carried, or its last event so far) and the
- * records of the hour its intervals have reached. */
+/* A resource (instance, image, or one meter of a resource of meter_events): its current row
+ * (carried, or its last event so far) and the records of the hour its intervals have reached. */
 struct res {
     int64_t since; /* the row's time, truncated to the second */
     int64_t bytes; /* images */
     int64_t hour;  /* the hour of 'open' */
     uint32_t tenant, sku, state;
+    uint32_t name;   /* K_METER: the resource id, in the batch's 'names' */
+    uint16_t meter;  /* K_METER: the meter */
+    bool on;         /* K_METER: the meter runs */
     bool live;       /* has a row */
     bool from_event; /* the row is an event of this batch: the carry changes */
     int nopen, capopen;
@@ -150,7 +160,8 @@ struct rec {
     int64_t hour, q;
     uint32_t tenant, res, sku;
     uint32_t rt, rr, rs; /* ranks of tenant, resource, sku */
-    uint8_t meter, kind;
+    uint16_t meter, rm;  /* the meter and its rank */
+    uint8_t kind;
 };
 
 struct plan {
@@ -160,7 +171,10 @@ struct plan {
 /* One batch [h0, h1) being metered. */
 struct meter_run {
     int64_t h0, h1;
-    struct strtab tenants, skus, states, ids[K_COUNT]; /* ids: by kind */
+    struct strtab tenants, skus, states, meters, ids[K_COUNT]; /* ids: by kind */
+    struct strtab names; /* K_METER's resource ids (its 'ids' are keys with tenant and meter) */
+    char *key;           /* K_METER's key being built */
+    size_t keycap;
     struct res *res[K_COUNT];
     uint32_t rescap[K_COUNT];
     int64_t *gib; /* by sku: root disk of the instance type, -1 when there is no such type */
@@ -200,11 +214,12 @@ static long intern_sku(struct meter_run *m, const char *s, size_t n)
     return i;
 }
 
-/* The resource of kind 'k' named by field 'f', created empty when new; NULL when out of memory. */
-static struct res *res_of(struct meter_run *m, enum kind k, const struct billing_field *f,
-                          uint32_t *idx)
+/* The resource of kind 'k' whose key is the 'n' bytes at 's', created empty when new; NULL when
+ * out of memory. */
+static struct res *res_of_key(struct meter_run *m, enum kind k, const char *s, size_t n,
+                              uint32_t *idx)
 {
-    long i = strtab_intern(&m->ids[k], f->data, (size_t)f->len);
+    long i = strtab_intern(&m->ids[k], s, n);
     if (i < 0) {
         return NULL;
     }
@@ -222,6 +237,19 @@ static struct res *res_of(struct meter_run *m, enum kind k, const struct billing
     return &m->res[k][i];
 }
 
+/* The resource of kind 'k' named by field 'f' (see res_of_key()). */
+static struct res *res_of(struct meter_run *m, enum kind k, const struct billing_field *f,
+                          uint32_t *idx)
+{
+    return res_of_key(m, k, f->data, (size_t)f->len, idx);
+}
+
+/* The resource id of resource 'idx' of kind 'k'. */
+static char *res_name(const struct meter_run *m, enum kind k, uint32_t idx)
+{
+    return k == K_METER ? m->names.strs[m->res[k][idx].name] : m->ids[k].strs[idx];
+}
+
 static int meter_init(struct meter_run *m, int64_t h0, int64_t h1)
 {
     memset(m, 0, sizeof *m);
@@ -236,6 +264,11 @@ static int meter_init(struct meter_run *m, int64_t h0, int64_t h1)
     m->stopped = (uint32_t)s;
     m->terminated = (uint32_t)t;
     m->nosku = (uint32_t)e;
+    for (int i = 0; i < M_FIXED; i++) {
+        if (strtab_intern(&m->meters, METER_NAMES[i], strlen(METER_NAMES[i])) != i) {
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -251,6 +284,9 @@ static void meter_free(struct meter_run *m)
     strtab_free(&m->tenants);
     strtab_free(&m->skus);
     strtab_free(&m->states);
+    strtab_free(&m->meters);
+    strtab_free(&m->names);
+    free(m->key);
     free(m->gib);
     free(m->plans);
     free(m->recs);
@@ -274,7 +310,7 @@ static int flush_open(struct meter_run *m, struct res *r, enum kind k, uint32_t 
         }
         if (q > INT64_MAX) {
             nb_error_set(err, NB_ERR_INVALID, "usage of \"%s\" in one hour is out of range",
-                         m->ids[k].strs[idx]);
+                         res_name(m, k, idx));
             return -1;
         }
         if (m->nrecs == m->reccap) {
@@ -291,7 +327,7 @@ static int flush_open(struct meter_run *m, struct res *r, enum kind k, uint32_t 
                                            .tenant = o->tenant,
                                            .res = idx,
                                            .sku = o->sku,
-                                           .meter = (uint8_t)o->meter,
+                                           .meter = o->meter,
                                            .kind = (uint8_t)k};
     }
     r->nopen = 0;
@@ -301,7 +337,7 @@ static int flush_open(struct meter_run *m, struct res *r, enum kind k, uint32_t 
 /* Adds 'q' to the record (tenant, meter, sku) of 'r' in 'hour'. A resource's hours only grow, so
  * the records of an earlier hour are complete when a later one starts. */
 static int add(struct meter_run *m, struct res *r, enum kind k, uint32_t idx, int64_t hour,
-               enum meter meter, __int128 q, struct nb_error *err)
+               uint16_t meter, __int128 q, struct nb_error *err)
 {
     if (r->nopen && r->hour != hour && flush_open(m, r, k, idx, err) < 0) {
         return -1;
@@ -334,12 +370,17 @@ static int add(struct meter_run *m, struct res *r, enum kind k, uint32_t idx, in
 static int close_row(struct meter_run *m, struct res *r, enum kind k, uint32_t idx, int64_t end,
                      bool last, struct nb_error *err)
 {
-    enum meter meter;
+    uint16_t meter;
     __int128 per_s = 1;
     if (k == K_NET) {
         return 0; /* point events: no intervals */
     }
-    if (k == K_IMAGE) {
+    if (k == K_METER) {
+        if (!r->on) {
+            return 0;
+        }
+        meter = r->meter;
+    } else if (k == K_IMAGE) {
         if (r->bytes <= 0) {
             return 0;
         }
@@ -359,7 +400,8 @@ static int close_row(struct meter_run *m, struct res *r, enum kind k, uint32_t i
             return -1;
         }
     }
-    if (meter != M_INSTANCE_RUNNING || last) {
+    /* The plan's minimum run is an instance's (EC2's 60 s); an on/off meter bills its seconds. */
+    if (k != K_INSTANCE || meter != M_INSTANCE_RUNNING || last) {
         return 0;
     }
     int64_t secs = (end - r->since) / USEC_PER_S;
@@ -540,6 +582,80 @@ static int on_net(void *ctx, const struct billing_field *f, int n, struct nb_err
                : 0;
 }
 
+/* The K_METER resource of tenant 'tenant', resource id 'id' and meter 'meter', created empty
+ * when new; NULL when out of memory. Its key holds the three unambiguously: the meter's index,
+ * the tenant's length, the tenant, then the id. */
+static struct res *meter_res_of(struct meter_run *m, const struct billing_field *tenant,
+                                const struct billing_field *id, uint16_t meter, uint32_t *idx)
+{
+    size_t need = 32 + (size_t)tenant->len + (size_t)id->len;
+    if (need > m->keycap) {
+        char *key = realloc(m->key, need);
+        if (!key) {
+            return NULL;
+        }
+        m->key = key;
+        m->keycap = need;
+    }
+    size_t n = (size_t)snprintf(m->key, need, "%u:%d:", (unsigned)meter, (int)tenant->len);
+    memcpy(m->key + n, tenant->data, (size_t)tenant->len);
+    memcpy(m->key + n + (size_t)tenant->len, id->data, (size_t)id->len);
+    return res_of_key(m, K_METER, m->key, n + (size_t)tenant->len + (size_t)id->len, idx);
+}
+
+/* Carried meters and meter events, in time order per (tenant, resource, meter):
+ * (resource_id, tenant_id, meter, sku, time, active, event). An active row starts the meter (or,
+ * when it runs, goes on with the row's sku), an inactive one stops it. */
+static int on_meter(void *ctx, const struct billing_field *f, int n, struct nb_error *err)
+{
+    struct meter_run *m = ctx;
+    if (!fields_ok(f, n, 7, 1u << 4) || f[5].len != 1 || f[6].len != 1) {
+        return bad_row(err);
+    }
+    long meter = strtab_intern(&m->meters, f[2].data, (size_t)f[2].len);
+    if (meter < 0) {
+        return oom(err);
+    }
+    if (meter < M_FIXED || meter > UINT16_MAX) {
+        /* Its records would collide with those of the meter's own table. */
+        nb_error_set(err, NB_ERR_INVALID, "meter_events may not hold meter \"%s\"%s",
+                     m->meters.strs[meter],
+                     meter < M_FIXED ? ": it is metered from its own table" : ": too many meters");
+        return -1;
+    }
+    uint32_t idx;
+    struct res *r = meter_res_of(m, &f[1], &f[0], (uint16_t)meter, &idx);
+    int64_t ts = trunc_to(billing_field_int64(&f[4]), USEC_PER_S);
+    if (!r) {
+        return oom(err);
+    }
+    if (r->live && close_row(m, r, K_METER, idx, ts, false, err) < 0) {
+        return -1;
+    }
+    if (!r->live) {
+        long tenant = strtab_intern(&m->tenants, f[1].data, (size_t)f[1].len);
+        long name = strtab_intern(&m->names, f[0].data, (size_t)f[0].len);
+        if (tenant < 0 || name < 0) {
+            return oom(err);
+        }
+        r->tenant = (uint32_t)tenant;
+        r->name = (uint32_t)name;
+        r->meter = (uint16_t)meter;
+    }
+    if (!r->live || !same(m->skus.strs[r->sku], &f[3])) {
+        long sku = intern_sku(m, f[3].data, (size_t)f[3].len);
+        if (sku < 0) {
+            return oom(err);
+        }
+        r->sku = (uint32_t)sku;
+    }
+    r->on = f[5].data[0] != 0;
+    r->since = ts;
+    r->live = true;
+    r->from_event = f[6].data[0] != 0;
+    return 0;
+}
+
 /* Ends every live row at h1 and turns what is still open into records. */
 static int meter_finish(struct meter_run *m, struct nb_error *err)
 {
@@ -562,7 +678,8 @@ static int cmp_rank(const void *a, const void *b, void *strs)
 }
 
 /* Stores in 'rank[i]' the position of 'strs[i]' in byte order (PostgreSQL's "C" collation
- * order). Returns 0, or -1 when out of memory. */
+ * order); equal strings (the id of an instance and of its network bytes) have equal ranks.
+ * Returns 0, or -1 when out of memory. */
 static int rank_of(char **strs, uint32_t n, uint32_t *rank)
 {
     uint32_t *order = malloc((n ? n : 1) * sizeof *order);
@@ -576,7 +693,7 @@ static int rank_of(char **strs, uint32_t n, uint32_t *rank)
         qsort_r(order, n, sizeof *order, cmp_rank, strs);
     }
     for (uint32_t i = 0; i < n; i++) {
-        rank[order[i]] = i;
+        rank[order[i]] = i && !strcmp(strs[order[i]], strs[order[i - 1]]) ? rank[order[i - 1]] : i;
     }
     free(order);
     return 0;
@@ -594,8 +711,8 @@ static int cmp_rec(const void *pa, const void *pb)
     if (a->rr != b->rr) {
         return a->rr < b->rr ? -1 : 1;
     }
-    if (a->meter != b->meter) {
-        return a->meter < b->meter ? -1 : 1;
+    if (a->rm != b->rm) {
+        return a->rm < b->rm ? -1 : 1;
     }
     return a->rs < b->rs ? -1 : a->rs > b->rs;
 }
@@ -611,25 +728,28 @@ static int sort_records(struct meter_run *m, struct nb_error *err)
     }
     uint32_t *rt = malloc((m->tenants.n + 1) * sizeof *rt);
     uint32_t *rs = malloc((m->skus.n + 1) * sizeof *rs);
+    uint32_t *rm = malloc((m->meters.n + 1) * sizeof *rm);
     uint32_t *rr = malloc((first[K_COUNT] + 1) * sizeof *rr);
     char **ids = malloc((first[K_COUNT] + 1) * sizeof *ids);
     int rc = -1;
-    if (!rt || !rs || !rr || !ids) {
+    if (!rt || !rs || !rm || !rr || !ids) {
         goto done;
     }
     for (int k = 0; k < K_COUNT; k++) {
         for (uint32_t i = 0; i < m->ids[k].n; i++) {
-            ids[first[k] + i] = m->ids[k].strs[i];
+            ids[first[k] + i] = res_name(m, (enum kind)k, i);
         }
     }
     if (rank_of(m->tenants.strs, m->tenants.n, rt) < 0 ||
-        rank_of(m->skus.strs, m->skus.n, rs) < 0 || rank_of(ids, first[K_COUNT], rr) < 0) {
+        rank_of(m->skus.strs, m->skus.n, rs) < 0 || rank_of(m->meters.strs, m->meters.n, rm) < 0 ||
+        rank_of(ids, first[K_COUNT], rr) < 0) {
         goto done;
     }
     for (size_t i = 0; i < m->nrecs; i++) {
         struct rec *r = &m->recs[i];
         r->rt = rt[r->tenant];
         r->rs = rs[r->sku];
+        r->rm = (uint16_t)rm[r->meter];
         r->rr = rr[first[r->kind] + r->res];
     }
     if (m->nrecs) {
@@ -639,6 +759,7 @@ static int sort_records(struct meter_run *m, struct nb_error *err)
 done:
     free(rt);
     free(rs);
+    free(rm);
     free(rr);
     free(ids);
     return rc < 0 ? oom(err) : 0;
@@ -646,7 +767,8 @@ done:
 
 /* Rebuilds the carried state at time $1 from the whole event history. */
 static const char REWIND_SQL[] = "DELETE FROM billing_instance_carry;"
-                                 "DELETE FROM billing_image_carry;";
+                                 "DELETE FROM billing_image_carry;"
+                                 "DELETE FROM billing_meter_carry;";
 static const char REWIND_INSTANCES_SQL[] =
     "INSERT INTO billing_instance_carry (instance_id, tenant_id, instance_type, state, since)"
     " SELECT instance_id, tenant_id, instance_type, to_state, date_trunc('second', at)"
@@ -659,6 +781,13 @@ static const char REWIND_IMAGES_SQL[] =
     " FROM (SELECT DISTINCT ON (image_id) * FROM image_storage_events"
     "       WHERE at < $1::timestamptz ORDER BY image_id, at DESC, id DESC) l"
     " WHERE bytes > 0";
+static const char REWIND_METERS_SQL[] =
+    "INSERT INTO billing_meter_carry (tenant_id, resource_id, meter, sku, since)"
+    " SELECT tenant_id, resource_id, meter, sku, date_trunc('second', at)"
+    " FROM (SELECT DISTINCT ON (tenant_id, resource_id, meter) * FROM meter_events"
+    "       WHERE at < $1::timestamptz"
+    "       ORDER BY tenant_id, resource_id, meter, at DESC, id DESC) l"
+    " WHERE active";
 
 /* Opens a billing transaction: UTC, room to sort in memory, the billing lock. */
 static int begin_locked(struct nb_pg_conn *conn, struct nb_error *err)
@@ -695,21 +824,24 @@ static int rewind_to(struct nb_pg_conn *conn, const char *from, char *h, struct 
     }
     take_value(res, h, BILLING_TIME_LEN);
     p[0] = h;
-    PGresult *r1 = NULL, *r2 = NULL, *r3 = NULL;
+    PGresult *r1 = NULL, *r2 = NULL, *r3 = NULL, *r4 = NULL;
     if (nb_pg_command(conn, REWIND_SQL, err) < 0 ||
         !(r1 = nb_pg_exec(conn, REWIND_INSTANCES_SQL, 1, p, err)) ||
         !(r2 = nb_pg_exec(conn, REWIND_IMAGES_SQL, 1, p, err)) ||
-        !(r3 = nb_pg_exec(conn,
+        !(r3 = nb_pg_exec(conn, REWIND_METERS_SQL, 1, p, err)) ||
+        !(r4 = nb_pg_exec(conn,
                           "UPDATE billing_watermark SET aggregated_until = $1::timestamptz,"
                           " updated_at = now()",
                           1, p, err))) {
         PQclear(r1);
         PQclear(r2);
+        PQclear(r3);
         goto fail;
     }
     PQclear(r1);
     PQclear(r2);
     PQclear(r3);
+    PQclear(r4);
     if (nb_pg_commit(conn, err) < 0) {
         return -1;
     }
@@ -736,7 +868,8 @@ static int next_batch(struct nb_pg_conn *conn, const struct billing_agg_opts *o,
         "WITH w AS ("
         "  SELECT coalesce(aggregated_until,"
         "                  date_trunc('hour', least((SELECT min(at) FROM instance_events),"
-        "                                           (SELECT min(at) FROM image_storage_events))))"
+        "                                           (SELECT min(at) FROM image_storage_events),"
+        "                                           (SELECT min(at) FROM meter_events))))"
         "             AS h0,"
         "         least(date_trunc('hour', coalesce($1::timestamptz, 'infinity')),"
         "               date_trunc('hour', now() - make_interval(secs => $2::int))) AS lim"
@@ -767,7 +900,7 @@ static int next_batch(struct nb_pg_conn *conn, const struct billing_agg_opts *o,
  * The carried state is still read inside the transaction, and a batch whose hours turn out not
  * to be [h0, h1) reads its events itself. Any failure here only turns the read-ahead off. */
 struct events {
-    struct billing_copy_data inst, img, net; /* binary COPY output */
+    struct billing_copy_data inst, img, net, meter; /* binary COPY output */
 };
 
 struct prefetch {
@@ -793,8 +926,12 @@ static const char IMAGE_EVENTS_SQL[] =
     "COPY (SELECT image_id, tenant_id, bytes, at, true"
     " FROM image_storage_events WHERE at >= %s AND at < %s ORDER BY at, id)"
     " TO STDOUT (FORMAT binary)";
+static const char METER_EVENTS_SQL[] =
+    "COPY (SELECT resource_id, tenant_id, meter, sku, at, active, true"
+    " FROM meter_events WHERE at >= %s AND at < %s ORDER BY at, id)"
+    " TO STDOUT (FORMAT binary)";
 
-/* Formats 'fmt' (INSTANCE_EVENTS_SQL, IMAGE_EVENTS_SQL) for [h0, h1) into 'sql'. Returns 0, or
+/* Formats 'fmt' (one of the *_EVENTS_SQL above) for [h0, h1) into 'sql'. Returns 0, or
  * -1 with 'err'. */
 static int events_sql(PGconn *pg, const char *fmt, const char *h0, const char *h1, char *sql,
                       size_t size, struct nb_error *err)
@@ -841,7 +978,9 @@ static void *prefetch_main(void *arg)
         events_sql(pf->pg, IMAGE_EVENTS_SQL, pf->h0, pf->h1, sql, sizeof sql, &pf->err) < 0 ||
         billing_copy_fetch(pf->pg, sql, &pf->ev.img, &pf->err) < 0 ||
         events_sql(pf->pg, NET_EVENTS_SQL, pf->h0, pf->h1, sql, sizeof sql, &pf->err) < 0 ||
-        billing_copy_fetch(pf->pg, sql, &pf->ev.net, &pf->err) < 0) {
+        billing_copy_fetch(pf->pg, sql, &pf->ev.net, &pf->err) < 0 ||
+        events_sql(pf->pg, METER_EVENTS_SQL, pf->h0, pf->h1, sql, sizeof sql, &pf->err) < 0 ||
+        billing_copy_fetch(pf->pg, sql, &pf->ev.meter, &pf->err) < 0) {
         return NULL;
     }
     pf->rc = 0;
@@ -856,7 +995,7 @@ static void prefetch_start(struct prefetch *pf, const char *h0, const char *h1)
     }
     snprintf(pf->h0, sizeof pf->h0, "%s", h0);
     snprintf(pf->h1, sizeof pf->h1, "%s", h1);
-    pf->ev.inst.len = pf->ev.img.len = pf->ev.net.len = 0;
+    pf->ev.inst.len = pf->ev.img.len = pf->ev.net.len = pf->ev.meter.len = 0;
     nb_error_clear(&pf->err);
     pf->running = pthread_create(&pf->thread, NULL, prefetch_main, pf) == 0;
     pf->failed = !pf->running;
@@ -894,6 +1033,7 @@ static void prefetch_end(struct prefetch *pf)
     free(pf->ev.inst.buf);
     free(pf->ev.img.buf);
     free(pf->ev.net.buf);
+    free(pf->ev.meter.buf);
 }
 
 /* Reads what the batch needs: instance types, plans, the carried state and the batch's events
@@ -902,7 +1042,7 @@ static void prefetch_end(struct prefetch *pf)
 static int meter_read(PGconn *pg, struct meter_run *m, const char *h0, const char *h1,
                       const struct events *ahead, struct nb_error *err)
 {
-    char isql[1024], gsql[1024], nsql[1024];
+    char isql[1024], gsql[1024], nsql[1024], msql[1024];
     if (billing_copy_read(pg,
                           "COPY (SELECT name, disk_gib::bigint FROM instance_types)"
                           " TO STDOUT (FORMAT binary)",
@@ -918,22 +1058,29 @@ static int meter_read(PGconn *pg, struct meter_run *m, const char *h0, const cha
         billing_copy_read(pg,
                           "COPY (SELECT image_id, tenant_id, bytes, since, false"
                           " FROM billing_image_carry) TO STDOUT (FORMAT binary)",
-                          on_image, m, err) < 0) {
+                          on_image, m, err) < 0 ||
+        billing_copy_read(pg,
+                          "COPY (SELECT resource_id, tenant_id, meter, sku, since, true, false"
+                          " FROM billing_meter_carry) TO STDOUT (FORMAT binary)",
+                          on_meter, m, err) < 0) {
         return -1;
     }
     if (ahead) {
         return billing_copy_parse(&ahead->inst, on_instance, m, err) < 0 ||
                        billing_copy_parse(&ahead->img, on_image, m, err) < 0 ||
-                       billing_copy_parse(&ahead->net, on_net, m, err) < 0
+                       billing_copy_parse(&ahead->net, on_net, m, err) < 0 ||
+                       billing_copy_parse(&ahead->meter, on_meter, m, err) < 0
                    ? -1
                    : 0;
     }
     return events_sql(pg, INSTANCE_EVENTS_SQL, h0, h1, isql, sizeof isql, err) < 0 ||
                    events_sql(pg, IMAGE_EVENTS_SQL, h0, h1, gsql, sizeof gsql, err) < 0 ||
                    events_sql(pg, NET_EVENTS_SQL, h0, h1, nsql, sizeof nsql, err) < 0 ||
+                   events_sql(pg, METER_EVENTS_SQL, h0, h1, msql, sizeof msql, err) < 0 ||
                    billing_copy_read(pg, isql, on_instance, m, err) < 0 ||
                    billing_copy_read(pg, gsql, on_image, m, err) < 0 ||
-                   billing_copy_read(pg, nsql, on_net, m, err) < 0
+                   billing_copy_read(pg, nsql, on_net, m, err) < 0 ||
+                   billing_copy_read(pg, msql, on_meter, m, err) < 0
                ? -1
                : 0;
 }
@@ -955,13 +1102,64 @@ static int write_records(PGconn *pg, const struct meter_run *m, const char *tabl
         const struct rec *r = &m->recs[i];
         billing_copy_row(&w, 6);
         billing_copy_text(&w, m->tenants.strs[r->tenant]);
-        billing_copy_text(&w, m->ids[r->kind].strs[r->res]);
-        billing_copy_text(&w, METER_NAMES[r->meter]);
+        billing_copy_text(&w, res_name(m, (enum kind)r->kind, r->res));
+        billing_copy_text(&w, m->meters.strs[r->meter]);
         billing_copy_text(&w, m->skus.strs[r->sku]);
         billing_copy_int64(&w, r->hour);
         billing_copy_int64(&w, r->q);
     }
     return billing_copy_end(&w, NULL, err);
+}
+
+/* Replaces the carried meters that had events in the batch with their last row: kept while the
+ * meter runs, removed once it stopped. Most batches have no meter events: nothing to do then. */
+static int write_meter_carry(struct nb_pg_conn *conn, const struct meter_run *m,
+                             struct nb_error *err)
+{
+    bool any = false;
+    for (uint32_t i = 0; i < m->ids[K_METER].n && !any; i++) {
+        any = m->res[K_METER][i].from_event;
+    }
+    if (!any) {
+        return 0;
+    }
+    struct billing_copy_writer w;
+    if (nb_pg_command(conn,
+                      "CREATE TEMP TABLE billing_mcarry_new"
+                      " (LIKE billing_meter_carry, active boolean NOT NULL) ON COMMIT DROP",
+                      err) < 0 ||
+        billing_copy_begin(&w, nb_pg_raw(conn),
+                           "COPY billing_mcarry_new (tenant_id, resource_id, meter, sku, since,"
+                           " active) FROM STDIN (FORMAT binary)",
+                           err) < 0) {
+        return -1;
+    }
+    for (uint32_t i = 0; i < m->ids[K_METER].n; i++) {
+        const struct res *r = &m->res[K_METER][i];
+        if (r->from_event) {
+            billing_copy_row(&w, 6);
+            billing_copy_text(&w, m->tenants.strs[r->tenant]);
+            billing_copy_text(&w, m->names.strs[r->name]);
+            billing_copy_text(&w, m->meters.strs[r->meter]);
+            billing_copy_text(&w, m->skus.strs[r->sku]);
+            billing_copy_int64(&w, r->since);
+            billing_copy_bool(&w, r->on);
+        }
+    }
+    if (billing_copy_end(&w, NULL, err) < 0) {
+        return -1;
+    }
+    return nb_pg_command(
+        conn,
+        "DELETE FROM billing_meter_carry c USING billing_mcarry_new n"
+        " WHERE (c.tenant_id, c.resource_id, c.meter) = (n.tenant_id, n.resource_id, n.meter)"
+        "   AND NOT n.active;"
+        "INSERT INTO billing_meter_carry (tenant_id, resource_id, meter, sku, since)"
+        " SELECT tenant_id, resource_id, meter, sku, since FROM billing_mcarry_new WHERE active"
+        " ON CONFLICT (tenant_id, resource_id, meter) DO UPDATE SET sku = EXCLUDED.sku,"
+        "     since = EXCLUDED.since;"
+        "DROP TABLE billing_mcarry_new",
+        err);
 }
 
 /* Replaces the carried rows of the resources that had events in the batch with their last row:
@@ -1013,24 +1211,28 @@ static int write_carry(struct nb_pg_conn *conn, const struct meter_run *m, struc
     if (billing_copy_end(&w, NULL, err) < 0) {
         return -1;
     }
-    return nb_pg_command(
-        conn,
-        "DELETE FROM billing_instance_carry c USING billing_icarry_new n"
-        " WHERE c.instance_id = n.instance_id AND n.state = 'terminated';"
-        "INSERT INTO billing_instance_carry (instance_id, tenant_id, instance_type, state, since)"
-        " SELECT instance_id, tenant_id, instance_type, state, since FROM billing_icarry_new"
-        " WHERE state <> 'terminated'"
-        " ON CONFLICT (instance_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id,"
-        "     instance_type = EXCLUDED.instance_type, state = EXCLUDED.state,"
-        "     since = EXCLUDED.since;"
-        "DELETE FROM billing_image_carry c USING billing_gcarry_new n"
-        " WHERE c.image_id = n.image_id AND n.bytes = 0;"
-        "INSERT INTO billing_image_carry (image_id, tenant_id, bytes, since)"
-        " SELECT image_id, tenant_id, bytes, since FROM billing_gcarry_new WHERE bytes <> 0"
-        " ON CONFLICT (image_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id,"
-        "     bytes = EXCLUDED.bytes, since = EXCLUDED.since;"
-        "DROP TABLE billing_icarry_new, billing_gcarry_new",
-        err);
+    if (nb_pg_command(
+            conn,
+            "DELETE FROM billing_instance_carry c USING billing_icarry_new n"
+            " WHERE c.instance_id = n.instance_id AND n.state = 'terminated';"
+            "INSERT INTO billing_instance_carry (instance_id, tenant_id, instance_type, state, "
+            "since)"
+            " SELECT instance_id, tenant_id, instance_type, state, since FROM billing_icarry_new"
+            " WHERE state <> 'terminated'"
+            " ON CONFLICT (instance_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id,"
+            "     instance_type = EXCLUDED.instance_type, state = EXCLUDED.state,"
+            "     since = EXCLUDED.since;"
+            "DELETE FROM billing_image_carry c USING billing_gcarry_new n"
+            " WHERE c.image_id = n.image_id AND n.bytes = 0;"
+            "INSERT INTO billing_image_carry (image_id, tenant_id, bytes, since)"
+            " SELECT image_id, tenant_id, bytes, since FROM billing_gcarry_new WHERE bytes <> 0"
+            " ON CONFLICT (image_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id,"
+            "     bytes = EXCLUDED.bytes, since = EXCLUDED.since;"
+            "DROP TABLE billing_icarry_new, billing_gcarry_new",
+            err) < 0) {
+        return -1;
+    }
+    return write_meter_carry(conn, m, err);
 }
 
 /* A batch over hours that hold no records yet (the normal case: the watermark moves forward)
@@ -1184,5 +1386,6 @@ int billing_aggregate(struct nb_pg_conn *conn, const struct billing_agg_opts *o,
     free(ev.inst.buf);
     free(ev.img.buf);
     free(ev.net.buf);
+    free(ev.meter.buf);
     return rc;
 }

@@ -74,6 +74,13 @@ enum billing_format { BILLING_JSON, BILLING_CSV };
 int billing_export(struct nb_pg_conn *conn, const char *period, const char *tenant_id,
                    enum billing_format format, FILE *out, struct nb_error *err);
 
+/* Writes invoice 'id' as billing_export() does. With 'tenant_id' (may be NULL: any tenant's),
+ * only that tenant's invoice is found: another tenant's is NB_ERR_NOT_FOUND too. Returns 0, or
+ * -1 with 'err' set. The CSV is a header row, then one row per invoice line (the invoice's id,
+ * tenant, period, state and currency, then the line's columns), lines ending in CRLF (RFC 4180). */
+int billing_export_invoice(struct nb_pg_conn *conn, const char *id, const char *tenant_id,
+                           enum billing_format format, FILE *out, struct nb_error *err);
+
 /* Raises the budget alerts due: for each tenant with a budget, when the rated usage of the
  * period of the last aggregated hour reaches its threshold, one budget_alerts row per period and
  * threshold (and a NOTIFY nubo_budget_alert). Returns the number of new alerts, or -1 with

@@ -1,5 +1,7 @@
-/* Invoice export as JSON or CSV (billing.h, docs/billing.md). Money stays integer micro-units;
- * quantities, which may pass 2^53 (byte-seconds), are decimal strings in JSON. */
+/* Invoice export as JSON or CSV (billing.h, docs/billing.md), for nubo-billing --export and for
+ * the gateway's GET /v1/invoices/{id} as CSV (both write CSV with this code only). Money stays
+ * integer micro-units; quantities, which may pass 2^53 (byte-seconds), are decimal strings in
+ * JSON. */
 #include "billing.h"
 
 #include "nubo/error.h"
@@ -39,28 +41,11 @@ static void csv_field(FILE *out, const char *v)
     fputc('"', out);
 }
 
-int billing_export(struct nb_pg_conn *conn, const char *period, const char *tenant_id,
-                   enum billing_format format, FILE *out, struct nb_error *err)
+/* Writes the invoice 'inv' (one row: id, tenant_id, period, state, currency, total_micros,
+ * created_at) with its lines to 'out'. */
+static int write_invoice(struct nb_pg_conn *conn, PGresult *inv, enum billing_format format,
+                         FILE *out, struct nb_error *err)
 {
-    if (billing_period_check(period, err) < 0) {
-        return -1;
-    }
-    const char *p[2] = {period, tenant_id};
-    PGresult *inv =
-        nb_pg_exec(conn,
-                   "SELECT id, tenant_id, period, state, currency, total_micros,"
-                   " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-                   " FROM invoices WHERE period = $1 AND tenant_id = $2",
-                   2, p, err);
-    if (!inv) {
-        return -1;
-    }
-    if (PQntuples(inv) != 1) {
-        nb_error_set(err, NB_ERR_NOT_FOUND, "no invoice for tenant \"%s\" in period \"%s\"",
-                     tenant_id, period);
-        PQclear(inv);
-        return -1;
-    }
     const char *id = PQgetvalue(inv, 0, 0);
     const char *lp[1] = {id};
     PGresult *lines =
@@ -72,7 +57,6 @@ int billing_export(struct nb_pg_conn *conn, const char *period, const char *tena
                    " FROM invoice_lines WHERE invoice_id = $1 ORDER BY line_no",
                    1, lp, err);
     if (!lines) {
-        PQclear(inv);
         return -1;
     }
     int n = PQntuples(lines);
@@ -115,10 +99,66 @@ int billing_export(struct nb_pg_conn *conn, const char *period, const char *tena
         json_decref(doc);
     }
     PQclear(lines);
-    PQclear(inv);
     if (ferror(out)) {
         nb_error_set(err, NB_ERR_IO, "could not write the export");
         return -1;
     }
     return 0;
+}
+
+/* Writes the invoice that 'sql' (the columns write_invoice() wants, parameters 'p') selects, with
+ * its lines, read in one snapshot: the lines are the invoice's even while --invoice rewrites the
+ * period's drafts. Returns 1, 0 when there is no such invoice, or -1 with 'err' set. */
+static int export_one(struct nb_pg_conn *conn, const char *sql, const char *const p[2],
+                      enum billing_format format, FILE *out, struct nb_error *err)
+{
+    if (nb_pg_begin(conn, err) < 0) {
+        return -1;
+    }
+    PGresult *inv = NULL;
+    int rc;
+    if (nb_pg_command(conn, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", err) <
+            0 ||
+        !(inv = nb_pg_exec(conn, sql, 2, p, err))) {
+        rc = -1;
+    } else if (PQntuples(inv) != 1) {
+        rc = 0;
+    } else {
+        rc = write_invoice(conn, inv, format, out, err) < 0 ? -1 : 1;
+    }
+    PQclear(inv);
+    nb_pg_rollback(conn); /* read only: nothing to keep */
+    return rc;
+}
+
+#define INVOICE_SQL                                                                                \
+    "SELECT id, tenant_id, period, state, currency, total_micros,"                                 \
+    " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM invoices"
+
+int billing_export(struct nb_pg_conn *conn, const char *period, const char *tenant_id,
+                   enum billing_format format, FILE *out, struct nb_error *err)
+{
+    if (billing_period_check(period, err) < 0) {
+        return -1;
+    }
+    const char *p[2] = {period, tenant_id};
+    int rc =
+        export_one(conn, INVOICE_SQL " WHERE period = $1 AND tenant_id = $2", p, format, out, err);
+    if (rc == 0) {
+        nb_error_set(err, NB_ERR_NOT_FOUND, "no invoice for tenant \"%s\" in period \"%s\"",
+                     tenant_id, period);
+    }
+    return rc > 0 ? 0 : -1;
+}
+
+int billing_export_invoice(struct nb_pg_conn *conn, const char *id, const char *tenant_id,
+                           enum billing_format format, FILE *out, struct nb_error *err)
+{
+    const char *p[2] = {id, tenant_id};
+    int rc = export_one(conn, INVOICE_SQL " WHERE id = $1 AND ($2::text IS NULL OR tenant_id = $2)",
+                        p, format, out, err);
+    if (rc == 0) {
+        nb_error_set(err, NB_ERR_NOT_FOUND, "the invoice \"%s\" does not exist", id);
+    }
+    return rc > 0 ? 0 : -1;
 }

@@ -324,6 +324,13 @@ void billing_copy_int64(struct billing_copy_writer *w, int64_t v)
     put32(w, (uint32_t)v);
 }
 
+void billing_copy_bool(struct billing_copy_writer *w, bool v)
+{
+    unsigned char b = v ? 1 : 0;
+    put32(w, 1);
+    put(w, &b, 1);
+}
+
 int billing_copy_end(struct billing_copy_writer *w, long long *rows, struct nb_error *err)
 {
     static const unsigned char trailer[2] = {0xff, 0xff};

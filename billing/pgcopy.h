@@ -8,6 +8,7 @@
 #define NUBO_BILLING_PGCOPY_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +69,7 @@ int billing_copy_begin(struct billing_copy_writer *w, PGconn *pg, const char *sq
 void billing_copy_row(struct billing_copy_writer *w, int nfields);
 void billing_copy_text(struct billing_copy_writer *w, const char *s);
 void billing_copy_int64(struct billing_copy_writer *w, int64_t v);
+void billing_copy_bool(struct billing_copy_writer *w, bool v);
 
 /* Sends the rest and ends the COPY; frees the buffer. Stores the rows copied in '*rows' (may be
  * NULL). Returns 0, or -1 with 'err' set (e.g. NB_ERR_CONFLICT for a duplicate key). */

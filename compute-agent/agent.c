@@ -222,6 +222,7 @@ json_t *agent_reconcile(struct agent_ctx *a, struct nb_error *err)
             drift(found, doms[i].id, "a domain the control plane does not place here",
                   "destroyed with its disks");
             if (agent_virt_terminate(a->virt, doms[i].id, &e) < 0 ||
+                agent_unplug_saved(a, doms[i].id, &e) < 0 ||
                 agent_disks_remove(&dc, doms[i].id, &e) < 0) {
                 nb_err("reconcile: could not remove instance %s: %s", doms[i].id, e.msg);
             }
@@ -232,9 +233,16 @@ json_t *agent_reconcile(struct agent_ctx *a, struct nb_error *err)
                 doms[i].state != AGENT_VIRT_RUNNING) {
                 drift(found, doms[i].id, agent_virt_state_name(doms[i].state),
                       "started (the control plane has it running)");
-                if (agent_virt_start(a->virt, doms[i].id, &e) < 0) {
+                if (agent_plug_saved(a, doms[i].id, &e) < 0 ||
+                    agent_virt_start(a->virt, doms[i].id, &e) < 0) {
                     nb_err("reconcile: could not start instance %s: %s", doms[i].id, e.msg);
                 }
+            } else if (doms[i].state == AGENT_VIRT_RUNNING &&
+                       agent_plug_saved(a, doms[i].id, &e) < 0) {
+                /* Its taps into Open vSwitch again (idempotent): the bridge may have been
+                 * made anew while the agent was away. */
+                nb_err("reconcile: instance %s: %s%s%s", doms[i].id, e.msg, e.detail[0] ? ": " : "",
+                       e.detail);
             }
         }
         pthread_mutex_unlock(mu);
@@ -273,7 +281,8 @@ json_t *agent_reconcile(struct agent_ctx *a, struct nb_error *err)
         if (!dom) {
             struct nb_error e = {0};
             drift(found, de->d_name, "disks of an instance not placed here", "removed");
-            if (agent_disks_remove(&dc, de->d_name, &e) < 0) {
+            if (agent_unplug_saved(a, de->d_name, &e) < 0 ||
+                agent_disks_remove(&dc, de->d_name, &e) < 0) {
                 nb_err("reconcile: %s", e.msg);
             }
         }
@@ -433,6 +442,9 @@ struct agent_ctx *agent_open(const struct nb_config *cfg, struct nb_error *err)
              nb_config_get(cfg, "agent.state_dir", "/var/lib/nubo/agent"));
     snprintf(a->vnc_listen, sizeof a->vnc_listen, "%s",
              nb_config_get(cfg, "agent.vnc_listen", "127.0.0.1"));
+    snprintf(a->ovs_bridge, sizeof a->ovs_bridge, "%s",
+             nb_config_get(cfg, "agent.bridge", "br-int"));
+    snprintf(a->ovs_rundir, sizeof a->ovs_rundir, "%s", nb_config_get(cfg, "ovs.rundir", ""));
     char sub[PATH_MAX];
     snprintf(sub, sizeof sub, "%s/instances", a->state_dir);
     if (agent_disks_make_dir(sub, err) < 0) {

@@ -54,6 +54,8 @@ struct agent_ctx {
     char state_dir[2048];    /* short enough for the paths made under it */
     char virt_type[8];       /* "kvm" or "qemu", decided at start */
     char vnc_listen[64];
+    char ovs_bridge[32];       /* where instances' interfaces are plugged (vif.h) */
+    char ovs_rundir[PATH_MAX]; /* Open vSwitch's run directory; "": ovs-vsctl's default */
     int stop_grace_ms;
     int heartbeat_ms;
     struct agent_virt *virt; /* == virts[0]: queries, reconcile, stats */
@@ -102,7 +104,8 @@ void agent_close(struct agent_ctx *a);
 /* Compares this node's domains with the instances the control plane places here and repairs
  * the difference: a domain the control plane does not know (or has terminated) is destroyed
  * with its disks; a running instance whose domain is gone or shut off is started again (when
- * its disks are there); leftover instance directories are removed. Returns a new reference
+ * its disks are there), a running one gets its network interfaces plugged again (vif.h);
+ * leftover instance directories are removed. Returns a new reference
  * describing what drifted ([{"instance_id", "found", "action"}]), or NULL with 'err'. */
 json_t *agent_reconcile(struct agent_ctx *a, struct nb_error *err);
 
@@ -118,8 +121,15 @@ int agent_stop_instance(struct agent_ctx *a, const char *id, bool force, struct 
 int agent_start_instance(struct agent_ctx *a, const char *id, struct nb_error *err);
 int agent_reboot_instance(struct agent_ctx *a, const char *id, struct nb_error *err);
 
-/* Destroys and undefines the domain and deletes the instance's disks. Absent is fine. */
+/* Destroys and undefines the domain, unplugs its network interfaces and deletes the instance's
+ * disks. Absent is fine. */
 int agent_terminate(struct agent_ctx *a, const char *id, struct nb_error *err);
+
+/* Plugs (again) the network interfaces that the saved spec of instance 'id' names (vif.h), or
+ * unplugs them; an instance without a saved spec or interfaces has nothing to do. The caller
+ * holds the instance's lock. Return 0, or -1 with 'err' set. */
+int agent_plug_saved(struct agent_ctx *a, const char *id, struct nb_error *err);
+int agent_unplug_saved(struct agent_ctx *a, const char *id, struct nb_error *err);
 
 /* Snapshots the instance's root disk (the overlay flattened with its base, crash-consistent
  * when the guest runs) into STATE/snapshots/<image_id>.qcow2, which this agent serves at

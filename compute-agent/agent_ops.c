@@ -2,7 +2,11 @@
  *
  * A spawn writes the scheduler's spec to STATE/instances/<id>/spec.json first: the instance's
  * images are pinned in the cache by it (image_in_use() in agent.c), and a later start or reboot
- * after a node restart knows what the instance is. */
+ * after a node restart knows what the instance is.
+ *
+ * An instance launched into a subnet has network interfaces in its spec ("interfaces": [{"id",
+ * "mac"}]): their taps are made and plugged into Open vSwitch before the domain starts (vif.h),
+ * again before every start (a host reboot loses them), and removed after the domain is gone. */
 #include "agent.h"
 
 #include <dirent.h>
@@ -18,6 +22,7 @@
 #include "disks.h"
 #include "domxml.h"
 #include "imgcache.h"
+#include "vif.h"
 #include "virt.h"
 
 #include <openssl/evp.h>
@@ -29,6 +34,7 @@
 #include "nubo/log.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0"
+#define MAX_IFACES      8
 
 static struct agent_disks_config disks_cfg(const struct agent_ctx *a)
 {
@@ -130,6 +136,90 @@ static size_t spec_keys(const json_t *spec, const char **keys, size_t max)
     return n;
 }
 
+static struct agent_vif_config vif_cfg(const struct agent_ctx *a)
+{
+    return (struct agent_vif_config){.bridge = a->ovs_bridge, .rundir = a->ovs_rundir};
+}
+
+/* The network interfaces of 'spec' into 'out' (pointers into 'spec'), in order. Returns their
+ * number, or -1 with 'err' set when one is malformed or there are more than MAX_IFACES. */
+static int spec_ifaces(const json_t *spec, struct agent_vif *out, struct nb_error *err)
+{
+    const json_t *arr = json_object_get(spec, "interfaces");
+    size_t i;
+    json_t *v;
+    if (json_array_size(arr) > MAX_IFACES) {
+        nb_error_set(err, NB_ERR_INVALID, "an instance has at most %d network interfaces",
+                     MAX_IFACES);
+        return -1;
+    }
+    json_array_foreach(arr, i, v)
+    {
+        out[i] = (struct agent_vif){.id = json_string_value(json_object_get(v, "id")),
+                                    .mac = json_string_value(json_object_get(v, "mac"))};
+        if (!agent_vif_valid(&out[i])) {
+            nb_error_set(err, NB_ERR_INVALID, "network interface %zu of the spec is malformed", i);
+            return -1;
+        }
+    }
+    return (int)json_array_size(arr);
+}
+
+/* Plugs the interfaces 'vifs' of instance 'id'; '*netdev' tells whether the bridge runs the
+ * userspace datapath. */
+static int plug_all(struct agent_ctx *a, const char *id, const struct agent_vif *vifs, int n,
+                    bool *netdev, struct nb_error *err)
+{
+    struct agent_vif_config vc = vif_cfg(a);
+    *netdev = false;
+    for (int i = 0; i < n; i++) {
+        if (agent_vif_plug(&vc, id, &vifs[i], netdev, err) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The saved spec.json of instance 'id': a new reference, or NULL when it has none (or it is
+ * unreadable). */
+static json_t *load_spec(struct agent_ctx *a, const char *id)
+{
+    char path[PATH_MAX + 16];
+    agent_instance_dir(a, id, path);
+    strcat(path, "/spec.json");
+    return json_load_file(path, 0, NULL);
+}
+
+int agent_plug_saved(struct agent_ctx *a, const char *id, struct nb_error *err)
+{
+    json_t *spec = load_spec(a, id);
+    struct agent_vif vifs[MAX_IFACES];
+    bool netdev;
+    int n = spec ? spec_ifaces(spec, vifs, err) : 0;
+    int rc = n < 0 ? -1 : plug_all(a, id, vifs, n, &netdev, err);
+    json_decref(spec);
+    return rc;
+}
+
+int agent_unplug_saved(struct agent_ctx *a, const char *id, struct nb_error *err)
+{
+    json_t *spec = load_spec(a, id);
+    struct agent_vif vifs[MAX_IFACES];
+    struct agent_vif_config vc = vif_cfg(a);
+    int n = spec ? spec_ifaces(spec, vifs, err) : 0, rc = n < 0 ? -1 : 0;
+    for (int i = 0; i < n; i++) {
+        /* One interface that cannot be unplugged (Open vSwitch down) must not keep the others,
+         * nor the instance's disks, forever: its port is left behind, without its tap, which
+         * nubo-netctl ignores (no OpenFlow port). */
+        struct nb_error e = {0};
+        if (agent_vif_unplug(&vc, vifs[i].id, &e) < 0) {
+            nb_warn("instance %s: %s%s%s", id, e.msg, e.detail[0] ? ": " : "", e.detail);
+        }
+    }
+    json_decref(spec);
+    return rc;
+}
+
 static int spawn_locked(struct agent_ctx *a, const char *id, const json_t *spec,
                         struct nb_error *err)
 {
@@ -158,6 +248,14 @@ static int spawn_locked(struct agent_ctx *a, const char *id, const json_t *spec,
     json_int_t eph_gib = json_integer_value(json_object_get(spec, "ephemeral_gib"));
     const char *format = json_string_value(json_object_get(image, "format"));
     const char *keys[16];
+    struct agent_vif vifs[MAX_IFACES];
+    struct agent_domxml_iface difs[MAX_IFACES];
+    char taps[MAX_IFACES][AGENT_VIF_TAP_MAX];
+    bool netdev = false;
+    int n_vifs = spec_ifaces(spec, vifs, err);
+    if (n_vifs < 0) {
+        return -1;
+    }
     struct agent_disks_cidata cd = {
         .hostname = json_string_value(json_object_get(spec, "hostname")),
         .public_keys = keys,
@@ -171,6 +269,16 @@ static int spawn_locked(struct agent_ctx *a, const char *id, const json_t *spec,
         goto done;
     }
     long t_images = nb_monotonic_ms();
+    if (plug_all(a, id, vifs, n_vifs, &netdev, err) < 0) {
+        goto done;
+    }
+    for (int i = 0; i < n_vifs; i++) {
+        agent_vif_tap_name(vifs[i].id, taps[i]);
+        difs[i] = (struct agent_domxml_iface){.kind = AGENT_DOMXML_IFACE_TAP,
+                                              .mac = vifs[i].mac,
+                                              .target_dev = taps[i],
+                                              .no_tx_csum = netdev};
+    }
     if (agent_disks_create_root(&dc, id, base, format, (unsigned)disk_gib, &root, err) < 0 ||
         (eph_gib > 0 && agent_disks_create_ephemeral(&dc, id, (unsigned)eph_gib, &eph, err) < 0) ||
         agent_disks_create_config_drive(&dc, id, &cd, &cfg, err) < 0 ||
@@ -199,13 +307,16 @@ static int spawn_locked(struct agent_ctx *a, const char *id, const json_t *spec,
         .vnc_listen = a->vnc_listen,
         .vnc_password = password,
         .memballoon = true,
+        .ifaces = difs,
+        .n_ifaces = (size_t)n_vifs,
     };
     long t_disks = nb_monotonic_ms();
     if (!(xml = agent_domxml_build(&ds, err)) || agent_virt_define_start(v, id, xml, err) < 0) {
         goto done;
     }
-    nb_debug("instance %s: images %ld ms, disks and config drive %ld ms, define and start %ld ms",
-             id, t_images - t0, t_disks - t_images, nb_monotonic_ms() - t_disks);
+    nb_debug("instance %s: images %ld ms, %d interfaces, disks and config drive %ld ms, define "
+             "and start %ld ms",
+             id, t_images - t0, n_vifs, t_disks - t_images, nb_monotonic_ms() - t_disks);
     rc = 0;
 
 done:
@@ -256,7 +367,7 @@ int agent_start_instance(struct agent_ctx *a, const char *id, struct nb_error *e
 {
     pthread_mutex_t *mu = agent_lock_of(a, id);
     pthread_mutex_lock(mu);
-    int rc = agent_virt_start(agent_virt_pick(a), id, err);
+    int rc = agent_plug_saved(a, id, err) < 0 ? -1 : agent_virt_start(agent_virt_pick(a), id, err);
     pthread_mutex_unlock(mu);
     agent_count(a, "start", rc == 0, 0);
     return rc;
@@ -266,7 +377,8 @@ int agent_reboot_instance(struct agent_ctx *a, const char *id, struct nb_error *
 {
     pthread_mutex_t *mu = agent_lock_of(a, id);
     pthread_mutex_lock(mu);
-    int rc = agent_virt_reboot(agent_virt_pick(a), id, err);
+    /* A shut-off domain is started instead: its taps must be there. */
+    int rc = agent_plug_saved(a, id, err) < 0 ? -1 : agent_virt_reboot(agent_virt_pick(a), id, err);
     pthread_mutex_unlock(mu);
     agent_count(a, "reboot", rc == 0, 0);
     return rc;
@@ -277,9 +389,12 @@ int agent_terminate(struct agent_ctx *a, const char *id, struct nb_error *err)
     struct agent_disks_config dc = disks_cfg(a);
     pthread_mutex_t *mu = agent_lock_of(a, id);
     pthread_mutex_lock(mu);
-    int rc = agent_virt_terminate(agent_virt_pick(a), id, err) < 0
-                 ? -1
-                 : agent_disks_remove(&dc, id, err);
+    /* The taps after the domain (QEMU holds them open), the disks last (the spec names the
+     * taps). */
+    int rc =
+        agent_virt_terminate(agent_virt_pick(a), id, err) < 0 || agent_unplug_saved(a, id, err) < 0
+            ? -1
+            : agent_disks_remove(&dc, id, err);
     pthread_mutex_unlock(mu);
     agent_count(a, "terminate", rc == 0, 0);
     if (rc == 0) {

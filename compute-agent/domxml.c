@@ -49,7 +49,16 @@ static void disk(struct nb_buf *b, const char *path, const char *format, const c
 
 static int check_iface(const struct agent_domxml_iface *ifc, size_t i, struct nb_error *err)
 {
-    if (empty(ifc->bridge) || empty(ifc->mac)) {
+    if (ifc->kind == AGENT_DOMXML_IFACE_TAP) {
+        if (empty(ifc->target_dev) || empty(ifc->mac)) {
+            nb_error_set(err, NB_ERR_INVALID, "interface %zu: target device and mac are required",
+                         i);
+            return -1;
+        }
+    } else if (ifc->kind != AGENT_DOMXML_IFACE_OVS_BRIDGE) {
+        nb_error_set(err, NB_ERR_INVALID, "interface %zu: unknown kind %d", i, (int)ifc->kind);
+        return -1;
+    } else if (empty(ifc->bridge) || empty(ifc->mac)) {
         nb_error_set(err, NB_ERR_INVALID, "interface %zu: bridge and mac are required", i);
         return -1;
     }
@@ -64,8 +73,28 @@ static int check_iface(const struct agent_domxml_iface *ifc, size_t i, struct nb
     return 0;
 }
 
+static void iface_tap(struct nb_buf *b, const struct agent_domxml_iface *ifc)
+{
+    nb_buf_puts(b, "    <interface type='ethernet'>\n      <mac");
+    attr(b, "address", ifc->mac);
+    nb_buf_puts(b, "/>\n      <target");
+    attr(b, "dev", ifc->target_dev);
+    nb_buf_puts(b, " managed='no'/>\n      <model type='virtio'/>\n");
+    if (ifc->no_tx_csum) {
+        nb_buf_puts(b, "      <driver name='qemu'>\n        <host csum='off'/>\n      </driver>\n");
+    }
+    if (ifc->mtu > 0) {
+        nb_buf_printf(b, "      <mtu size='%u'/>\n", ifc->mtu);
+    }
+    nb_buf_puts(b, "    </interface>\n");
+}
+
 static void iface(struct nb_buf *b, const struct agent_domxml_iface *ifc)
 {
+    if (ifc->kind == AGENT_DOMXML_IFACE_TAP) {
+        iface_tap(b, ifc);
+        return;
+    }
     nb_buf_puts(b, "    <interface type='bridge'>\n      <mac");
     attr(b, "address", ifc->mac);
     nb_buf_puts(b, "/>\n      <source");

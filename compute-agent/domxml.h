@@ -24,23 +24,46 @@
 
 struct nb_error;
 
-/* A network interface plugged into an Open vSwitch bridge:
- *   <interface type='bridge'>
- *     <mac address='MAC'/>
- *     <source bridge='BRIDGE'/>
- *     <virtualport type='openvswitch'><parameters interfaceid='IFACE_ID'/></virtualport>
- *     <vlan><tag id='VLAN'/></vlan>          (only when 'vlan' > 0)
- *     <target dev='TARGET_DEV'/>             (only when given)
- *     <model type='virtio'/>
- *     <mtu size='MTU'/>                      (only when 'mtu' > 0)
- *   </interface> */
+/* How an interface reaches the host's switch. */
+enum agent_domxml_iface_kind {
+    /* libvirt plugs it: libvirtd creates the tap and runs ovs-vsctl itself (with libvirtd's
+     * environment, hence its OVS_RUNDIR):
+     *   <interface type='bridge'>
+     *     <mac address='MAC'/>
+     *     <source bridge='BRIDGE'/>
+     *     <virtualport type='openvswitch'><parameters interfaceid='IFACE_ID'/></virtualport>
+     *     <vlan><tag id='VLAN'/></vlan>          (only when 'vlan' > 0)
+     *     <target dev='TARGET_DEV'/>             (only when given)
+     *     <model type='virtio'/>
+     *     <mtu size='MTU'/>                      (only when 'mtu' > 0)
+     *   </interface> */
+    AGENT_DOMXML_IFACE_OVS_BRIDGE = 0,
+    /* A tap device that exists before the domain starts (made and plugged by the agent);
+     * libvirt only opens it and neither creates nor deletes it:
+     *   <interface type='ethernet'>
+     *     <mac address='MAC'/>
+     *     <target dev='TARGET_DEV' managed='no'/>
+     *     <model type='virtio'/>
+     *     <driver name='qemu'><host csum='off'/></driver>   (only with 'no_tx_csum')
+     *     <mtu size='MTU'/>                      (only when 'mtu' > 0)
+     *   </interface>
+     * 'bridge', 'iface_id' and 'vlan' are not used; 'target_dev' is required. */
+    AGENT_DOMXML_IFACE_TAP,
+};
+
 struct agent_domxml_iface {
-    const char *bridge;     /* required, e.g. "br-int" */
+    enum agent_domxml_iface_kind kind;
+    const char *bridge;     /* required for OVS_BRIDGE, e.g. "br-int" */
     const char *mac;        /* required, "52:54:00:xx:xx:xx" */
     const char *iface_id;   /* OVS external_ids:iface-id; libvirt requires a UUID; NULL: none */
     const char *target_dev; /* tap device name (at most 15 characters); NULL: libvirt picks */
     int vlan;               /* 802.1Q tag 1..4094; 0: untagged */
     unsigned mtu;           /* 0: default */
+    /* TAP only: the virtio device offers no transmit checksum offload, so the guest sends
+     * complete checksums. Needed behind Open vSwitch's userspace datapath, which reads the
+     * tap through a packet socket and forwards a packet whose checksum the guest left to the
+     * host as it is: its TCP would be dropped by the receiver as corrupt. */
+    bool no_tx_csum;
 };
 
 struct agent_domxml_spec {

@@ -5,6 +5,7 @@
 #   var/pg/                PostgreSQL cluster (created on the first run, reused afterwards)
 #   var/master.key         key that seals access-key secrets (0600)
 #   var/nubo-admin.env     operator credentials: NUBO_ENDPOINT, AWS_ACCESS_KEY_ID, ...
+#   var/console-admin.password  the operator's web console password (0600)
 #   var/log/               daemon and database logs
 #   var/agent/             the compute node: instance disks, image cache, node.token
 #   var/ovs/               its Open vSwitch (database, sockets, logs; deploy/ovs-up.sh)
@@ -112,6 +113,7 @@ export NUBO_DB_CONNINFO="host=$pg_sock port=$pg_port dbname=nubo user=nubo"
 export NUBO_MASTER_KEY=$STATE/master.key
 export NUBO_HTTP_PORT=$PORT
 export NUBO_DB_MIGRATIONS=$top/deploy/migrations
+export NUBO_CONSOLE_DIR=$top/web
 # The image store: local files, streamed in by the gateway, served to the agent by nubo-imaged.
 IMAGED_PORT=${NUBO_IMAGED_PORT:-8777}
 export NUBO_STORE_BACKEND=file
@@ -189,17 +191,10 @@ tests/guest/build-guest.sh "$guest" >>"$STATE/log/guest.log" 2>&1 || {
     say "could not build the test guest; log in $STATE/log/guest.log"
     exit 1
 }
-AGENT_PORT=${NUBO_AGENT_PORT:-8775}
-setsid "$bin/nubo-agent" --set "agent.control_url=http://127.0.0.1:$PORT" \
-    --set "agent.token_file=$agent_dir/node.token" --set "agent.state_dir=$agent_dir" \
-    --set "http.port=$AGENT_PORT" --set "agent.kvm_probe_kernel=$guest/vmlinux" \
-    --set "agent.kvm_probe_initrd=$guest/initrd.img" 2>>"$STATE/log/agent.log" &
-pids+=($!)
-SCHED_PORT=${NUBO_SCHEDULER_PORT:-8776}
-setsid "$bin/nubo-scheduler" --set "http.port=$SCHED_PORT" 2>>"$STATE/log/scheduler.log" &
-pids+=($!)
 # Tenant networks: a private Open vSwitch (userspace datapath) and nubo-netctl, which programs
-# its br-int with this host's VPCs, security groups and elastic IPs (docs/network.md).
+# its br-int with this host's VPCs, security groups and elastic IPs (docs/network.md). Before
+# the agent: it plugs the instances launched into a subnet into that br-int (ovs.rundir).
+agent_ovs=()
 if deploy/ovs-up.sh "$STATE/ovs" >>"$STATE/log/ovs.log" 2>&1; then
     OVS_RUNDIR=$STATE/ovs setsid "$bin/nubo-netctl" \
         --set "netctl.control_url=http://127.0.0.1:$PORT" \
@@ -207,11 +202,27 @@ if deploy/ovs-up.sh "$STATE/ovs" >>"$STATE/log/ovs.log" 2>&1; then
         --set "netctl.state_dir=$STATE/netctl" --set "ovs.rundir=$STATE/ovs" \
         2>>"$STATE/log/netctl.log" &
     pids+=($!)
+    agent_ovs=(--set "ovs.rundir=$STATE/ovs")
+    # nubo-netctl makes br-int at its start; the agent's reconcile plugs running instances.
+    for _ in $(seq 50); do
+        OVS_RUNDIR=$STATE/ovs ovs-vsctl --timeout=2 br-exists br-int 2>/dev/null && break
+        sleep 0.1
+    done
     netctl_line="nubo-netctl on Open vSwitch br-int (OVS_RUNDIR=$STATE/ovs ovs-ofctl dump-flows br-int)"
 else
     tail -n 3 "$STATE/log/ovs.log"
     netctl_line="not started: Open vSwitch did not start (see $STATE/log/ovs.log)"
 fi
+AGENT_PORT=${NUBO_AGENT_PORT:-8775}
+setsid "$bin/nubo-agent" --set "agent.control_url=http://127.0.0.1:$PORT" \
+    --set "agent.token_file=$agent_dir/node.token" --set "agent.state_dir=$agent_dir" \
+    --set "http.port=$AGENT_PORT" --set "agent.kvm_probe_kernel=$guest/vmlinux" \
+    --set "agent.kvm_probe_initrd=$guest/initrd.img" "${agent_ovs[@]}" \
+    2>>"$STATE/log/agent.log" &
+pids+=($!)
+SCHED_PORT=${NUBO_SCHEDULER_PORT:-8776}
+setsid "$bin/nubo-scheduler" --set "http.port=$SCHED_PORT" 2>>"$STATE/log/scheduler.log" &
+pids+=($!)
 # Metering: usage events into hourly records, every minute (invoices: nubo-billing --invoice).
 setsid "$bin/nubo-billing" --daemon 2>>"$STATE/log/billing.log" &
 pids+=($!)
@@ -247,6 +258,34 @@ if [ -z "$guest_image" ]; then
     say "registered the test guest as public image $guest_image"
 fi
 
+# --- the web console's sign-in -------------------------------------------------------------------
+# The operator signs in to the console as user admin of account admin, with a generated password
+# that the REST API sets when that user has none (the first run, or a new database). It is kept
+# beside the credentials, mode 0600, and never printed; it goes to curl on its standard input.
+console_pw_file=$STATE/console-admin.password
+admin_sql="FROM users u JOIN tenants t ON t.id = u.tenant_id
+    WHERE t.name = 'admin' AND u.name = 'admin'"
+if [ "$(psql_nubo -c "SELECT count(*) $admin_sql AND u.password_hash IS NULL")" = 1 ]; then
+    [ -s "$console_pw_file" ] ||
+        (umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$console_pw_file")
+    chmod 0600 "$console_pw_file"
+    admin_id=$(psql_nubo -c "SELECT u.id $admin_sql")
+    printf '{"password": "%s"}' "$(cat "$console_pw_file")" | (
+        . "$env_file"
+        curl -fsS --aws-sigv4 "aws:amz:nubo-1:nubo" \
+            --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -X PUT \
+            -H 'Content-Type: application/json' --data-binary @- \
+            "$NUBO_ENDPOINT/v1/admin/users/$admin_id/password" >/dev/null
+    ) || {
+        say "could not set the console password; see $STATE/log/gateway.log"
+        exit 1
+    }
+    say "set the operator's console password (kept in $console_pw_file)"
+fi
+console_pw_line="password in $console_pw_file"
+[ -s "$console_pw_file" ] ||
+    console_pw_line="password set earlier: PUT /v1/admin/users/ID/password resets it"
+
 for _ in $(seq 1 100); do
     [ "$(psql_nubo -c "SELECT count(*) FROM hosts WHERE last_heartbeat > now() - interval '30 s'")" \
         -ge 1 ] && break
@@ -264,6 +303,8 @@ cat <<MSG
                 health at /healthz, Prometheus metrics at /metrics)
   Region:       nubo-1
   Credentials:  $env_file
+  Console:      http://127.0.0.1:$PORT/console/  (account admin, user admin,
+                $console_pw_line)
   Compute node: nubo-agent at http://127.0.0.1:$AGENT_PORT, nubo-scheduler metrics at
                 http://127.0.0.1:$SCHED_PORT/metrics
   Images:       nubo-imaged at http://127.0.0.1:$IMAGED_PORT, bytes in $STATE/images

@@ -94,7 +94,9 @@ static const char OP_FAILED_SQL[] =
     "state_reason_message = format('%s failed on host %s: %s', $3, $4, $5) "
     "WHERE id = $1 AND op_seq = $2 AND pending_op = $3 AND host_id = $4";
 
-/* The spawn body of the agent API, built by PostgreSQL. */
+/* The spawn body of the agent API, built by PostgreSQL. "interfaces" are the instance's network
+ * interfaces (RunInstances into a subnet), in device order: the agent plugs them into the
+ * host's Open vSwitch. */
 static const char SPEC_SQL[] =
     "SELECT json_build_object("
     "'instance_id', i.id, 'tenant_id', i.tenant_id, 'hostname', i.id, "
@@ -102,6 +104,10 @@ static const char SPEC_SQL[] =
     "'disk_gib', i.disk_gib, 'ephemeral_gib', i.ephemeral_gib, 'user_data', i.user_data, "
     "'ssh_keys', COALESCE((SELECT json_agg(k.public_key) FROM key_pairs k "
     "WHERE k.tenant_id = i.tenant_id AND k.name = i.key_name), '[]'::json), "
+    "'interfaces', COALESCE((SELECT json_agg(json_build_object('id', n.id, "
+    "'mac', n.mac_address::text, 'private_ip', host(n.private_ip), "
+    "'device_index', n.device_index) ORDER BY n.device_index) "
+    "FROM network_interfaces n WHERE n.instance_id = i.id), '[]'::json), "
     "'image', json_build_object('id', im.id, 'location', im.location, 'sha256', im.sha256, "
     "'format', im.disk_format, 'size_bytes', im.size_bytes, 'kernel_args', im.kernel_args), "
     "'kernel', CASE WHEN kr.id IS NULL THEN NULL ELSE json_build_object('id', kr.id, "

@@ -8,6 +8,8 @@ import sys
 
 sys.dont_write_bytecode = True
 
+import csv  # noqa: E402
+import io  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
 
@@ -99,6 +101,52 @@ def other_tenant_sees_nothing_admin_sees_all(env):
     ids = [i["invoice_id"] for i in ok(env.rest(env.admin, "GET", "/v1/invoices"))["invoices"]]
     check(invoice_id in ids, f"the admin sees every invoice: {ids}")
     ok(env.rest(env.admin, "GET", f"/v1/invoices/{invoice_id}"))
+
+
+@tap.test
+def invoice_as_csv(env):
+    """GET /v1/invoices/{id} as CSV, with ?format=csv or Accept: text/csv: nubo-billing's
+    export (a header, one row per invoice line), with the JSON's values and totals."""
+    t1, t2, invoice_id = need("t1"), need("t2"), need("invoice_id")
+    path = f"/v1/invoices/{invoice_id}"
+    doc = ok(env.rest(t1, "GET", path))
+    header = ["invoice_id", "tenant_id", "period", "state", "currency", "line_no", "kind",
+              "meter", "sku", "resource_id", "plan_id", "unit", "unit_quantity",
+              "unit_price_micros", "discount_bp", "quantity", "exact_micros", "amount_micros",
+              "first_hour", "last_hour"]
+    bodies = []
+    for who, how in ((t1, {"query": {"format": "csv"}}),
+                     (t1, {"headers": {"Accept": "text/csv"}}),
+                     (t1, {"headers": {"Accept": "application/json;q=0.5, text/csv"}}),
+                     (env.admin, {"query": {"format": "csv"}})):
+        r = env.rest(who, "GET", path, **how)
+        check_eq(r.status, 200, f"{how}: {r}")
+        check(r.headers.get("content-type", "").startswith("text/csv"), f"{how}: {r.headers}")
+        check(r.request_id, f"{how}: a request id")
+        rows = list(csv.reader(io.StringIO(r.body, newline="")))
+        check_eq(rows[0], header, f"{how}: the header")
+        check_eq(len(rows) - 1, len(doc["lines"]), f"{how}: one row per line:\n{r.body}")
+        for row, line in zip((dict(zip(header, x)) for x in rows[1:]), doc["lines"]):
+            check_eq({k: row[k] for k in header[:5]},
+                     {k: str(doc[k]) for k in header[:5]}, f"{how}: the invoice's columns")
+            check_eq({k: row[k] for k in line}, {k: str(v) for k, v in line.items()},
+                     f"{how}: line {line['line_no']}")
+        check_eq(sum(int(x[header.index("amount_micros")]) for x in rows[1:]),
+                 doc["total_micros"], f"{how}: the CSV's total is the JSON's")
+        bodies.append(r.body)
+    check(len(set(bodies)) == 1, f"the same CSV every way: {bodies}")
+    exported = billing(env, "--export", need("period"), "--tenant", t1.tenant_id, "--format",
+                       "csv")
+    check_eq(bodies[0].replace("\r\n", "\n"), exported, "nubo-billing --export's CSV")
+
+    # JSON when asked for, or preferred; errors stay JSON; another tenant's is not found.
+    r = env.rest(t1, "GET", path, headers={"Accept": "application/json, text/csv;q=0.9"})
+    check_eq((r.status, r.headers.get("content-type")), (200, "application/json"), f"{r}")
+    check_eq(ok(env.rest(t1, "GET", path, query={"format": "json"})), doc, "format=json")
+    r = env.rest(t1, "GET", path, query={"format": "xml"})
+    check_eq((r.status, r.error_code), (400, "InvalidParameterValue"), f"{r}")
+    r = env.rest(t2, "GET", path, query={"format": "csv"})
+    check_eq((r.status, r.error_code), (400, "InvalidInvoiceID.NotFound"), f"{r}")
 
 
 @tap.test

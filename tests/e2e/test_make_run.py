@@ -326,6 +326,29 @@ def check_env_file_works(env, env_file):
              "aws ec2 describe-regions with the env file's credentials")
 
 
+def check_console_sign_in(r, state, port):
+    """The banner points at the console, whose operator password is in a 0600 file that the
+    output never shows, and which signs the operator in."""
+    pw_file = state / "console-admin.password"
+    check(re.search(rf"Console:\s+http://127\.0\.0\.1:{port}/console/", r.output),
+          "the banner does not show the console's address", r.output)
+    check(str(pw_file) in r.output, f"the banner does not name {pw_file}", r.output)
+    check(pw_file.is_file(), f"{pw_file} does not exist")
+    check_eq(oct(stat.S_IMODE(pw_file.stat().st_mode)), oct(0o600), f"mode of {pw_file}")
+    password = pw_file.read_text().strip()
+    check(len(password) >= 20, f"the console password in {pw_file} is too short")
+    check(password not in r.output, "run.sh printed the console password")
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/session", method="POST",
+        data=json.dumps({"account": "admin", "user": "admin", "password": password}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=30) as resp:
+        status, cookie = resp.status, resp.headers.get("Set-Cookie", "")
+    check_eq(status, 200, "signing in to the console with the password file")
+    check("HttpOnly" in cookie, "no session cookie from the console sign-in", cookie)
+    return password
+
+
 def check_banner(r, state, port, first):
     out = r.output
     env_file = state / "nubo-admin.env"
@@ -349,7 +372,39 @@ def check_banner(r, state, port, first):
 # --- tests -----------------------------------------------------------------------------------
 
 
-@tap.test(timeout=START_TIMEOUT + 60)
+def check_instance_in_subnet(env, env_file, image, r):
+    """An instance launched into a subnet gets a NIC on the run's Open vSwitch: its guest gets
+    its address by DHCP and reads its instance id from the metadata service (nubo-netctl)."""
+    vpc = aws_with_env_file(env, env_file, "create-vpc", "--cidr-block", "10.9.0.0/16")
+    vpc_id = vpc["Vpc"]["VpcId"]
+    sub = aws_with_env_file(env, env_file, "create-subnet", "--vpc-id", vpc_id, "--cidr-block",
+                            "10.9.1.0/24")
+    run = aws_with_env_file(env, env_file, "run-instances", "--image-id", image,
+                            "--instance-type", "t3.nano", "--subnet-id",
+                            sub["Subnet"]["SubnetId"])
+    inst = run["Instances"][0]
+    iid, ip = inst["InstanceId"], inst["PrivateIpAddress"]
+    deadline = time.monotonic() + 90
+    text = ""
+    while time.monotonic() < deadline and "NUBO-METADATA" not in text \
+            and "NUBO-GUEST-WARN" not in text:
+        text = aws_with_env_file(env, env_file, "get-console-output", "--instance-id",
+                                 iid).get("Output") or ""
+        time.sleep(0.5)
+    check(f"NUBO-NET ip={ip}/16 " in text and f"NUBO-METADATA instance-id={iid}" in text,
+          "the instance in a subnet did not get its address by DHCP and its metadata",
+          text[-1500:], r.diagnostics())
+    aws_with_env_file(env, env_file, "terminate-instances", "--instance-ids", iid)
+    deadline = time.monotonic() + 60
+    state_name = ""
+    while time.monotonic() < deadline and state_name != "terminated":
+        d = aws_with_env_file(env, env_file, "describe-instances", "--instance-ids", iid)
+        state_name = d["Reservations"][0]["Instances"][0]["State"]["Name"]
+        time.sleep(0.3)
+    check_eq(state_name, "terminated", "the instance in a subnet after terminate-instances")
+
+
+@tap.test(timeout=START_TIMEOUT + 120)
 def test_first_run(env):
     state = env.state_dir("state", 0o755)
     port = nubo_env.free_port()
@@ -377,6 +432,7 @@ def test_first_run(env):
               "while run.sh runs", *running)
 
     check_env_file_works(env, env_file)
+    S["console_password"] = check_console_sign_in(r, state, port)
     # Something to find again on the next run.
     kp = aws_with_env_file(env, env_file, "create-key-pair", "--key-name", "mine")
     check(kp.get("KeyMaterial", "").startswith("-----BEGIN"), "create-key-pair", kp)
@@ -407,6 +463,7 @@ def test_first_run(env):
         state_name = d["Reservations"][0]["Instances"][0]["State"]["Name"]
         time.sleep(0.3)
     check_eq(state_name, "terminated", "the instance after terminate-instances")
+    check_instance_in_subnet(env, env_file, m.group(1), r)
 
     rc, took = stop(env, r, signal.SIGINT)  # Ctrl-C
     S["stop1"] = (rc, took)
@@ -427,6 +484,8 @@ def test_second_run_reuses_state(env):
     check_eq(oct(stat.S_IMODE(env_file.stat().st_mode)), oct(0o600), f"mode of {env_file}")
     check_eq((state / "pg.port").read_text(), S["pg_port"], "pg.port after a second run")
     check_env_file_works(env, env_file)
+    check_eq(check_console_sign_in(r, state, port), S.get("console_password"),
+             "the console password after a second run")
     keys = aws_with_env_file(env, env_file, "describe-key-pairs")
     check_eq([k["KeyName"] for k in keys.get("KeyPairs", [])], ["mine"],
              "key pairs after a restart (the state survives)")

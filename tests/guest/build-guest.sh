@@ -226,16 +226,24 @@ done
 cp "$INIT_SRC" "$root/init"
 chmod 755 "$root/init"
 echo "nubo-test-guest" >"$root/etc/hostname"
-# udhcpc hook (only used with nubo.dhcp=1 on the kernel command line).
+# udhcpc hook: applies the lease (address, router, MTU) and leaves its values in
+# /run/lease-<interface> for /init to print.
 cat >"$root/etc/udhcpc.script" <<'EOF'
 #!/bin/sh
 case "$1" in
+    deconfig)
+        ip addr flush dev "$interface"
+        ip link set dev "$interface" up ;;
     bound | renew)
         ip addr flush dev "$interface"
         ip addr add "$ip/${mask:-24}" dev "$interface"
+        [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
         [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+        mkdir -p /run
+        echo "ip=$ip/${mask:-24} router=${router%% *} mtu=${mtu:-none}" >"/run/lease-$interface"
         echo "NUBO-GUEST-DHCP $interface ip=$ip" >/dev/console ;;
 esac
+exit 0
 EOF
 chmod 755 "$root/etc/udhcpc.script"
 # Fixed mtimes: the same inputs give the same initrd bytes.

@@ -2,8 +2,10 @@
  * throwaway PostgreSQL 15 cluster with the project's migrations:
  * - a known scenario (instances of several types started, stopped and terminated across hour and
  *   period boundaries, short runs under two plan versions with different minimums, images
- *   stored and resized, a tenant discount and price override) is aggregated and invoiced, and
- *   every invoice line and total equals an independent calculation written here, to the micro;
+ *   stored and resized, elastic IPs allocated, associated, moved, disassociated and released and
+ *   VPN connections made and deleted, a tenant discount and price override) is aggregated and
+ *   invoiced, and every invoice line and total equals an independent calculation written here,
+ *   to the micro;
  * - aggregation run again (rewound, and from scratch) gives identical records;
  * - a closed period is immutable and late usage goes to the next period as an adjustment;
  * - the real nubo-billing binary is SIGKILLed mid-aggregation and run again: the records equal
@@ -130,6 +132,149 @@ static const struct image_event IMAGE_EVENTS[] = {
 };
 #define N_IMAGE (sizeof IMAGE_EVENTS / sizeof IMAGE_EVENTS[0])
 
+/* Elastic IPs and VPN connections, changed through their own tables (addresses,
+ * network_interfaces, vpn_connections) so that the triggers of migration 0008 write the
+ * meter_events rows. The triggers stamp them with clock_timestamp(); the test then gives each
+ * operation's rows the operation's time 'at'. 'events' is what the triggers must have written
+ * for it, in order ("+meter" starts, "-meter" stops); 'arg' is an address or an interface. */
+struct edge_op {
+    const char *at, *op, *tenant, *id, *arg, *events;
+};
+
+#define EIP1 "eipalloc-00000000000000001"
+#define EIP2 "eipalloc-00000000000000002"
+#define EIP3 "eipalloc-00000000000000003"
+#define VPN1 "vpn-00000000000000001"
+#define VPN2 "vpn-00000000000000002"
+
+static const struct edge_op EDGE_OPS[] = {
+    /* Idle across hours, associated across the period boundary (at a fraction of a second,
+     * billed from the whole second), moved to another interface (no event), disassociated under
+     * the second plan and released 10 s later. */
+    {"2026-01-31 20:10:05", "allocate", T1, EIP1, "198.51.100.1", "+eip-idle"},
+    {"2026-01-31 23:40:00.700", "associate", T1, EIP1, "eni-00000000000000001",
+     "-eip-idle +eip-associated"},
+    {"2026-02-01 00:20:00", "associate", T1, EIP1, "eni-00000000000000002", ""},
+    {"2026-02-16 06:00:30", "disassociate", T1, EIP1, NULL, "-eip-associated +eip-idle"},
+    {"2026-02-16 06:00:40", "release", T1, EIP1, NULL, "-eip-idle"},
+    /* (discounted tenant) Associated, then its interface is deleted (the instance terminated):
+     * idle from then on, still allocated at the end. */
+    {"2026-02-05 08:00:00", "allocate", T2, EIP2, "198.51.100.2", "+eip-idle"},
+    {"2026-02-05 09:30:00", "associate", T2, EIP2, "eni-00000000000000003",
+     "-eip-idle +eip-associated"},
+    {"2026-02-27 22:59:59", "eni-delete", T2, EIP2, "eni-00000000000000003",
+     "-eip-associated +eip-idle"},
+    /* Held for one second and a half: one second. */
+    {"2026-02-10 10:10:10", "allocate", T1, EIP3, "198.51.100.3", "+eip-idle"},
+    {"2026-02-10 10:10:11.500", "release", T1, EIP3, NULL, "-eip-idle"},
+    /* (discounted tenant) Across the period boundary; becoming available changes nothing, nor
+     * does removing the row of a deleted connection. */
+    {"2026-01-31 23:30:00", "vpn-create", T2, VPN1, "198.51.100.11", "+vpn-connection"},
+    {"2026-02-01 00:05:00", "vpn-available", T2, VPN1, NULL, ""},
+    {"2026-02-03 12:34:56.999", "vpn-delete", T2, VPN1, NULL, "-vpn-connection"},
+    {"2026-02-04 00:00:00", "vpn-purge", T2, VPN1, NULL, ""},
+    /* Made under the second plan, still there at the end. */
+    {"2026-02-20 10:00:00", "vpn-create", T1, VPN2, "198.51.100.12", "+vpn-connection"},
+};
+#define N_EDGE (sizeof EDGE_OPS / sizeof EDGE_OPS[0])
+
+/* What each operation does, with the parameters $1 = id, $2 = arg, $3 = tenant (the first
+ * 'nparams' of them). */
+static const struct {
+    const char *op, *sql;
+    int nparams;
+} EDGE_SQL[] = {
+    {"allocate",
+     "INSERT INTO addresses (allocation_id, public_ip, tenant_id) VALUES ($1, $2::inet, $3)", 3},
+    {"associate",
+     "UPDATE addresses SET network_interface_id = $2, associated_at = now(),"
+     " association_id = network_new_id('eipassoc') WHERE allocation_id = $1",
+     2},
+    {"disassociate",
+     "UPDATE addresses SET network_interface_id = NULL, association_id = NULL,"
+     " associated_at = NULL WHERE allocation_id = $1",
+     1},
+    {"release", "DELETE FROM addresses WHERE allocation_id = $1", 1},
+    {"eni-delete",
+     "DELETE FROM network_interfaces n USING addresses a"
+     " WHERE n.id = a.network_interface_id AND a.allocation_id = $1 AND n.id = $2",
+     2},
+    {"vpn-create",
+     "INSERT INTO vpn_connections (id, tenant_id, vpn_gateway_id, customer_gateway_id,"
+     " outside_ip, psk)"
+     " SELECT $1, $3, g.id, c.id, $2::inet, 'presharedkey1'"
+     " FROM vpn_gateways g, customer_gateways c WHERE g.tenant_id = $3 AND c.tenant_id = $3",
+     3},
+    {"vpn-available", "UPDATE vpn_connections SET state = 'available' WHERE id = $1", 1},
+    {"vpn-delete", "UPDATE vpn_connections SET state = 'deleted', deleted_at = now() WHERE id = $1",
+     1},
+    {"vpn-purge", "DELETE FROM vpn_connections WHERE id = $1", 1},
+};
+
+/* The VPCs, subnets, interfaces and VPN gateways the operations above use. */
+static const char EDGE_SETUP_SQL[] =
+    "INSERT INTO vpcs (id, tenant_id, cidr_block, segment) VALUES"
+    " ('vpc-00000000000000001', '" T1 "', '10.1.0.0/16', 101),"
+    " ('vpc-00000000000000002', '" T2 "', '10.2.0.0/16', 102);"
+    "INSERT INTO subnets (id, tenant_id, vpc_id, zone, cidr_block) VALUES"
+    " ('subnet-00000000000000001', '" T1 "', 'vpc-00000000000000001', 'nubo-1a', '10.1.1.0/24'),"
+    " ('subnet-00000000000000002', '" T2 "', 'vpc-00000000000000002', 'nubo-1a', '10.2.1.0/24');"
+    "INSERT INTO network_interfaces (id, tenant_id, vpc_id, subnet_id, mac_address, private_ip)"
+    " VALUES ('eni-00000000000000001', '" T1 "', 'vpc-00000000000000001',"
+    "         'subnet-00000000000000001', '02:00:00:00:00:01', '10.1.1.10'),"
+    "        ('eni-00000000000000002', '" T1 "', 'vpc-00000000000000001',"
+    "         'subnet-00000000000000001', '02:00:00:00:00:02', '10.1.1.11'),"
+    "        ('eni-00000000000000003', '" T2 "', 'vpc-00000000000000002',"
+    "         'subnet-00000000000000002', '02:00:00:00:00:03', '10.2.1.10');"
+    "INSERT INTO vpn_gateways (id, tenant_id, vpc_id) VALUES"
+    " ('vgw-00000000000000001', '" T1 "', 'vpc-00000000000000001'),"
+    " ('vgw-00000000000000002', '" T2 "', 'vpc-00000000000000002');"
+    "INSERT INTO customer_gateways (id, tenant_id, ip_address) VALUES"
+    " ('cgw-00000000000000001', '" T1 "', '203.0.113.1'),"
+    " ('cgw-00000000000000002', '" T2 "', '203.0.113.2')";
+
+/* Runs 'o' and dates the meter_events rows it made 'o->at', checking they are 'o->events'. */
+static void run_edge_op(struct fixture *f, const struct edge_op *o)
+{
+    struct nb_error err = {0};
+    size_t k = 0;
+    while (k < sizeof EDGE_SQL / sizeof EDGE_SQL[0] && strcmp(EDGE_SQL[k].op, o->op)) {
+        k++;
+    }
+    assert_true(k < sizeof EDGE_SQL / sizeof EDGE_SQL[0]);
+    PGresult *r =
+        nb_pg_exec(f->conn, "SELECT coalesce(max(id), 0) FROM meter_events", 0, NULL, &err);
+    assert_ok(r, err);
+    char before[32];
+    snprintf(before, sizeof before, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+
+    const char *p[3] = {o->id, o->arg, o->tenant};
+    r = nb_pg_exec(f->conn, EDGE_SQL[k].sql, EDGE_SQL[k].nparams, p, &err);
+    assert_ok(r, err);
+    if (strcmp(PQcmdTuples(r), "1")) {
+        fail_msg("%s %s at %s changed %s rows", o->op, o->id, o->at, PQcmdTuples(r));
+    }
+    PQclear(r);
+
+    const char *q[4] = {o->at, before, o->tenant, o->id};
+    r = nb_pg_exec(f->conn,
+                   "WITH d AS (UPDATE meter_events SET at = ($1 || '+00')::timestamptz"
+                   "           WHERE id > $2::bigint RETURNING *)"
+                   " SELECT coalesce(string_agg(CASE WHEN active THEN '+' ELSE '-' END || meter,"
+                   "                            ' ' ORDER BY id), ''),"
+                   "        count(*) FILTER (WHERE tenant_id <> $3 OR resource_id <> $4"
+                   "                         OR sku <> '')"
+                   " FROM d",
+                   4, q, &err);
+    assert_ok(r, err);
+    if (strcmp(PQgetvalue(r, 0, 0), o->events) || strcmp(PQgetvalue(r, 0, 1), "0")) {
+        fail_msg("%s %s: the triggers wrote \"%s\" (%s for another resource), expected \"%s\"",
+                 o->op, o->id, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), o->events);
+    }
+    PQclear(r);
+}
+
 /* The second plan version, in effect from 2026-02-15: t3.micro and m5.large cost differently
  * and the minimum run is 120 s. T2 has 10 % off everything and its own image-storage price. */
 static const char SCENARIO_PRICES_SQL[] =
@@ -169,6 +314,10 @@ static void insert_scenario(struct fixture *f)
                                  4, p, &err);
         assert_ok(r, err);
         PQclear(r);
+    }
+    assert_zero(nb_pg_command(f->conn, EDGE_SETUP_SQL, &err), err);
+    for (size_t i = 0; i < N_EDGE; i++) {
+        run_edge_op(f, &EDGE_OPS[i]);
     }
     assert_zero(nb_pg_command(f->conn, SCENARIO_PRICES_SQL, &err), err);
 }
@@ -221,6 +370,12 @@ static long long price_of(const struct plan *p, const char *tenant, const char *
         return 80000;
     }
     *unit = 3600;
+    if (!strncmp(meter, "eip-", 4)) {
+        return 5000; /* idle or associated alike */
+    }
+    if (!strcmp(meter, "vpn-connection")) {
+        return 50000;
+    }
     if (!strcmp(sku, "t3.micro")) {
         return two ? 11000 : 10400;
     }
@@ -289,6 +444,21 @@ static void add_interval(struct expect *x, const char *tenant, const char *meter
     }
 }
 
+/* The meter that runs after operation 'op' on an address or a VPN connection, or NULL. */
+static const char *edge_meter(const char *op)
+{
+    if (!strcmp(op, "allocate") || !strcmp(op, "disassociate") || !strcmp(op, "eni-delete")) {
+        return "eip-idle";
+    }
+    if (!strcmp(op, "associate")) {
+        return "eip-associated";
+    }
+    if (!strcmp(op, "vpn-create") || !strcmp(op, "vpn-available")) {
+        return "vpn-connection";
+    }
+    return NULL; /* released, deleted */
+}
+
 /* The expected lines of period [ps, pe), computed from the event arrays alone. */
 static void expected_lines(struct expect *x, time_t ps, time_t pe)
 {
@@ -314,6 +484,16 @@ static void expected_lines(struct expect *x, time_t ps, time_t pe)
         bool last = i + 1 == N_IMAGE || strcmp(IMAGE_EVENTS[i + 1].id, e->id);
         time_t a = utc(e->at), b = last ? until : utc(IMAGE_EVENTS[i + 1].at);
         add_interval(x, e->tenant, "image-storage", "", e->id, a, b, ps, pe, e->bytes);
+    }
+    /* Addresses and VPN connections: per second, no minimum. */
+    for (size_t i = 0; i < N_EDGE; i++) {
+        const struct edge_op *e = &EDGE_OPS[i];
+        bool last = i + 1 == N_EDGE || strcmp(EDGE_OPS[i + 1].id, e->id);
+        time_t a = utc(e->at), b = last ? until : utc(EDGE_OPS[i + 1].at);
+        const char *meter = edge_meter(e->op);
+        if (meter) {
+            add_interval(x, e->tenant, meter, "", e->id, a, b, ps, pe, 1);
+        }
     }
     for (int i = 0; i < x->n; i++) {
         struct line *l = &x->lines[i];
@@ -429,7 +609,29 @@ static void test_invoice_equals_independent_calculation(void **state)
     print_message("# totals: T1 jan %lld feb %lld, T2 jan %lld feb %lld micros\n", t1_jan, t1_feb,
                   t2_jan, t2_feb);
     assert_true(t1_jan > 0 && t1_feb > 0 && t2_feb > 0);
-    assert_int_equal(t2_jan, 0); /* T2 ran 1 s in January: 0.02 cents */
+    /* T2 in January: 1 s of c5.large (0.002 cents, billed 0) and the VPN connection's last
+     * 30 minutes, 2.25 cents less 10 %: 2.025 cents, billed 2. */
+    assert_int_equal(t2_jan, 20000);
+
+    /* An address's hourly records: idle from 20:10:05 to 23:40:00.7 (billed from the whole
+     * second), then 10 s on February 16th. */
+    static const char *const idle[][2] = {
+        {"2026-01-31 20:00:00+00", "2995"}, {"2026-01-31 21:00:00+00", "3600"},
+        {"2026-01-31 22:00:00+00", "3600"}, {"2026-01-31 23:00:00+00", "2400"},
+        {"2026-02-16 06:00:00+00", "10"},
+    };
+    PGresult *r = nb_pg_exec(f->conn,
+                             "SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS+00'),"
+                             " quantity FROM usage_records WHERE resource_id = '" EIP1 "'"
+                             " AND meter = 'eip-idle' AND tenant_id = '" T1 "' ORDER BY hour",
+                             0, NULL, &err);
+    assert_ok(r, err);
+    assert_int_equal(PQntuples(r), 5);
+    for (int i = 0; i < 5; i++) {
+        assert_string_equal(PQgetvalue(r, i, 0), idle[i][0]);
+        assert_string_equal(PQgetvalue(r, i, 1), idle[i][1]);
+    }
+    PQclear(r);
 
     /* Exports of the invoice. */
     char *buf = NULL;
@@ -470,10 +672,20 @@ static void test_aggregation_is_idempotent(void **state)
     records_digest(f, again, sizeof again);
     assert_string_equal(first, again);
 
+    /* Rewound into the middle of things (an address associated, a VPN connection up, instances
+     * running and stopped): the carried state rebuilt from the events gives the same records. */
+    o.from = "2026-02-01 00:30:00+00";
+    o.batch_hours = 7;
+    assert_zero(billing_aggregate(f->conn, &o, &ar, &err), err);
+    assert_int_equal(ar.inserted, 0);
+    assert_int_equal(ar.corrected, 0);
+    records_digest(f, again, sizeof again);
+    assert_string_equal(first, again);
+
     /* From scratch. */
     assert_zero(nb_pg_command(f->conn,
                               "DELETE FROM usage_records; DELETE FROM billing_instance_carry;"
-                              "DELETE FROM billing_image_carry;"
+                              "DELETE FROM billing_image_carry; DELETE FROM billing_meter_carry;"
                               "UPDATE billing_watermark SET aggregated_until = NULL",
                               &err),
                 err);
@@ -514,23 +726,30 @@ static void test_closed_period_is_immutable_and_late_usage_adjusts(void **state)
                                    &err),
                      -1);
 
-    /* Late usage of January: an image stored for one day, whose events commit after the close. */
+    /* Late usage of January: an image stored for one day and an address held idle for 10 hours
+     * (its rows as the triggers write them), whose events commit after the close. */
     assert_zero(nb_pg_command(f->conn,
                               "INSERT INTO image_storage_events (at, image_id, tenant_id, bytes)"
                               " VALUES ('2026-01-25 00:00:00+00', 'ami-00000000000000003', '" T1
                               "', 5000000000),"
-                              " ('2026-01-26 00:00:00+00', 'ami-00000000000000003', '" T1 "', 0)",
+                              " ('2026-01-26 00:00:00+00', 'ami-00000000000000003', '" T1 "', 0);"
+                              "INSERT INTO meter_events (at, tenant_id, resource_id, meter, active)"
+                              " VALUES ('2026-01-25 00:00:00+00', '" T1 "', '" EIP3 "',"
+                              "         'eip-idle', true),"
+                              "        ('2026-01-25 10:00:00+00', '" T1 "', '" EIP3 "',"
+                              "         'eip-idle', false)",
                               &err),
                 err);
     o.from = "2026-01-25 00:00:00+00";
     assert_zero(billing_aggregate(f->conn, &o, &ar, &err), err);
-    assert_int_equal(ar.inserted, 24);
+    assert_int_equal(ar.inserted, 24 + 10);
     assert_int_equal(ar.corrected, 0);
 
     assert_zero(billing_invoice(f->conn, "2026-02", false, &ir, &err), err);
     /* 5e9 bytes for 86 400 s at 50 000 micros per 2.628e15 byte-seconds = 8219.17... micros,
-     * billed 10 000 (half-up to the cent). */
-    assert_int_equal(ir.adjustment, 10000);
+     * billed 10 000 (half-up to the cent); 36 000 s of an idle address at 5 000 micros an hour,
+     * 50 000. */
+    assert_int_equal(ir.adjustment, 10000 + 50000);
     PGresult *r = nb_pg_exec(f->conn,
                              "SELECT l.kind, l.quantity, l.exact_micros FROM invoice_lines l"
                              " WHERE l.invoice_id = 'inv-202602-" T1 "'"
@@ -541,6 +760,17 @@ static void test_closed_period_is_immutable_and_late_usage_adjusts(void **state)
     assert_string_equal(PQgetvalue(r, 0, 0), "adjustment");
     assert_string_equal(PQgetvalue(r, 0, 1), "432000000000000");
     assert_string_equal(PQgetvalue(r, 0, 2), "8219.178082");
+    PQclear(r);
+    r = nb_pg_exec(f->conn,
+                   "SELECT l.kind, l.quantity, l.amount_micros, l.meter FROM invoice_lines l"
+                   " WHERE l.invoice_id = 'inv-202602-" T1 "' AND l.kind = 'adjustment'"
+                   " AND l.resource_id = '" EIP3 "'",
+                   0, NULL, &err);
+    assert_ok(r, err);
+    assert_int_equal(PQntuples(r), 1);
+    assert_string_equal(PQgetvalue(r, 0, 1), "36000");
+    assert_string_equal(PQgetvalue(r, 0, 2), "50000");
+    assert_string_equal(PQgetvalue(r, 0, 3), "eip-idle");
     PQclear(r);
     r = nb_pg_exec(f->conn, "SELECT sum(total_micros) FROM invoices WHERE period = '2026-01'", 0,
                    NULL, &err);
@@ -655,7 +885,17 @@ static const char LARGE_SCENARIO_SQL[] =
     " SELECT '2026-01-01 00:00:00+00'::timestamptz + make_interval(secs => (k * 7919 + i) % "
     "5097600),"
     "        'ami-' || lpad(to_hex(i), 17, '0'), '" T1 "', (k * 104729 + i) % 3 * 1000000007"
-    " FROM generate_series(1, 50) i, generate_series(1, 200) k";
+    " FROM generate_series(1, 50) i, generate_series(1, 200) k;"
+    /* On/off meters as the triggers write them: each resource's rows alternate on and off, in
+     * time order (row k falls in [50 000 k, 50 000 k + 40 000) s); some stay on at the end. */
+    "INSERT INTO meter_events (at, tenant_id, resource_id, meter, active)"
+    " SELECT '2026-01-01 00:00:00+00'::timestamptz"
+    "        + make_interval(secs => k * 50000 + (i * 977 + k * 131) % 40000 + i % 7 * 0.125),"
+    "        CASE i % 2 WHEN 0 THEN '" T1 "' ELSE '" T2 "' END,"
+    "        CASE WHEN i % 3 = 2 THEN 'vpn-' ELSE 'eipalloc-' END || lpad(to_hex(i), 17, '0'),"
+    "        (ARRAY['eip-idle', 'eip-associated', 'vpn-connection'])[1 + i % 3],"
+    "        k % 2 = 1"
+    " FROM generate_series(1, 60) i, generate_series(1, 100 - i % 2) k";
 
 /* Runs nubo-billing with 'args' (NULL-terminated) against the fixture's database; returns its
  * pid. */
@@ -740,7 +980,7 @@ static void test_sigkill_mid_aggregation_loses_nothing(void **state)
     /* The clean run, from scratch, in one go. */
     assert_zero(nb_pg_command(f->conn,
                               "DELETE FROM usage_records; DELETE FROM billing_instance_carry;"
-                              "DELETE FROM billing_image_carry;"
+                              "DELETE FROM billing_image_carry; DELETE FROM billing_meter_carry;"
                               "UPDATE billing_watermark SET aggregated_until = NULL",
                               &err),
                 err);

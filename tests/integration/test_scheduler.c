@@ -578,6 +578,8 @@ static void test_agents_spawn_and_fail_over(void **state)
     assert_non_null(strstr(good.body, "\"ssh_keys\" : [\"ssh-ed25519 AAAA test\"]"));
     assert_non_null(strstr(good.body, "\"user_data\" : \"aGVsbG8=\""));
     assert_non_null(strstr(good.body, "file:///var/lib/nubo/images/debian.raw"));
+    /* Not launched into a subnet: no network interface for the agent to plug. */
+    assert_non_null(strstr(good.body, "\"interfaces\" : []"));
     /* Terminate through the agent releases the claim. */
     PQclear(sql(f->pool, op_sql[0], 1, p));
     sql_do(f->pool, "NOTIFY nubo_sched");

@@ -56,6 +56,8 @@ def main():
         code = c_routes(repo / "api-gateway/rest_routes.c")
         # The streamed routes (uploads, downloads) live outside the JSON route table.
         code |= c_routes(repo / "api-gateway/rest_upload.c", "rest_stream_routes[]")
+        # The web console's session and event-stream routes (api-gateway/console.c).
+        code |= c_routes(repo / "api-gateway/console.c", "console_api_routes[]")
         documented = openapi_routes(repo / "docs/openapi.yaml")
     except (OSError, ValueError, yaml.YAMLError) as e:
         print(f"not ok 1 - {NAME}")

@@ -145,6 +145,26 @@ static void golden_interfaces(void **state)
     check_doc(&s, "interfaces.xml");
 }
 
+/* The agent's own interfaces: taps it made and plugged (vif.h), one without transmit checksum
+ * offload (the userspace datapath), one with it (the kernel's). */
+static void golden_tap_interfaces(void **state)
+{
+    struct agent_domxml_iface ifaces[] = {
+        {.kind = AGENT_DOMXML_IFACE_TAP,
+         .mac = "02:c9:01:ed:cc:91",
+         .target_dev = "tap0123abcd",
+         .no_tx_csum = true},
+        {.kind = AGENT_DOMXML_IFACE_TAP,
+         .mac = "02:c9:01:ed:cc:92",
+         .target_dev = "tap0123abce",
+         .mtu = 1450},
+    };
+    struct agent_domxml_spec s = base_spec();
+    s.ifaces = ifaces;
+    s.n_ifaces = 2;
+    check_doc(&s, "tap_interfaces.xml");
+}
+
 /* Strings from users (tenant, paths, password, cmdline) cannot break out of their attribute or
  * element. */
 static void golden_hostile_strings(void **state)
@@ -205,6 +225,11 @@ static void invalid_specs_are_refused(void **state)
     s.ifaces = &bad;
     s.n_ifaces = 1;
     expect_invalid(&s, "vlan");
+    struct agent_domxml_iface notap = {.kind = AGENT_DOMXML_IFACE_TAP, .mac = "02:00:00:00:00:01"};
+    s = base_spec();
+    s.ifaces = &notap;
+    s.n_ifaces = 1;
+    expect_invalid(&s, "target device");
 }
 
 static void quiet(void *data, virErrorPtr e)
@@ -216,9 +241,9 @@ int main(void)
     /* libvirt prints every error on stderr by default; the tests read them themselves. */
     virSetErrorFunc(NULL, quiet);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(golden_minimal_disk_boot),  cmocka_unit_test(golden_full_kernel_boot),
-        cmocka_unit_test(golden_interfaces),         cmocka_unit_test(golden_hostile_strings),
-        cmocka_unit_test(invalid_specs_are_refused),
+        cmocka_unit_test(golden_minimal_disk_boot), cmocka_unit_test(golden_full_kernel_boot),
+        cmocka_unit_test(golden_interfaces),        cmocka_unit_test(golden_tap_interfaces),
+        cmocka_unit_test(golden_hostile_strings),   cmocka_unit_test(invalid_specs_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,479 @@
+/* The event stream (see events.h). */
+#include "events.h"
+
+#include "auth.h"
+#include "gateway.h"
+#include "rest_api.h"
+
+#include "nubo/arena.h"
+#include "nubo/buf.h"
+#include "nubo/clock.h"
+#include "nubo/error.h"
+#include "nubo/http.h"
+#include "nubo/id.h"
+#include "nubo/log.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define BATCH          500  /* rows read at a time */
+#define MAX_SEEN       4096 /* ids remembered above a gap */
+#define GAP_POLL_MS    250  /* how often an open gap is read again */
+#define RECONNECT_MS   2000
+#define PUSH_MAX_QUEUE (256 * 1024)
+
+struct subscriber {
+    struct subscriber *next;
+    struct nb_http_push *push;
+    bool all;
+    char tenant_id[16];
+};
+
+struct gw_events {
+    char *conninfo;
+    int keepalive_ms;
+    int max_streams;
+    int poll_ms;
+    pthread_t thread;
+    bool started;
+    int wake_fd; /* an eventfd: written to stop the thread */
+    atomic_bool stop;
+
+    pthread_mutex_t mu;
+    struct subscriber *subs; /* under mu */
+    int reserved;            /* slots taken, attached or about to be; under mu */
+
+    /* The thread's own. */
+    PGconn *conn;
+    bool have_cursor;
+    long long cursor;         /* every id up to here is published or given up */
+    long long seen[MAX_SEEN]; /* published ids above the cursor, ascending */
+    size_t n_seen;
+    long long gap_at;    /* the cursor when the present gap was first seen */
+    long long gap_since; /* monotonic ms; 0: no gap */
+};
+
+static long long now_ms(void)
+{
+    return nb_monotonic_ms();
+}
+
+/* --- subscribers ------------------------------------------------------------------------- */
+
+int gw_events_reserve(struct gw_events *ev)
+{
+    int rc = -1;
+    pthread_mutex_lock(&ev->mu);
+    if (ev->reserved < ev->max_streams) {
+        ev->reserved++;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&ev->mu);
+    return rc;
+}
+
+void gw_events_unreserve(struct gw_events *ev)
+{
+    pthread_mutex_lock(&ev->mu);
+    ev->reserved--;
+    pthread_mutex_unlock(&ev->mu);
+}
+
+void gw_events_attach(struct gw_events *ev, struct nb_http_push *push, const char *tenant_id)
+{
+    struct subscriber *s = calloc(1, sizeof *s);
+    if (!s) {
+        nb_http_push_end(push);
+        nb_http_push_release(push);
+        gw_events_unreserve(ev);
+        return;
+    }
+    s->push = push;
+    s->all = tenant_id == NULL;
+    snprintf(s->tenant_id, sizeof s->tenant_id, "%s", tenant_id ? tenant_id : "");
+    pthread_mutex_lock(&ev->mu);
+    s->next = ev->subs;
+    ev->subs = s;
+    pthread_mutex_unlock(&ev->mu);
+}
+
+int gw_events_streams(struct gw_events *ev)
+{
+    pthread_mutex_lock(&ev->mu);
+    int n = 0;
+    for (const struct subscriber *s = ev->subs; s; s = s->next) {
+        n++;
+    }
+    pthread_mutex_unlock(&ev->mu);
+    return n;
+}
+
+/* Writes 'len' bytes of 'text' to the streams of 'tenant_id' (NULL: every stream), dropping
+ * the streams that are over. */
+static void broadcast(struct gw_events *ev, const char *tenant_id, const char *text, size_t len)
+{
+    pthread_mutex_lock(&ev->mu);
+    for (struct subscriber **pp = &ev->subs; *pp;) {
+        struct subscriber *s = *pp;
+        if (tenant_id && !s->all && strcmp(s->tenant_id, tenant_id)) {
+            pp = &s->next;
+            continue;
+        }
+        if (nb_http_push_write(s->push, text, len) == 0) {
+            pp = &s->next;
+            continue;
+        }
+        *pp = s->next;
+        nb_http_push_release(s->push);
+        free(s);
+        ev->reserved--;
+    }
+    pthread_mutex_unlock(&ev->mu);
+}
+
+/* --- reading the table ------------------------------------------------------------------- */
+
+static void disconnect(struct gw_events *ev)
+{
+    PQfinish(ev->conn);
+    ev->conn = NULL;
+}
+
+/* Runs 'sql' on the thread's connection; NULL (after logging, and dropping a broken
+ * connection) when it fails. */
+static PGresult *run(struct gw_events *ev, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = PQexecParams(ev->conn, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        return res;
+    }
+    nb_warn("event stream: query failed: %s", PQerrorMessage(ev->conn));
+    PQclear(res);
+    if (PQstatus(ev->conn) != CONNECTION_OK) {
+        disconnect(ev);
+    }
+    return NULL;
+}
+
+static bool connect_db(struct gw_events *ev)
+{
+    ev->conn = PQconnectdb(ev->conninfo);
+    if (PQstatus(ev->conn) != CONNECTION_OK) {
+        nb_warn("event stream: could not connect to the database: %s", PQerrorMessage(ev->conn));
+        disconnect(ev);
+        return false;
+    }
+    PGresult *res = run(ev, "LISTEN nubo_events", 0, NULL);
+    if (!res) {
+        disconnect(ev);
+        return false;
+    }
+    PQclear(res);
+    if (!ev->have_cursor) {
+        /* Streams see what happens from now on: history is the REST API's. */
+        res = run(ev, "SELECT COALESCE(max(id), 0) FROM instance_events", 0, NULL);
+        if (!res) {
+            disconnect(ev);
+            return false;
+        }
+        ev->cursor = atoll(PQgetvalue(res, 0, 0));
+        ev->have_cursor = true;
+        PQclear(res);
+    }
+    return true;
+}
+
+static bool seen(const struct gw_events *ev, long long id)
+{
+    size_t lo = 0, hi = ev->n_seen;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ev->seen[mid] < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < ev->n_seen && ev->seen[lo] == id;
+}
+
+static void add_seen(struct gw_events *ev, long long id)
+{
+    if (ev->n_seen == MAX_SEEN) {
+        return; /* advance() gives the gap up first */
+    }
+    size_t i = ev->n_seen;
+    while (i > 0 && ev->seen[i - 1] > id) {
+        ev->seen[i] = ev->seen[i - 1];
+        i--;
+    }
+    ev->seen[i] = id;
+    ev->n_seen++;
+}
+
+/* Moves the cursor over the ids published in a row; gives a gap up after GW_EVENTS_GAP_WAIT_MS
+ * (or when too many ids wait above it). */
+static void advance(struct gw_events *ev)
+{
+    for (;;) {
+        size_t k = 0;
+        while (k < ev->n_seen && ev->seen[k] == ev->cursor + 1) {
+            ev->cursor++;
+            k++;
+        }
+        memmove(ev->seen, ev->seen + k, (ev->n_seen - k) * sizeof ev->seen[0]);
+        ev->n_seen -= k;
+        if (ev->n_seen == 0) {
+            ev->gap_since = 0;
+            return;
+        }
+        long long now = now_ms();
+        if (ev->gap_since == 0 || ev->gap_at != ev->cursor) {
+            ev->gap_since = now;
+            ev->gap_at = ev->cursor;
+        }
+        if (now - ev->gap_since < GW_EVENTS_GAP_WAIT_MS && ev->n_seen < MAX_SEEN) {
+            return;
+        }
+        nb_info("event stream: instance events %lld to %lld never committed; skipping them",
+                ev->cursor + 1, ev->seen[0] - 1);
+        ev->cursor = ev->seen[0] - 1;
+        ev->gap_since = 0;
+    }
+}
+
+/* Formats row 'r' of 'res' as one SSE message into 'b'. */
+static void format_event(const PGresult *res, int r, struct nb_buf *b)
+{
+    json_t *o =
+        json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:o, s:s}", "id",
+                  (json_int_t)atoll(PQgetvalue(res, r, 0)), "type", "instance-state", "instance_id",
+                  PQgetvalue(res, r, 1), "tenant_id", PQgetvalue(res, r, 2), "previous_state",
+                  PQgetisnull(res, r, 3) ? json_null() : json_string(PQgetvalue(res, r, 3)),
+                  "state", PQgetvalue(res, r, 4), "reason",
+                  PQgetisnull(res, r, 5) ? json_null() : json_string(PQgetvalue(res, r, 5)), "at",
+                  PQgetvalue(res, r, 6));
+    char *data = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    nb_buf_reset(b);
+    if (data) {
+        /* One line: JSON escapes every newline inside strings. */
+        nb_buf_printf(b, "id: %s\nevent: instance\ndata: %s\n\n", PQgetvalue(res, r, 0), data);
+    }
+    free(data);
+}
+
+/* Reads and publishes the rows not yet published. */
+static void fetch(struct gw_events *ev)
+{
+    struct nb_buf ids = NB_BUF_INIT, msg = NB_BUF_INIT;
+    for (;;) {
+        char cursor[24];
+        snprintf(cursor, sizeof cursor, "%lld", ev->cursor);
+        nb_buf_reset(&ids);
+        nb_buf_puts(&ids, "{");
+        for (size_t i = 0; i < ev->n_seen; i++) {
+            nb_buf_printf(&ids, "%s%lld", i ? "," : "", ev->seen[i]);
+        }
+        nb_buf_puts(&ids, "}");
+        const char *p[] = {cursor, ids.data};
+        PGresult *res =
+            run(ev,
+                "SELECT id, instance_id, tenant_id, from_state, to_state, reason, "
+                "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+                "FROM instance_events WHERE id > $1::bigint AND id <> ALL($2::bigint[]) "
+                "ORDER BY id LIMIT 500", /* BATCH */
+                2, p);
+        if (!res) {
+            break;
+        }
+        int n = PQntuples(res);
+        for (int r = 0; r < n; r++) {
+            long long id = atoll(PQgetvalue(res, r, 0));
+            if (seen(ev, id) || id <= ev->cursor) {
+                continue;
+            }
+            format_event(res, r, &msg);
+            if (msg.len) {
+                broadcast(ev, PQgetvalue(res, r, 2), msg.data, msg.len);
+            }
+            add_seen(ev, id);
+            advance(ev);
+        }
+        PQclear(res);
+        advance(ev);
+        if (n < BATCH) {
+            break;
+        }
+    }
+    nb_buf_free(&ids);
+    nb_buf_free(&msg);
+}
+
+static void *hub_main(void *arg)
+{
+    struct gw_events *ev = arg;
+    long long next_connect = 0, next_fetch = 0, next_keepalive = now_ms() + ev->keepalive_ms;
+    while (!atomic_load(&ev->stop)) {
+        long long now = now_ms();
+        if (!ev->conn && now >= next_connect) {
+            if (connect_db(ev)) {
+                next_fetch = now; /* catch up with what happened while away */
+            } else {
+                next_connect = now + RECONNECT_MS;
+            }
+        }
+        if (ev->conn && now >= next_fetch) {
+            fetch(ev);
+            next_fetch = now + (ev->n_seen ? GAP_POLL_MS : ev->poll_ms);
+        }
+        if (now >= next_keepalive) {
+            static const char ping[] = ": keep-alive\n\n";
+            broadcast(ev, NULL, ping, sizeof ping - 1);
+            next_keepalive = now + ev->keepalive_ms;
+        }
+        long long until = next_keepalive;
+        if (ev->conn && next_fetch < until) {
+            until = next_fetch;
+        }
+        if (!ev->conn && next_connect < until) {
+            until = next_connect;
+        }
+        long long wait = until - now_ms();
+        struct pollfd fds[2] = {{.fd = ev->wake_fd, .events = POLLIN},
+                                {.fd = ev->conn ? PQsocket(ev->conn) : -1, .events = POLLIN}};
+        if (poll(fds, 2,
+                 (int)(wait < 0      ? 0
+                       : wait > 1000 ? 1000
+                                     : wait)) <= 0 ||
+            !(fds[1].revents & POLLIN)) {
+            continue;
+        }
+        if (!PQconsumeInput(ev->conn)) {
+            nb_warn("event stream: lost the database connection: %s", PQerrorMessage(ev->conn));
+            disconnect(ev);
+            next_connect = now_ms() + RECONNECT_MS / 4;
+            continue;
+        }
+        PGnotify *n;
+        while ((n = PQnotifies(ev->conn))) {
+            next_fetch = 0;
+            PQfreemem(n);
+        }
+    }
+    disconnect(ev);
+    return NULL;
+}
+
+struct gw_events *gw_events_new(const struct gw_events_config *cfg, struct nb_error *err)
+{
+    struct gw_events *ev = calloc(1, sizeof *ev);
+    if (!ev || !(ev->conninfo = strdup(cfg->conninfo))) {
+        free(ev);
+        nb_error_set(err, NB_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    ev->keepalive_ms = cfg->keepalive_s * 1000;
+    ev->max_streams = cfg->max_streams;
+    ev->poll_ms = cfg->poll_ms;
+    pthread_mutex_init(&ev->mu, NULL);
+    atomic_init(&ev->stop, false);
+    ev->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (ev->wake_fd < 0) {
+        nb_error_errno(err, errno, "could not create an eventfd");
+        gw_events_free(ev);
+        return NULL;
+    }
+    if (pthread_create(&ev->thread, NULL, hub_main, ev) != 0) {
+        nb_error_set(err, NB_ERR_INTERNAL, "could not start the event stream thread");
+        gw_events_free(ev);
+        return NULL;
+    }
+    ev->started = true;
+    return ev;
+}
+
+void gw_events_free(struct gw_events *ev)
+{
+    if (!ev) {
+        return;
+    }
+    if (ev->started) {
+        atomic_store(&ev->stop, true);
+        uint64_t one = 1;
+        if (write(ev->wake_fd, &one, sizeof one) < 0) {
+            nb_warn("event stream: could not wake the thread");
+        }
+        pthread_join(ev->thread, NULL);
+    }
+    for (struct subscriber *s = ev->subs, *next; s; s = next) {
+        next = s->next;
+        nb_http_push_end(s->push);
+        nb_http_push_release(s->push);
+        free(s);
+    }
+    if (ev->wake_fd >= 0) {
+        close(ev->wake_fd);
+    }
+    pthread_mutex_destroy(&ev->mu);
+    free(ev->conninfo);
+    free(ev);
+}
+
+/* --- GET /v1/events ---------------------------------------------------------------------- */
+
+void gw_events_handle(struct nb_http_req *req, void *arg)
+{
+    struct gw_ctx *gw = arg;
+    int64_t t0 = rest_now_us();
+    char request_id[40];
+    nb_uuid_new(request_id, sizeof request_id);
+    nb_log_set_request_id(request_id);
+    struct rest_call c = {
+        .gw = gw, .req = req, .arena = nb_http_req_arena(req), .request_id = request_id};
+    const char *code = NULL;
+    json_t *doc = rest_authenticate(&c, &code);
+    if (!doc && strcmp(nb_http_req_method(req), "GET")) {
+        code = "MethodNotAllowed";
+        c.status = 405;
+        nb_http_reply_header(req, "Allow", "GET");
+        doc = rest_error_doc(code, "the event stream is read with GET", request_id);
+    } else if (!doc && (!gw->events || gw_events_reserve(gw->events) < 0)) {
+        code = "Unavailable";
+        c.status = 503;
+        doc = rest_error_doc(code, "too many event streams are open on this gateway; try later",
+                             request_id);
+    }
+    if (doc) {
+        rest_finish(&c, t0, code, doc);
+        nb_log_set_request_id(NULL);
+        return;
+    }
+    c.status = 200;
+    rest_finish(&c, t0, NULL, NULL); /* answers 503 itself if the log cannot record it */
+    nb_http_reply_header(req, "Cache-Control", "no-store");
+    nb_http_reply_header(req, "X-Accel-Buffering", "no");
+    struct nb_http_push *push =
+        nb_http_reply_push(req, 200, "text/event-stream; charset=utf-8", PUSH_MAX_QUEUE);
+    if (!push) {
+        gw_events_unreserve(gw->events);
+        nb_log_set_request_id(NULL);
+        return;
+    }
+    /* Sent at once, so that the client knows the stream is live before anything happens. */
+    static const char hello[] = "retry: 3000\n: subscribed\n\n";
+    nb_http_push_write(push, hello, sizeof hello - 1);
+    gw_events_attach(gw->events, push, c.who->role == GW_ROLE_ADMIN ? NULL : c.who->tenant_id);
+    nb_log_set_request_id(NULL);
+}

@@ -1,0 +1,545 @@
+#!/usr/bin/python3
+"""The web console end to end (docs/console.md): nubo-gateway serves the static console under
+/console/, signs users in with a password (a session cookie, a CSRF token), and publishes
+instance transitions on /v1/events. Against a cloud with a real scheduler, agent and QEMU VM
+(compute_env.ComputeEnv); where libvirt cannot run here, the instances are moved by SQL instead
+(said in the output).
+
+The browser test drives headless Chromium (Debian's /usr/bin/chromium) with Playwright
+(playwright-core from npm, installed under build/node when missing): sign in (a wrong password
+first), launch from the form, see `running` without reloading, terminate, see it go, sign out.
+Screenshots of every step go to build/<mode>/test-artifacts/console/.
+
+Run: /usr/bin/python3 tests/e2e/test_console.py   (prints TAP)
+"""
+
+import sys
+
+sys.dont_write_bytecode = True
+
+import http.client  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import queue  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import compute_env  # noqa: E402
+import nubo_env  # noqa: E402
+from nubo_env import REPO, SkipTest, check, check_eq, sql_quote  # noqa: E402
+
+MODE = os.environ.get("MODE", "debug")
+ARTIFACTS = Path(os.environ.get("NUBO_TEST_ARTIFACTS", REPO / "build" / MODE / "test-artifacts"))
+NODE_DIR = REPO / "build" / "node"  # playwright-core is installed here, outside the tree
+FLOW = Path(__file__).resolve().parent / "console" / "console_flow.js"
+CHROMIUM = "/usr/bin/chromium"
+SECRET = "console-e2e: this file is outside the console directory"
+
+S = {}  # state shared by the tests, in order
+
+
+class ConsoleEnv(compute_env.ComputeEnv):
+    """ComputeEnv whose gateway serves a copy of web/ next to a file it must never serve, with
+    symbolic links in the copy that point at it."""
+
+    console_dir = None
+
+    def gateway_env(self, daemon=False):
+        env = super().gateway_env(daemon)
+        if self.console_dir is None and self.tmp:
+            self.console_dir = self.tmp / "web"
+            shutil.copytree(REPO / "web", self.console_dir)
+            (self.tmp / "secret.txt").write_text(SECRET + "\n")
+            os.symlink("../secret.txt", self.console_dir / "leak.txt")
+            os.symlink(str(self.tmp), self.console_dir / "up")
+        env["NUBO_CONSOLE_DIR"] = str(self.console_dir)
+        return env
+
+    @property
+    def real(self):
+        return not self.skip_reason
+
+
+tap = nubo_env.Tap(__file__, per_test_timeout=120, fixture=ConsoleEnv)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def user_id_of(env, creds):
+    return env.psql1("SELECT u.id FROM access_keys k JOIN users u ON u.id = k.user_id "
+                     f"WHERE k.id = {sql_quote(creds.key_id)}")
+
+
+def user_name_of(env, creds):
+    return env.psql1(f"SELECT name FROM users WHERE id = {sql_quote(user_id_of(env, creds))}")
+
+
+def sign_in(env, account, user, password, headers=None):
+    """POST /v1/session; returns (response, cookie 'name=value' or None, session doc)."""
+    h = {"Content-Type": "application/json", "User-Agent": nubo_env.USER_AGENT}
+    h.update(headers or {})
+    status, rh, body = env.http("POST", "/v1/session", json.dumps(
+        {"account": account, "user": user, "password": password}), h)
+    r = nubo_env.RestResponse(status, rh, body, "POST", "/v1/session")
+    cookie = rh.get("set-cookie", "").split(";")[0] or None
+    return r, cookie, r.json
+
+
+def call(env, cookie, method, path, body=None, csrf=None, headers=None):
+    """A REST call as the console makes it: the cookie, and the CSRF token if given."""
+    h = {"User-Agent": nubo_env.USER_AGENT}
+    if cookie:
+        h["Cookie"] = cookie
+    if csrf:
+        h["X-CSRF-Token"] = csrf
+    data = None
+    if body is not None:
+        data = json.dumps(body)
+        h["Content-Type"] = "application/json"
+    h.update(headers or {})
+    status, rh, text = env.http(method, path, body=data, headers=h)
+    return nubo_env.RestResponse(status, rh, text, method, path)
+
+
+def launch(env, creds, name):
+    """Launches one instance as 'creds' through the REST API (SigV4); returns its id."""
+    image = env.guest_image() if env.real else env.image()
+    r = env.rest(creds, "POST", "/v1/instances", {"image_id": image, "instance_type": "t3.nano",
+                                                   "tags": {"Name": name}})
+    check_eq(r.status, 201, f"launching {name}: {r}")
+    return r.json["instances"][0]["id"]
+
+
+def state_of(env, instance_id):
+    return env.psql1(f"SELECT state FROM instances WHERE id = {sql_quote(instance_id)}")
+
+
+class Stream:
+    """A reader of GET /v1/events on its own connection; events land in a queue."""
+
+    def __init__(self, env, cookie=None, creds=None):
+        self.conn = http.client.HTTPConnection("127.0.0.1", env.gw_port, timeout=60)
+        headers = {"User-Agent": nubo_env.USER_AGENT}
+        if cookie:
+            headers["Cookie"] = cookie
+        if creds:
+            headers = nubo_env.sign_request(env.endpoint, creds.key_id, creds.secret, "GET",
+                                            "/v1/events", b"", headers)
+        self.conn.request("GET", "/v1/events", headers=headers)
+        self.resp = self.conn.getresponse()
+        self.events = queue.Queue()
+        self.raw = []
+        if self.resp.status == 200:
+            threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        data = None
+        try:
+            for raw in self.resp:
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                self.raw.append(line)
+                if line.startswith("data: "):
+                    data = json.loads(line[6:])
+                elif line == "" and data is not None:
+                    self.events.put(data)
+                    data = None
+        except Exception:  # noqa: BLE001 - closed under the reader by close()
+            pass
+
+    def wait_for(self, pred, timeout):
+        """The first event for which pred(event) holds, within 'timeout' s, else None; the
+        events skipped meanwhile are returned too."""
+        deadline = time.monotonic() + timeout
+        skipped = []
+        while time.monotonic() < deadline:
+            try:
+                ev = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if pred(ev):
+                return ev, skipped
+            skipped.append(ev)
+        return None, skipped
+
+    def close(self):
+        self.conn.close()
+
+
+def ensure_playwright():
+    """The directory of node_modules with playwright-core, installed with npm when missing."""
+    mod = NODE_DIR / "node_modules" / "playwright-core"
+    if (mod / "package.json").exists():
+        return mod
+    if not shutil.which("npm") or not shutil.which("node"):
+        raise SkipTest("node and npm are not installed (they come with the machine's Node.js)")
+    NODE_DIR.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["npm", "install", "--no-save", "--no-audit", "--no-fund", "--prefix",
+                        str(NODE_DIR), "playwright-core"], capture_output=True, text=True,
+                       timeout=600)
+    check(r.returncode == 0 and (mod / "package.json").exists(),
+          f"npm install playwright-core failed ({r.returncode})", r.stdout[-2000:],
+          r.stderr[-2000:])
+    return mod
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+
+@tap.test
+def static_files_and_no_traversal(env):
+    status, h, body = env.http("GET", "/console")
+    check_eq((status, h.get("location")), (301, "/console/"), "GET /console")
+    status, h, index = env.http("GET", "/console/")
+    check_eq(status, 200, "GET /console/")
+    check_eq(h.get("content-type"), "text/html; charset=utf-8", "the index's Content-Type")
+    check_eq(h.get("cache-control"), "no-cache", "the index's Cache-Control")
+    check_eq(h.get("x-content-type-options"), "nosniff", "X-Content-Type-Options")
+    check("script-src 'self'" in h.get("content-security-policy", ""), "no CSP", h)
+    check('id="signin-form"' in index, "the index is not the console's", index[:500])
+    status, h2, _ = env.http("GET", "/console/", headers={"If-None-Match": h["etag"]})
+    check_eq(status, 304, "GET /console/ with the index's ETag")
+    for path, ctype in (("/console/index.html", "text/html; charset=utf-8"),
+                        ("/console/console.css", "text/css; charset=utf-8"),
+                        ("/console/js/main.js", "text/javascript; charset=utf-8"),
+                        ("/console/js/instances.js", "text/javascript; charset=utf-8"),
+                        ("/console/favicon.svg", "image/svg+xml")):
+        status, h, body = env.http("GET", path)
+        check_eq((status, h.get("content-type")), (200, ctype), f"GET {path}")
+        check_eq(body, (REPO / "web" / path[len("/console/"):]).read_text(), f"body of {path}")
+    status, h, _ = env.http("POST", "/console/index.html", body="x")
+    check_eq(status, 405, "POST to a console file")
+
+    # What traversal would reach exists (so that a 404 means refused, not absent).
+    check(SECRET in (env.tmp / "secret.txt").read_text(), "the planted secret file is missing")
+    check((REPO / "Makefile").read_text().startswith("# nubo"), "the repo's Makefile is missing")
+    for path in ("/console/../Makefile", "/console/%2e%2e/Makefile", "/console/js/../../Makefile",
+                 "/console/..%2fsecret.txt", "/console/%2e%2e%2fsecret.txt",
+                 "/console/../secret.txt", "/console//etc/passwd", "/console/.%2e/secret.txt",
+                 "/console/leak.txt", "/console/up/secret.txt", "/console/js/", "/console/js",
+                 "/console/.hidden", "/console/%00index.html", "/console/index.html%00.js"):
+        status, h, body = env.http("GET", path)
+        check(status == 404 and SECRET not in body and "# nubo top-level" not in body
+              and "root:" not in body, f"GET {path} was not refused: HTTP {status}", body[:300])
+
+
+@tap.test
+def passwords_are_set_by_the_admin(env):
+    a, b = env.tenant("console-a"), env.tenant("console-b")
+    S["a"], S["b"] = a, b
+    S["a_user"], S["b_user"] = user_name_of(env, a), user_name_of(env, b)
+    a_id = user_id_of(env, a)
+    # A member cannot set anyone's password; a short one is refused; an unknown user is not found.
+    r = env.rest(a, "PUT", f"/v1/admin/users/{a_id}/password", {"password": "member-tries-this"})
+    check_eq((r.status, r.error_code), (403, "UnauthorizedOperation"), f"a member setting one: {r}")
+    r = env.rest(env.admin, "PUT", f"/v1/admin/users/{a_id}/password", {"password": "short"})
+    check_eq((r.status, r.error_code), (400, "InvalidParameterValue"), f"a short password: {r}")
+    r = env.rest(env.admin, "PUT", "/v1/admin/users/user-00000000000000000/password",
+                 {"password": "long enough password"})
+    check_eq(r.error_code, "InvalidUserID.NotFound", f"an unknown user: {r}")
+    check_eq(env.psql1(f"SELECT password_hash IS NULL FROM users WHERE id = {sql_quote(a_id)}"),
+             "t", "A's password after refused attempts")
+    S["a_pw"], S["b_pw"] = "tenant-a: correct horse", "tenant-b: battery staple"
+    for creds, pw in ((a, S["a_pw"]), (b, S["b_pw"])):
+        r = env.rest(env.admin, "PUT", f"/v1/admin/users/{user_id_of(env, creds)}/password",
+                     {"password": pw})
+        check_eq(r.status, 200, f"the admin setting a password: {r}")
+    stored = env.psql1(f"SELECT password_hash FROM users WHERE id = {sql_quote(a_id)}")
+    check(stored.startswith("$scrypt$ln=17,r=8,p=1$") and S["a_pw"] not in stored,
+          "the stored password is not a scrypt hash", stored)
+    other = env.psql1("SELECT password_hash FROM users WHERE id = "
+                      + sql_quote(user_id_of(env, b)))
+    check(stored.split("$")[3] != other.split("$")[3], "two users share a salt")
+    row = env.reqlog_row(r.request_id)
+    check(row and S["b_pw"] not in row["params"], "the request log holds the password", row)
+
+
+@tap.test
+def sign_in_with_a_wrong_password_fails(env):
+    a = S["a"]
+    for account, user, pw in ((a.name, S["a_user"], "not the password"),
+                              (a.tenant_id, S["a_user"], S["b_pw"]),
+                              (a.name, "nobody", S["a_pw"]),
+                              ("no-such-account", S["a_user"], S["a_pw"]),
+                              (S["b"].name, S["a_user"], S["a_pw"])):
+        r, cookie, _ = sign_in(env, account, user, pw)
+        check_eq((r.status, r.error_code, cookie), (401, "AuthFailure", None),
+                 f"signing in as {user} of {account} with {pw!r}: {r}")
+        check_eq(r.json["error"]["message"], "incorrect account, user name or password",
+                 "the sign-in failure message (the same whatever was wrong)")
+    row = env.reqlog_row(r.request_id)
+    check(row and row["error_code"] == "AuthFailure" and row["action"] == "POST /v1/session"
+          and S["a_pw"] not in row["params"], "the failed sign-in is not logged as such", row)
+    # A form of another site cannot post JSON: a sign-in without it is refused.
+    status, _, body = env.http("POST", "/v1/session", json.dumps(
+        {"account": a.name, "user": S["a_user"], "password": S["a_pw"]}),
+        {"Content-Type": "text/plain"})
+    check_eq(status, 403, f"a sign-in without a JSON content type: {body}")
+    r, _, _ = sign_in(env, a.name, S["a_user"], S["a_pw"], {"Origin": "http://evil.example"})
+    check_eq((r.status, r.error_code), (403, "InvalidCsrfToken"), f"a cross-site sign-in: {r}")
+    # The right password, by tenant name and by tenant id.
+    for account in (a.name, a.tenant_id):
+        r, cookie, doc = sign_in(env, account, S["a_user"], S["a_pw"])
+        check_eq(r.status, 200, f"signing in with the right password: {r}")
+        check_eq((doc["tenant_id"], doc["role"]), (a.tenant_id, "member"), "the session")
+        flags = [f.strip() for f in r.headers["set-cookie"].split(";")]
+        for flag in ("HttpOnly", "SameSite=Strict", "Path=/"):
+            check(flag in flags, f"the cookie lacks {flag}", r.headers["set-cookie"])
+        check("Secure" not in flags, "Secure on a cookie over plain HTTP",
+              r.headers["set-cookie"])
+    S["a_cookie"], S["a_csrf"] = cookie, doc["csrf_token"]
+    r, S["b_cookie"], doc = sign_in(env, S["b"].name, S["b_user"], S["b_pw"])
+    check_eq(r.status, 200, f"B signing in: {r}")
+    S["b_csrf"] = doc["csrf_token"]
+    check(S["a_csrf"] != S["b_csrf"], "two sessions share a CSRF token")
+    hashes = [x[0] for x in env.psql("SELECT encode(id_hash, 'hex') FROM console_sessions")]
+    token = S["a_cookie"].split("=", 1)[1]
+    check(len(hashes) >= 3 and not any(token in h for h in hashes),
+          "the session table holds the cookie itself", hashes)
+
+
+@tap.test(timeout=420)
+def browser_launch_see_running_terminate(env):
+    """Headless Chromium: sign in, launch from the form, running without reload, terminate,
+    gone; one screenshot per step."""
+    if not Path(CHROMIUM).exists():
+        raise SkipTest(f"{CHROMIUM} is not installed (Debian package chromium, make deps)")
+    mod = ensure_playwright()
+    out_dir = ARTIFACTS / "console"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    a = S["a"]
+    image = env.guest_image() if env.real else env.image()
+    print(f"# instances: {'real VMs (scheduler, agent, QEMU)' if env.real else 'moved by SQL'}"
+          f" ({env.skip_reason or 'libvirt runs here'})")
+    cfg = {"base": env.endpoint.rstrip("/"), "account": a.name, "user": S["a_user"],
+           "password": S["a_pw"], "wrong_password": "not the password", "image": image,
+           "user_data": "hello from the console", "artifacts": str(out_dir),
+           "timeout_s": 150}
+    penv = dict(os.environ, CONSOLE_FLOW_CONFIG=json.dumps(cfg), NUBO_PLAYWRIGHT=str(mod),
+                CHROMIUM=CHROMIUM)
+    proc = subprocess.Popen(["node", str(FLOW)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=penv)
+    lines, steps, done, iid = [], {}, None, None
+    t0 = time.monotonic()
+    try:
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            lines.append(line)
+            kind, _, rest = line.partition(" ")
+            if kind == "STEP":
+                name, _, extra = rest.partition(" ")
+                steps[name] = json.loads(extra)
+            elif kind == "LAUNCHED":
+                iid = rest
+                if not env.real:  # what the scheduler and the agent would do
+                    time.sleep(0.5)
+                    env.set_instance_state([iid], "running")
+            elif kind == "TERMINATING" and not env.real:
+                time.sleep(0.5)
+                env.set_instance_state([iid], "terminated")
+            elif kind == "DONE":
+                done = json.loads(rest)
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = proc.stderr.read()
+    S["browser_s"] = time.monotonic() - t0
+    S["browser_steps"] = steps
+    check(rc == 0 and done, f"the browser flow failed (exit {rc})", "\n".join(lines)[-3000:],
+          stderr[-3000:], env.daemon_logs() if env.real else "")
+    for name in ("sign-in-form", "wrong-password-refused", "signed-in", "launch-form", "launched",
+                 "running", "confirm-terminate", "terminating", "gone", "signed-out"):
+        check(name in steps and Path(steps[name]["screenshot"]).stat().st_size > 1000,
+              f"no screenshot of step {name}", steps)
+    print("# " + ", ".join(f"{n} {s['t']:.1f} s" for n, s in steps.items()))
+    print(f"# screenshots in {out_dir}")
+    # What the browser did, seen from the other side.
+    check_eq(state_of(env, iid), "terminated", f"{iid} in the database")
+    tags = env.psql1(f"SELECT tags->>'Name' FROM instances WHERE id = {sql_quote(iid)}")
+    check_eq(tags, "console-e2e", "the Name tag from the form")
+    ud = env.psql1(f"SELECT convert_from(decode(user_data, 'base64'), 'UTF8') FROM instances "
+                   f"WHERE id = {sql_quote(iid)}")
+    check_eq(ud, "hello from the console", "the user-data from the form, decoded")
+    states = [r[0] for r in env.psql("SELECT to_state FROM instance_events WHERE instance_id = "
+                                     f"{sql_quote(iid)} ORDER BY id")]
+    check(states[0] == "pending" and "running" in states and states[-1] == "terminated",
+          "the instance's transitions", states)
+    if env.real:
+        check(iid not in env.domains(), "the VM survived its termination from the console")
+    logged = env.psql(f"SELECT action, access_key_id FROM request_log WHERE tenant_id = "
+                      f"{sql_quote(a.tenant_id)} AND access_key_id LIKE 'console:%' "
+                      f"AND action IN ('POST /v1/instances', 'POST /v1/instances/{iid}/terminate')")
+    check_eq(sorted(x[0] for x in logged),
+             ["POST /v1/instances", f"POST /v1/instances/{iid}/terminate"],
+             "the console's launch and terminate in the request log")
+    # The browser signed out: its cookie no longer works.
+    r = call(env, done["cookie"], "GET", "/v1/instances")
+    check_eq((r.status, r.error_code), (401, "AuthFailure"),
+             f"the browser's cookie after sign-out: {r}")
+
+
+@tap.test
+def event_stream_is_per_tenant(env):
+    a, b = S["a"], S["b"]
+    r = call(env, None, "GET", "/v1/events")
+    check_eq(r.status, 401, f"GET /v1/events without credentials: {r}")
+    sa = Stream(env, cookie=S["a_cookie"])
+    sb = Stream(env, cookie=S["b_cookie"])
+    sadm = Stream(env, creds=env.admin)  # SigV4 works too
+    try:
+        for s, who in ((sa, "A"), (sb, "B"), (sadm, "the admin")):
+            check_eq(s.resp.status, 200, f"{who}'s stream")
+            check_eq(s.resp.getheader("content-type"), "text/event-stream; charset=utf-8",
+                     f"{who}'s stream's Content-Type")
+        ib = launch(env, b, "events-b")
+        ev, _ = sb.wait_for(lambda e: e["instance_id"] == ib, 15)
+        check(ev and ev["state"] == "pending" and ev["previous_state"] is None
+              and ev["tenant_id"] == b.tenant_id, f"B's stream did not get its launch ({ev})",
+              sb.raw[-10:])
+        ev, _ = sadm.wait_for(lambda e: e["instance_id"] == ib, 15)
+        check(ev, "the admin's stream did not get B's launch", sadm.raw[-10:])
+        ia = launch(env, a, "events-a")
+        ev, skipped = sa.wait_for(lambda e: e["instance_id"] == ia, 15)
+        check(ev, "A's stream did not get A's own launch", sa.raw[-10:])
+        check(not any(e["instance_id"] == ib or e["tenant_id"] != a.tenant_id for e in skipped),
+              "A's stream carried another tenant's event", skipped)
+        for iid, creds in ((ia, a), (ib, b)):
+            r = env.rest(creds, "POST", f"/v1/instances/{iid}/terminate")
+            check_eq(r.status, 200, f"terminating {iid}: {r}")
+        ev, _ = sb.wait_for(lambda e: e["instance_id"] == ib and e["state"] != "pending", 30)
+        check(ev, "B's stream did not get its termination", sb.raw[-10:])
+        ev, skipped = sa.wait_for(lambda e: e["instance_id"] == ia and e["state"] != "pending", 30)
+        check(ev, "A's stream did not get its termination", sa.raw[-10:])
+        leaked = [e for e in skipped + list(sa.events.queue) if e["tenant_id"] != a.tenant_id]
+        check(not leaked, "A's stream carried another tenant's events", leaked)
+        S["streams_ok"] = True
+    finally:
+        for s in (sa, sb, sadm):
+            s.close()
+    logged = env.psql("SELECT tenant_id, access_key_id, http_status FROM request_log "
+                      "WHERE action = 'GET /v1/events' AND http_status = 200")
+    check(any(t == a.tenant_id and k.startswith("console:") for t, k, _ in logged),
+          "the stream is not in the request log with its user", logged)
+
+
+@tap.test
+def a_session_cannot_touch_another_tenants_instance(env):
+    a, b = S["a"], S["b"]
+    ib = launch(env, b, "isolation-b")
+    ia = launch(env, a, "isolation-a")
+    try:
+        mine = call(env, S["a_cookie"], "GET", "/v1/instances")
+        ids = [i["id"] for i in mine.json["instances"]]
+        check(ia in ids, "A's session does not list A's own instance", mine)
+        check(ib not in ids, "A's session lists B's instance", mine)
+        r = call(env, S["b_cookie"], "GET", f"/v1/instances/{ib}")
+        check_eq(r.status, 200, f"B's session reading B's instance: {r}")
+        before = state_of(env, ib)
+        r = call(env, S["a_cookie"], "GET", f"/v1/instances/{ib}")
+        check_eq(r.error_code, "InvalidInstanceID.NotFound", f"A's session reading B's: {r}")
+        for action in ("stop", "reboot", "terminate"):
+            r = call(env, S["a_cookie"], "POST", f"/v1/instances/{ib}/{action}", {},
+                     csrf=S["a_csrf"])
+            check_eq(r.error_code, "InvalidInstanceID.NotFound", f"A's session: {action} B's: {r}")
+        r = call(env, S["a_cookie"], "DELETE", f"/v1/instances/{ib}", csrf=S["a_csrf"])
+        check_eq(r.error_code, "InvalidInstanceID.NotFound", f"A's session: DELETE B's: {r}")
+        check_eq(state_of(env, ib), before, "B's instance after A's attempts")
+        # B's own CSRF token in A's session does not help either.
+        r = call(env, S["a_cookie"], "POST", f"/v1/instances/{ia}/reboot", {}, csrf=S["b_csrf"])
+        check_eq((r.status, r.error_code), (403, "InvalidCsrfToken"),
+                 f"B's token in A's session: {r}")
+    finally:
+        env.rest(a, "POST", f"/v1/instances/{ia}/terminate")
+        env.rest(b, "POST", f"/v1/instances/{ib}/terminate")
+
+
+@tap.test
+def changes_need_the_csrf_token(env):
+    a = S["a"]
+    name = "csrf-check"
+    exists = lambda: env.psql1("SELECT count(*) FROM key_pairs WHERE tenant_id = "  # noqa: E731
+                               f"{sql_quote(a.tenant_id)} AND name = {sql_quote(name)}")
+    for what, csrf, headers in (("no token", None, None),
+                                ("a wrong token", "x" * 43, None),
+                                ("another site's page", S["a_csrf"],
+                                 {"Origin": "http://evil.example"})):
+        r = call(env, S["a_cookie"], "POST", "/v1/keypairs", {"name": name}, csrf=csrf,
+                 headers=headers)
+        check_eq((r.status, r.error_code), (403, "InvalidCsrfToken"), f"with {what}: {r}")
+        check_eq(exists(), "0", f"the key pair after a request with {what}")
+    row = env.reqlog_row(r.request_id)
+    check(row and row["tenant_id"] == a.tenant_id and row["access_key_id"] ==
+          "console:" + user_id_of(env, a) and row["error_code"] == "InvalidCsrfToken",
+          "the refused request in the log", row)
+    r = call(env, S["a_cookie"], "GET", "/v1/keypairs")
+    check_eq(r.status, 200, f"a read needs no token: {r}")
+    r = call(env, S["a_cookie"], "POST", "/v1/keypairs", {"name": name}, csrf=S["a_csrf"],
+             headers={"Origin": env.endpoint.rstrip("/")})
+    check_eq(r.status, 201, f"with the session's token (and its own origin): {r}")
+    check_eq(exists(), "1", "the key pair after the request with the token")
+    r = env.rest(a, "DELETE", f"/v1/keypairs/{name}")  # SigV4: no token needed
+    check(r.status in (200, 204), f"a signed request needs no token: {r}")
+    check_eq(exists(), "0", "the key pair after the signed DELETE")
+
+
+@tap.test
+def sign_out_and_password_changes_end_sessions(env):
+    a = S["a"]
+    r, c1, d1 = sign_in(env, a.name, S["a_user"], S["a_pw"])
+    r, c2, d2 = sign_in(env, a.name, S["a_user"], S["a_pw"])
+    for c in (c1, c2):
+        check_eq(call(env, c, "GET", "/v1/instances").status, 200, "a fresh session")
+    # Sign-out needs the token too, then the cookie is dead (and the row is gone).
+    r = call(env, c1, "DELETE", "/v1/session")
+    check_eq((r.status, r.error_code), (403, "InvalidCsrfToken"), f"sign-out without token: {r}")
+    check_eq(call(env, c1, "GET", "/v1/session").status, 200,
+             "the session after a refused sign-out")
+    r = call(env, c1, "DELETE", "/v1/session", csrf=d1["csrf_token"])
+    check_eq(r.status, 200, f"sign-out: {r}")
+    check("Max-Age=0" in r.headers.get("set-cookie", ""), "sign-out does not clear the cookie", r)
+    for path in ("/v1/instances", "/v1/session"):
+        r = call(env, c1, "GET", path)
+        check_eq((r.status, r.error_code), (401, "AuthFailure"), f"GET {path} after sign-out: {r}")
+    r = call(env, c1, "POST", "/v1/keypairs", {"name": "after-signout"}, csrf=d1["csrf_token"])
+    check_eq(r.status, 401, f"a change after sign-out: {r}")
+    check_eq(call(env, c2, "GET", "/v1/instances").status, 200, "the other session")
+    # Changing one's own password: the current one is needed; the other sessions end.
+    r = call(env, c2, "PUT", "/v1/me/password", {"current_password": "wrong one",
+                                                 "password": "a new password 2"},
+             csrf=d2["csrf_token"])
+    check_eq((r.status, r.error_code), (400, "InvalidParameterValue"), f"wrong current: {r}")
+    r, c3, _ = sign_in(env, a.name, S["a_user"], S["a_pw"])
+    r = call(env, c2, "PUT", "/v1/me/password", {"current_password": S["a_pw"],
+                                                 "password": "a new password 2"},
+             csrf=d2["csrf_token"])
+    check_eq(r.status, 200, f"changing one's own password: {r}")
+    check_eq(call(env, c2, "GET", "/v1/instances").status, 200, "the session that changed it")
+    check_eq(call(env, c3, "GET", "/v1/instances").status, 401, "another session after it")
+    check_eq(sign_in(env, a.name, S["a_user"], S["a_pw"])[0].status, 401, "the old password")
+    check_eq(sign_in(env, a.name, S["a_user"], "a new password 2")[0].status, 200,
+             "the new password")
+    # The admin resetting it ends every session of the user; disabling the user ends them too.
+    r = env.rest(env.admin, "PUT", f"/v1/admin/users/{user_id_of(env, a)}/password",
+                 {"password": S["a_pw"]})
+    check_eq(r.status, 200, f"the admin resetting it: {r}")
+    check_eq(call(env, c2, "GET", "/v1/instances").status, 401, "a session after the reset")
+    r, c4, _ = sign_in(env, a.name, S["a_user"], S["a_pw"])
+    check_eq(call(env, c4, "GET", "/v1/instances").status, 200, "a session after the reset")
+    r = env.rest(env.admin, "POST", f"/v1/admin/users/{user_id_of(env, a)}/disable")
+    check_eq(r.status, 200, f"disabling A's user: {r}")
+    try:
+        check_eq(call(env, c4, "GET", "/v1/instances").status, 401, "a disabled user's session")
+        check_eq(sign_in(env, a.name, S["a_user"], S["a_pw"])[0].status, 401,
+                 "a disabled user signing in")
+    finally:
+        env.rest(env.admin, "POST", f"/v1/admin/users/{user_id_of(env, a)}/enable")
+
+
+if __name__ == "__main__":
+    tap.main()
