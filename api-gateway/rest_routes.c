@@ -9,7 +9,9 @@
 #include "ec2_xml.h"
 #include "gateway.h"
 #include "reqlog.h"
+#include "rest_console.h"
 #include "rest_network_edge.h"
+#include "rest_remote_access.h"
 #include "svc_admin.h"
 #include "svc_billing.h"
 #include "svc_hosts.h"
@@ -21,10 +23,12 @@
 #include "svc_tags.h"
 
 #include "nubo/arena.h"
+#include "nubo/http.h"
 #include "nubo/json.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* --- helpers ------------------------------------------------------------------------------- */
 
@@ -1325,10 +1329,60 @@ static int get_invoices(struct rest_call *c)
         c, gw_billing_invoices(c->gw, c->who, ec2_params_get(c->query, "tenant"), &c->err), 200);
 }
 
-/* GET /v1/invoices/{id}: the invoice and its lines. */
+/* The weight ("q") the Accept header 'accept' gives to the media type 'type' by name (0 when it
+ * does not name it; wildcards do not count). */
+static double accept_weight(struct rest_call *c, const char *accept, const char *type)
+{
+    double best = 0;
+    char *save = NULL;
+    char *copy = nb_arena_strdup(c->arena, accept);
+    for (char *range = strtok_r(copy, ",", &save); range; range = strtok_r(NULL, ",", &save)) {
+        char *params = strchr(range, ';');
+        double w = 1;
+        if (params) {
+            *params++ = '\0';
+            const char *q = strstr(params, "q=");
+            w = q ? strtod(q + 2, NULL) : 1;
+        }
+        range += strspn(range, " \t");
+        size_t n = strcspn(range, " \t");
+        if (n == strlen(type) && !strncasecmp(range, type, n) && w > best) {
+            best = w;
+        }
+    }
+    return best;
+}
+
+/* GET /v1/invoices/{id}[?format=json|csv]: the invoice and its lines; as CSV (the columns of
+ * nubo-billing --export --format csv) with format=csv, or without 'format' when the Accept header
+ * prefers text/csv to application/json. */
 static int get_invoice(struct rest_call *c)
 {
-    return admin_reply(c, gw_billing_invoice(c->gw, c->who, c->args[0], &c->err), 200);
+    const char *format = ec2_params_get(c->query, "format");
+    const char *accept = nb_http_req_header(c->req, "Accept");
+    if (format && strcmp(format, "json") && strcmp(format, "csv")) {
+        nb_error_set(&c->err, NB_ERR_INVALID, "format must be \"json\" or \"csv\", not \"%s\"",
+                     format);
+        nb_error_reason(&c->err, "InvalidParameterValue");
+        return -1;
+    }
+    bool csv = format ? !strcmp(format, "csv")
+                      : accept && accept_weight(c, accept, "text/csv") >
+                                      accept_weight(c, accept, "application/json");
+    if (!csv) {
+        return admin_reply(c, gw_billing_invoice(c->gw, c->who, c->args[0], &c->err), 200);
+    }
+    char *text;
+    size_t len;
+    if (gw_billing_invoice_csv(c->gw, c->who, c->args[0], &text, &len, &c->err) < 0) {
+        return -1;
+    }
+    /* Not JSON, so replied here; libmicrohttpd sends it once the handler is over, after
+     * rest_finish() has recorded the call. rest_finish()'s own reply is ignored: also its 503
+     * when the record cannot be written (this call changes nothing). */
+    nb_http_reply_header(c->req, "x-amzn-RequestId", c->request_id);
+    nb_http_reply_owned(c->req, 200, "text/csv; charset=utf-8", text, len);
+    return 0;
 }
 
 /* GET /v1/budget[?tenant=] */
@@ -1390,6 +1444,8 @@ const struct rest_route rest_routes[] = {
     {"PUT", "/v1/admin/tenants/{}/quota", put_quota},
     {"POST", "/v1/admin/tenants/{}/{}", post_tenant_enable},
     {"POST", "/v1/admin/users/{}/keys", post_keys},
+    {"PUT", "/v1/admin/users/{}/password", rest_put_user_password},
+    {"PUT", "/v1/me/password", rest_put_my_password},
     {"POST", "/v1/admin/users/{}/{}", post_user_enable},
     {"POST", "/v1/admin/keys/{}/{}", post_key_enable},
     {"GET", "/v1/admin/requests", get_requests},
@@ -1455,5 +1511,12 @@ const struct rest_route rest_routes[] = {
     {"DELETE", "/v1/vpn-connections/{}", rest_delete_vpn},
     {"POST", "/v1/vpn-connections/{}/routes", rest_post_vpn_routes},
     {"DELETE", "/v1/vpn-connections/{}/routes", rest_delete_vpn_routes},
+    {"GET", "/v1/remote-access", rest_get_ras},
+    {"POST", "/v1/remote-access", rest_post_ras},
+    {"GET", "/v1/remote-access/{}", rest_get_ra},
+    {"DELETE", "/v1/remote-access/{}", rest_delete_ra},
+    {"GET", "/v1/remote-access/{}/peers", rest_get_ra_peers},
+    {"POST", "/v1/remote-access/{}/peers", rest_post_ra_peers},
+    {"DELETE", "/v1/remote-access/{}/peers/{}", rest_delete_ra_peer},
     {NULL, NULL, NULL},
 };

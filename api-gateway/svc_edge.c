@@ -277,6 +277,8 @@ int edge_pool_take(struct nb_pg_conn *conn, const struct edge_pool *pool, const 
                                "WHERE a.public_ip = x.ip) "
                                "AND NOT EXISTS (SELECT 1 FROM vpn_connections c "
                                "WHERE c.outside_ip = x.ip AND c.state <> 'deleted') "
+                               "AND NOT EXISTS (SELECT 1 FROM remote_access_endpoints r "
+                               "WHERE r.outside_ip = x.ip) "
                                "ORDER BY x.o LIMIT 1",
                                2, p, err);
     if (!res) {

@@ -105,7 +105,8 @@ int edge_pool_get(struct gw_ctx *gw, const char *empty_reason, struct edge_pool 
 
 /* In the caller's transaction: takes the pool's advisory lock (held to the end of the
  * transaction, so that concurrent allocations queue) and picks the lowest address of the pool
- * that no elastic IP and no live VPN connection holds, into 'ip'. Returns 0, or -1 with 'err'
+ * that no elastic IP, live VPN connection or remote-access endpoint (0013) holds, into 'ip'.
+ * Returns 0, or -1 with 'err'
  * ('empty_reason' when every address is taken). */
 int edge_pool_take(struct nb_pg_conn *conn, const struct edge_pool *pool, const char *empty_reason,
                    char ip[16], struct nb_error *err);

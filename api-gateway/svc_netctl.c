@@ -4,6 +4,7 @@
 #include "svc_netctl.h"
 
 #include "gateway.h"
+#include "svc_remote_access.h"
 #include "svc_sql.h"
 #include "nubo/config.h"
 #include "nubo/error.h"
@@ -29,7 +30,8 @@ static const char STATE_SQL[] =
     " my_vpcs AS ("
     "  SELECT n.vpc_id FROM network_interfaces n JOIN instances i ON i.id = n.instance_id"
     "  WHERE i.host_id = $1"
-    "  UNION SELECT vpc_id FROM vpns WHERE host_id = $1),"
+    "  UNION SELECT vpc_id FROM vpns WHERE host_id = $1"
+    "  UNION SELECT vpc_id FROM remote_access_endpoints WHERE host_id = $1),"
     " ports AS ("
     "  SELECT n.id, n.vpc_id, n.subnet_id, n.mac_address, n.private_ip, i.host_id, h.tunnel_ip"
     "  FROM network_interfaces n JOIN instances i ON i.id = n.instance_id"
@@ -76,7 +78,22 @@ static const char STATE_SQL[] =
     "     ORDER BY c.id)"
     "   FROM vpns c JOIN vpcs v ON v.id = c.vpc_id"
     "   WHERE c.vpc_id IN (SELECT vpc_id FROM my_vpcs)"
-    "     AND (c.host_id = $1 OR c.host_tunnel IS NOT NULL)), '[]'))::text";
+    "     AND (c.host_id = $1 OR c.host_tunnel IS NOT NULL)), '[]'),"
+    /* Remote access (0013): the private key still sealed; gw_ra_unseal_state() opens it. */
+    "  'remote_access', COALESCE((SELECT json_agg(json_build_object("
+    "     'id', r.id, 'segment', v.segment, 'outside_ip', host(r.outside_ip),"
+    "     'inside_ip', host(network(r.client_cidr) + 1), 'client_cidr', r.client_cidr::text,"
+    "     'listen_port', r.listen_port,"
+    "     'sealed_key', CASE WHEN r.host_id = $1 THEN r.private_key END,"
+    "     'host', CASE WHEN r.host_id = $1 THEN NULL ELSE host(h.tunnel_ip) END,"
+    "     'peers', CASE WHEN r.host_id = $1 THEN COALESCE((SELECT json_agg(json_build_object("
+    "        'public_key', p.public_key, 'ip', host(p.address)) ORDER BY p.address)"
+    "        FROM remote_access_peers p WHERE p.endpoint_id = r.id), '[]') ELSE '[]' END)"
+    "     ORDER BY r.id)"
+    "   FROM remote_access_endpoints r JOIN vpcs v ON v.id = r.vpc_id"
+    "   JOIN hosts h ON h.id = r.host_id"
+    "   WHERE r.vpc_id IN (SELECT vpc_id FROM my_vpcs)"
+    "     AND (r.host_id = $1 OR h.tunnel_ip IS NOT NULL)), '[]'))::text";
 
 /* A changed tunnel address: every host that shares a VPC with this one must retarget its
  * tunnel (and this host gets a version, so that it fetches at least once). */
@@ -146,6 +163,20 @@ char *gw_node_network(struct gw_ctx *gw, const char *host_id, const char *known,
     if ((res = nb_pg_exec(conn, STATE_SQL, 3, p, err))) {
         out = strdup(PQgetvalue(res, 0, 0));
         PQclear(res);
+    }
+    if (out && strstr(out, "\"sealed_key\"")) {
+        /* Only the host running an endpoint gets its private key, and only in the clear here. */
+        json_t *doc = json_loads(out, 0, NULL);
+        free(out);
+        out = NULL;
+        if (!doc || gw_ra_unseal_state(gw, doc, err) < 0) {
+            if (!doc) {
+                nb_error_set(err, NB_ERR_INTERNAL, "could not parse the desired network state");
+            }
+        } else {
+            out = json_dumps(doc, JSON_COMPACT);
+        }
+        json_decref(doc);
     }
 
 done:

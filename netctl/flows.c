@@ -524,6 +524,71 @@ static void vpn_gateway(struct ctx *c, const struct nc_vpn *v)
          c->ext, nc_ip_str(v->outside_ip, a), out);
 }
 
+/* A remote-access endpoint (WireGuard, wg.h): like a VPN gateway, whose customer's network is
+ * the client CIDR. Its inside address is the client CIDR's first host, not an address of the
+ * VPC, so that ARP from its leg is answered for the VPC's ports and its sources are the client
+ * CIDR. */
+static void remote_access(struct ctx *c, const struct nc_remote_access *r)
+{
+    char in_name[64], out_name[64], im[18], om[18], rm[18], cm[48], a[16];
+    uint8_t rmac[6];
+    nc_mac_str(r->inside_mac, im);
+    nc_mac_str(r->outside_mac, om);
+    nc_router_mac(r->segment, rmac);
+    nc_mac_str(rmac, rm);
+    snprintf(in_name, sizeof in_name, "vpn-in:%s", r->id);
+    snprintf(out_name, sizeof out_name, "vpn-out:%s", r->id);
+    int in = r->host ? -1 : nc_ofmap_get(c->ports, in_name);
+    int out = r->host ? -1 : nc_ofmap_get(c->ports, out_name);
+
+    /* Every host: the client CIDR is routed to the endpoint's inside leg. */
+    forward_to(c, r->segment, r->inside_mac, r->host, in);
+    flow(c->out,
+         "table=%d,priority=80,reg6=%d,dl_dst=%s,ip%s actions=set_field:%s->eth_src,"
+         "set_field:%s->eth_dst,dec_ttl,resubmit(,%d)",
+         NC_T_FORWARD, r->segment, rm, cidr_match(cm, sizeof cm, "nw_dst", r->client), rm, im,
+         NC_T_FORWARD);
+    if (r->host) {
+        char name[48];
+        tunnel_name(name, sizeof name, r->host);
+        int tun = nc_ofmap_get(c->ports, name);
+        if (tun >= 0) {
+            flow(c->out,
+                 "table=%d,priority=100,in_port=%d,tun_id=%d actions=set_field:%d->reg6,"
+                 "goto_table:%d",
+                 NC_T_CLASSIFY, tun, r->segment, r->segment, NC_T_FORWARD);
+        }
+        return;
+    }
+    if (in < 0 || out < 0) {
+        return;
+    }
+    /* This host serves it. Inside: trusted (the instances' groups decide), its sources the
+     * client CIDR (its own address among them); its ARP goes to the responder. */
+    flow(c->out,
+         "table=%d,priority=110,in_port=%d,dl_src=%s,ip%s actions=set_field:%d->reg6,"
+         "goto_table:%d",
+         NC_T_CLASSIFY, in, im, cidr_match(cm, sizeof cm, "nw_src", r->client), r->segment,
+         NC_T_FORWARD);
+    flow(c->out,
+         "table=%d,priority=110,in_port=%d,dl_src=%s,arp,arp_spa=%s actions=set_field:%d->reg6,"
+         "goto_table:%d",
+         NC_T_CLASSIFY, in, im, nc_ip_str(r->inside_ip, a), r->segment, NC_T_ARP);
+    flow(c->out, "table=%d,priority=100,in_port=%d actions=drop", NC_T_CLASSIFY, in);
+    flow(c->out, "table=%d,priority=110,reg7=%d actions=output:%d", NC_T_INGRESS, in, in);
+    /* Outside: a host on the public network, bridged to the public port. */
+    if (c->ext < 0) {
+        return;
+    }
+    flow(c->out, "table=%d,priority=110,in_port=%d,dl_src=%s actions=output:%d", NC_T_CLASSIFY, out,
+         om, c->ext);
+    flow(c->out, "table=%d,priority=100,in_port=%d actions=drop", NC_T_CLASSIFY, out);
+    flow(c->out, "table=%d,priority=110,in_port=%d,dl_dst=%s actions=output:%d", NC_T_CLASSIFY,
+         c->ext, om, out);
+    flow(c->out, "table=%d,priority=110,in_port=%d,arp,arp_tpa=%s actions=output:%d", NC_T_CLASSIFY,
+         c->ext, nc_ip_str(r->outside_ip, a), out);
+}
+
 /* The service port of network 'n' on this host (netctl/svc.h: DHCP and the metadata service in
  * a namespace of its own). It is trusted: what it sends goes straight to the port it is for,
  * and what the ports send to it (DHCP, 169.254.169.254) bypasses the security groups, as EC2's
@@ -671,6 +736,9 @@ size_t nc_compile(const struct nc_state *st, struct nc_ofmap *ports, struct nc_f
                      NC_T_CLASSIFY, tun, st->vpns[i].segment, st->vpns[i].segment, NC_T_FORWARD);
             }
         }
+    }
+    for (size_t i = 0; i < st->n_ras; i++) {
+        remote_access(&c, &st->ras[i]);
     }
     if (c.ext >= 0) {
         public_network(&c);

@@ -417,6 +417,102 @@ static int parse_vpn(struct nc_state *st, const json_t *o, struct nc_vpn *v, str
     return 0;
 }
 
+/* A WireGuard key: the base64 of 32 bytes (43 characters, the last of them carrying 4 bits, and
+ * one '='). */
+static bool wg_key_ok(const char *k)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    return k && strlen(k) == NC_WG_KEY_LEN && strspn(k, b64) == NC_WG_KEY_LEN - 1 &&
+           k[NC_WG_KEY_LEN - 1] == '=' && (strchr(b64, k[42]) - b64) % 4 == 0;
+}
+
+static int parse_ra_peer(const json_t *o, struct nc_ra_peer *p, struct nb_error *err)
+{
+    static const char *const fields[] = {"public_key", "ip", NULL};
+    const char *key;
+    if (!json_is_object(o) || nb_json_check_fields(o, fields, err) < 0 ||
+        nb_json_get_string(o, "public_key", true, &key, err) < 0 ||
+        get_ip(o, "ip", true, &p->ip, err) < 0) {
+        if (!err->msg[0]) {
+            nb_error_set(err, NB_ERR_INVALID, "a peer must be an object");
+        }
+        return -1;
+    }
+    if (!wg_key_ok(key)) {
+        nb_error_set(err, NB_ERR_INVALID, "a peer's \"public_key\" must be a WireGuard key");
+        return -1;
+    }
+    memcpy(p->public_key, key, NC_WG_KEY_LEN + 1);
+    return 0;
+}
+
+static int parse_ra(struct nc_state *st, const json_t *o, struct nc_remote_access *r,
+                    struct nb_error *err)
+{
+    static const char *const fields[] = {"id",          "segment",     "outside_ip",  "inside_ip",
+                                         "client_cidr", "listen_port", "private_key", "host",
+                                         "peers",       NULL};
+    long long port;
+    int rc;
+    if (!json_is_object(o)) {
+        nb_error_set(err, NB_ERR_INVALID, "a remote-access endpoint must be an object");
+        return -1;
+    }
+    if (nb_json_check_fields(o, fields, err) < 0 || get_id(o, "id", "rae-", r->id, err) < 0 ||
+        get_segment(o, &r->segment, err) < 0 ||
+        get_ip(o, "outside_ip", true, &r->outside_ip, err) < 0 ||
+        get_ip(o, "inside_ip", true, &r->inside_ip, err) < 0 ||
+        get_cidr(o, "client_cidr", &r->client, err) < 0 ||
+        nb_json_get_int(o, "listen_port", true, 1, 65535, &port, err) < 0) {
+        return -1;
+    }
+    r->listen_port = (int)port;
+    json_t *h = json_object_get(o, "host");
+    if (h && !json_is_null(h) && get_ip(o, "host", true, &r->host, err) < 0) {
+        return -1;
+    }
+    const char *key = NULL;
+    if (nb_json_get_string(o, "private_key", !r->host, &key, err) < 0) {
+        return -1;
+    }
+    if (key && !wg_key_ok(key)) {
+        nb_error_set(err, NB_ERR_INVALID, "\"private_key\" must be a WireGuard key");
+        return -1;
+    }
+    if (key) {
+        memcpy(r->private_key, key, NC_WG_KEY_LEN + 1);
+    }
+    if (!nc_cidr_contains(r->client, r->inside_ip)) {
+        nb_error_set(err, NB_ERR_INVALID, "\"inside_ip\" must be in \"client_cidr\"");
+        return -1;
+    }
+    json_t *a = get_list(o, "peers", &r->n_peers, err, &rc);
+    if (rc < 0) {
+        return -1;
+    }
+    r->peers = nb_arena_zalloc(st->arena, (r->n_peers + 1) * sizeof *r->peers);
+    for (size_t i = 0; i < r->n_peers; i++) {
+        if (parse_ra_peer(json_array_get(a, i), &r->peers[i], err) < 0) {
+            return -1;
+        }
+        if (!nc_cidr_contains(r->client, r->peers[i].ip) || r->peers[i].ip == r->inside_ip) {
+            nb_error_set(err, NB_ERR_INVALID, "a peer's \"ip\" must be a client address");
+            return -1;
+        }
+    }
+    /* The MACs: like a VPN gateway's, from the id, with other prefixes. */
+    uint32_t hash = 2166136261u;
+    for (const char *c = r->id; *c; c++) {
+        hash = (hash ^ (uint8_t)*c) * 16777619u;
+    }
+    const uint8_t in[6] = {0x02,         0x6e, 0x67, (uint8_t)(hash >> 16), (uint8_t)(hash >> 8),
+                           (uint8_t)hash};
+    memcpy(r->inside_mac, in, 6);
+    memcpy(r->outside_mac, in, 6);
+    r->outside_mac[2] = 0x68;
+    return 0;
+}
+
 #define PARSE_LIST(st, root, key, field, count, fn)                                                \
     do {                                                                                           \
         int rc_;                                                                                   \
@@ -435,8 +531,9 @@ static int parse_vpn(struct nc_state *st, const json_t *o, struct nc_vpn *v, str
 
 struct nc_state *nc_state_parse(const char *text, size_t len, struct nb_error *err)
 {
-    static const char *const fields[] = {"version", "tunnel_ip", "public",          "networks",
-                                         "ports",   "groups",    "vpn_connections", NULL};
+    static const char *const fields[] = {"version",         "tunnel_ip",     "public",
+                                         "networks",        "ports",         "groups",
+                                         "vpn_connections", "remote_access", NULL};
     json_t *root = nb_json_parse_object(text, len, err);
     if (!root) {
         return NULL;
@@ -471,6 +568,7 @@ struct nc_state *nc_state_parse(const char *text, size_t len, struct nb_error *e
     PARSE_LIST(st, root, "ports", ports, n_ports, parse_port);
     PARSE_LIST(st, root, "groups", groups, n_groups, parse_group);
     PARSE_LIST(st, root, "vpn_connections", vpns, n_vpns, parse_vpn);
+    PARSE_LIST(st, root, "remote_access", ras, n_ras, parse_ra);
 
     /* Cross-checks: every port and VPN belongs to a listed network and stays inside its CIDR. */
     for (size_t i = 0; i < st->n_ports; i++) {
@@ -487,6 +585,18 @@ struct nc_state *nc_state_parse(const char *text, size_t len, struct nb_error *e
             nb_error_set(err, NB_ERR_INVALID,
                          "VPN connection %s needs a listed network and a public network",
                          st->vpns[i].id);
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < st->n_ras; i++) {
+        const struct nc_remote_access *r = &st->ras[i];
+        const struct nc_network *n = nc_state_network(st, r->segment);
+        if (!n || !st->has_public || nc_cidr_contains(n->cidr, r->client.addr) ||
+            nc_cidr_contains(r->client, n->cidr.addr)) {
+            nb_error_set(err, NB_ERR_INVALID,
+                         "remote-access endpoint %s needs a listed network that its client CIDR "
+                         "does not overlap, and a public network",
+                         r->id);
             goto fail;
         }
     }

@@ -3,7 +3,7 @@
  *
  * A host sees every tenant network (VPC) that has a port on it, every port of those networks
  * (its own, and the other hosts' with their tunnel address), the security groups of those ports
- * with their rules, and the VPN gateways it serves. Everything is parsed and checked up front by
+ * with their rules, the VPN gateways and the remote-access endpoints of those networks. Everything is parsed and checked up front by
  * nc_state_parse(), so the flow compiler (flows.h) works on values that cannot be malformed.
  *
  * Addresses are IPv4 in host byte order. */
@@ -85,6 +85,31 @@ struct nc_vpn {
     uint8_t inside_mac[6], outside_mac[6]; /* derived from the id (nc_vpn_macs) */
 };
 
+/* A remote-access endpoint (WireGuard, netctl/wg.h): users' devices ("peers") reach the VPC
+ * from the client CIDR through it. Its inside leg has the client CIDR's first host address (no
+ * address of the VPC: the VPC's reserved ones are taken by the router, the service port and VPN
+ * gateways); the client CIDR is routed to that leg from every host of the VPC. */
+#define NC_WG_KEY_LEN 44 /* a WireGuard key in base64 */
+
+struct nc_ra_peer {
+    char public_key[NC_WG_KEY_LEN + 1];
+    uint32_t ip; /* in the client CIDR; allowed-ips ip/32 */
+};
+
+struct nc_remote_access {
+    char id[NC_ID_MAX]; /* "rae-..." */
+    int segment;
+    uint32_t outside_ip; /* on the public network, UDP 'listen_port' */
+    uint32_t inside_ip;  /* the client CIDR's first host */
+    struct nc_cidr client;
+    int listen_port;
+    char private_key[NC_WG_KEY_LEN + 1]; /* empty unless served here */
+    uint32_t host; /* 0: served by this host; else the tunnel address of the one that is */
+    struct nc_ra_peer *peers; /* listed to the serving host only */
+    size_t n_peers;
+    uint8_t inside_mac[6], outside_mac[6]; /* derived from the id */
+};
+
 struct nc_state {
     long long version;
     uint32_t tunnel_ip; /* this host's, 0 when unknown */
@@ -99,6 +124,8 @@ struct nc_state {
     size_t n_groups;
     struct nc_vpn *vpns;
     size_t n_vpns;
+    struct nc_remote_access *ras; /* "remote_access", optional */
+    size_t n_ras;
     struct nb_arena *arena; /* owns everything above */
 };
 

@@ -6,6 +6,7 @@
 #include "ovs.h"
 #include "svc.h"
 #include "vpn.h"
+#include "wg.h"
 #include "nubo/buf.h"
 #include "nubo/config.h"
 #include "nubo/error.h"
@@ -295,7 +296,7 @@ static int sync_tunnels(struct nc_node *n, struct nc_ofmap *ports, bool *changed
                         struct nb_error *err)
 {
     const struct nc_state *st = n->desired;
-    uint32_t *hosts = malloc((st->n_ports + st->n_vpns + 1) * sizeof *hosts);
+    uint32_t *hosts = malloc((st->n_ports + st->n_vpns + st->n_ras + 1) * sizeof *hosts);
     size_t k = 0;
     for (size_t i = 0; i < st->n_ports; i++) {
         if (st->ports[i].host && st->ports[i].host != n->tunnel_ip) {
@@ -305,6 +306,11 @@ static int sync_tunnels(struct nc_node *n, struct nc_ofmap *ports, bool *changed
     for (size_t i = 0; i < st->n_vpns; i++) {
         if (st->vpns[i].host && st->vpns[i].host != n->tunnel_ip) {
             hosts[k++] = st->vpns[i].host;
+        }
+    }
+    for (size_t i = 0; i < st->n_ras; i++) {
+        if (st->ras[i].host && st->ras[i].host != n->tunnel_ip) {
+            hosts[k++] = st->ras[i].host;
         }
     }
     qsort(hosts, k, sizeof *hosts, u32_cmp);
@@ -405,6 +411,84 @@ static int sync_vpns(struct nc_node *n, struct nb_error *err)
     return rc;
 }
 
+/* The remote-access endpoints this host serves (wg.h): up the desired ones, down the others.
+ * Their legs are plugged like a VPN gateway's ("nubo-vpn-in"/"nubo-vpn-out" = the endpoint's
+ * id), so the bridge's port map names them "vpn-in:rae-..." and "vpn-out:rae-...". */
+static int sync_ras(struct nc_node *n, struct nb_error *err)
+{
+    const struct nc_state *st = n->desired;
+    const char *host_ns = n->host_netns[0] ? n->host_netns : NULL;
+    int rc = 0;
+    for (size_t i = 0; i < st->n_ras; i++) {
+        const struct nc_remote_access *r = &st->ras[i];
+        if (r->host) {
+            continue;
+        }
+        const struct nc_network *net = nc_state_network(st, r->segment);
+        char outside[16], router[16], inside[16], vpc[24], clients[24], im[18], om[18], a[16];
+        struct nc_wg_peer *peers = calloc(r->n_peers + 1, sizeof *peers);
+        char(*ips)[16] = calloc(r->n_peers + 1, sizeof *ips);
+        for (size_t k = 0; k < r->n_peers; k++) {
+            peers[k].public_key = r->peers[k].public_key;
+            peers[k].ip = nc_ip_str(r->peers[k].ip, ips[k]);
+        }
+        snprintf(vpc, sizeof vpc, "%s/%d", nc_ip_str(net->cidr.addr, a), net->cidr.len);
+        snprintf(clients, sizeof clients, "%s/%d", nc_ip_str(r->client.addr, a), r->client.len);
+        struct nc_wg_endpoint e = {
+            .id = r->id,
+            .outside_ip = nc_ip_str(r->outside_ip, outside),
+            .outside_prefix = st->public_cidr.len,
+            .outside_router = nc_ip_str(st->public_gateway, router),
+            .inside_ip = nc_ip_str(r->inside_ip, inside),
+            .vpc_cidr = vpc,
+            .client_cidr = clients,
+            .private_key = r->private_key,
+            .listen_port = r->listen_port,
+            .peers = peers,
+            .n_peers = r->n_peers,
+            .inside_mac = nc_mac_str(r->inside_mac, im),
+            .outside_mac = nc_mac_str(r->outside_mac, om),
+        };
+        char in_peer[NC_WG_IFNAME_MAX], out_peer[NC_WG_IFNAME_MAX];
+        int up = nc_wg_up(&e, host_ns, n->state_dir, in_peer, out_peer, err);
+        free(peers);
+        free(ips);
+        if (up < 0) {
+            nb_error_detail(err, "remote-access endpoint %s", r->id);
+            return -1;
+        }
+        if (nc_ovs_plug(n->bridge, in_peer, "nubo-vpn-in", r->id, err) < 0 ||
+            nc_ovs_plug(n->bridge, out_peer, "nubo-vpn-out", r->id, err) < 0) {
+            return -1;
+        }
+    }
+    char **ids = NULL;
+    size_t n_ids = 0;
+    struct nb_error lerr = {0};
+    if (nc_wg_list(n->state_dir, &ids, &n_ids, &lerr) == 0) {
+        for (size_t i = 0; i < n_ids; i++) {
+            bool wanted = false;
+            for (size_t j = 0; j < st->n_ras; j++) {
+                wanted |= !st->ras[j].host && !strcmp(st->ras[j].id, ids[i]);
+            }
+            if (wanted) {
+                continue;
+            }
+            nb_info("remote-access endpoint %s is no longer wanted here: stopping it", ids[i]);
+            char in_peer[NC_WG_IFNAME_MAX], out_peer[NC_WG_IFNAME_MAX];
+            nc_wg_peer_names(ids[i], in_peer, out_peer);
+            if (nc_ovs_unplug(n->bridge, in_peer, &lerr) < 0 ||
+                nc_ovs_unplug(n->bridge, out_peer, &lerr) < 0 ||
+                nc_wg_down(ids[i], host_ns, n->state_dir, &lerr) < 0) {
+                nb_warn("could not stop remote-access endpoint %s: %s", ids[i], lerr.msg);
+                rc = -1;
+            }
+        }
+        nc_wg_list_free(ids, n_ids);
+    }
+    return rc;
+}
+
 static bool same_ports(struct nc_ofmap *a, struct nc_ofmap *b)
 {
     if (a->n != b->n) {
@@ -450,6 +534,14 @@ int nc_node_pass(struct nc_node *n, bool fetch_state, struct nb_error *err)
     if (changed && sync_vpns(n, &side) < 0) {
         nb_warn("network version %lld: %s%s%s", n->desired->version, side.msg,
                 side.detail[0] ? "; " : "", side.detail);
+    }
+    struct nb_error ra_err = {0};
+    if (changed && sync_ras(n, &ra_err) < 0) {
+        nb_warn("network version %lld: %s%s%s", n->desired->version, ra_err.msg,
+                ra_err.detail[0] ? "; " : "", ra_err.detail);
+        if (!side.msg[0]) {
+            side = ra_err;
+        }
     }
     struct nb_error svc_err = {0};
     if (changed && nc_svc_sync(n->svc, n->desired, &svc_err) < 0) {
@@ -546,7 +638,8 @@ int nc_node_teardown(struct nc_node *n, struct nb_error *err)
     nc_node_set_state(n, st);
     struct nb_error side = {0};
     int rc = 0;
-    if (sync_vpns(n, &side) < 0 || nc_svc_sync(n->svc, n->desired, &side) < 0) {
+    if (sync_vpns(n, &side) < 0 || sync_ras(n, &side) < 0 ||
+        nc_svc_sync(n->svc, n->desired, &side) < 0) {
         *err = side;
         rc = -1;
     }

@@ -23,8 +23,8 @@ void nc_node_close(struct nc_node *n);
 int nc_node_pass(struct nc_node *n, bool fetch, struct nb_error *err);
 /* Replaces the desired state (taking ownership), as a fetch would. */
 void nc_node_set_state(struct nc_node *n, struct nc_state *st);
-/* Takes this host's networks down: stops the VPN gateways and the DHCP/metadata service
- * namespaces, deletes nubo's flows and tunnels (the bridge and the VMs' ports stay). For a host
+/* Takes this host's networks down: stops the VPN gateways, the remote-access endpoints and the
+ * DHCP/metadata service namespaces, deletes nubo's flows and tunnels (the bridge and the VMs' ports stay). For a host
  * leaving the cloud, and for tests. */
 int nc_node_teardown(struct nc_node *n, struct nb_error *err);
 /* Flows installed by the last pass, and what it added and deleted. */
