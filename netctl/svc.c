@@ -32,6 +32,7 @@
 #include "svc.h"
 
 #include "model.h"
+#include "netns.h"
 #include "ovs.h"
 #include "nubo/buf.h"
 #include "nubo/clock.h"
@@ -68,7 +69,6 @@
 
 #define IP_BIN      "/sbin/ip"
 #define DNSMASQ_BIN "/usr/sbin/dnsmasq"
-#define NETNS_DIR   "/run/netns"
 #define INNER_DEV   "svc"
 #define GUEST_MTU   "1450" /* VXLAN's 50 bytes off a 1500-byte underlay */
 #define LEASE_TIME  "1h"
@@ -182,20 +182,6 @@ static int put_file(const char *dir, const char *name, const char *text, struct 
     return 0;
 }
 
-static bool same(const char *a, const char *b)
-{
-    return a && b && !strcmp(a, b);
-}
-
-static int make_dir(const char *path, struct nb_error *err)
-{
-    if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-        nb_error_errno(err, errno, "could not create directory \"%s\"", path);
-        return -1;
-    }
-    return 0;
-}
-
 /* "ip-10-0-1-5", EC2's host name for an address. */
 static void host_name(uint32_t ip, char out[24])
 {
@@ -239,7 +225,7 @@ static void *ns_thread(void *p)
     c->rc = -1;
     if (c->netns) {
         char path[PATH_MAX];
-        snprintf(path, sizeof path, NETNS_DIR "/%s", c->netns);
+        snprintf(path, sizeof path, NC_NETNS_DIR "/%s", c->netns);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
             nb_error_errno(c->err, errno, "could not enter network namespace \"%s\"", c->netns);
@@ -475,29 +461,6 @@ static char *render_conf(const struct svc_net *n, const struct nc_state *st,
     return nb_buf_steal(&b);
 }
 
-/* Whether process 'pid' runs (a zombie does not), and its command name into 'comm'. */
-static bool proc_running(pid_t pid, char comm[32])
-{
-    char path[64], text[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t len = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
-    if (fd >= 0) {
-        close(fd);
-    }
-    if (len <= 0) {
-        return false;
-    }
-    text[len] = '\0';
-    /* "PID (COMM) STATE ...": the name may hold anything, so the last ')' ends it. */
-    char *open_paren = strchr(text, '('), *end = strrchr(text, ')');
-    if (!open_paren || !end || end < open_paren || end[1] != ' ') {
-        return false;
-    }
-    snprintf(comm, 32, "%.*s", (int)(end - open_paren - 1), open_paren + 1);
-    return end[2] != 'Z' && end[2] != 'X';
-}
-
 /* The pid of the dnsmasq of 'n' if it runs: the pid file's process must be a live "dnsmasq"
  * in the namespace of 'n' (a pid file can outlive its process, and pids are reused). */
 static pid_t dnsmasq_pid(const struct svc_net *n)
@@ -507,11 +470,12 @@ static pid_t dnsmasq_pid(const struct svc_net *n)
     char *pidtext = slurp(path);
     long pid = pidtext ? strtol(pidtext, NULL, 10) : 0;
     free(pidtext);
-    if (pid <= 0 || pid > INT_MAX || !proc_running((pid_t)pid, comm) || strcmp(comm, "dnsmasq")) {
+    if (pid <= 0 || pid > INT_MAX || !nc_netns_proc_alive((pid_t)pid, comm) ||
+        strcmp(comm, "dnsmasq")) {
         return 0;
     }
     char ns_file[PATH_MAX];
-    snprintf(ns_file, sizeof ns_file, NETNS_DIR "/%s", n->ns);
+    snprintf(ns_file, sizeof ns_file, NC_NETNS_DIR "/%s", n->ns);
     snprintf(proc, sizeof proc, "/proc/%ld/ns/net", pid);
     struct stat theirs, ours;
     if (stat(proc, &theirs) < 0 || stat(ns_file, &ours) < 0 || theirs.st_dev != ours.st_dev ||
@@ -528,7 +492,7 @@ static bool gone_within(pid_t pid, long long ms)
         /* Ours only if we are a subreaper; then it must be reaped to go. */
         waitpid(pid, NULL, WNOHANG);
         char comm[32];
-        if (!proc_running(pid, comm)) {
+        if (!nc_netns_proc_alive(pid, comm)) {
             return true;
         }
         if (nb_monotonic_ms() > deadline) {
@@ -591,7 +555,7 @@ static int build(struct nc_svc *s, struct svc_net *n, const struct nc_network *n
     nc_service_mac(net->segment, m);
     nc_mac_str(m, mac);
     snprintf(addr, sizeof addr, "%s/%d", nc_ip_str(nc_service_ip(net), a), net->cidr.len);
-    snprintf(ns_file, sizeof ns_file, NETNS_DIR "/%s", n->ns);
+    snprintf(ns_file, sizeof ns_file, NC_NETNS_DIR "/%s", n->ns);
     snprintf(seg, sizeof seg, "%d", net->segment);
     bool inner = false, lone = false;
     *fresh = !file_exists(ns_file);
@@ -635,8 +599,8 @@ static int build(struct nc_svc *s, struct svc_net *n, const struct nc_network *n
 static int tear_down(struct nc_svc *s, const struct svc_net *n, struct nb_error *err)
 {
     char ns_file[PATH_MAX], host_file[PATH_MAX];
-    snprintf(ns_file, sizeof ns_file, NETNS_DIR "/%s", n->ns);
-    snprintf(host_file, sizeof host_file, NETNS_DIR "/%s", s->host_netns);
+    snprintf(ns_file, sizeof ns_file, NC_NETNS_DIR "/%s", n->ns);
+    snprintf(host_file, sizeof host_file, NC_NETNS_DIR "/%s", s->host_netns);
     dnsmasq_stop(n);
     if (nc_ovs_unplug(s->bridge, n->outer, err) < 0) {
         return -1;
@@ -1116,17 +1080,17 @@ static int sync_net(struct nc_svc *s, struct svc_net *n, const struct nc_state *
     pthread_mutex_unlock(&s->lock);
 
     char ns_file[PATH_MAX];
-    snprintf(ns_file, sizeof ns_file, NETNS_DIR "/%s", n->ns);
+    snprintf(ns_file, sizeof ns_file, NC_NETNS_DIR "/%s", n->ns);
     /* Built by this process, with its veth and a live dnsmasq: else the (idempotent) building
      * runs again. The checks run no program. */
     pid_t pid = 0;
     bool inner = false, fresh = false;
     struct nb_error ignored = {0};
-    bool built = same(n->net_text, net_text) && file_exists(ns_file) &&
+    bool built = nc_netns_same_text(n->net_text, net_text) && file_exists(ns_file) &&
                  (pid = dnsmasq_pid(n)) > 0 &&
                  link_exists(n->ns, INNER_DEV, &inner, &ignored) == 0 && inner;
     int rc = -1;
-    if (built && n->http && same(n->conf_text, conf)) {
+    if (built && n->http && nc_netns_same_text(n->conf_text, conf)) {
         rc = 0; /* the common case: nothing to do, nothing run */
         goto done;
     }
@@ -1151,7 +1115,7 @@ static int sync_net(struct nc_svc *s, struct svc_net *n, const struct nc_state *
             nb_http_server_free(n->http);
             n->http = NULL;
         }
-        if (make_dir(s->state_dir, err) < 0 || make_dir(n->dir, err) < 0 ||
+        if (nc_netns_make_dir(s->state_dir, err) < 0 || nc_netns_make_dir(n->dir, err) < 0 ||
             build(s, n, net, &fresh, err) < 0 || put_file(n->dir, "net", net_text, err) < 0) {
             goto done;
         }
@@ -1164,7 +1128,7 @@ static int sync_net(struct nc_svc *s, struct svc_net *n, const struct nc_state *
     char path[PATH_MAX];
     net_path(n, "dnsmasq.conf", path);
     char *old_conf = slurp(path);
-    bool current = pid > 0 && !fresh && same(old_conf, conf);
+    bool current = pid > 0 && !fresh && nc_netns_same_text(old_conf, conf);
     free(old_conf);
     free(n->conf_text);
     n->conf_text = NULL;

@@ -55,6 +55,8 @@
  * /var/run: strongswan.conf, charon.pid, charon.vici, charon.log, charon.out (its stderr). */
 #include "vpn.h"
 
+#include "netns.h"
+
 #include "nubo/buf.h"
 #include "nubo/clock.h"
 #include "nubo/error.h"
@@ -64,11 +66,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
-#include <linux/ethtool.h>
-#include <linux/sockios.h>
-#include <net/if.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -76,7 +74,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -89,7 +86,6 @@
 #define SWANCTL_BIN "/usr/sbin/swanctl"
 #define CHARON_BIN  "/usr/lib/ipsec/charon"
 #define PIDDIR      "/var/run" /* charon's compiled-in pid file directory */
-#define NETNS_DIR   "/run/netns"
 #define TOOL_PATH   "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 
 #define NS_PREFIX       "nvpn-"
@@ -108,7 +104,6 @@
 #define CHARON_KILL_MS  2000
 #define OUTPUT_MAX      (64 * 1024)
 #define DETAIL_TAIL     1500
-#define NSFS_BATCH      32
 #define PSK_MIN         8
 #define PSK_MAX         64
 
@@ -365,7 +360,7 @@ static int vpn_paths(const char *id, const char *state_dir, struct vpn_paths *p,
     snprintf(p->ns, sizeof p->ns, NS_PREFIX "%s", hex);
     snprintf(p->in_peer, sizeof p->in_peer, IN_PEER_PREFIX "%s", hex);
     snprintf(p->out_peer, sizeof p->out_peer, OUT_PEER_PREFIX "%s", hex);
-    snprintf(p->ns_file, sizeof p->ns_file, NETNS_DIR "/%s", p->ns);
+    snprintf(p->ns_file, sizeof p->ns_file, NC_NETNS_DIR "/%s", p->ns);
     if (path_join(p->dir, sizeof p->dir, state_dir, id, err) < 0 ||
         path_join(p->swanctl_conf, sizeof p->swanctl_conf, p->dir, "swanctl.conf", err) < 0 ||
         path_join(p->net, sizeof p->net, p->dir, "net", err) < 0 ||
@@ -452,43 +447,6 @@ static int write_file(const char *path, const char *text, mode_t mode, struct nb
         return -1;
     }
     return 0;
-}
-
-static int make_dir(const char *path, struct nb_error *err)
-{
-    if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-        nb_error_errno(err, errno, "could not create directory \"%s\"", path);
-        return -1;
-    }
-    return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-static int remove_tree(const char *path, struct nb_error *err)
-{
-    if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT) {
-        nb_error_errno(err, errno, "could not remove \"%s\"", path);
-        return -1;
-    }
-    return 0;
-}
-
-static bool file_exists(const char *path)
-{
-    struct stat st;
-    return lstat(path, &st) == 0;
-}
-
-static bool same_text(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
 }
 
 /* The last 'max' bytes of 'text', for an error's detail. */
@@ -654,77 +612,6 @@ static int swanctl_run(const struct vpn_paths *p, char **out, struct nb_error *e
 
 /* ---- work inside a network namespace -------------------------------------------------------- */
 
-/* Runs 'fn(arg)' in a child process that has joined the network namespace 'netns' (NULL: stays
- * in ours) and returns its exit status, or -1 with 'err' set if the child could not run. 'fn' runs
- * between fork() and _exit() of a possibly threaded process: system calls only, no malloc. */
-static int in_netns(const char *netns, int (*fn)(const void *), const void *arg,
-                    struct nb_error *err)
-{
-    int nsfd = -1;
-    if (netns) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, NETNS_DIR "/%s", netns);
-        nsfd = open(path, O_RDONLY | O_CLOEXEC);
-        if (nsfd < 0) {
-            nb_error_errno(err, errno, "could not open network namespace \"%s\"", netns);
-            return -1;
-        }
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (nsfd >= 0 && setns(nsfd, CLONE_NEWNET) < 0) {
-            _exit(126);
-        }
-        _exit(fn(arg));
-    }
-    int saved = errno;
-    if (nsfd >= 0) {
-        close(nsfd);
-    }
-    if (pid < 0) {
-        nb_error_errno(err, saved, "could not fork");
-        return -1;
-    }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 125;
-}
-
-/* Turns transmit checksum offload off on 'ifname' (ethtool -K IFNAME tx off): Open vSwitch's
- * userspace datapath forwards such packets with bad TCP checksums. */
-static int tx_csum_off(const char *ifname)
-{
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-        return -1;
-    }
-    struct ethtool_value ev = {.cmd = ETHTOOL_STXCSUM, .data = 0};
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
-    ifr.ifr_data = (void *)&ev;
-    int rc = ioctl(s, SIOCETHTOOL, &ifr);
-    close(s);
-    return rc;
-}
-
-static int child_link_missing(const void *arg)
-{
-    return if_nametoindex((const char *)arg) ? 0 : 1;
-}
-
-static int write_proc(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    size_t len = strlen(text);
-    int rc = fd >= 0 && write(fd, text, len) == (ssize_t)len ? 0 : -1;
-    if (fd >= 0) {
-        close(fd);
-    }
-    return rc;
-}
-
 /* In the gateway's namespace: forwarding on, checksum offload off on both inner ends, and ARP
  * retried after 100 ms instead of 1 s: the caller attaches the outer ends to the switch only
  * after nc_vpn_up() returns, when charon's first IKE packet already waits for an ARP answer
@@ -732,17 +619,17 @@ static int write_proc(const char *path, const char *text)
 static int child_prepare_gateway(const void *arg)
 {
     (void)arg;
-    if (write_proc("/proc/sys/net/ipv4/ip_forward", "1\n") < 0) {
+    if (nc_netns_write_proc("/proc/sys/net/ipv4/ip_forward", "1\n") < 0) {
         return 1;
     }
-    if (tx_csum_off(IN_DEV) < 0) {
+    if (nc_netns_tx_csum_off(IN_DEV) < 0) {
         return 2;
     }
-    if (tx_csum_off(OUT_DEV) < 0) {
+    if (nc_netns_tx_csum_off(OUT_DEV) < 0) {
         return 3;
     }
-    if (write_proc("/proc/sys/net/ipv4/neigh/" IN_DEV "/retrans_time_ms", "100\n") < 0 ||
-        write_proc("/proc/sys/net/ipv4/neigh/" OUT_DEV "/retrans_time_ms", "100\n") < 0) {
+    if (nc_netns_write_proc("/proc/sys/net/ipv4/neigh/" IN_DEV "/retrans_time_ms", "100\n") < 0 ||
+        nc_netns_write_proc("/proc/sys/net/ipv4/neigh/" OUT_DEV "/retrans_time_ms", "100\n") < 0) {
         return 4;
     }
     return 0;
@@ -752,56 +639,10 @@ static int child_prepare_gateway(const void *arg)
 static int child_prepare_host(const void *arg)
 {
     const struct vpn_paths *p = arg;
-    return tx_csum_off(p->in_peer) < 0 ? 1 : tx_csum_off(p->out_peer) < 0 ? 2 : 0;
-}
-
-/* Whether the link 'ifname' exists in 'netns' (NULL: ours). Returns 1, 0, or -1 with 'err'. */
-static int link_exists(const char *netns, const char *ifname, struct nb_error *err)
-{
-    int rc = in_netns(netns, child_link_missing, ifname, err);
-    if (rc < 0) {
-        return -1;
-    }
-    if (rc > 1) {
-        nb_error_set(err, NB_ERR_INTERNAL, "could not enter network namespace \"%s\"",
-                     netns ? netns : "(own)");
-        return -1;
-    }
-    return rc == 0;
+    return nc_netns_tx_csum_off(p->in_peer) < 0 ? 1 : nc_netns_tx_csum_off(p->out_peer) < 0 ? 2 : 0;
 }
 
 /* ---- charon --------------------------------------------------------------------------------- */
-
-/* Whether process 'pid' exists and is not a zombie; its command name into 'comm' if not NULL. */
-static bool proc_alive(pid_t pid, char comm[32])
-{
-    char path[64], text[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return false;
-    }
-    ssize_t n = read(fd, text, sizeof text - 1);
-    close(fd);
-    if (n <= 0) {
-        return false;
-    }
-    text[n] = '\0';
-    /* "pid (comm) S ...": the command name may contain anything, so the last ')' ends it. */
-    char *open_paren = strchr(text, '(');
-    char *close_paren = strrchr(text, ')');
-    if (!open_paren || !close_paren || close_paren < open_paren || close_paren[1] != ' ') {
-        return false;
-    }
-    if (comm) {
-        size_t len = (size_t)(close_paren - open_paren - 1);
-        len = len > 31 ? 31 : len;
-        memcpy(comm, open_paren + 1, len);
-        comm[len] = '\0';
-    }
-    char state = close_paren[2];
-    return state != 'Z' && state != 'X' && state != 'x';
-}
 
 /* Returns the pid of the charon of 'p' if it runs, else 0. The pid file alone could name a
  * recycled pid; the process must also be a "charon" whose /var/run is our directory. */
@@ -811,7 +652,8 @@ static pid_t charon_running(const struct vpn_paths *p)
     long pid = text ? strtol(text, NULL, 10) : 0;
     free(text);
     char comm[32];
-    if (pid <= 0 || pid > INT_MAX || !proc_alive((pid_t)pid, comm) || strcmp(comm, "charon")) {
+    if (pid <= 0 || pid > INT_MAX || !nc_netns_proc_alive((pid_t)pid, comm) ||
+        strcmp(comm, "charon")) {
         return 0;
     }
     char root_dir[PATH_MAX + 64];
@@ -830,7 +672,7 @@ static bool wait_gone(pid_t pid, int64_t ms)
     int64_t deadline = nb_monotonic_ms() + ms;
     for (;;) {
         waitpid(pid, NULL, WNOHANG);
-        if (!proc_alive(pid, NULL)) {
+        if (!nc_netns_proc_alive(pid, NULL)) {
             return true;
         }
         if (nb_monotonic_ms() >= deadline) {
@@ -879,90 +721,6 @@ static _Noreturn void spawn_fail(int fd, int stage, bool before_pid)
     _exit(127);
 }
 
-/* Decodes the octal escapes (\040 for a space) of a path in /proc/self/mountinfo, in place. */
-static void unescape_mount_path(char *s)
-{
-    char *w = s;
-    for (char *r = s; *r; r++) {
-        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
-            r[3] >= '0' && r[3] <= '7') {
-            *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
-            r += 3;
-        } else {
-            *w++ = *r;
-        }
-    }
-    *w = '\0';
-}
-
-/* Collects into 'paths' up to NSFS_BATCH mount points of nsfs file systems (namespaces pinned by
- * "ip netns add" and the like) from /proc/self/mountinfo. Async-signal-safe. Returns how many. */
-static int find_nsfs_mounts(char paths[NSFS_BATCH][256])
-{
-    int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return 0;
-    }
-    char buf[8192] = {0};
-    size_t len = 0;
-    int found = 0;
-    bool eof = false;
-    while (found < NSFS_BATCH) {
-        char *nl = len ? memchr(buf, '\n', len) : NULL;
-        if (!nl) {
-            if (eof || len == sizeof buf) {
-                break; /* the end, or a line too long to be ours */
-            }
-            ssize_t r = read(fd, buf + len, sizeof buf - len);
-            if (r < 0 && errno == EINTR) {
-                continue;
-            }
-            if (r <= 0) {
-                eof = true;
-            } else {
-                len += (size_t)r;
-            }
-            continue;
-        }
-        *nl = '\0';
-        /* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER" */
-        char *sep = strstr(buf, " - ");
-        char *field = buf;
-        for (int i = 0; i < 4 && field; i++) {
-            field = strchr(field, ' ');
-            field = field ? field + 1 : NULL;
-        }
-        char *end = field ? strchr(field, ' ') : NULL;
-        if (sep && end && strncmp(sep + 3, "nsfs ", 5) == 0 && end - field < 255) {
-            memcpy(paths[found], field, (size_t)(end - field));
-            paths[found][end - field] = '\0';
-            unescape_mount_path(paths[found]);
-            found++;
-        }
-        size_t used = (size_t)(nl + 1 - buf);
-        memmove(buf, nl + 1, len - used);
-        len -= used;
-    }
-    close(fd);
-    return found;
-}
-
-/* Detaches, in this process's (private) mount namespace, every nsfs mount it inherited. */
-static void detach_nsfs_mounts(void)
-{
-    char paths[NSFS_BATCH][256];
-    for (int pass = 0; pass < 64; pass++) {
-        int n = find_nsfs_mounts(paths);
-        int detached = 0;
-        for (int i = 0; i < n; i++) {
-            detached += umount2(paths[i], MNT_DETACH) == 0;
-        }
-        if (n < NSFS_BATCH || detached == 0) {
-            return;
-        }
-    }
-}
-
 struct spawn_args {
     int report_fd, ns_fd, out_fd, null_fd;
     const char *charon_dir, *piddir;
@@ -1004,7 +762,7 @@ static _Noreturn void spawn_child(const struct spawn_args *a)
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
         spawn_fail(a->report_fd, STAGE_PRIVATE, false);
     }
-    detach_nsfs_mounts();
+    nc_netns_detach_nsfs_mounts();
     if (mount(a->charon_dir, a->piddir, NULL, MS_BIND, NULL) < 0) {
         spawn_fail(a->report_fd, STAGE_BIND, false);
     }
@@ -1098,7 +856,7 @@ static int charon_spawn(const struct vpn_paths *p, pid_t *pidp, struct nb_error 
     }
     int64_t deadline = nb_monotonic_ms() + CHARON_START_MS;
     while (!vici_answers(p)) {
-        if (!proc_alive(pid, NULL)) {
+        if (!nc_netns_proc_alive(pid, NULL)) {
             nb_error_set(err, NB_ERR_INTERNAL, "charon in \"%s\" exited during start-up", p->ns);
             detail_charon_output(p, err);
             goto cleanup;
@@ -1351,13 +1109,13 @@ static int veth_setup(const struct vpn_paths *p, const char *host_ns, const char
                       const char *dev, const char *mac, const char *ip_addr, int prefix,
                       struct nb_error *err)
 {
-    int have = link_exists(p->ns, dev, err);
+    int have = nc_netns_link_exists(p->ns, dev, err);
     if (have < 0) {
         return -1;
     }
     if (!have) {
         /* A lone outer end (a half-built pair) goes first. */
-        int lone = link_exists(host_ns, peer, err);
+        int lone = nc_netns_link_exists(host_ns, peer, err);
         if (lone < 0 || (lone && IP(err, host_ns, "link", "del", "dev", peer) < 0) ||
             IP(err, host_ns, "link", "add", peer, "type", "veth", "peer", "name", dev, "netns",
                p->ns) < 0) {
@@ -1377,7 +1135,7 @@ static int veth_setup(const struct vpn_paths *p, const char *host_ns, const char
 static int net_setup(const struct vpn_paths *p, const struct nc_vpn_conn *c, const char *host_ns,
                      struct nb_error *err)
 {
-    if (!file_exists(p->ns_file) && IP(err, NULL, "netns", "add", p->ns) < 0) {
+    if (!nc_netns_file_exists(p->ns_file) && IP(err, NULL, "netns", "add", p->ns) < 0) {
         return -1;
     }
     if (IP(err, p->ns, "link", "set", "dev", "lo", "up") < 0 ||
@@ -1391,7 +1149,7 @@ static int net_setup(const struct vpn_paths *p, const struct nc_vpn_conn *c, con
                                 "dev", OUT_DEV) < 0) {
         return -1;
     }
-    int rc = in_netns(p->ns, child_prepare_gateway, NULL, err);
+    int rc = nc_netns_call(p->ns, child_prepare_gateway, NULL, err);
     if (rc != 0) {
         if (rc > 0) {
             nb_error_set(err, NB_ERR_INTERNAL,
@@ -1401,7 +1159,7 @@ static int net_setup(const struct vpn_paths *p, const struct nc_vpn_conn *c, con
         }
         return -1;
     }
-    rc = in_netns(host_ns, child_prepare_host, p, err);
+    rc = nc_netns_call(host_ns, child_prepare_host, p, err);
     if (rc != 0) {
         if (rc > 0) {
             nb_error_set(err, NB_ERR_INTERNAL,
@@ -1479,15 +1237,15 @@ static int vpn_teardown(const struct vpn_paths *p, const char *host_ns, struct n
      * only once the kernel has finished destroying it, which happens later. A host namespace
      * that is gone took them along already. */
     char host_file[PATH_MAX];
-    snprintf(host_file, sizeof host_file, NETNS_DIR "/%s", host_ns ? host_ns : "");
+    snprintf(host_file, sizeof host_file, NC_NETNS_DIR "/%s", host_ns ? host_ns : "");
     const char *peers[] = {p->in_peer, p->out_peer};
-    for (size_t i = 0; (!host_ns || file_exists(host_file)) && i < 2; i++) {
-        int have = link_exists(host_ns, peers[i], err);
+    for (size_t i = 0; (!host_ns || nc_netns_file_exists(host_file)) && i < 2; i++) {
+        int have = nc_netns_link_exists(host_ns, peers[i], err);
         if (have < 0 || (have && IP(err, host_ns, "link", "del", "dev", peers[i]) < 0)) {
             return -1;
         }
     }
-    if (file_exists(p->ns_file) && IP(err, NULL, "netns", "del", p->ns) < 0) {
+    if (nc_netns_file_exists(p->ns_file) && IP(err, NULL, "netns", "del", p->ns) < 0) {
         return -1;
     }
     unlink(p->net);
@@ -1518,11 +1276,11 @@ int nc_vpn_up(const struct nc_vpn_conn *c, const char *host_netns, const char *s
     char *old_routes = read_file(p.routes);
     char *old_swan = read_file(p.swanctl_conf);
     pid_t pid = charon_running(&p);
-    bool have_ns = file_exists(p.ns_file);
+    bool have_ns = nc_netns_file_exists(p.ns_file);
 
     /* The common case: nothing changed since the last call, here or in an earlier process. */
-    if (pid > 0 && have_ns && same_text(old_net, net) && same_text(old_routes, routes) &&
-        same_text(old_swan, swan)) {
+    if (pid > 0 && have_ns && nc_netns_same_text(old_net, net) &&
+        nc_netns_same_text(old_routes, routes) && nc_netns_same_text(old_swan, swan)) {
         rc = 0;
         goto cleanup;
     }
@@ -1536,7 +1294,7 @@ int nc_vpn_up(const struct nc_vpn_conn *c, const char *host_netns, const char *s
         goto cleanup;
     }
     /* New addresses or MACs, or a charon left in a namespace that someone deleted: start over. */
-    if ((old_net && !same_text(old_net, net)) || (pid > 0 && !have_ns)) {
+    if ((old_net && !nc_netns_same_text(old_net, net)) || (pid > 0 && !have_ns)) {
         if (vpn_teardown(&p, host_netns, err) < 0) {
             goto cleanup;
         }
@@ -1544,8 +1302,8 @@ int nc_vpn_up(const struct nc_vpn_conn *c, const char *host_netns, const char *s
         free(old_routes);
         old_routes = NULL;
     }
-    if (make_dir(state_dir, err) < 0 || make_dir(p.dir, err) < 0 ||
-        make_dir(p.charon_dir, err) < 0 || net_setup(&p, c, host_netns, err) < 0 ||
+    if (nc_netns_make_dir(state_dir, err) < 0 || nc_netns_make_dir(p.dir, err) < 0 ||
+        nc_netns_make_dir(p.charon_dir, err) < 0 || net_setup(&p, c, host_netns, err) < 0 ||
         write_file(p.strongswan_conf, strongswan, 0644, err) < 0 ||
         write_file(p.swanctl_conf, swan, 0600, err) < 0) {
         goto cleanup;
@@ -1594,65 +1352,30 @@ int nc_vpn_down(const char *id, const char *host_netns, const char *state_dir, s
     }
     /* Without state of its own, the namespace may belong to another id with the same digits. */
     char other[NAME_MAX + 1];
-    if (!file_exists(p.dir) && name_taken(state_dir, id, other)) {
+    if (!nc_netns_file_exists(p.dir) && name_taken(state_dir, id, other)) {
         return 0;
     }
-    if (vpn_teardown(&p, host_netns, err) < 0 || remove_tree(p.dir, err) < 0) {
+    if (vpn_teardown(&p, host_netns, err) < 0 || nc_netns_remove_tree(p.dir, err) < 0) {
         return -1;
     }
     nb_info("VPN gateway %s is down", id);
     return 0;
 }
 
-static int compare_strings(const void *a, const void *b)
+/* Whether 'name' is a connection id (nc_netns_list_dir()'s filter). */
+static bool is_conn_id(const char *name)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return check_id(name, NULL) == 0;
 }
 
 int nc_vpn_list(const char *state_dir, char ***ids, size_t *n, struct nb_error *err)
 {
-    *ids = NULL;
-    *n = 0;
-    DIR *d = opendir(state_dir);
-    if (!d) {
-        if (errno == ENOENT) {
-            return 0;
-        }
-        nb_error_errno(err, errno, "could not open VPN state directory \"%s\"", state_dir);
-        return -1;
-    }
-    size_t cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (check_id(e->d_name, NULL) < 0) {
-            continue;
-        }
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 8;
-            char **grown = realloc(*ids, cap * sizeof **ids);
-            if (!grown) {
-                abort();
-            }
-            *ids = grown;
-        }
-        if (!((*ids)[*n] = strdup(e->d_name))) {
-            abort();
-        }
-        (*n)++;
-    }
-    closedir(d);
-    if (*n > 1) {
-        qsort(*ids, *n, sizeof **ids, compare_strings);
-    }
-    return 0;
+    return nc_netns_list_dir(state_dir, is_conn_id, "VPN state directory", ids, n, err);
 }
 
 void nc_vpn_list_free(char **ids, size_t n)
 {
-    for (size_t i = 0; ids && i < n; i++) {
-        free(ids[i]);
-    }
-    free(ids);
+    nc_netns_list_free(ids, n);
 }
 
 /* Reads the output of "swanctl --list-sas --raw": one line per IKE SA,
@@ -1732,7 +1455,7 @@ int nc_vpn_status(const char *id, const char *state_dir, struct nc_vpn_status *s
     if (check_id(id, err) < 0 || vpn_paths(id, state_dir, &p, err) < 0) {
         return -1;
     }
-    if (!file_exists(p.dir)) {
+    if (!nc_netns_file_exists(p.dir)) {
         nb_error_set(err, NB_ERR_NOT_FOUND, "VPN connection \"%s\" has no state in \"%s\"", id,
                      state_dir);
         return -1;

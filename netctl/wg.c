@@ -21,20 +21,17 @@
  * applied, compared by the next nc_wg_up), wg.pid, wg.log (wireguard-go's output). */
 #include "wg.h"
 
+#include "netns.h"
+
 #include "nubo/buf.h"
 #include "nubo/clock.h"
 #include "nubo/error.h"
 #include "nubo/log.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
-#include <linux/ethtool.h>
-#include <linux/sockios.h>
-#include <net/if.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -43,7 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -54,7 +50,6 @@
 #define WG_BIN     "/usr/bin/wg"
 #define WG_GO_BIN  "/usr/bin/wireguard-go"
 #define WG_SOCKDIR "/var/run/wireguard"
-#define NETNS_DIR  "/run/netns"
 #define TOOL_PATH  "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 
 #define CMD_TIMEOUT_MS 15000
@@ -167,7 +162,7 @@ static int wg_paths(const char *id, const char *state_dir, struct wg_paths *p, s
     snprintf(p->ns, sizeof p->ns, "nwg-%s", hex);
     snprintf(p->ifname, sizeof p->ifname, "wg-%s", hex);
     nc_wg_peer_names(id, p->in_peer, p->out_peer);
-    snprintf(p->ns_file, sizeof p->ns_file, NETNS_DIR "/%s", p->ns);
+    snprintf(p->ns_file, sizeof p->ns_file, NC_NETNS_DIR "/%s", p->ns);
     snprintf(p->sock, sizeof p->sock, WG_SOCKDIR "/%s.sock", p->ifname);
     int n = snprintf(p->dir, sizeof p->dir, "%s/%s", state_dir, id);
     if (n < 0 || (size_t)n + 16 >= sizeof p->dir) {
@@ -226,23 +221,6 @@ static int write_text(const char *path, const char *text, mode_t mode, struct nb
         return -1;
     }
     return 0;
-}
-
-static bool file_exists(const char *path)
-{
-    struct stat st;
-    return lstat(path, &st) == 0;
-}
-
-static bool same_text(const char *a, const char *b)
-{
-    return a && b && !strcmp(a, b);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
 }
 
 /* ---- programs ------------------------------------------------------------------------------- */
@@ -363,92 +341,20 @@ static int ip_run(struct nb_error *err, const char *netns, const char *const *ar
 
 #define IP(err, netns, ...) ip_run(err, netns, (const char *const[]){__VA_ARGS__, NULL})
 
-/* Runs 'fn(arg)' in a child that joined network namespace 'netns' (NULL: ours); returns its
- * exit status, or -1 with 'err'. 'fn' runs between fork() and _exit(): system calls only. */
-static int in_netns(const char *netns, int (*fn)(const void *), const void *arg,
-                    struct nb_error *err)
-{
-    int nsfd = -1;
-    if (netns) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, NETNS_DIR "/%s", netns);
-        if ((nsfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-            nb_error_errno(err, errno, "could not open network namespace \"%s\"", netns);
-            return -1;
-        }
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (nsfd >= 0 && setns(nsfd, CLONE_NEWNET) < 0) {
-            _exit(126);
-        }
-        _exit(fn(arg));
-    }
-    int saved = errno;
-    if (nsfd >= 0) {
-        close(nsfd);
-    }
-    if (pid < 0) {
-        nb_error_errno(err, saved, "could not fork");
-        return -1;
-    }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 125;
-}
-
-static int tx_csum_off(const char *ifname)
-{
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-        return -1;
-    }
-    struct ethtool_value ev = {.cmd = ETHTOOL_STXCSUM, .data = 0};
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
-    ifr.ifr_data = (void *)&ev;
-    int rc = ioctl(s, SIOCETHTOOL, &ifr);
-    close(s);
-    return rc;
-}
-
-static int child_link_missing(const void *arg)
-{
-    return if_nametoindex((const char *)arg) ? 0 : 1;
-}
-
-static int link_exists(const char *netns, const char *ifname, struct nb_error *err)
-{
-    int rc = in_netns(netns, child_link_missing, ifname, err);
-    if (rc < 0) {
-        return -1;
-    }
-    if (rc > 1) {
-        nb_error_set(err, NB_ERR_INTERNAL, "could not enter network namespace \"%s\"",
-                     netns ? netns : "(own)");
-        return -1;
-    }
-    return rc == 0;
-}
-
 /* In the endpoint's namespace: forwarding on, checksum offload off on both legs. */
 static int child_prepare_endpoint(const void *arg)
 {
     (void)arg;
-    int fd = open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, "1\n", 2) != 2) {
+    if (nc_netns_write_proc("/proc/sys/net/ipv4/ip_forward", "1\n") < 0) {
         return 1;
     }
-    close(fd);
-    return tx_csum_off("in") < 0 ? 2 : tx_csum_off("out") < 0 ? 3 : 0;
+    return nc_netns_tx_csum_off("in") < 0 ? 2 : nc_netns_tx_csum_off("out") < 0 ? 3 : 0;
 }
 
 static int child_prepare_host(const void *arg)
 {
     const struct wg_paths *p = arg;
-    return tx_csum_off(p->in_peer) < 0 ? 1 : tx_csum_off(p->out_peer) < 0 ? 2 : 0;
+    return nc_netns_tx_csum_off(p->in_peer) < 0 ? 1 : nc_netns_tx_csum_off(p->out_peer) < 0 ? 2 : 0;
 }
 
 /* ---- wireguard-go --------------------------------------------------------------------------- */
@@ -579,7 +485,7 @@ static int wg_spawn(const struct wg_paths *p, struct nb_error *err)
         goto done;
     }
     int64_t deadline = nb_monotonic_ms() + START_MS;
-    while (!file_exists(p->sock)) {
+    while (!nc_netns_file_exists(p->sock)) {
         if (pid_gone(pid) || nb_monotonic_ms() > deadline) {
             char *log = read_text(p->log);
             size_t len = log ? strlen(log) : 0;
@@ -613,12 +519,12 @@ done:
 static int veth_setup(const struct wg_paths *p, const char *host_ns, const char *peer,
                       const char *dev, const char *mac, const char *addr, struct nb_error *err)
 {
-    int have = link_exists(p->ns, dev, err);
+    int have = nc_netns_link_exists(p->ns, dev, err);
     if (have < 0) {
         return -1;
     }
     if (!have) {
-        int lone = link_exists(host_ns, peer, err);
+        int lone = nc_netns_link_exists(host_ns, peer, err);
         if (lone < 0 || (lone && IP(err, host_ns, "link", "del", "dev", peer) < 0) ||
             IP(err, host_ns, "link", "add", peer, "type", "veth", "peer", "name", dev, "netns",
                p->ns) < 0) {
@@ -639,7 +545,7 @@ static int net_setup(const struct wg_paths *p, const struct nc_wg_endpoint *e, c
     char in_addr[24], out_addr[24];
     snprintf(in_addr, sizeof in_addr, "%s/32", e->inside_ip);
     snprintf(out_addr, sizeof out_addr, "%s/%d", e->outside_ip, e->outside_prefix);
-    if (!file_exists(p->ns_file) && IP(err, NULL, "netns", "add", p->ns) < 0) {
+    if (!nc_netns_file_exists(p->ns_file) && IP(err, NULL, "netns", "add", p->ns) < 0) {
         return -1;
     }
     if (IP(err, p->ns, "link", "set", "dev", "lo", "up") < 0 ||
@@ -652,9 +558,9 @@ static int net_setup(const struct wg_paths *p, const struct nc_wg_endpoint *e, c
         IP(err, p->ns, "route", "replace", "default", "via", e->outside_router, "dev", "out") < 0) {
         return -1;
     }
-    int rc = in_netns(p->ns, child_prepare_endpoint, NULL, err);
+    int rc = nc_netns_call(p->ns, child_prepare_endpoint, NULL, err);
     if (rc == 0) {
-        rc = in_netns(host_ns, child_prepare_host, p, err);
+        rc = nc_netns_call(host_ns, child_prepare_host, p, err);
     }
     if (rc > 0) {
         nb_error_set(err, NB_ERR_INTERNAL,
@@ -747,15 +653,15 @@ static int teardown(const struct wg_paths *p, const char *host_ns, struct nb_err
 {
     wg_stop(p);
     char host_file[PATH_MAX];
-    snprintf(host_file, sizeof host_file, NETNS_DIR "/%s", host_ns ? host_ns : "");
+    snprintf(host_file, sizeof host_file, NC_NETNS_DIR "/%s", host_ns ? host_ns : "");
     const char *peers[] = {p->in_peer, p->out_peer};
-    for (size_t i = 0; (!host_ns || file_exists(host_file)) && i < 2; i++) {
-        int have = link_exists(host_ns, peers[i], err);
+    for (size_t i = 0; (!host_ns || nc_netns_file_exists(host_file)) && i < 2; i++) {
+        int have = nc_netns_link_exists(host_ns, peers[i], err);
         if (have < 0 || (have && IP(err, host_ns, "link", "del", "dev", peers[i]) < 0)) {
             return -1;
         }
     }
-    if (file_exists(p->ns_file) && IP(err, NULL, "netns", "del", p->ns) < 0) {
+    if (nc_netns_file_exists(p->ns_file) && IP(err, NULL, "netns", "del", p->ns) < 0) {
         return -1;
     }
     unlink(p->net);
@@ -786,15 +692,15 @@ int nc_wg_up(const struct nc_wg_endpoint *e, const char *host_netns, const char 
     char *net = render_net(e), *peers = render_peers(e);
     char *old_net = read_text(p.net), *old_peers = read_text(p.peers), *old_key = read_text(p.key);
     pid_t pid = wg_running(&p);
-    bool have_ns = file_exists(p.ns_file);
+    bool have_ns = nc_netns_file_exists(p.ns_file);
     int rc = -1;
-    if (pid > 0 && have_ns && same_text(old_net, net) && same_text(old_peers, peers) &&
-        same_text(old_key, key)) {
+    if (pid > 0 && have_ns && nc_netns_same_text(old_net, net) &&
+        nc_netns_same_text(old_peers, peers) && nc_netns_same_text(old_key, key)) {
         rc = 0;
         goto cleanup;
     }
     nb_info("bringing up remote-access endpoint %s in \"%s\"", e->id, p.ns);
-    if ((old_net && !same_text(old_net, net)) || (pid > 0 && !have_ns)) {
+    if ((old_net && !nc_netns_same_text(old_net, net)) || (pid > 0 && !have_ns)) {
         if (teardown(&p, host_netns, err) < 0) {
             goto cleanup;
         }
@@ -839,61 +745,19 @@ int nc_wg_down(const char *id, const char *host_netns, const char *state_dir, st
     if (wg_paths(id, state_dir, &p, err) < 0 || teardown(&p, host_netns, err) < 0) {
         return -1;
     }
-    if (nftw(p.dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT) {
-        nb_error_errno(err, errno, "could not remove \"%s\"", p.dir);
+    if (nc_netns_remove_tree(p.dir, err) < 0) {
         return -1;
     }
     nb_info("remote-access endpoint %s is down", id);
     return 0;
 }
 
-static int compare_strings(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int nc_wg_list(const char *state_dir, char ***ids, size_t *n, struct nb_error *err)
 {
-    *ids = NULL;
-    *n = 0;
-    DIR *d = opendir(state_dir);
-    if (!d) {
-        if (errno == ENOENT) {
-            return 0;
-        }
-        nb_error_errno(err, errno, "could not open state directory \"%s\"", state_dir);
-        return -1;
-    }
-    size_t cap = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!id_ok(de->d_name)) {
-            continue;
-        }
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 8;
-            char **grown = realloc(*ids, cap * sizeof **ids);
-            if (!grown) {
-                abort();
-            }
-            *ids = grown;
-        }
-        if (!((*ids)[*n] = strdup(de->d_name))) {
-            abort();
-        }
-        (*n)++;
-    }
-    closedir(d);
-    if (*n > 1) {
-        qsort(*ids, *n, sizeof **ids, compare_strings);
-    }
-    return 0;
+    return nc_netns_list_dir(state_dir, id_ok, "state directory", ids, n, err);
 }
 
 void nc_wg_list_free(char **ids, size_t n)
 {
-    for (size_t i = 0; ids && i < n; i++) {
-        free(ids[i]);
-    }
-    free(ids);
+    nc_netns_list_free(ids, n);
 }
