@@ -764,7 +764,7 @@ def test_install_and_examples(env):
                            text=True, env=penv)
     check_eq(flags.returncode, 0, f"pkg-config nubo: {flags.stderr}")
     out = {}
-    for ex in ("list_instances", "launch_and_wait"):
+    for ex in ("list_instances", "launch_and_wait", "print_bill"):
         exe = prefix / ex
         cmd = ["cc", "-std=c17", "-Wall", "-Wextra", "-Werror", str(SDK / f"examples/{ex}.c"),
                "-o", str(exe)] + flags.stdout.split()
@@ -783,6 +783,12 @@ def test_install_and_examples(env):
     check_eq(r.returncode, 2, f"launch_and_wait (times out at pending)\n{r.stdout}\n{r.stderr}")
     check("pending" in r.stdout and "gave up after 2 s" in r.stdout and "terminated" in r.stdout,
           "launch_and_wait output", r.stdout)
+    r = subprocess.run([str(out["print_bill"])], capture_output=True, text=True, env=run_env,
+                       timeout=60)
+    check_eq(r.returncode, 0, f"print_bill\n{r.stdout}\n{r.stderr}")
+    check(re.search(r"^Bill for \S+, period \d{4}-\d{2} ", r.stdout, re.M)
+          and re.search(r"^Total so far: USD \d+\.\d{4}$", r.stdout, re.M),
+          "print_bill output", r.stdout)
     ldd = subprocess.run(["ldd", str(out["launch_and_wait"])], capture_output=True, text=True,
                          env=run_env).stdout
     check(str(lib) in ldd, "the example uses the installed library", ldd)

@@ -45,6 +45,7 @@ extern const struct cli_cmd cli_admin_cmds[];
 extern const struct cli_cmd cli_host_cmds[];
 extern const struct cli_cmd cli_network_cmds[];
 extern const struct cli_cmd cli_network_edge_cmds[];
+extern const struct cli_cmd cli_network_routing_cmds[];
 extern const struct cli_cmd cli_billing_cmds[];
 
 /* Returns the client of 'cli', made from --profile/--endpoint and the environment on first use;

@@ -1,8 +1,8 @@
 /* nubo: the command line of the nubo cloud, over libnubo. "nubo GROUP VERB [options]", with the
  * global options --profile, --endpoint and --output anywhere on the line. This file parses the
  * global options, finds the command, and maps errors to exit codes; the commands are in
- * cmd_compute.c, cmd_images.c, cmd_network.c, cmd_network_edge.c, cmd_billing.c, cmd_admin.c
- * and cmd_hosts.c. */
+ * cmd_compute.c, cmd_images.c, cmd_network.c, cmd_network_edge.c, cmd_network_routing.c,
+ * cmd_billing.c, cmd_admin.c and cmd_hosts.c. */
 #include "cli.h"
 
 #include <jansson.h>
@@ -14,8 +14,8 @@
 #include <string.h>
 
 static const struct cli_cmd *const cmd_tables[] = {
-    cli_compute_cmds, cli_image_cmds, cli_network_cmds, cli_network_edge_cmds,
-    cli_billing_cmds, cli_admin_cmds, cli_host_cmds};
+    cli_compute_cmds,         cli_image_cmds,   cli_network_cmds, cli_network_edge_cmds,
+    cli_network_routing_cmds, cli_billing_cmds, cli_admin_cmds,   cli_host_cmds};
 
 /* --- errors and the client ------------------------------------------------------------------- */
 

@@ -59,7 +59,8 @@ _nubo() {
         --disk-gib | --reserved-* | --*-ratio | --traits | --dedicated-tenant | --range | \
         --architecture | --image-type | --client-token | --owner | --cidr | --vpc | --subnet | \
         --private-ip | --sg | --from-group | --port | --icmp-type | --icmp-code | --instance | \
-        --interface | --asn | --ip | --device-name | --customer-gateway | --vpn-gateway)
+        --interface | --asn | --ip | --device-name | --customer-gateway | --vpn-gateway | \
+        --client-cidr | --public-key | --destination | --gateway)
         return
         ;;
     esac
@@ -77,12 +78,17 @@ _nubo() {
     local opts=""
     local host_opts="--vcpus --memory-mib --disk-gib --reserved-vcpus --reserved-memory-mib --reserved-disk-gib --cpu-ratio --memory-ratio --disk-ratio --traits --dedicated-tenant"
     case "${args[*]}" in
-    "") COMPREPLY=($(compgen -W "instance image vpc subnet sg address vpn keypair tag region zone type usage invoice budget admin $globals" -- "$cur")); return ;;
+    "") COMPREPLY=($(compgen -W "instance image vpc subnet sg address vpn igw route-table remote-access keypair tag region zone type usage invoice budget admin $globals" -- "$cur")); return ;;
     address) COMPREPLY=($(compgen -W "allocate list show associate disassociate release" -- "$cur")); return ;;
     vpn) COMPREPLY=($(compgen -W "gateway customer-gateway connection" -- "$cur")); return ;;
     "vpn gateway") COMPREPLY=($(compgen -W "create list show attach detach delete" -- "$cur")); return ;;
     "vpn customer-gateway") COMPREPLY=($(compgen -W "create list show delete" -- "$cur")); return ;;
     "vpn connection") COMPREPLY=($(compgen -W "create list show route-add route-remove delete" -- "$cur")); return ;;
+    igw) COMPREPLY=($(compgen -W "create list show attach detach delete" -- "$cur")); return ;;
+    route-table) COMPREPLY=($(compgen -W "create list show delete route associate disassociate" -- "$cur")); return ;;
+    "route-table route") COMPREPLY=($(compgen -W "add delete" -- "$cur")); return ;;
+    remote-access) COMPREPLY=($(compgen -W "create list show delete peer" -- "$cur")); return ;;
+    "remote-access peer") COMPREPLY=($(compgen -W "add list delete" -- "$cur")); return ;;
     vpc | subnet) COMPREPLY=($(compgen -W "create list show delete" -- "$cur")); return ;;
     sg) COMPREPLY=($(compgen -W "create list show delete allow revoke" -- "$cur")); return ;;
     usage) COMPREPLY=($(compgen -W "show --tenant" -- "$cur")); return ;;
@@ -111,6 +117,16 @@ _nubo() {
     "vpn customer-gateway create"*) opts="--ip --asn --device-name --tag" ;;
     "vpn connection create"*) opts="--customer-gateway --vpn-gateway --tag" ;;
     "vpn connection route-"*) opts="--cidr" ;;
+    "igw create"*) opts="--tag" ;;
+    "igw list"*) opts="--vpc --filter" ;;
+    "igw attach"* | "igw detach"*) opts="--vpc" ;;
+    "route-table create"*) opts="--vpc --tag" ;;
+    "route-table list"*) opts="--vpc --filter" ;;
+    "route-table route add"*) opts="--destination --gateway" ;;
+    "route-table route delete"*) opts="--destination" ;;
+    "route-table associate"*) opts="--subnet" ;;
+    "remote-access create"*) opts="--vpc --client-cidr --description" ;;
+    "remote-access peer add"*) opts="--public-key --name" ;;
     "usage"* | "invoice list"* | "budget show"* | "budget set"*) opts="--tenant" ;;
     "instance list"*) opts="--state --filter --page-size" ;;
     "image list"*) opts="--owner --filter" ;;

@@ -1426,6 +1426,223 @@ NUBO_API void nubo_host_free(struct nubo_host *host);
 NUBO_API void nubo_host_list_free(struct nubo_host_list *list);
 NUBO_API void nubo_evacuation_free(struct nubo_evacuation *evacuation);
 
+/* --- internet gateways, route tables and remote access (network_routing.c) ----------------- */
+
+struct nubo_internet_gateway {
+    char *id;     /* "igw-" and 17 hex digits */
+    char *vpc_id; /* the VPC it is attached to, NULL when detached */
+    struct nubo_tag *tags;
+    size_t n_tags;
+    char *json;
+};
+
+struct nubo_internet_gateway_list {
+    struct nubo_internet_gateway *items;
+    size_t n;
+};
+
+/* Creates a detached internet gateway tagged 'tags' ('n_tags'; may be NULL when 0). Returns it
+ * (free it with nubo_internet_gateway_free()), or NULL with '*err' set. Not retried. */
+NUBO_API struct nubo_internet_gateway *nubo_internet_gateway_create(struct nubo_client *client,
+                                                                    const struct nubo_tag *tags,
+                                                                    size_t n_tags,
+                                                                    struct nubo_error *err);
+
+/* Returns the caller's internet gateways matching 'filters' ("internet-gateway-id",
+ * "attachment.vpc-id", "tag:KEY", ...), or NULL with '*err' set. The caller frees the list with
+ * nubo_internet_gateway_list_free(). */
+NUBO_API struct nubo_internet_gateway_list *
+nubo_internet_gateways_list(struct nubo_client *client, const struct nubo_filter *filters,
+                            size_t n_filters, struct nubo_error *err);
+
+/* Returns the internet gateway 'id' (free it with nubo_internet_gateway_free()), or NULL with
+ * '*err' set ("InvalidInternetGatewayID.NotFound"). */
+NUBO_API struct nubo_internet_gateway *
+nubo_internet_gateway_get(struct nubo_client *client, const char *id, struct nubo_error *err);
+
+/* Attaches ('attach') the gateway 'id' to VPC 'vpc_id', or detaches it from it. Returns the
+ * gateway as it now is (free it with nubo_internet_gateway_free()), or NULL with '*err' set
+ * ("Resource.AlreadyAssociated", "Gateway.NotAttached", ...). Not retried. */
+NUBO_API struct nubo_internet_gateway *nubo_internet_gateway_attach(struct nubo_client *client,
+                                                                    const char *id,
+                                                                    const char *vpc_id, bool attach,
+                                                                    struct nubo_error *err);
+
+/* Deletes the gateway 'id'. Returns 0, or -1 with '*err' set ("DependencyViolation" while it
+ * is attached). */
+NUBO_API int nubo_internet_gateway_delete(struct nubo_client *client, const char *id,
+                                          struct nubo_error *err);
+NUBO_API void nubo_internet_gateway_free(struct nubo_internet_gateway *gateway);
+NUBO_API void nubo_internet_gateway_list_free(struct nubo_internet_gateway_list *list);
+
+struct nubo_route {
+    char *destination; /* a CIDR */
+    char *gateway_id;  /* "local", "igw-...", "vgw-..." */
+    char *state;       /* "active", "blackhole" */
+    char *origin;      /* "CreateRouteTable", "CreateRoute" */
+};
+
+struct nubo_route_association {
+    char *id;        /* "rtbassoc-" and 17 hex digits */
+    char *subnet_id; /* NULL for the main association */
+    bool main;
+};
+
+struct nubo_route_table {
+    char *id; /* "rtb-" and 17 hex digits */
+    char *vpc_id;
+    bool main; /* the VPC's main route table */
+    struct nubo_route *routes;
+    size_t n_routes;
+    struct nubo_route_association *associations;
+    size_t n_associations;
+    struct nubo_tag *tags;
+    size_t n_tags;
+    char *json;
+};
+
+struct nubo_route_table_list {
+    struct nubo_route_table *items;
+    size_t n;
+};
+
+/* A subnet's association with a route table, as nubo_route_table_associate() answers it. */
+struct nubo_route_table_association {
+    char *id; /* "rtbassoc-" and 17 hex digits */
+    char *route_table_id;
+    char *subnet_id;
+    char *json;
+};
+
+/* Creates a route table in VPC 'vpc_id' (with its local route), tagged 'tags'. Returns it (free
+ * it with nubo_route_table_free()), or NULL with '*err' set ("InvalidVpcID.NotFound"). Not
+ * retried. */
+NUBO_API struct nubo_route_table *nubo_route_table_create(struct nubo_client *client,
+                                                          const char *vpc_id,
+                                                          const struct nubo_tag *tags,
+                                                          size_t n_tags, struct nubo_error *err);
+
+/* Returns the caller's route tables matching 'filters' ("route-table-id", "vpc-id",
+ * "association.subnet-id", "association.route-table-association-id", ...), or NULL with '*err'
+ * set. The caller frees the list with nubo_route_table_list_free(). */
+NUBO_API struct nubo_route_table_list *nubo_route_tables_list(struct nubo_client *client,
+                                                              const struct nubo_filter *filters,
+                                                              size_t n_filters,
+                                                              struct nubo_error *err);
+
+/* Returns the route table 'id' (free it with nubo_route_table_free()), or NULL with '*err' set
+ * ("InvalidRouteTableID.NotFound"). */
+NUBO_API struct nubo_route_table *nubo_route_table_get(struct nubo_client *client, const char *id,
+                                                       struct nubo_error *err);
+
+/* Deletes the route table 'id'. Returns 0, or -1 with '*err' set ("DependencyViolation" for
+ * the main table or one with subnets associated). */
+NUBO_API int nubo_route_table_delete(struct nubo_client *client, const char *id,
+                                     struct nubo_error *err);
+
+/* Adds ('add') to the table 'id' the route to 'destination' through 'gateway_id' (an internet
+ * or VPN gateway attached to its VPC), or deletes the route to 'destination' ('gateway_id'
+ * unused, may be NULL). Returns the table as it now is (free it with nubo_route_table_free()),
+ * or NULL with '*err' set ("RouteAlreadyExists", "InvalidRoute.NotFound",
+ * "InvalidGatewayID.NotFound", ...). Not retried. */
+NUBO_API struct nubo_route_table *nubo_route_table_route(struct nubo_client *client, const char *id,
+                                                         const char *destination,
+                                                         const char *gateway_id, bool add,
+                                                         struct nubo_error *err);
+
+/* Associates subnet 'subnet_id' with the table 'id' (in place of the main table). Returns the
+ * association (free it with nubo_route_table_association_free()), or NULL with '*err' set
+ * ("Resource.AlreadyAssociated", "InvalidSubnetID.NotFound", ...). Not retried. */
+NUBO_API struct nubo_route_table_association *nubo_route_table_associate(struct nubo_client *client,
+                                                                         const char *id,
+                                                                         const char *subnet_id,
+                                                                         struct nubo_error *err);
+
+/* Removes the association 'association_id' (its subnet goes back to the main table), finding
+ * its route table first. Returns 0, or -1 with '*err' set ("InvalidAssociationID.NotFound"). */
+NUBO_API int nubo_route_table_disassociate(struct nubo_client *client, const char *association_id,
+                                           struct nubo_error *err);
+NUBO_API void nubo_route_table_free(struct nubo_route_table *table);
+NUBO_API void nubo_route_table_list_free(struct nubo_route_table_list *list);
+NUBO_API void nubo_route_table_association_free(struct nubo_route_table_association *assoc);
+
+/* A WireGuard remote access endpoint: clients ("peers") reach VPC 'vpc_id' through it. */
+struct nubo_remote_access {
+    char *id; /* "rae-" and 17 hex digits */
+    char *vpc_id;
+    char *vpc_cidr;
+    char *client_cidr; /* the peers' addresses come from it */
+    char *public_key;  /* the endpoint's WireGuard key */
+    char *outside_ip;
+    long long listen_port;
+    char *state;
+    char *host_id;     /* NULL until placed */
+    char *description; /* may be "" */
+    long long n_peers;
+    char *json;
+};
+
+struct nubo_remote_access_list {
+    struct nubo_remote_access *items;
+    size_t n;
+};
+
+struct nubo_remote_access_peer {
+    char *id;
+    char *endpoint_id;
+    char *name;
+    char *public_key;
+    char *address;       /* the peer's address in the client CIDR */
+    char *client_config; /* a wg-quick configuration for the client (without its private key) */
+    char *json;
+};
+
+struct nubo_remote_access_peer_list {
+    struct nubo_remote_access_peer *items;
+    size_t n;
+};
+
+/* Creates a remote access endpoint into VPC 'vpc_id' for clients in 'client_cidr', described
+ * by 'description' (may be NULL). Returns it (free it with nubo_remote_access_free()), or NULL
+ * with '*err' set ("InvalidVpcID.NotFound", "InvalidParameterValue", ...). Not retried. */
+NUBO_API struct nubo_remote_access *
+nubo_remote_access_create(struct nubo_client *client, const char *vpc_id, const char *client_cidr,
+                          const char *description, struct nubo_error *err);
+
+/* Returns the caller's remote access endpoints, or NULL with '*err' set. The caller frees the
+ * list with nubo_remote_access_list_free(). */
+NUBO_API struct nubo_remote_access_list *nubo_remote_accesses_list(struct nubo_client *client,
+                                                                   struct nubo_error *err);
+
+/* Returns the endpoint 'id' (free it with nubo_remote_access_free()), or NULL with '*err' set
+ * (a "*.NotFound" code). */
+NUBO_API struct nubo_remote_access *nubo_remote_access_get(struct nubo_client *client,
+                                                           const char *id, struct nubo_error *err);
+
+/* Deletes the endpoint 'id' and its peers. Returns 0, or -1 with '*err' set. */
+NUBO_API int nubo_remote_access_delete(struct nubo_client *client, const char *id,
+                                       struct nubo_error *err);
+
+/* Adds a peer of WireGuard public key 'public_key' named 'name' (may be NULL) to endpoint
+ * 'id'. Returns it with its client configuration (free it with
+ * nubo_remote_access_peer_free()), or NULL with '*err' set. Not retried. */
+NUBO_API struct nubo_remote_access_peer *
+nubo_remote_access_peer_add(struct nubo_client *client, const char *id, const char *public_key,
+                            const char *name, struct nubo_error *err);
+
+/* Returns the peers of endpoint 'id', or NULL with '*err' set. The caller frees the list with
+ * nubo_remote_access_peer_list_free(). */
+NUBO_API struct nubo_remote_access_peer_list *
+nubo_remote_access_peers_list(struct nubo_client *client, const char *id, struct nubo_error *err);
+
+/* Deletes the peer 'peer_id' of endpoint 'id'. Returns 0, or -1 with '*err' set. */
+NUBO_API int nubo_remote_access_peer_delete(struct nubo_client *client, const char *id,
+                                            const char *peer_id, struct nubo_error *err);
+NUBO_API void nubo_remote_access_free(struct nubo_remote_access *endpoint);
+NUBO_API void nubo_remote_access_list_free(struct nubo_remote_access_list *list);
+NUBO_API void nubo_remote_access_peer_free(struct nubo_remote_access_peer *peer);
+NUBO_API void nubo_remote_access_peer_list_free(struct nubo_remote_access_peer_list *list);
+
 #ifdef __cplusplus
 }
 #endif
