@@ -238,3 +238,23 @@ void rest_api_handle(struct nb_http_req *req, void *arg)
     rest_finish(&c, t0, code, doc);
     nb_log_set_request_id(NULL);
 }
+
+int rest_reply(struct rest_call *c, json_t *v, int status)
+{
+    if (!v) {
+        return -1;
+    }
+    c->reply = v;
+    c->status = status;
+    return 0;
+}
+
+int rest_need_body(struct rest_call *c)
+{
+    if (!c->body) {
+        nb_error_set(&c->err, NB_ERR_MISSING, "this request needs a JSON object body");
+        nb_error_reason(&c->err, "MissingParameter");
+        return -1;
+    }
+    return 0;
+}

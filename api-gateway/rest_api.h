@@ -55,6 +55,12 @@ json_t *rest_error_doc(const char *code, const char *message, const char *reques
 void rest_finish(struct rest_call *c, int64_t t0, const char *code, json_t *doc);
 int64_t rest_now_us(void);
 
+/* Helpers of the route handlers (rest_routes.c and the rest_*.c files beside it): */
+/* Sets the reply 'v' (taken) with 'status'; a NULL 'v' (the service failed, c->err set) gives -1. */
+int rest_reply(struct rest_call *c, json_t *v, int status);
+/* -1 with c->err (MissingParameter) when the request has no JSON object body, else 0. */
+int rest_need_body(struct rest_call *c);
+
 /* The HTTP handler for "/v1*", registered by gw_start(); 'arg' is the gateway context. */
 void rest_api_handle(struct nb_http_req *req, void *arg);
 

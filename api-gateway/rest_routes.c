@@ -9,11 +9,11 @@
 #include "ec2_xml.h"
 #include "gateway.h"
 #include "reqlog.h"
+#include "rest_billing.h"
 #include "rest_console.h"
 #include "rest_network_edge.h"
 #include "rest_remote_access.h"
 #include "svc_admin.h"
-#include "svc_billing.h"
 #include "svc_hosts.h"
 #include "svc_catalog.h"
 #include "svc_image_meta.h"
@@ -23,12 +23,10 @@
 #include "svc_tags.h"
 
 #include "nubo/arena.h"
-#include "nubo/http.h"
 #include "nubo/json.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* --- helpers ------------------------------------------------------------------------------- */
 
@@ -99,16 +97,6 @@ static int query_page(struct rest_call *c, int max, struct gw_page *page)
     return 0;
 }
 
-static int need_body(struct rest_call *c)
-{
-    if (!c->body) {
-        nb_error_set(&c->err, NB_ERR_MISSING, "this request needs a JSON object body");
-        nb_error_reason(&c->err, "MissingParameter");
-        return -1;
-    }
-    return 0;
-}
-
 /* Reads {"tags": {"k": "v", ...}} from the body into an arena array. */
 static int body_tags(struct rest_call *c, struct gw_tag **tags, size_t *n)
 {
@@ -142,7 +130,7 @@ static int body_string(struct rest_call *c, const char *key, bool required, cons
     if (!c->body && !required) {
         return 0;
     }
-    if (need_body(c) < 0 || nb_json_get_string(c->body, key, required, out, &c->err) < 0) {
+    if (rest_need_body(c) < 0 || nb_json_get_string(c->body, key, required, out, &c->err) < 0) {
         if (!c->err.reason[0]) {
             nb_error_reason(&c->err, c->err.code == NB_ERR_MISSING ? "MissingParameter"
                                                                    : "InvalidParameterValue");
@@ -222,7 +210,7 @@ static int put_instance_type(struct rest_call *c)
     long long v = 0, m = 0, d = 0, e = 0;
     static const char *const fields[] = {"vcpus",         "memory_mib", "disk_gib",
                                          "ephemeral_gib", "enabled",    NULL};
-    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+    if (rest_need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
         nb_json_get_int(c->body, "vcpus", true, 1, 1024, &v, &c->err) < 0 ||
         nb_json_get_int(c->body, "memory_mib", true, 64, 1LL << 24, &m, &c->err) < 0 ||
         nb_json_get_int(c->body, "disk_gib", false, 0, 65536, &d, &c->err) < 0 ||
@@ -422,7 +410,7 @@ static int put_image_launch_perms(struct rest_call *c)
     struct gw_launch_perm_change ch = {.set_public = -1};
     const char **add, **remove;
     bool public_set = false, is_public = false;
-    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+    if (rest_need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
         body_string_array(c, "add", &add, &ch.n_add) < 0 ||
         body_string_array(c, "remove", &remove, &ch.n_remove) < 0 ||
         nb_json_get_bool(c->body, "public", false, &is_public, &c->err) < 0) {
@@ -447,7 +435,7 @@ static int post_image_copy(struct rest_call *c)
 {
     static const char *const fields[] = {"name", "description", "client_token", NULL};
     struct gw_image_copy_request rq = {.source_image_id = c->args[0]};
-    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+    if (rest_need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
         body_string(c, "name", true, &rq.name) < 0 ||
         body_string(c, "description", false, &rq.description) < 0 ||
         body_string(c, "client_token", false, &rq.client_token) < 0) {
@@ -502,7 +490,7 @@ static int post_image_parts_complete(struct rest_call *c)
     static const char *const fields[] = {"parts", "sha256", NULL};
     const char *sha = NULL;
     json_t *arr = c->body ? json_object_get(c->body, "parts") : NULL;
-    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+    if (rest_need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
         body_string(c, "sha256", false, &sha) < 0) {
         if (!c->err.reason[0]) {
             nb_error_reason(&c->err, "InvalidParameterValue");
@@ -645,7 +633,7 @@ static int post_instances(struct rest_call *c)
         "max_count", "tags",          "placement_group", "partition_number",
         "tenancy",   "subnet_id",     "private_ip",      "security_group_ids",
         NULL};
-    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+    if (rest_need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
         body_string(c, "image_id", true, &rq.image_id) < 0 ||
         body_string(c, "instance_type", false, &rq.instance_type) < 0 ||
         body_string(c, "key_name", false, &rq.key_name) < 0 ||
@@ -696,7 +684,7 @@ static int post_instance_image(struct rest_call *c)
 {
     const char *name, *description = NULL;
     static const char *const fields[] = {"name", "description", NULL};
-    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+    if (rest_need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
         body_string(c, "name", true, &name) < 0 ||
         body_string(c, "description", false, &description) < 0) {
         if (!c->err.reason[0]) {
@@ -814,7 +802,7 @@ static int post_vpcs(struct rest_call *c)
     struct gw_tag *tags;
     size_t n_tags;
     struct gw_vpc v;
-    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+    if (rest_need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
         body_string(c, "cidr_block", true, &cidr) < 0 || body_tags(c, &tags, &n_tags) < 0) {
         if (!c->err.reason[0]) {
             nb_error_reason(&c->err, "InvalidParameterValue");
@@ -873,7 +861,7 @@ static int post_subnets(struct rest_call *c)
     struct gw_tag *tags;
     size_t n_tags;
     struct gw_subnet s;
-    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+    if (rest_need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
         body_string(c, "vpc_id", true, &vpc_id) < 0 ||
         body_string(c, "cidr_block", true, &cidr) < 0 || body_string(c, "zone", false, &zone) < 0 ||
         body_tags(c, &tags, &n_tags) < 0) {
@@ -942,7 +930,7 @@ static int post_security_groups(struct rest_call *c)
     struct gw_tag *tags;
     size_t n_tags;
     struct gw_security_group g;
-    if (need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+    if (rest_need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
         body_string(c, "name", true, &name) < 0 ||
         body_string(c, "description", true, &description) < 0 ||
         body_string(c, "vpc_id", true, &vpc_id) < 0 || body_tags(c, &tags, &n_tags) < 0) {
@@ -976,7 +964,7 @@ static int change_sg_rules(struct rest_call *c, bool add)
     static const char *const fields[] = {"direction", "protocol", "from_port",   "to_port",
                                          "cidr",      "group_id", "description", NULL};
     json_t *arr = NULL;
-    if (need_body(c) < 0 || nb_json_get_array(c->body, "rules", true, &arr, &c->err) < 0) {
+    if (rest_need_body(c) < 0 || nb_json_get_array(c->body, "rules", true, &arr, &c->err) < 0) {
         if (!c->err.reason[0]) {
             nb_error_reason(&c->err, c->err.code == NB_ERR_MISSING ? "MissingParameter"
                                                                    : "InvalidParameterValue");
@@ -1129,7 +1117,7 @@ static int put_tags(struct rest_call *c)
 {
     struct gw_tag *tags;
     size_t n;
-    if (need_body(c) < 0 || body_tags(c, &tags, &n) < 0 ||
+    if (rest_need_body(c) < 0 || body_tags(c, &tags, &n) < 0 ||
         gw_tags_create(c->gw, c->who, c->args, 1, tags, n, &c->err) < 0) {
         return -1;
     }
@@ -1150,20 +1138,10 @@ static int delete_tags(struct rest_call *c)
 
 /* --- operator ------------------------------------------------------------------------------- */
 
-static int admin_reply(struct rest_call *c, json_t *v, int status)
-{
-    if (!v) {
-        return -1;
-    }
-    c->reply = v;
-    c->status = status;
-    return 0;
-}
-
 static int get_tenants(struct rest_call *c)
 {
     json_t *arr = gw_admin_tenants_list(c->gw, c->who, &c->err);
-    return admin_reply(c, arr ? json_pack("{s:o}", "tenants", arr) : NULL, 200);
+    return rest_reply(c, arr ? json_pack("{s:o}", "tenants", arr) : NULL, 200);
 }
 
 static int post_tenants(struct rest_call *c)
@@ -1172,7 +1150,7 @@ static int post_tenants(struct rest_call *c)
     if (body_string(c, "name", true, &name) < 0) {
         return -1;
     }
-    return admin_reply(c, gw_admin_tenant_create(c->gw, c->who, name, &c->err), 201);
+    return rest_reply(c, gw_admin_tenant_create(c->gw, c->who, name, &c->err), 201);
 }
 
 static int post_users(struct rest_call *c)
@@ -1181,13 +1159,12 @@ static int post_users(struct rest_call *c)
     if (body_string(c, "name", true, &name) < 0 || body_string(c, "role", false, &role) < 0) {
         return -1;
     }
-    return admin_reply(c, gw_admin_user_create(c->gw, c->who, c->args[0], name, role, &c->err),
-                       201);
+    return rest_reply(c, gw_admin_user_create(c->gw, c->who, c->args[0], name, role, &c->err), 201);
 }
 
 static int post_keys(struct rest_call *c)
 {
-    return admin_reply(c, gw_admin_key_create(c->gw, c->who, c->args[0], &c->err), 201);
+    return rest_reply(c, gw_admin_key_create(c->gw, c->who, c->args[0], &c->err), 201);
 }
 
 /* POST /v1/admin/{tenants|users|keys}/{id}/{enable|disable} */
@@ -1200,8 +1177,8 @@ static int post_enable(struct rest_call *c, const char *kind)
         nb_error_reason(&c->err, "InvalidAction");
         return -1;
     }
-    return admin_reply(c, gw_admin_set_enabled(c->gw, c->who, kind, c->args[0], enable, &c->err),
-                       200);
+    return rest_reply(c, gw_admin_set_enabled(c->gw, c->who, kind, c->args[0], enable, &c->err),
+                      200);
 }
 
 static int post_tenant_enable(struct rest_call *c)
@@ -1221,15 +1198,15 @@ static int post_key_enable(struct rest_call *c)
 
 static int get_quota(struct rest_call *c)
 {
-    return admin_reply(c, gw_admin_quota(c->gw, c->who, c->args[0], NULL, &c->err), 200);
+    return rest_reply(c, gw_admin_quota(c->gw, c->who, c->args[0], NULL, &c->err), 200);
 }
 
 static int put_quota(struct rest_call *c)
 {
-    if (need_body(c) < 0) {
+    if (rest_need_body(c) < 0) {
         return -1;
     }
-    return admin_reply(c, gw_admin_quota(c->gw, c->who, c->args[0], c->body, &c->err), 200);
+    return rest_reply(c, gw_admin_quota(c->gw, c->who, c->args[0], c->body, &c->err), 200);
 }
 
 /* --- hosts (operator) --------------------------------------------------------------------- */
@@ -1237,28 +1214,28 @@ static int put_quota(struct rest_call *c)
 static int get_hosts(struct rest_call *c)
 {
     json_t *arr = gw_hosts_list(c->gw, c->who, NULL, &c->err);
-    return admin_reply(c, arr ? json_pack("{s:o}", "hosts", arr) : NULL, 200);
+    return rest_reply(c, arr ? json_pack("{s:o}", "hosts", arr) : NULL, 200);
 }
 
 static int get_host(struct rest_call *c)
 {
-    return admin_reply(c, gw_hosts_list(c->gw, c->who, c->args[0], &c->err), 200);
+    return rest_reply(c, gw_hosts_list(c->gw, c->who, c->args[0], &c->err), 200);
 }
 
 static int post_hosts(struct rest_call *c)
 {
-    if (need_body(c) < 0) {
+    if (rest_need_body(c) < 0) {
         return -1;
     }
-    return admin_reply(c, gw_host_create(c->gw, c->who, c->body, &c->err), 201);
+    return rest_reply(c, gw_host_create(c->gw, c->who, c->body, &c->err), 201);
 }
 
 static int patch_host(struct rest_call *c)
 {
-    if (need_body(c) < 0) {
+    if (rest_need_body(c) < 0) {
         return -1;
     }
-    return admin_reply(c, gw_host_update(c->gw, c->who, c->args[0], c->body, &c->err), 200);
+    return rest_reply(c, gw_host_update(c->gw, c->who, c->args[0], c->body, &c->err), 200);
 }
 
 static int delete_host(struct rest_call *c)
@@ -1272,7 +1249,7 @@ static int delete_host(struct rest_call *c)
 
 static int post_host_evacuate(struct rest_call *c)
 {
-    return admin_reply(c, gw_host_evacuate(c->gw, c->who, c->args[0], &c->err), 200);
+    return rest_reply(c, gw_host_evacuate(c->gw, c->who, c->args[0], &c->err), 200);
 }
 
 /* GET /v1/instances/{id}/console: the tail of the serial console, as GetConsoleOutput. */
@@ -1310,104 +1287,7 @@ static int get_requests(struct rest_call *c)
     f.to_us = to;
     f.limit = (int)limit;
     json_t *arr = gw_reqlog_query(c->gw->pool, &f, &c->err);
-    return admin_reply(c, arr ? json_pack("{s:o}", "requests", arr) : NULL, 200);
-}
-
-/* --- billing ------------------------------------------------------------------------------ */
-
-/* GET /v1/usage[?tenant=]: this month's usage so far, rated. */
-static int get_usage(struct rest_call *c)
-{
-    return admin_reply(
-        c, gw_billing_usage(c->gw, c->who, ec2_params_get(c->query, "tenant"), &c->err), 200);
-}
-
-/* GET /v1/invoices[?tenant=] */
-static int get_invoices(struct rest_call *c)
-{
-    return admin_reply(
-        c, gw_billing_invoices(c->gw, c->who, ec2_params_get(c->query, "tenant"), &c->err), 200);
-}
-
-/* The weight ("q") the Accept header 'accept' gives to the media type 'type' by name (0 when it
- * does not name it; wildcards do not count). */
-static double accept_weight(struct rest_call *c, const char *accept, const char *type)
-{
-    double best = 0;
-    char *save = NULL;
-    char *copy = nb_arena_strdup(c->arena, accept);
-    for (char *range = strtok_r(copy, ",", &save); range; range = strtok_r(NULL, ",", &save)) {
-        char *params = strchr(range, ';');
-        double w = 1;
-        if (params) {
-            *params++ = '\0';
-            const char *q = strstr(params, "q=");
-            w = q ? strtod(q + 2, NULL) : 1;
-        }
-        range += strspn(range, " \t");
-        size_t n = strcspn(range, " \t");
-        if (n == strlen(type) && !strncasecmp(range, type, n) && w > best) {
-            best = w;
-        }
-    }
-    return best;
-}
-
-/* GET /v1/invoices/{id}[?format=json|csv]: the invoice and its lines; as CSV (the columns of
- * nubo-billing --export --format csv) with format=csv, or without 'format' when the Accept header
- * prefers text/csv to application/json. */
-static int get_invoice(struct rest_call *c)
-{
-    const char *format = ec2_params_get(c->query, "format");
-    const char *accept = nb_http_req_header(c->req, "Accept");
-    if (format && strcmp(format, "json") && strcmp(format, "csv")) {
-        nb_error_set(&c->err, NB_ERR_INVALID, "format must be \"json\" or \"csv\", not \"%s\"",
-                     format);
-        nb_error_reason(&c->err, "InvalidParameterValue");
-        return -1;
-    }
-    bool csv = format ? !strcmp(format, "csv")
-                      : accept && accept_weight(c, accept, "text/csv") >
-                                      accept_weight(c, accept, "application/json");
-    if (!csv) {
-        return admin_reply(c, gw_billing_invoice(c->gw, c->who, c->args[0], &c->err), 200);
-    }
-    char *text;
-    size_t len;
-    if (gw_billing_invoice_csv(c->gw, c->who, c->args[0], &text, &len, &c->err) < 0) {
-        return -1;
-    }
-    /* Not JSON, so replied here; libmicrohttpd sends it once the handler is over, after
-     * rest_finish() has recorded the call. rest_finish()'s own reply is ignored: also its 503
-     * when the record cannot be written (this call changes nothing). */
-    nb_http_reply_header(c->req, "x-amzn-RequestId", c->request_id);
-    nb_http_reply_owned(c->req, 200, "text/csv; charset=utf-8", text, len);
-    return 0;
-}
-
-/* GET /v1/budget[?tenant=] */
-static int get_budget(struct rest_call *c)
-{
-    return admin_reply(
-        c, gw_billing_budget(c->gw, c->who, ec2_params_get(c->query, "tenant"), -1, &c->err), 200);
-}
-
-/* PUT /v1/budget[?tenant=] {"threshold_micros": N}, N > 0. */
-static int put_budget(struct rest_call *c)
-{
-    json_t *v = c->body ? json_object_get(c->body, "threshold_micros") : NULL;
-    if (need_body(c) < 0) {
-        return -1;
-    }
-    if (!json_is_integer(v) || json_integer_value(v) <= 0) {
-        nb_error_set(&c->err, NB_ERR_INVALID, "threshold_micros must be a positive integer");
-        nb_error_reason(&c->err, "InvalidParameterValue");
-        return -1;
-    }
-    return admin_reply(c,
-                       gw_billing_budget(c->gw, c->who, ec2_params_get(c->query, "tenant"),
-                                         (long long)json_integer_value(v), &c->err),
-                       200);
+    return rest_reply(c, arr ? json_pack("{s:o}", "requests", arr) : NULL, 200);
 }
 
 const struct rest_route rest_routes[] = {
@@ -1456,11 +1336,11 @@ const struct rest_route rest_routes[] = {
     {"DELETE", "/v1/admin/hosts/{}", delete_host},
     {"POST", "/v1/admin/hosts/{}/evacuate", post_host_evacuate},
     {"GET", "/v1/instances/{}/console", get_instance_console},
-    {"GET", "/v1/usage", get_usage},
-    {"GET", "/v1/invoices", get_invoices},
-    {"GET", "/v1/invoices/{}", get_invoice},
-    {"GET", "/v1/budget", get_budget},
-    {"PUT", "/v1/budget", put_budget},
+    {"GET", "/v1/usage", rest_get_usage},
+    {"GET", "/v1/invoices", rest_get_invoices},
+    {"GET", "/v1/invoices/{}", rest_get_invoice},
+    {"GET", "/v1/budget", rest_get_budget},
+    {"PUT", "/v1/budget", rest_put_budget},
     {"GET", "/v1/vpcs", get_vpcs},
     {"POST", "/v1/vpcs", post_vpcs},
     {"GET", "/v1/vpcs/{}", get_vpc},
