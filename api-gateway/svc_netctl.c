@@ -3,6 +3,8 @@
  * without its group. */
 #include "svc_netctl.h"
 
+#include "svc_edge.h"
+
 #include "gateway.h"
 #include "svc_remote_access.h"
 #include "svc_sql.h"
@@ -145,21 +147,13 @@ char *gw_node_network(struct gw_ctx *gw, const char *host_id, const char *known,
             goto done;
         }
     }
-    const char *pool = nb_config_get(gw->cfg, "network.public_pool", "");
-    const char *gwip = nb_config_get(gw->cfg, "network.public_gateway", "");
-    char gw_default[16] = "";
-    if (*pool && !*gwip) {
-        /* The pool's first host address, as AllocateAddress leaves it out. */
-        char ip[16];
-        const char *slash = strchr(pool, '/');
-        snprintf(ip, sizeof ip, "%.*s", slash ? (int)(slash - pool) : 15, pool);
-        if (inet_pton(AF_INET, ip, &a) == 1) {
-            a.s_addr = htonl(ntohl(a.s_addr) + 1);
-            inet_ntop(AF_INET, &a, gw_default, sizeof gw_default);
-        }
-        gwip = gw_default;
+    /* The public network, as AllocateAddress sees it (svc_edge.c); none when not configured. */
+    struct edge_pool pool = {.cidr = "", .gateway = ""};
+    if (nb_config_get(gw->cfg, "network.public_pool", "")[0] &&
+        edge_pool_get(gw, "AddressLimitExceeded", &pool, err) < 0) {
+        goto done;
     }
-    const char *p[] = {host_id, pool, gwip};
+    const char *p[] = {host_id, pool.cidr, pool.gateway};
     if ((res = nb_pg_exec(conn, STATE_SQL, 3, p, err))) {
         out = strdup(PQgetvalue(res, 0, 0));
         PQclear(res);
