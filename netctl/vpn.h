@@ -25,7 +25,7 @@ struct nb_error;
  * addresses and CIDRs are IPv4 (inet_pton, host bits of a CIDR zero), MACs "aa:bb:cc:dd:ee:ff". */
 struct nc_vpn_conn {
     const char *id;             /* "vpn-" and 8 to 17 lower-case hex digits; the last 8 name the
-                                   namespace "nvpn-XXXXXXXX" and the veths */
+                                   namespace "nvpn-<those 8 digits>" and the veths */
     const char *outside_ip;     /* the gateway's public address, e.g. "203.0.113.10" */
     int outside_prefix;         /* e.g. 24 */
     const char *outside_router; /* the public default route; NULL when none */
@@ -51,13 +51,13 @@ struct nc_vpn_status {
     uint64_t packets_in, packets_out; /* likewise */
 };
 
-/* Brings up the VPN gateway of 'c': the network namespace "nvpn-XXXXXXXX", two veth pairs whose
+/* Brings up the VPN gateway of 'c': the network namespace "nvpn-" + the last 8 hex digits of the id, two veth pairs whose
  * inner ends are "in" (inside_ip, inside_mac) and "out" (outside_ip, outside_mac, default route
  * via outside_router) in that namespace, routes of the remote CIDRs through charon's TUN device
  * (with an "unreachable" fallback, so that no packet for the customer leaves unencrypted while
  * the tunnel is down), and a charon in that namespace with the connection loaded, initiating
  * (start_action=start, retried forever) and responding, DPD every 10 s, restarting on DPD
- * failure and on close. The outer ends, named "nvi-XXXXXXXX" and "nvo-XXXXXXXX" and written into
+ * failure and on close. The outer ends, named "nvi-" and "nvo-" + the same 8 digits and written into
  * 'in_peer' and 'out_peer', are left up in the network namespace 'host_netns' (a name for
  * ip-netns(8); NULL means the caller's) for the caller to attach. Files go to 'state_dir'/<id>/
  * ('state_dir' is created if missing).

@@ -4,9 +4,9 @@
  * leaves in the host's namespace into Open vSwitch: "in" faces the VPC, "out" the public
  * network, as a VPN gateway's (vpn.h).
  *
- * Inside the namespace "nwg-XXXXXXXX" (the id's last 8 hex digits): "in" (the inside address /32,
+ * Inside the namespace "nwg-" + the id's last 8 hex digits: "in" (the inside address /32,
  * a route to the VPC's CIDR), "out" (the outside address, the public default route) and the
- * WireGuard interface "wg-XXXXXXXX" (the client CIDR routed into it). wireguard-go's control
+ * WireGuard interface "wg-" + the same 8 digits (the client CIDR routed into it). wireguard-go's control
  * socket is /var/run/wireguard/<interface>.sock, in the file system every namespace shares:
  * hence interface names unique per machine, and wg(8) can configure it from anywhere.
  *
@@ -46,7 +46,7 @@ struct nc_wg_endpoint {
 
 /* Brings endpoint 'e' up, or to 'e' if it runs: the namespace, the veths, wireguard-go, its key,
  * port and peers (peers no longer listed are removed, the others keep their sessions). The outer
- * ends of the veths, "nwi-XXXXXXXX" and "nwo-XXXXXXXX", written into 'in_peer' and 'out_peer',
+ * ends of the veths, "nwi-" and "nwo-" + the same 8 digits, written into 'in_peer' and 'out_peer',
  * are left up in the network namespace 'host_netns' (NULL: the caller's). Files go to
  * 'state_dir'/<id>/ (created if missing). Idempotent: when the state files say 'e' is what runs
  * and wireguard-go is alive in the namespace, it returns at once without running anything; a
