@@ -738,7 +738,8 @@ def test_install_and_examples(env):
     lib = prefix / "lib"
     for f in ("libnubo.so.0.1.0", "libnubo.so.0", "libnubo.so", "pkgconfig/nubo.pc"):
         check((lib / f).exists(), f"{f} installed", sorted(p.name for p in lib.rglob("*")))
-    for f in ("include/nubo/nubo.h", "bin/nubo", "share/man/man1/nubo.1",
+    for f in ("include/nubo/nubo.h", "include/nubo/network.h", "bin/nubo",
+              "share/man/man1/nubo.1",
               "share/bash-completion/completions/nubo"):
         check((prefix / f).exists(), f"{f} installed")
     so = subprocess.run(["objdump", "-p", str(lib / "libnubo.so.0.1.0")], capture_output=True,
