@@ -1,11 +1,22 @@
 // The console's entry point: find out whether a session is open, then show the sign-in form or
-// the instances page; sign in and out.
+// the page the address names; sign in and out.
 
 import { call, get, onSignedOut, setCsrfToken } from './api.js';
 import { $, showError } from './dom.js';
 import { InstancesPage } from './instances.js';
+import { ImagesPage } from './images.js';
+import { NetworkPage } from './network.js';
+import { BillingPage } from './billing.js';
+import { OperatorPage } from './operator.js';
+import { Router } from './router.js';
 
-let page = null;
+const router = new Router('instances');
+
+// The admin role is the operator's (only the operator's tenant holds it, and every
+// /v1/admin route checks it): it alone gets the Operator section.
+function isOperator(session) {
+  return session.role === 'admin';
+}
 
 function showSignedIn(session) {
   setCsrfToken(session.csrf_token);
@@ -13,16 +24,33 @@ function showSignedIn(session) {
   $('#topbar').hidden = false;
   $('#who-name').textContent = `${session.user_name} @ ${session.tenant_name}`;
   $('#who-role').textContent = session.role;
-  if (page) page.hide();
-  page = new InstancesPage(session, () => showSignIn('Your session has ended. Sign in again.'));
-  page.show();
+  $('#nav-operator').hidden = !isOperator(session);
+  const over = () => showSignIn('Your session has ended. Sign in again.');
+  const pages = {
+    instances: new InstancesPage(session, over),
+    images: new ImagesPage(session),
+    network: new NetworkPage(session),
+    billing: new BillingPage(session),
+  };
+  if (isOperator(session)) pages.operator = new OperatorPage(session);
+  router.start(pages);
+}
+
+// What a signed-in user saw must not show, even for a moment, to the next one to sign in here.
+function forgetPages() {
+  for (const dlg of document.querySelectorAll('dialog[open]')) dlg.close();
+  for (const tbody of document.querySelectorAll('main table.grid tbody')) tbody.replaceChildren();
+  $('#usage-chart').replaceChildren();
+  $('#quota-form').hidden = true;
+  for (const el of document.querySelectorAll('main .error')) showError(el, '');
 }
 
 function showSignIn(message) {
   setCsrfToken(null);
-  if (page) page.hide();
-  page = null;
+  router.stop();
+  forgetPages();
   $('#topbar').hidden = true;
+  $('#nav-operator').hidden = true;
   $('#signin-view').hidden = false;
   showError($('#signin-error'), message || '');
   $('#signin-password').value = '';
