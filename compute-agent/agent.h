@@ -3,7 +3,8 @@
  * It runs the instances the scheduler sends it through libvirt, and keeps the control plane
  * informed. Three parts:
  *   agent.c       context, start-up (registration by heartbeat, reconcile), heartbeats
- *   agent_ops.c   the instance operations: spawn, stop, start, reboot, terminate, console
+ *   agent_ops.c   the instance operations: spawn, stop, start (and reset), reboot, terminate,
+ *                 console, VNC port
  *   agent_http.c  the HTTP API the scheduler and the gateway call (docs/agent-api.md)
  *
  * The node holds no database credentials: its one secret is the node token
@@ -118,7 +119,21 @@ int agent_spawn(struct agent_ctx *a, const char *id, const json_t *spec, struct 
 
 /* Graceful stop (ACPI, then destroy after the grace time; 'force' destroys at once). */
 int agent_stop_instance(struct agent_ctx *a, const char *id, bool force, struct nb_error *err);
-int agent_start_instance(struct agent_ctx *a, const char *id, struct nb_error *err);
+
+/* Longest request id of a reset (agent_start_instance()). */
+#define AGENT_RESET_ID_MAX 64
+
+/* Starts the instance's domain (a running one is fine), with its network interfaces plugged
+ * first. With 'reset_root' its disks are discarded first, for a non-persistent desktop: the
+ * domain must be shut off (a running or paused one is NB_ERR_CONFLICT, reason
+ * IncorrectInstanceState); the root overlay is made anew over the cached base image of its saved
+ * spec, the ephemeral disk (if any) anew and empty, the config drive kept (agent_disks_reset()).
+ * 'reset_id' (may be NULL; at most AGENT_RESET_ID_MAX characters, no '/' or newline) names the
+ * request: once it has reset the disks and the domain runs, the same request again is a success
+ * that changes nothing, so that a retry after a lost answer does not fail on the running domain.
+ * Returns 0, or -1 with 'err'. */
+int agent_start_instance(struct agent_ctx *a, const char *id, bool reset_root, const char *reset_id,
+                         struct nb_error *err);
 int agent_reboot_instance(struct agent_ctx *a, const char *id, struct nb_error *err);
 
 /* Destroys and undefines the domain, unplugs its network interfaces and deletes the instance's
@@ -145,6 +160,11 @@ void agent_snapshot_sig(const struct agent_ctx *a, const char *image_id, char ou
 /* The last 'max' bytes of the instance's serial console log, malloc()ed and NUL-terminated;
  * NULL with NB_ERR_NOT_FOUND when the instance has no log on this node. */
 char *agent_console(struct agent_ctx *a, const char *id, size_t max, struct nb_error *err);
+
+/* Stores the TCP port of the running instance's VNC display (on agent.vnc_listen) in '*port'.
+ * Returns 0, or -1 with 'err': NB_ERR_NOT_FOUND when this node has no such domain (or it has no
+ * VNC display), NB_ERR_CONFLICT (reason IncorrectInstanceState) when it is not running. */
+int agent_vnc_port(struct agent_ctx *a, const char *id, int *port, struct nb_error *err);
 
 /* The instance's state on this node: "running", "stopped", "paused", "crashed" or "absent". */
 const char *agent_instance_state(struct agent_ctx *a, const char *id, struct nb_error *err);

@@ -6,10 +6,13 @@
  *   PUT    /v1/instances/{id}             spawn from the JSON spec; 200 {"state": "running"}
  *   GET    /v1/instances/{id}             {"state": "running" | "stopped" | "absent" | ...}
  *   POST   /v1/instances/{id}/stop        {"force": false}; 200 {"state": "stopped"}
- *   POST   /v1/instances/{id}/start       200 {"state": "running"}
+ *   POST   /v1/instances/{id}/start       {"reset_root": false, "reset_id": null};
+ *                                         200 {"state": "running"}
  *   POST   /v1/instances/{id}/reboot      200 {"state": "running"}
  *   DELETE /v1/instances/{id}             200 {"state": "terminated"}, also when absent
  *   GET    /v1/instances/{id}/console     the serial console's tail (?bytes=N, 64 KiB default)
+ *   GET    /v1/instances/{id}/vnc         {"address", "port"} of its VNC display; 404 absent,
+ *                                         409 not running
  *   POST   /v1/instances/{id}/snapshot    {"image_id"}: the root disk as a qcow2 image;
  *                                         {"location", "sha256", "size_bytes", "format"}
  *   GET    /v1/snapshots/{image_id}?sig=  the snapshot's bytes, for any holder of the signed
@@ -115,6 +118,44 @@ static void list_instances(struct agent_ctx *a, struct nb_http_req *req)
     json_decref(o);
 }
 
+/* The host part of 'hostport' ("h", "h:port", "[v6]" or "[v6]:port") into 'out'. */
+static void host_of(const char *hostport, char *out, size_t size)
+{
+    size_t len;
+    if (hostport[0] == '[') {
+        hostport++;
+        len = strcspn(hostport, "]");
+    } else {
+        /* A bare IPv6 address has several colons and no port. */
+        const char *colon = strchr(hostport, ':');
+        len = colon && !strchr(colon + 1, ':') ? (size_t)(colon - hostport) : strlen(hostport);
+    }
+    snprintf(out, size, "%.*s", (int)len, hostport);
+}
+
+/* Where a caller of request 'req' reaches the VNC displays: agent.vnc_listen, unless that is a
+ * wildcard, which a caller cannot connect to; then the address by which this caller reached the
+ * agent (its Host header, which names this node as the caller sees it), or the host of
+ * agent.url when the request has none. */
+static void vnc_address(const struct agent_ctx *a, struct nb_http_req *req, char *out, size_t size)
+{
+    const char *listen = a->vnc_listen;
+    if (strcmp(listen, "0.0.0.0") && strcmp(listen, "::") && strcmp(listen, "[::]") && *listen) {
+        snprintf(out, size, "%s", listen);
+        return;
+    }
+    const char *host = nb_http_req_header(req, "Host");
+    if (host && *host) {
+        host_of(host, out, size);
+        return;
+    }
+    const char *url = strstr(a->advertise_url, "://");
+    char hostport[256];
+    url = url ? url + 3 : a->advertise_url;
+    snprintf(hostport, sizeof hostport, "%.*s", (int)strcspn(url, "/"), url);
+    host_of(hostport, out, size);
+}
+
 static void handle_instances(struct nb_http_req *req, void *arg)
 {
     struct agent_ctx *a = arg;
@@ -179,8 +220,17 @@ static void handle_instances(struct nb_http_req *req, void *arg)
         }
         json_decref(body);
     } else if (!strcmp(method, "POST") && !strcmp(verb, "start")) {
-        rc = agent_start_instance(a, id, &err);
-        state = "running";
+        size_t len;
+        const char *text = nb_http_req_body(req, &len);
+        json_t *body = len ? nb_json_parse_object(text, len, &err) : json_object();
+        bool reset = false;
+        const char *reset_id = NULL;
+        if (body && nb_json_get_bool(body, "reset_root", false, &reset, &err) >= 0 &&
+            nb_json_get_string(body, "reset_id", false, &reset_id, &err) >= 0) {
+            rc = agent_start_instance(a, id, reset, reset_id, &err);
+            state = "running";
+        }
+        json_decref(body);
     } else if (!strcmp(method, "POST") && !strcmp(verb, "reboot")) {
         rc = agent_reboot_instance(a, id, &err);
         state = "running";
@@ -199,6 +249,16 @@ static void handle_instances(struct nb_http_req *req, void *arg)
             }
         }
         json_decref(body);
+    } else if (!strcmp(method, "GET") && !strcmp(verb, "vnc")) {
+        int port;
+        if (agent_vnc_port(a, id, &port, &err) == 0) {
+            char address[256];
+            vnc_address(a, req, address, sizeof address);
+            json_t *o = json_pack("{s:s, s:i}", "address", address, "port", port);
+            nb_http_reply_json(req, 200, o);
+            json_decref(o);
+            return;
+        }
     } else if (!strcmp(method, "GET") && !strcmp(verb, "console")) {
         const char *b = nb_http_req_query(req, "bytes");
         long bytes = b ? strtol(b, NULL, 10) : CONSOLE_DEFAULT;

@@ -6,7 +6,11 @@
  *
  * An instance launched into a subnet has network interfaces in its spec ("interfaces": [{"id",
  * "mac"}]): their taps are made and plugged into Open vSwitch before the domain starts (vif.h),
- * again before every start (a host reboot loses them), and removed after the domain is gone. */
+ * again before every start (a host reboot loses them), and removed after the domain is gone.
+ *
+ * A start may reset the disks first (non-persistent desktops): new disks from what spec.json
+ * says, made while the domain is shut off; the request's id, kept in the instance directory,
+ * tells a retry of that start from a new reset of a running desktop. */
 #include "agent.h"
 
 #include <dirent.h>
@@ -41,8 +45,10 @@ static struct agent_disks_config disks_cfg(const struct agent_ctx *a)
     return (struct agent_disks_config){.state_dir = a->state_dir};
 }
 
-/* Writes 'spec' to the instance's spec.json, atomically (temporary file, fsync, rename). */
-static int save_spec(struct agent_ctx *a, const char *id, const json_t *spec, struct nb_error *err)
+/* Writes 'text' to file 'name' of the instance directory, atomically (temporary file, fsync,
+ * rename). */
+static int save_file(struct agent_ctx *a, const char *id, const char *name, const char *text,
+                     struct nb_error *err)
 {
     struct agent_disks_config dc = disks_cfg(a);
     char *dir = NULL;
@@ -50,11 +56,10 @@ static int save_spec(struct agent_ctx *a, const char *id, const json_t *spec, st
         return -1;
     }
     char tmp[PATH_MAX], path[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s/spec.json.tmp", dir);
-    snprintf(path, sizeof path, "%s/spec.json", dir);
+    snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     free(dir);
     int rc = -1;
-    char *text = json_dumps(spec, JSON_INDENT(2) | JSON_SORT_KEYS);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         nb_error_errno(err, errno, "could not create \"%s\"", tmp);
@@ -69,6 +74,14 @@ static int save_spec(struct agent_ctx *a, const char *id, const json_t *spec, st
         }
         close(fd);
     }
+    return rc;
+}
+
+/* Writes 'spec' to the instance's spec.json. */
+static int save_spec(struct agent_ctx *a, const char *id, const json_t *spec, struct nb_error *err)
+{
+    char *text = json_dumps(spec, JSON_INDENT(2) | JSON_SORT_KEYS);
+    int rc = save_file(a, id, "spec.json", text, err);
     free(text);
     return rc;
 }
@@ -113,13 +126,6 @@ static void token_mac(const struct agent_ctx *a, const char *msg, size_t n, char
     nb_hex_encode(mac, sizeof mac, hex);
     memcpy(out, hex, n);
     out[n] = '\0';
-}
-
-/* The VNC password of instance 'id': derived from the node token, so that it needs no storage
- * and the control plane, which knows the token, can derive it too (8 characters: VNC's limit). */
-static void vnc_password(const struct agent_ctx *a, const char *id, char out[9])
-{
-    token_mac(a, id, 8, out);
 }
 
 /* Parses the keys of the spec; returns the number found, pointers into 'spec'. */
@@ -286,8 +292,10 @@ static int spawn_locked(struct agent_ctx *a, const char *id, const json_t *spec,
         goto done;
     }
     const char *args = json_string_value(json_object_get(image, "kernel_args"));
+    /* Derived from the node token, so that it needs no storage and the gateway's console proxy,
+     * which knows the token, derives the same one (nb_vnc_password()). */
     char password[9];
-    vnc_password(a, id, password);
+    nb_vnc_password(a->token, id, password);
     struct agent_domxml_spec ds = {
         .instance_id = id,
         .tenant_id = json_string_value(json_object_get(spec, "tenant_id")),
@@ -363,14 +371,127 @@ int agent_stop_instance(struct agent_ctx *a, const char *id, bool force, struct 
     return rc;
 }
 
-int agent_start_instance(struct agent_ctx *a, const char *id, struct nb_error *err)
+/* The file of the instance directory that holds the request id of the last reset of its disks,
+ * by which a repeated reset request is told from a new one. */
+#define RESET_ID_FILE "reset_id"
+
+/* Whether the last reset of instance 'id' was made by request 'reset_id'. */
+static bool reset_done_by(struct agent_ctx *a, const char *id, const char *reset_id)
 {
+    char path[PATH_MAX + 16], buf[AGENT_RESET_ID_MAX + 2];
+    agent_instance_dir(a, id, path);
+    strcat(path, "/" RESET_ID_FILE);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return false;
+    }
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return !strcmp(buf, reset_id);
+}
+
+/* The reset of a start request: with the domain shut off, new disks from the saved spec
+ * (agent_disks_reset()). Returns 1 when there is nothing to do because request 'reset_id'
+ * already reset the disks and started the domain (a retry), 0 when reset, -1 with 'err'. */
+static int reset_locked(struct agent_ctx *a, struct agent_virt *v, const char *id,
+                        const char *reset_id, struct nb_error *err)
+{
+    enum agent_virt_state st;
+    if (agent_virt_state(v, id, &st, err) < 0) {
+        return -1;
+    }
+    if (st == AGENT_VIRT_ABSENT) {
+        nb_error_set(err, NB_ERR_NOT_FOUND, "no domain \"%s\" on this node", id);
+        return -1;
+    }
+    if (st != AGENT_VIRT_SHUTOFF && st != AGENT_VIRT_CRASHED) {
+        if (reset_id && (st == AGENT_VIRT_RUNNING || st == AGENT_VIRT_PAUSED) &&
+            reset_done_by(a, id, reset_id)) {
+            return 1;
+        }
+        /* Resetting under a live QEMU would pull the disk from under the guest. */
+        nb_error_set(err, NB_ERR_CONFLICT,
+                     "instance %s is %s: its disks can be reset only while it is stopped", id,
+                     agent_virt_state_name(st));
+        nb_error_reason(err, "IncorrectInstanceState");
+        return -1;
+    }
+    json_t *spec = load_spec(a, id);
+    const json_t *image = spec ? spec_image(spec, "image") : NULL;
+    if (!image) {
+        nb_error_set(err, NB_ERR_NOT_FOUND,
+                     "instance %s has no saved spec with an image on this node: its disks cannot "
+                     "be reset",
+                     id);
+        json_decref(spec);
+        return -1;
+    }
+    struct agent_disks_config dc = disks_cfg(a);
+    char *base = NULL;
+    json_int_t disk_gib = json_integer_value(json_object_get(spec, "disk_gib"));
+    json_int_t eph_gib = json_integer_value(json_object_get(spec, "ephemeral_gib"));
+    const char *format = json_string_value(json_object_get(image, "format"));
+    char path[PATH_MAX + 16];
+    agent_instance_dir(a, id, path);
+    strcat(path, "/" RESET_ID_FILE);
+    /* The old record goes first: a crash after the disks are new and before the record of this
+     * request is written must not let an older request id pass for this one. */
+    int rc = unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+    if (rc < 0) {
+        nb_error_errno(err, errno, "could not remove \"%s\"", path);
+    }
+    if (rc == 0 &&
+        (fetch(a, "machine", image, &base, err) < 0 ||
+         agent_disks_reset(&dc, id, base, format, (unsigned)(disk_gib > 0 ? disk_gib : 0),
+                           (unsigned)(eph_gib > 0 ? eph_gib : 0), err) < 0 ||
+         (reset_id && save_file(a, id, RESET_ID_FILE, reset_id, err) < 0))) {
+        rc = -1;
+    }
+    if (rc == 0) {
+        nb_info("instance %s: disks reset to image %s%s", id,
+                json_string_value(json_object_get(image, "id")),
+                eph_gib > 0 ? " (and a new, empty ephemeral disk)" : "");
+    }
+    free(base);
+    json_decref(spec);
+    return rc;
+}
+
+int agent_start_instance(struct agent_ctx *a, const char *id, bool reset_root, const char *reset_id,
+                         struct nb_error *err)
+{
+    if (reset_id &&
+        (!*reset_id || strlen(reset_id) > AGENT_RESET_ID_MAX || strpbrk(reset_id, "/\n"))) {
+        nb_error_set(err, NB_ERR_INVALID, "\"reset_id\" must be 1 to %d characters, no '/'",
+                     AGENT_RESET_ID_MAX);
+        return -1;
+    }
+    struct agent_virt *v = agent_virt_pick(a);
     pthread_mutex_t *mu = agent_lock_of(a, id);
     pthread_mutex_lock(mu);
-    int rc = agent_plug_saved(a, id, err) < 0 ? -1 : agent_virt_start(agent_virt_pick(a), id, err);
+    int rc = reset_root ? reset_locked(a, v, id, reset_id, err) : 0;
+    if (rc == 0) {
+        rc = agent_plug_saved(a, id, err) < 0 ? -1 : agent_virt_start(v, id, err);
+    } else if (rc == 1) {
+        rc = 0;
+    }
     pthread_mutex_unlock(mu);
-    agent_count(a, "start", rc == 0, 0);
+    agent_count(a, reset_root ? "start_reset" : "start", rc == 0, 0);
     return rc;
+}
+
+int agent_vnc_port(struct agent_ctx *a, const char *id, int *port, struct nb_error *err)
+{
+    if (agent_virt_vnc_port(a->virt, id, port, err) == 0) {
+        return 0;
+    }
+    if (err->code == NB_ERR_CONFLICT) {
+        nb_error_reason(err, "IncorrectInstanceState");
+    } else if (err->code == NB_ERR_NOT_FOUND) {
+        nb_error_set(err, NB_ERR_NOT_FOUND, "instance %s has no VNC display on this node", id);
+    }
+    return -1;
 }
 
 int agent_reboot_instance(struct agent_ctx *a, const char *id, struct nb_error *err)

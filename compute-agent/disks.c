@@ -293,11 +293,12 @@ static int base_info(const char *base, char format[16], uint64_t *vsize, struct 
     return 0;
 }
 
-/* Creates 'name' in the instance directory with qemu-img 'argv' (whose output path is the
- * temporary name), unless it exists. */
+/* Creates qcow2 disk 'name' in the instance directory (over 'base' when not NULL), unless it
+ * exists; with 'replace' an existing one is replaced: the new disk is made under the temporary
+ * name and renamed over it, so the name holds the old disk or the new one, whole, at any time. */
 static int create_qcow2(const struct agent_disks_config *cfg, const char *id, const char *name,
                         const char *base, const char *base_format, uint64_t size_bytes,
-                        char **path_out, struct nb_error *err)
+                        bool replace, char **path_out, struct nb_error *err)
 {
     *path_out = NULL;
     char *dir = NULL;
@@ -310,7 +311,7 @@ static int create_qcow2(const struct agent_disks_config *cfg, const char *id, co
         abort();
     }
     int rc = -1;
-    if (exists(final)) {
+    if (!replace && exists(final)) {
         rc = 0; /* complete (renamed into place), maybe with guest data: keep it */
         goto cleanup;
     }
@@ -376,7 +377,7 @@ int agent_disks_create_root(const struct agent_disks_config *cfg, const char *id
                      base_format);
         return -1;
     }
-    return create_qcow2(cfg, id, "root.qcow2", base, base_format, (uint64_t)disk_gib * GIB,
+    return create_qcow2(cfg, id, "root.qcow2", base, base_format, (uint64_t)disk_gib * GIB, false,
                         path_out, err);
 }
 
@@ -388,7 +389,39 @@ int agent_disks_create_ephemeral(const struct agent_disks_config *cfg, const cha
         nb_error_set(err, NB_ERR_INVALID, "ephemeral disk size %u GiB is out of range", gib);
         return -1;
     }
-    return create_qcow2(cfg, id, "ephemeral.qcow2", NULL, NULL, (uint64_t)gib * GIB, path_out, err);
+    return create_qcow2(cfg, id, "ephemeral.qcow2", NULL, NULL, (uint64_t)gib * GIB, false,
+                        path_out, err);
+}
+
+int agent_disks_reset(const struct agent_disks_config *cfg, const char *id, const char *base,
+                      const char *base_format, unsigned disk_gib, unsigned ephemeral_gib,
+                      struct nb_error *err)
+{
+    if (!base || base[0] != '/') {
+        nb_error_set(err, NB_ERR_INVALID, "base image path \"%s\" is not absolute",
+                     base ? base : "");
+        return -1;
+    }
+    if (base_format && strcmp(base_format, "raw") != 0 && strcmp(base_format, "qcow2") != 0) {
+        nb_error_set(err, NB_ERR_INVALID, "base image format \"%s\" is not raw or qcow2",
+                     base_format);
+        return -1;
+    }
+    if (ephemeral_gib > 16384) {
+        nb_error_set(err, NB_ERR_INVALID, "ephemeral disk size %u GiB is out of range",
+                     ephemeral_gib);
+        return -1;
+    }
+    char *root = NULL, *eph = NULL;
+    int rc = create_qcow2(cfg, id, "root.qcow2", base, base_format, (uint64_t)disk_gib * GIB, true,
+                          &root, err);
+    if (rc == 0 && ephemeral_gib > 0) {
+        rc = create_qcow2(cfg, id, "ephemeral.qcow2", NULL, NULL, (uint64_t)ephemeral_gib * GIB,
+                          true, &eph, err);
+    }
+    free(root);
+    free(eph);
+    return rc;
 }
 
 /* ---- config drive ----------------------------------------------------------------------------- */

@@ -67,6 +67,17 @@ int agent_disks_create_root(const struct agent_disks_config *cfg, const char *id
 int agent_disks_create_ephemeral(const struct agent_disks_config *cfg, const char *id, unsigned gib,
                                  char **path_out, struct nb_error *err);
 
+/* Discards what the guest wrote to its disks, for a non-persistent desktop: root.qcow2 of 'id'
+ * becomes a new, empty overlay over 'base' (made as agent_disks_create_root() makes it, same
+ * arguments), and, when 'ephemeral_gib' > 0, ephemeral.qcow2 a new, empty disk of that size.
+ * Each new disk is made under its temporary name and renamed over the old one, so that a crash
+ * leaves the old disk or the new one, never a missing or partial file; calling it again after a
+ * crash finishes the job. The config drive is kept. The domain must be shut off: a running QEMU
+ * would keep writing to the old, unlinked files. Returns 0, or -1 with 'err' set. */
+int agent_disks_reset(const struct agent_disks_config *cfg, const char *id, const char *base,
+                      const char *base_format, unsigned disk_gib, unsigned ephemeral_gib,
+                      struct nb_error *err);
+
 /* What goes on the config drive. */
 struct agent_disks_cidata {
     const char *hostname;           /* local-hostname; NULL: the instance id */

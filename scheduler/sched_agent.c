@@ -25,6 +25,7 @@ enum sched_agent_outcome sched_agent_call(const uint8_t master_key[NB_MASTER_KEY
     }
     const char *method = "POST", *suffix = "";
     const char *body = NULL;
+    char start_body[128];
     if (!strcmp(call->op, "spawn")) {
         method = "PUT";
         body = call->spec_json;
@@ -33,6 +34,11 @@ enum sched_agent_outcome sched_agent_call(const uint8_t master_key[NB_MASTER_KEY
     } else if (!strcmp(call->op, "stop")) {
         suffix = "/stop";
         body = "{\"force\":false}";
+    } else if (!strcmp(call->op, "start") && call->reset_root) {
+        suffix = "/start";
+        snprintf(start_body, sizeof start_body, "{\"reset_root\":true,\"reset_id\":\"%s\"}",
+                 call->reset_id ? call->reset_id : "");
+        body = start_body;
     } else {
         suffix = !strcmp(call->op, "start") ? "/start" : "/reboot";
         body = "{}";

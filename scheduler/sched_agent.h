@@ -2,7 +2,8 @@
  *
  *   PUT    /v1/instances/{id}         spawn (body: the instance spec)   -> 200 {"state":"running"}
  *   POST   /v1/instances/{id}/stop    {"force":false}                   -> 200 {"state":"stopped"}
- *   POST   /v1/instances/{id}/start                                     -> 200 {"state":"running"}
+ *   POST   /v1/instances/{id}/start   {} or {"reset_root":true,"reset_id":"<op_seq>"}
+ *                                                                       -> 200 {"state":"running"}
  *   POST   /v1/instances/{id}/reboot                                    -> 200 {"state":"running"}
  *   DELETE /v1/instances/{id}                                           -> 200 {"state":"terminated"}
  *
@@ -14,6 +15,7 @@
 
 #include "nubo/crypto.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct nb_error;
@@ -31,6 +33,8 @@ struct sched_agent_call {
     const char *instance_id;
     const char *op;        /* "spawn", "stop", "start", "reboot", "terminate" */
     const char *spec_json; /* the spawn body; NULL for the others */
+    bool reset_root;       /* start: discard the disks first (instances.reset_root) */
+    const char *reset_id;  /* start with reset_root: the request's id (the op_seq) */
     long timeout_ms;
 };
 

@@ -24,8 +24,8 @@ static const char FETCH_SQL[] =
     "UPDATE instances i SET op_lease_until = now() + $3 * interval '1 second' "
     "FROM w, hosts h WHERE i.id = w.id AND h.id = i.host_id "
     "RETURNING i.id, i.op_seq, i.pending_op, i.host_id, h.name, h.state, h.agent_url, "
-    "h.node_secret";
-enum { F_ID, F_SEQ, F_OP, F_HOST, F_HOST_NAME, F_HOST_STATE, F_AGENT_URL, F_SECRET };
+    "h.node_secret, i.reset_root";
+enum { F_ID, F_SEQ, F_OP, F_HOST, F_HOST_NAME, F_HOST_STATE, F_AGENT_URL, F_SECRET, F_RESET };
 
 /* An agent that did not answer is tried again soon (not after the whole lease): it may be
  * restarting, and the operation is idempotent. */
@@ -39,7 +39,9 @@ static const char LOCK_HOSTS_SQL[] =
 static const char LOCK_INSTANCES_SQL[] =
     "SELECT 1 FROM instances WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE";
 
-/* Successful operations. A terminate releases the claim and the host in the same statement. */
+/* Successful operations. A terminate releases the claim and the host in the same statement; a
+ * start clears reset_root, which it carried out (a reset start of a non-persistent desktop,
+ * deploy/migrations/0014_reset_root.sql). */
 static const char DONE_SQL[] =
     "WITH w AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) "
     "AS w(id, seq, op, host)), "
@@ -47,6 +49,7 @@ static const char DONE_SQL[] =
     "state = CASE w.op WHEN 'stop' THEN 'stopped' WHEN 'terminate' THEN 'terminated' "
     "ELSE 'running' END, "
     "pending_op = NULL, op_lease_until = NULL, updated_at = now(), "
+    "reset_root = CASE WHEN w.op = 'start' THEN false ELSE i.reset_root END, "
     "host_id = CASE WHEN w.op = 'terminate' THEN NULL ELSE i.host_id END, "
     "terminated_at = CASE WHEN w.op = 'terminate' THEN now() ELSE i.terminated_at END, "
     "state_reason_code = CASE WHEN w.op IN ('stop', 'terminate') THEN i.state_reason_code END, "
@@ -86,12 +89,14 @@ static const char SPAWN_FAILED_SQL[] =
     "FROM i GROUP BY host) s WHERE h.id = s.host RETURNING 1) "
     "SELECT (SELECT count(*) FROM i), (SELECT count(*) FROM i WHERE state = 'error')";
 
-/* A stop, start or reboot the agent refused: back to where the instance was, with the reason. */
+/* A stop, start or reboot the agent refused: back to where the instance was, with the reason.
+ * A start keeps reset_root: the next start still has to discard the disks. ($5 is typed:
+ * format() takes "any", from which PostgreSQL cannot infer a parameter's type.) */
 static const char OP_FAILED_SQL[] =
     "UPDATE instances SET state = CASE $3 WHEN 'stop' THEN 'running' WHEN 'start' THEN 'stopped' "
     "ELSE state END, pending_op = NULL, op_lease_until = NULL, updated_at = now(), "
     "state_reason_code = 'Server.InternalError', "
-    "state_reason_message = format('%s failed on host %s: %s', $3, $4, $5) "
+    "state_reason_message = format('%s failed on host %s: %s', $3, $4, $5::text) "
     "WHERE id = $1 AND op_seq = $2 AND pending_op = $3 AND host_id = $4";
 
 /* The spawn body of the agent API, built by PostgreSQL. "interfaces" are the instance's network
@@ -250,6 +255,9 @@ static int drive_real(struct sched_ctx *ctx, struct nb_pg_conn *conn, PGresult *
         .instance_id = id,
         .op = op,
         .spec_json = spec,
+        /* The op_seq names this start request: a retry of it is not a second reset. */
+        .reset_root = !strcmp(op, "start") && !strcmp(PQgetvalue(res, r, F_RESET), "t"),
+        .reset_id = PQgetvalue(res, r, F_SEQ),
         .timeout_ms = ctx->cfg.agent_timeout_s * 1000L,
     };
     struct nb_error why = {0};

@@ -15,7 +15,8 @@ struct sched_ctx;
  * (a spawn fails with probability scheduler.sim_fail_rate); otherwise one, through the agent's
  * HTTP API. Outcomes are written only if the instance's op_seq is unchanged (a newer request
  * wins):
- *   spawn, start, reboot ok -> running; stop ok -> stopped (claim kept);
+ *   spawn, start, reboot ok -> running (a start also clears reset_root, which made its
+ *                   agent call carry {"reset_root": true}); stop ok -> stopped (claim kept);
  *   terminate ok -> terminated, claim released, host_id cleared;
  *   spawn failed -> claim released, host added to tried_hosts, placed again on another host,
  *                   or 'error' (Server.InternalError) after scheduler.max_attempts;

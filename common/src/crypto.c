@@ -161,6 +161,14 @@ void nb_hex_encode(const void *data, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
+void nb_vnc_password(const char *node_token, const char *instance_id, char out[9])
+{
+    uint8_t mac[NB_SHA256_LEN];
+    nb_hmac_sha256(node_token, strlen(node_token), instance_id, strlen(instance_id), mac);
+    /* 4 bytes give the 8 hex digits: VNC authentication uses at most 8 password bytes. */
+    nb_hex_encode(mac, 4, out);
+}
+
 int nb_hex_value(int c)
 {
     if (c >= '0' && c <= '9') {

@@ -5,9 +5,13 @@ marker and user-data; stop, start, reboot and terminate work and leave nothing b
 agent is SIGKILLed in the middle of launches and restarted: every instance ends running or in
 error with a reason, and no domain runs that the control plane does not know."""
 
+import json
 import os
+import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 import compute_env
 import nubo_env
@@ -305,6 +309,68 @@ def agent_and_scheduler_metrics(env):
     check(metric(sched, "nubo_scheduler_placed_total") >= 1 and
           metric(sched, "nubo_scheduler_operations_total") >= 1, "the scheduler's metrics",
           sched)
+
+
+def agent_get(env, path, token=True):
+    """GET 'path' of the agent's API, with the node token unless 'token' is false; returns
+    (status, decoded JSON body)."""
+    headers = {"Authorization": f"Bearer {env.node_token}"} if token else {}
+    req = urllib.request.Request(f"http://127.0.0.1:{env.agent_port}{path}", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+@tap.test
+def vnc_endpoint_and_root_disk_reset(env):
+    image = env.guest_image()
+    t = env.tenant("vdi")
+    out = aws(env, t, "run-instances", "--image-id", image, "--instance-type", "t3.nano",
+              "--count", "1")
+    iid = out["Instances"][0]["InstanceId"]
+    env.wait_state(t, [iid], "running")
+    wait_console(env, t, iid, "NUBO-ROOT-DISK marker=NUBO-TEST-DISK-v1")
+
+    # The VNC display, where the gateway's console proxy will connect: a VNC server speaks first.
+    status, body = agent_get(env, f"/v1/instances/{iid}/vnc")
+    check(status == 200, f"GET /v1/instances/{iid}/vnc on the agent answered {status}", body)
+    with socket.create_connection((body["address"], body["port"]), timeout=10) as s:
+        banner = b""
+        while len(banner) < 12:
+            piece = s.recv(12 - len(banner))
+            check(piece, "the VNC server closed the connection", banner)
+            banner += piece
+    check_eq(banner, b"RFB 003.008\n", "the VNC server's greeting")
+    check_eq(agent_get(env, f"/v1/instances/{iid}/vnc", token=False)[0], 401,
+             "the VNC endpoint without the node token")
+
+    # Stopped: no display; what is written to the disk meanwhile survives a plain start.
+    aws(env, t, "stop-instances", "--instance-ids", iid)
+    env.wait_state(t, [iid], "stopped", timeout=90)
+    status, body = agent_get(env, f"/v1/instances/{iid}/vnc")
+    check(status == 409, f"the VNC endpoint of a stopped instance answered {status}", body)
+    check_eq(body["error"]["code"], "IncorrectInstanceState", "its error code")
+    overlay = env.instance_dir(iid) / "root.qcow2"
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x41 0 512", str(overlay)],
+                   check=True, capture_output=True)
+    aws(env, t, "start-instances", "--instance-ids", iid)
+    env.wait_state(t, [iid], "running", timeout=60)
+    wait_console(env, t, iid, "NUBO-ROOT-DISK marker=" + "A" * 64)
+    aws(env, t, "stop-instances", "--instance-ids", iid)
+    env.wait_state(t, [iid], "stopped", timeout=90)
+
+    # The start of a non-persistent desktop, as the gateway (VDI) queues it: the disk is reset.
+    env.psql(f"UPDATE instances SET state = 'pending', pending_op = 'start', op_seq = op_seq + 1, "
+             f"reset_root = true WHERE id = {sql_quote(iid)}; NOTIFY nubo_sched")
+    env.wait_state(t, [iid], "running", timeout=60)
+    wait_console(env, t, iid, "NUBO-ROOT-DISK marker=NUBO-TEST-DISK-v1", count=2)
+    check_eq(env.psql1(f"SELECT reset_root FROM instances WHERE id = {sql_quote(iid)}"), "f",
+             "reset_root after the start")
+
+    aws(env, t, "terminate-instances", "--instance-ids", iid)
+    env.wait_state(t, [iid], "terminated", timeout=90)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
  * module for real: its base image (a 512-byte boot sector that prints a marker on COM1) through
  * the image cache, a qcow2 overlay and a config drive made by qemu-img and genisoimage, the domain
  * XML, then define+start, state, the serial console log, the VNC port, list, stats, stop (the
- * guest ignores ACPI, so it is destroyed after the grace time), start, reboot, terminate.
+ * guest ignores ACPI, so it is destroyed after the grace time), start, reboot, terminate. Then
+ * the whole agent (agent_open() and its HTTP routes, without a control plane) with the test guest
+ * of tests/guest: the VNC endpoint and a VNC server behind it, and the reset of the root disk.
  *
  * Starts the system libvirtd with deploy/libvirt-up.sh (it does nothing when libvirtd already
  * answers), as a fresh CI machine needs; a libvirtd that still does not answer fails the cases.
@@ -16,14 +18,21 @@
 
 #include "nbtest.h"
 
+#include "agent.h"
 #include "disks.h"
 #include "domxml.h"
 #include "imgcache.h"
+#include "nubo/config.h"
 #include "nubo/crypto.h"
 #include "nubo/error.h"
+#include "nubo/http.h"
+#include "nubo/httpc.h"
 #include "virt.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,11 +298,246 @@ static void instance_lifecycle(void **state)
     free(xml);
 }
 
+/* --- the agent's HTTP API over a real guest: the VNC endpoint, the reset of the root disk ---- */
+
+#define GUEST_DIR   "/var/cache/nubo/test-guest"
+#define AGENT_TOKEN "h-0000000000000000a:0123456789abcdef0123456789abcdef"
+
+/* The SHA-256 of file 'name' of the test guest, from its SHA256SUMS, into 'out'. */
+static void guest_sum(const char *name, char out[65])
+{
+    FILE *fp = fopen(GUEST_DIR "/SHA256SUMS", "r");
+    assert_non_null(fp);
+    char line[256], sum[65], file[128];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, fp)) {
+        found = sscanf(line, "%64s %127s", sum, file) == 2 && !strcmp(file, name);
+    }
+    fclose(fp);
+    assert_true(found);
+    memcpy(out, sum, 65);
+}
+
+static json_t *guest_image(const char *id, const char *name, const char *format)
+{
+    char sum[65], url[128];
+    guest_sum(name, sum);
+    snprintf(url, sizeof url, "file://" GUEST_DIR "/%s", name);
+    struct stat st;
+    char path[128];
+    snprintf(path, sizeof path, GUEST_DIR "/%s", name);
+    assert_int_equal(stat(path, &st), 0);
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "id", id, "location", url, "sha256", sum,
+                     "format", format, "size_bytes", (json_int_t)st.st_size, "kernel_args",
+                     "console=ttyS0 quiet panic=-1");
+}
+
+/* A call of the agent's API at 'port' with the node token ('token' false: without). Returns the
+ * status; the body into '*body' (the caller frees it) when 'body' is not NULL. */
+static long agent_call(int port, const char *method, const char *path, const char *json, bool token,
+                       char **body)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    const char *headers[] = {"Authorization: Bearer " AGENT_TOKEN, NULL};
+    struct nb_httpc_request rq = {.method = method,
+                                  .url = url,
+                                  .headers = token ? headers : NULL,
+                                  .body = json,
+                                  .body_len = json ? strlen(json) : 0,
+                                  .timeout_ms = 120000};
+    struct nb_httpc_response resp = {0};
+    struct nb_error err = {0};
+    assert_zero(nb_httpc_do(&rq, &resp, &err), err);
+    long status = resp.status;
+    if (body) {
+        *body = resp.body;
+        resp.body = NULL;
+    }
+    nb_httpc_response_free(&resp);
+    return status;
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/* Waits for 'needle' in file 'path' past byte 'from' (a console log keeps earlier boots). */
+static bool wait_for_text_after(const char *path, off_t from, const char *needle, long timeout_ms)
+{
+    long deadline = nb_monotonic_ms() + timeout_ms;
+    do {
+        int fd = open(path, O_RDONLY);
+        if (fd >= 0) {
+            char buf[65536];
+            ssize_t n = pread(fd, buf, sizeof buf - 1, from);
+            close(fd);
+            for (ssize_t i = 0; i < n; i++) {
+                if (buf[i] == '\0') {
+                    buf[i] = ' ';
+                }
+            }
+            buf[n > 0 ? n : 0] = '\0';
+            if (strstr(buf, needle)) {
+                return true;
+            }
+        }
+        usleep(100000);
+    } while (nb_monotonic_ms() < deadline);
+    return false;
+}
+
+/* Waits for the guest's root disk marker to be 'marker' past 'from' in 'log', and for the guest
+ * to be ready. */
+static void expect_marker(const char *log, off_t from, const char *marker)
+{
+    char needle[128];
+    snprintf(needle, sizeof needle, "NUBO-ROOT-DISK marker=%s\r\n", marker); /* a tty's ends */
+    if (!wait_for_text_after(log, from, needle, 90000)) {
+        fail_msg("no \"%s\" in the console log \"%s\" past byte %lld", needle, log,
+                 (long long)from);
+    }
+    if (!wait_for_text_after(log, from, "NUBO-GUEST-READY", 60000)) {
+        fail_msg("the guest did not get ready (\"%s\")", log);
+    }
+}
+
+/* The first bytes a VNC server sends: its protocol version. */
+static void expect_rfb_banner(const char *address, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    assert_int_equal(inet_pton(AF_INET, address, &sa.sin_addr), 1);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    char banner[13] = "";
+    size_t got = 0;
+    while (got < 12) {
+        ssize_t n = read(fd, banner + got, 12 - got);
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    close(fd);
+    assert_string_equal(banner, "RFB 003.008\n");
+}
+
+/* The real agent (agent_open(), its HTTP routes, no control plane) spawns the test guest; its VNC
+ * endpoint answers a wildcard listen with the address the caller used, and a VNC server is there;
+ * a write to the root overlay while stopped survives a start, and a start with reset_root
+ * discards it: the guest reads its image's marker again. */
+static void agent_vnc_and_reset_root(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(system("tests/guest/build-guest.sh >/dev/null"), 0);
+    char state_dir[128];
+    snprintf(state_dir, sizeof state_dir, "%s/agent", f->dir);
+    struct nb_config *cfg = nb_config_new();
+    nb_config_set(cfg, "agent.token", AGENT_TOKEN);
+    nb_config_set(cfg, "agent.control_url", "http://127.0.0.1:9"); /* not called here */
+    nb_config_set(cfg, "agent.state_dir", state_dir);
+    nb_config_set(cfg, "agent.virt_type", "qemu");
+    nb_config_set(cfg, "agent.vnc_listen", "0.0.0.0");
+    nb_config_set(cfg, "agent.stop_grace_s", "5");
+    struct nb_error err = {0};
+    struct agent_ctx *a = agent_open(cfg, &err);
+    assert_ok(a, err);
+    struct nb_http_config hcfg = {.port = 0, .thread_per_connection = true};
+    struct nb_http_server *srv = nb_http_server_new(&hcfg, &err);
+    assert_ok(srv, err);
+    assert_int_equal(agent_http_routes(a, srv), 0);
+    assert_ok(nb_http_server_start(srv, &err) == 0, err);
+    int port = nb_http_server_port(srv);
+
+    json_t *spec = json_pack(
+        "{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:n, s:[], s:[], s:o, s:o, s:o}", "instance_id",
+        f->id, "tenant_id", "123456789012", "hostname", "desk-1", "instance_type", "t3.nano",
+        "vcpus", 1, "memory_mib", 256, "disk_gib", 1, "ephemeral_gib", 0, "user_data", "ssh_keys",
+        "interfaces", "image", guest_image("ami-00000000000000001", "disk.raw", "raw"), "kernel",
+        guest_image("aki-00000000000000001", "vmlinux", "raw"), "ramdisk",
+        guest_image("ari-00000000000000001", "initrd.img", "raw"));
+    char *spec_text = json_dumps(spec, 0);
+    json_decref(spec);
+    char path[128], *body = NULL;
+    snprintf(path, sizeof path, "/v1/instances/%s", f->id);
+    long t0 = nb_monotonic_ms();
+    assert_int_equal(agent_call(port, "PUT", path, spec_text, true, NULL), 200);
+    print_message("spawn %ld ms\n", nb_monotonic_ms() - t0);
+    free(spec_text);
+    char log[256];
+    snprintf(log, sizeof log, "%s/instances/%s/console.log", state_dir, f->id);
+    expect_marker(log, 0, "NUBO-TEST-DISK-v1");
+
+    /* VNC: the node token is needed; the address is the one this call reached the agent at. */
+    snprintf(path, sizeof path, "/v1/instances/%s/vnc", f->id);
+    assert_int_equal(agent_call(port, "GET", path, NULL, false, NULL), 401);
+    assert_int_equal(agent_call(port, "GET", path, NULL, true, &body), 200);
+    json_t *vnc = json_loads(body, 0, NULL);
+    assert_non_null(vnc);
+    assert_string_equal(json_string_value(json_object_get(vnc, "address")), "127.0.0.1");
+    int vnc_port = (int)json_integer_value(json_object_get(vnc, "port"));
+    assert_true(vnc_port >= 5900 && vnc_port < 65536);
+    json_decref(vnc);
+    free(body);
+    expect_rfb_banner("127.0.0.1", vnc_port);
+    assert_int_equal(
+        agent_call(port, "GET", "/v1/instances/i-00000000000000bad/vnc", NULL, true, NULL), 404);
+
+    /* A running desktop cannot be reset. */
+    char start[128];
+    snprintf(start, sizeof start, "/v1/instances/%s/start", f->id);
+    assert_int_equal(agent_call(port, "POST", start, "{\"reset_root\": true}", true, &body), 409);
+    assert_non_null(strstr(body, "IncorrectInstanceState"));
+    free(body);
+
+    /* Stopped, its overlay written from the host: a plain start keeps what was written. */
+    char stop[128];
+    snprintf(stop, sizeof stop, "/v1/instances/%s/stop", f->id);
+    assert_int_equal(agent_call(port, "POST", stop, "{\"force\": false}", true, NULL), 200);
+    assert_int_equal(agent_call(port, "GET", path, NULL, true, &body), 409);
+    assert_non_null(strstr(body, "IncorrectInstanceState"));
+    free(body);
+    char root[256], cmd[512];
+    snprintf(root, sizeof root, "%s/instances/%s/root.qcow2", state_dir, f->id);
+    snprintf(cmd, sizeof cmd, "qemu-io -f qcow2 -c 'write -P 0x41 0 512' '%s' >/dev/null", root);
+    assert_int_equal(system(cmd), 0);
+    off_t from = file_size(log);
+    assert_int_equal(agent_call(port, "POST", start, "{}", true, NULL), 200);
+    expect_marker(log, from, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+
+    /* Stopped again, started with reset_root: the image's marker is back. */
+    assert_int_equal(agent_call(port, "POST", stop, NULL, true, NULL), 200);
+    from = file_size(log);
+    t0 = nb_monotonic_ms();
+    assert_int_equal(
+        agent_call(port, "POST", start, "{\"reset_root\": true, \"reset_id\": \"7\"}", true, NULL),
+        200);
+    print_message("reset and start %ld ms\n", nb_monotonic_ms() - t0);
+    expect_marker(log, from, "NUBO-TEST-DISK-v1");
+    /* The same request again (a retry after a lost answer) succeeds without a second reset;
+     * another one finds the desktop running. */
+    assert_int_equal(
+        agent_call(port, "POST", start, "{\"reset_root\": true, \"reset_id\": \"7\"}", true, NULL),
+        200);
+    assert_int_equal(
+        agent_call(port, "POST", start, "{\"reset_root\": true, \"reset_id\": \"8\"}", true, NULL),
+        409);
+
+    snprintf(path, sizeof path, "/v1/instances/%s", f->id);
+    assert_int_equal(agent_call(port, "DELETE", path, NULL, true, NULL), 200);
+    f->id[0] = '\0';
+    nb_http_server_free(srv);
+    agent_close(a);
+    nb_config_free(cfg);
+}
+
 int main(void)
 {
+    nb_httpc_global_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(kvm_probe_boots, setup, teardown),
         cmocka_unit_test_setup_teardown(instance_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(agent_vnc_and_reset_root, setup, teardown),
     };
     return cmocka_run_group_tests(tests, start_libvirtd, NULL);
 }

@@ -12,7 +12,7 @@
  * - the audit: drift is found, reported and repaired, by the library and by the binary's
  *   --audit [--repair] exit codes;
  * - agents: a spawn through the HTTP contract to a fake agent (bearer token, body), a failing
- *   agent making the instance fail over to another host.
+ *   agent making the instance fail over to another host; a start carrying reset_root.
  *
  * Each case works in a database of its own. */
 #include <stdarg.h>
@@ -459,6 +459,8 @@ struct fake_agent {
     char auth[256];  /* the last Authorization header */
     char body[4096]; /* the last spawn body */
     atomic_int calls;
+    char start_body[256]; /* the last start body */
+    bool fail_start;      /* answer 500 to starts */
 };
 
 static void agent_handler(struct nb_http_req *req, void *arg)
@@ -478,6 +480,17 @@ static void agent_handler(struct nb_http_req *req, void *arg)
         if (a->fail) {
             static const char e[] = "{\"error\":{\"code\":\"ImageFetchFailed\","
                                     "\"message\":\"could not fetch the image\"}}";
+            nb_http_reply(req, 500, "application/json", e, sizeof e - 1);
+            return;
+        }
+    }
+    const char *path = nb_http_req_path(req);
+    size_t path_len = strlen(path);
+    if (path_len > 6 && !strcmp(path + path_len - 6, "/start")) {
+        snprintf(a->start_body, sizeof a->start_body, "%s", body);
+        if (a->fail_start) {
+            static const char e[] = "{\"error\":{\"code\":\"INTERNAL\","
+                                    "\"message\":\"could not reset the disks\"}}";
             nb_http_reply(req, 500, "application/json", e, sizeof e - 1);
             return;
         }
@@ -639,6 +652,89 @@ static void test_slow_spawn_keeps_its_lease(void **state)
     nb_http_server_free(srv);
 }
 
+/* Runs operation 'op' (an index of op_sql) on instance 'id' and waits for the scheduler. */
+static void op_and_wait(struct fixture *f, int op, const char *id)
+{
+    const char *p[] = {id};
+    PQclear(sql(f->pool, op_sql[op], 1, p));
+    sql_do(f->pool, "NOTIFY nubo_sched");
+    wait_quiet(f);
+}
+
+/* A start of a stopped instance with reset_root set (the VDI sign-out of a non-persistent
+ * desktop) carries {"reset_root": true, "reset_id": <op_seq>} to the agent, and its success
+ * clears the flag; a failed one keeps it for the next start; a plain start carries {}. */
+static void test_start_carries_reset_root(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t key[NB_MASTER_KEY_LEN];
+    nb_random_bytes(key, sizeof key);
+    struct fake_agent agent = {0};
+    int port;
+    struct nb_http_server *srv = start_agent(&agent, &port);
+    add_real_host(f, key, "h-0000000000000000d", port);
+    struct sched_config cfg;
+    sched_config_default(&cfg);
+    cfg.workers = 1;
+    cfg.drivers = 1;
+    cfg.poll_ms = 100;
+    cfg.agent_timeout_s = 5;
+    cfg.lease_s = 10;
+    struct nb_error err = {0};
+    struct nb_pg_pool *pool = nb_pg_pool_new(f->conninfo, 4, &err);
+    assert_ok(pool, err);
+    char ids[1][NB_ID_MAX];
+    int n = 0;
+    launch(f, "t3.small", "nubo-1a", 1, 1, NULL, ids, &n);
+    struct sched_ctx *ctx = sched_new(&cfg, pool, f->conninfo, key, &err);
+    assert_ok(ctx, err);
+    assert_ok(sched_start(ctx, &err) == 0, err);
+    wait_quiet(f);
+    const char *p[] = {ids[0]};
+    op_and_wait(f, 1, ids[0]); /* stop */
+
+    /* What the gateway does on the sign-out of a non-persistent desktop. */
+    static const char reset_start[] =
+        "UPDATE instances SET state = 'pending', pending_op = 'start', op_seq = op_seq + 1, "
+        "reset_root = true WHERE id = $1 AND state = 'stopped' AND pending_op IS NULL "
+        "RETURNING op_seq";
+    PGresult *res = sql(f->pool, reset_start, 1, p);
+    assert_int_equal(PQntuples(res), 1);
+    char want[128];
+    snprintf(want, sizeof want, "{\"reset_root\":true,\"reset_id\":\"%s\"}", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    sql_do(f->pool, "NOTIFY nubo_sched");
+    wait_quiet(f);
+    assert_string_equal(agent.start_body, want);
+    res = sql(f->pool, "SELECT state, reset_root::text FROM instances WHERE id = $1", 1, p);
+    assert_string_equal(PQgetvalue(res, 0, 0), "running");
+    assert_string_equal(PQgetvalue(res, 0, 1), "false");
+    PQclear(res);
+
+    /* The agent refuses: the instance is stopped again, still to be reset. */
+    op_and_wait(f, 1, ids[0]);
+    agent.fail_start = true;
+    PQclear(sql(f->pool, reset_start, 1, p));
+    sql_do(f->pool, "NOTIFY nubo_sched");
+    wait_quiet(f);
+    res = sql(f->pool, "SELECT state, reset_root::text FROM instances WHERE id = $1", 1, p);
+    assert_string_equal(PQgetvalue(res, 0, 0), "stopped");
+    assert_string_equal(PQgetvalue(res, 0, 1), "true");
+    PQclear(res);
+
+    /* A plain start (no reset asked) after the flag is cleared by hand carries no reset. */
+    agent.fail_start = false;
+    sql_do(f->pool, "UPDATE instances SET reset_root = false");
+    op_and_wait(f, 2, ids[0]);
+    assert_string_equal(agent.start_body, "{}");
+    assert_int_equal(
+        sql_int(f->pool, "SELECT count(*) FROM instances WHERE state = 'running'", 0, NULL), 1);
+    sched_free(ctx);
+    nb_pg_pool_free(pool);
+    check_invariants(f);
+    nb_http_server_free(srv);
+}
+
 static int group_setup(void **state)
 {
     nb_log_init("test_scheduler", NB_LOG_WARN, NULL);
@@ -667,6 +763,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_slow_spawn_keeps_its_lease, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_agents_spawn_and_fail_over, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_start_carries_reset_root, fixture_setup,
                                         fixture_teardown),
     };
     const char *filter = getenv("CMOCKA_TEST_FILTER");

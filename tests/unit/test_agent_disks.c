@@ -253,6 +253,111 @@ static void ephemeral_disk(void **state)
     assert_int_equal(agent_disks_create_ephemeral(&f->cfg, ID, 0, &path, &err), -1);
 }
 
+/* The first 8 bytes of the disk image 'path' as qemu-io's hex dump, "41 41 41 41 ...". */
+static char *first_bytes(const char *path)
+{
+    const char *argv[] = {"qemu-io", "-r", "-U", "-c", "read -v 0 8", path, NULL};
+    char *out = run_ok(argv);
+    char *line = strstr(out, "00000000:");
+    assert_non_null(line);
+    char *hex = strndup(line + 11, 23);
+    free(out);
+    return hex;
+}
+
+static void write_pattern(const char *path, const char *fmt)
+{
+    const char *argv[] = {"qemu-io", "-f", fmt, "-c", "write -P 0x41 0 4096", path, NULL};
+    free(run_ok(argv));
+}
+
+/* A reset discards the guest's writes to the root overlay and the ephemeral disk: new files over
+ * the same base, the config drive kept; a leftover temporary from a crash is replaced. */
+static void reset_discards_overlay_and_ephemeral(void **state)
+{
+    struct fixture *f = *state;
+    if (!have("qemu-img") || !have("qemu-io")) {
+        skip();
+    }
+    char base[128];
+    make_raw_base(f, base, sizeof base, "64M");
+    FILE *fp = fopen(base, "r+");
+    fputs("NUBOBASE", fp);
+    fclose(fp);
+    struct nb_error err = {0};
+    char *root = NULL, *eph = NULL, *iso = NULL;
+    assert_zero(agent_disks_create_root(&f->cfg, ID, base, "raw", 1, &root, &err), err);
+    assert_zero(agent_disks_create_ephemeral(&f->cfg, ID, 2, &eph, &err), err);
+    struct agent_disks_cidata cd = {.hostname = "desk-1"};
+    if (have("genisoimage")) {
+        assert_zero(agent_disks_create_config_drive(&f->cfg, ID, &cd, &iso, &err), err);
+    }
+    char *hex = first_bytes(root);
+    assert_string_equal(hex, "4e 55 42 4f 42 41 53 45"); /* "NUBOBASE", through the overlay */
+    free(hex);
+
+    /* What a user leaves behind. */
+    write_pattern(root, "qcow2");
+    write_pattern(eph, "qcow2");
+    hex = first_bytes(root);
+    assert_string_equal(hex, "41 41 41 41 41 41 41 41");
+    free(hex);
+    struct stat before, iso_before;
+    assert_int_equal(stat(root, &before), 0);
+    if (iso) {
+        assert_int_equal(stat(iso, &iso_before), 0);
+    }
+    /* As a crash in an earlier reset would leave it. */
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s.tmp", root);
+    fp = fopen(tmp, "w");
+    fputs("half-written garbage", fp);
+    fclose(fp);
+
+    assert_zero(agent_disks_reset(&f->cfg, ID, base, "raw", 1, 2, &err), err);
+    struct stat after;
+    assert_int_equal(stat(root, &after), 0);
+    assert_true(after.st_ino != before.st_ino);
+    assert_int_equal(after.st_mode & 07777, 0644);
+    assert_int_equal(access(tmp, F_OK), -1);
+    hex = first_bytes(root);
+    assert_string_equal(hex, "4e 55 42 4f 42 41 53 45");
+    free(hex);
+    char *info = img_info(root);
+    assert_non_null(strstr(info, "\"virtual-size\": 1073741824"));
+    assert_non_null(strstr(info, "\"backing-filename-format\": \"raw\""));
+    assert_non_null(strstr(info, base));
+    free(info);
+    hex = first_bytes(eph);
+    assert_string_equal(hex, "00 00 00 00 00 00 00 00");
+    free(hex);
+    info = img_info(eph);
+    assert_non_null(strstr(info, "\"virtual-size\": 2147483648"));
+    free(info);
+    if (iso) {
+        struct stat iso_after;
+        assert_int_equal(stat(iso, &iso_after), 0);
+        assert_int_equal(iso_after.st_ino, iso_before.st_ino);
+    }
+
+    /* Again: the same result (the scheduler may repeat a start). */
+    assert_zero(agent_disks_reset(&f->cfg, ID, base, NULL, 1, 2, &err), err);
+    hex = first_bytes(root);
+    assert_string_equal(hex, "4e 55 42 4f 42 41 53 45");
+    free(hex);
+
+    assert_int_equal(agent_disks_reset(&f->cfg, ID, "relative.raw", "raw", 1, 0, &err), -1);
+    assert_int_equal(err.code, NB_ERR_INVALID);
+    assert_int_equal(agent_disks_reset(&f->cfg, ID, base, "vmdk", 1, 0, &err), -1);
+    assert_int_equal(err.code, NB_ERR_INVALID);
+    /* A refused reset leaves the disk alone. */
+    struct stat last;
+    assert_int_equal(stat(root, &last), 0);
+    free(root);
+    free(eph);
+    free(iso);
+}
+
 static void meta_data_text(void **state)
 {
     const char *keys[] = {"ssh-ed25519 AAAAC3Nza key1", "ssh-rsa AAAAB3 \"quoted\" \\ key"};
@@ -348,6 +453,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(crash_leftovers_are_repaired, setup, teardown),
         cmocka_unit_test_setup_teardown(base_with_backing_file_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(ephemeral_disk, setup, teardown),
+        cmocka_unit_test_setup_teardown(reset_discards_overlay_and_ephemeral, setup, teardown),
         cmocka_unit_test(meta_data_text),
         cmocka_unit_test_setup_teardown(config_drive_is_nocloud, setup, teardown),
         cmocka_unit_test_setup_teardown(remove_is_idempotent, setup, teardown),

@@ -91,6 +91,25 @@ static void test_hmac_threads(void **state)
     }
 }
 
+/* The expected value comes from `printf %s i-0123456789abcdef0 | openssl dgst -sha256 -hmac
+ * <token>`: the agent and the gateway must agree with an independent HMAC. */
+static void test_vnc_password(void **state)
+{
+    (void)state;
+    static const char token[] =
+        "h-0123456789abcdef0:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    char pw[9];
+    memset(pw, 'x', sizeof pw);
+    nb_vnc_password(token, "i-0123456789abcdef0", pw);
+    assert_string_equal(pw, "148b78d3");
+
+    /* Another instance, another password. */
+    char other[9];
+    nb_vnc_password(token, "i-0123456789abcdef1", other);
+    assert_int_equal(strlen(other), 8);
+    assert_string_not_equal(pw, other);
+}
+
 static void test_hex_round_trip(void **state)
 {
     const uint8_t data[] = {0x00, 0x01, 0x7f, 0x80, 0xab, 0xff};
@@ -394,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_sha256_vectors),
         cmocka_unit_test(test_hmac_rfc4231),
         cmocka_unit_test(test_hmac_threads),
+        cmocka_unit_test(test_vnc_password),
         cmocka_unit_test(test_hex_round_trip),
         cmocka_unit_test(test_hex_rejects),
         cmocka_unit_test(test_ct_equal),

@@ -29,6 +29,12 @@ int nb_hex_value(int c);
 /* Decodes 'hex' (2*len digits, either case) into 'out'. Returns 0, or -1 on bad input. */
 int nb_hex_decode(const char *hex, void *out, size_t len);
 
+/* The VNC password of instance 'instance_id' on the node whose token is 'node_token': the first
+ * 8 hex digits of HMAC-SHA256(node token, instance id), NUL-terminated, into 'out'. The agent
+ * puts it in the domain's <graphics> and the gateway derives the same one to open the display,
+ * so no password is stored anywhere. */
+void nb_vnc_password(const char *node_token, const char *instance_id, char out[9]);
+
 /* Compares 'len' bytes in time independent of their contents. True when equal. */
 bool nb_ct_equal(const void *a, const void *b, size_t len);
 
