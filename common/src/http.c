@@ -74,6 +74,11 @@ struct nb_http_server {
 
     pthread_mutex_t push_mu;
     struct nb_http_push *pushes; /* live pushed replies (nb_http_reply_push()), under push_mu */
+
+    pthread_mutex_t upgrade_mu;
+    pthread_cond_t upgrade_cv;         /* signalled when 'n_upgrades' drops */
+    struct nb_http_upgraded *upgraded; /* handed to their owners, under upgrade_mu */
+    size_t n_upgrades;                 /* upgrades not yet freed, under upgrade_mu */
 };
 
 struct reply_header {
@@ -102,6 +107,18 @@ struct nb_http_req {
     char remote[INET6_ADDRSTRLEN];
     const struct http_route *stream_route; /* set when the body is streamed to a handler */
     void *stream_ctx;
+    struct nb_http_upgraded *upgrade; /* replied with an upgrade not yet handed to its owner */
+};
+
+/* A connection upgraded to another protocol (nb_http_reply_upgrade()). */
+struct nb_http_upgraded {
+    struct nb_http_server *srv;
+    nb_http_upgrade_fn fn;
+    void *ctx;
+    struct MHD_UpgradeResponseHandle *urh;
+    int fd;
+    bool closing;                         /* under upgrade_mu: the fd may be gone any time */
+    struct nb_http_upgraded *prev, *next; /* in srv->upgraded, under upgrade_mu */
 };
 
 /* --- configuration --- */
@@ -190,6 +207,8 @@ struct nb_http_server *nb_http_server_new(const struct nb_http_config *cfg, stru
     atomic_init(&srv->stopping, false);
     atomic_init(&srv->in_flight, 0);
     pthread_mutex_init(&srv->push_mu, NULL);
+    pthread_mutex_init(&srv->upgrade_mu, NULL);
+    pthread_cond_init(&srv->upgrade_cv, NULL);
     srv->port = cfg->port;
     srv->threads = cfg->threads ? (unsigned int)cfg->threads : HTTP_DEFAULT_THREADS;
     srv->thread_per_connection = cfg->thread_per_connection;
@@ -315,6 +334,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return req;
 }
 
+static void upgraded_free(struct nb_http_upgraded *u);
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -328,6 +349,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (req->stream_route && req->stream_route->stream->done) {
         req->stream_route->stream->done(req->stream_ctx,
                                         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    }
+    /* An upgrade whose 101 never went out (the client left first): no owner will close it. */
+    if (req->upgrade) {
+        req->upgrade->fn(NULL, -1, NULL, 0, req->upgrade->ctx);
+        upgraded_free(req->upgrade);
     }
     free(req->body);
     nb_arena_free(req->arena);
@@ -626,14 +652,20 @@ int nb_http_server_start(struct nb_http_server *srv, struct nb_error *err)
     }
 
     /* Suspend/resume parks the connections of pushed replies while they wait for bytes. */
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
+                         MHD_ALLOW_UPGRADE;
     /* libmicrohttpd takes a pool size of 0 as "no pool". */
     unsigned int pool = srv->threads;
     if (srv->thread_per_connection) {
         flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
         pool = 0;
     } else {
-        flags |= MHD_USE_EPOLL;
+        /* poll(), not epoll: with a thread pool on epoll, libmicrohttpd 0.9.75's
+         * MHD_quiesce_daemon() races its workers removing the listening socket from their epoll
+         * sets and aborts the process ("Failed to remove listen FD from epoll set", seen about
+         * once in 30 stops). Each worker polls only its own connections, so poll() costs
+         * nothing measurable here (tests/bench/api.c). */
+        flags |= MHD_USE_POLL;
     }
     if (srv->addr.ss_family == AF_INET6) {
         flags |= MHD_USE_IPv6;
@@ -672,6 +704,7 @@ int nb_http_server_port(const struct nb_http_server *srv)
 }
 
 static void push_end_all(struct nb_http_server *srv);
+static void upgraded_end_all(struct nb_http_server *srv);
 
 static void sleep_ms(long ms)
 {
@@ -688,6 +721,7 @@ void nb_http_server_stop(struct nb_http_server *srv)
     atomic_store(&srv->stopping, true);
     push_end_all(srv); /* libmicrohttpd refuses to stop with connections parked */
     MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
+    upgraded_end_all(srv); /* nor with upgraded connections open */
 
     /* A request still in flight is bounded by the connection timeout, so is this wait. */
     long waited_ms = 0;
@@ -721,6 +755,8 @@ void nb_http_server_free(struct nb_http_server *srv)
     free(srv->tls_cert);
     free(srv->tls_key);
     pthread_mutex_destroy(&srv->push_mu);
+    pthread_cond_destroy(&srv->upgrade_cv);
+    pthread_mutex_destroy(&srv->upgrade_mu);
     free(srv);
 }
 
@@ -1225,4 +1261,144 @@ static void push_end_all(struct nb_http_server *srv)
             return;
         }
     }
+}
+
+/* --- upgraded connections ---
+ *
+ * An upgrade is counted in srv->n_upgrades from nb_http_reply_upgrade() until it is freed:
+ * by nb_http_upgraded_close() once its owner is done, or by the request-completed callback when
+ * the 101 never went out (libmicrohttpd then never calls the upgrade handler, and always calls
+ * it before that callback otherwise: the callback comes once the connection is closed). Stopping
+ * shuts down the sockets of the upgrades handed over (their owners see EOF and close), and waits
+ * for the count to drop to zero: libmicrohttpd must not be stopped with one still open. The
+ * count and the stopping flag are checked together under upgrade_mu, so an upgrade either
+ * starts before the wait (and is waited for) or is refused. */
+
+/* Forgets 'u' (accepts NULL) and wakes a stopping server waiting for it. */
+static void upgraded_free(struct nb_http_upgraded *u)
+{
+    if (!u) {
+        return;
+    }
+    struct nb_http_server *srv = u->srv;
+    pthread_mutex_lock(&srv->upgrade_mu);
+    if (u->prev) {
+        u->prev->next = u->next;
+    } else if (srv->upgraded == u) {
+        srv->upgraded = u->next;
+    }
+    if (u->next) {
+        u->next->prev = u->prev;
+    }
+    srv->n_upgrades--;
+    pthread_cond_broadcast(&srv->upgrade_cv);
+    pthread_mutex_unlock(&srv->upgrade_mu);
+    free(u);
+}
+
+/* libmicrohttpd's upgrade handler: the 101 has been sent. */
+static void on_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra,
+                        size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    struct nb_http_upgraded *u = cls;
+    struct nb_http_req *req = con_cls;
+    struct nb_http_server *srv = u->srv;
+
+    if (req) {
+        req->upgrade = NULL; /* its owner frees it from now on */
+    }
+    u->urh = urh;
+    u->fd = sock;
+    pthread_mutex_lock(&srv->upgrade_mu);
+    u->next = srv->upgraded;
+    if (u->next) {
+        u->next->prev = u;
+    }
+    srv->upgraded = u;
+    if (atomic_load(&srv->stopping)) {
+        shutdown(sock, SHUT_RDWR); /* the server stopped while the 101 was on its way */
+    }
+    pthread_mutex_unlock(&srv->upgrade_mu);
+    u->fn(u, sock, extra, extra_len, u->ctx);
+}
+
+void nb_http_reply_upgrade(struct nb_http_req *req, const char *protocol, nb_http_upgrade_fn fn,
+                           void *ctx)
+{
+    struct nb_http_server *srv = req->srv;
+    if (req->replied) {
+        fn(NULL, -1, NULL, 0, ctx);
+        return;
+    }
+    pthread_mutex_lock(&srv->upgrade_mu);
+    bool stopping = atomic_load(&srv->stopping);
+    if (!stopping) {
+        srv->n_upgrades++;
+    }
+    pthread_mutex_unlock(&srv->upgrade_mu);
+    if (stopping) {
+        fn(NULL, -1, NULL, 0, ctx);
+        req->headers = req->headers_tail = NULL; /* they describe the 101 */
+        reply_text(req, MHD_HTTP_SERVICE_UNAVAILABLE, "server is stopping\n");
+        return;
+    }
+    struct nb_http_upgraded *u = calloc(1, sizeof *u);
+    struct MHD_Response *resp = u ? MHD_create_response_for_upgrade(on_upgraded, u) : NULL;
+    if (!resp) {
+        if (u) {
+            u->srv = srv;
+            upgraded_free(u);
+        } else {
+            pthread_mutex_lock(&srv->upgrade_mu);
+            srv->n_upgrades--;
+            pthread_cond_broadcast(&srv->upgrade_cv);
+            pthread_mutex_unlock(&srv->upgrade_mu);
+        }
+        fn(NULL, -1, NULL, 0, ctx);
+        req->headers = req->headers_tail = NULL;
+        reply_text(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+        return;
+    }
+    *u = (struct nb_http_upgraded){.srv = srv, .fn = fn, .ctx = ctx, .fd = -1};
+    req->upgrade = u;
+    req->replied = true;
+    /* libmicrohttpd adds "Connection: Upgrade" itself and insists on an Upgrade header. */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, protocol);
+    for (const struct reply_header *h = req->headers; h; h = h->next) {
+        MHD_add_response_header(resp, h->name, h->value);
+    }
+    /* On failure the connection is closed, and the request-completed callback tells 'fn' and
+     * frees 'u'. */
+    if (MHD_queue_response(req->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp) != MHD_YES) {
+        req->queue_failed = true;
+    }
+    MHD_destroy_response(resp);
+}
+
+void nb_http_upgraded_close(struct nb_http_upgraded *u)
+{
+    struct nb_http_server *srv = u->srv;
+    /* From here the socket may be closed by libmicrohttpd and its number reused: a stopping
+     * server must no longer shut it down. */
+    pthread_mutex_lock(&srv->upgrade_mu);
+    u->closing = true;
+    pthread_mutex_unlock(&srv->upgrade_mu);
+    MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+    upgraded_free(u);
+}
+
+/* Shuts down the sockets of the upgraded connections and waits until their owners have closed
+ * them all, and until no upgrade is on its way. */
+static void upgraded_end_all(struct nb_http_server *srv)
+{
+    pthread_mutex_lock(&srv->upgrade_mu);
+    for (struct nb_http_upgraded *u = srv->upgraded; u; u = u->next) {
+        if (!u->closing) {
+            shutdown(u->fd, SHUT_RDWR);
+        }
+    }
+    while (srv->n_upgrades > 0) {
+        pthread_cond_wait(&srv->upgrade_cv, &srv->upgrade_mu);
+    }
+    pthread_mutex_unlock(&srv->upgrade_mu);
 }

@@ -71,7 +71,13 @@ static void add_request(struct nb_buf *lua, int port, const char *key, const cha
         {"host", host},
         {"content-type", "application/x-www-form-urlencoded; charset=utf-8"},
     };
-    struct nb_sigv4_request rq = {"POST", "/", "", h, 2, body, strlen(body)};
+    struct nb_sigv4_request rq = {.method = "POST",
+                                  .path = "/",
+                                  .query = "",
+                                  .headers = h,
+                                  .n_headers = 2,
+                                  .body = body,
+                                  .body_len = strlen(body)};
     char amz_date[17], authz[512];
     struct nb_error err = {0};
     if (nb_sigv4_sign(&rq, key, secret, "nubo-1", "ec2", time(NULL), amz_date, authz, sizeof authz,

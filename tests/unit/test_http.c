@@ -10,14 +10,19 @@
 #include "nubo/error.h"
 #include "nubo/http.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +33,11 @@ struct fixture {
     int port;
     atomic_int post_calls;
     atomic_bool slow_started;
+    /* the owner of an upgraded connection (on_upgrade()) */
+    pthread_t echo_thread;
+    atomic_bool echo_started;
+    atomic_bool echo_closed;
+    atomic_int upgrade_failures; /* calls of on_upgrade() without a connection */
 };
 
 /* --- handlers --- */
@@ -123,13 +133,89 @@ static void on_slow(struct nb_http_req *req, void *arg)
     nb_http_reply(req, 200, "text/plain", "slow done", 9);
 }
 
+/* An upgraded connection's owner: echoes what it reads (the bytes that came with the request
+ * first) until EOF, then closes. */
+struct echo {
+    struct fixture *fx;
+    struct nb_http_upgraded *u;
+    int fd;
+    char *extra;
+    size_t extra_len;
+};
+
+static bool write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n <= 0) {
+            return false;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+static void *echo_main(void *arg)
+{
+    struct echo *e = arg;
+    char buf[4096];
+    fcntl(e->fd, F_SETFL, fcntl(e->fd, F_GETFL) & ~O_NONBLOCK);
+    bool ok = write_all(e->fd, e->extra, e->extra_len);
+    for (ssize_t n; ok && (n = read(e->fd, buf, sizeof buf)) > 0;) {
+        ok = write_all(e->fd, buf, (size_t)n);
+    }
+    /* Before closing: a stopping server returns as soon as the close is done. */
+    atomic_store(&e->fx->echo_closed, true);
+    nb_http_upgraded_close(e->u);
+    free(e->extra);
+    free(e);
+    return NULL;
+}
+
+static void on_upgrade(struct nb_http_upgraded *u, int fd, const char *extra, size_t extra_len,
+                       void *ctx)
+{
+    struct fixture *fx = ctx;
+    if (!u) {
+        atomic_fetch_add(&fx->upgrade_failures, 1);
+        return;
+    }
+    struct echo *e = calloc(1, sizeof *e);
+    *e = (struct echo){fx, u, fd, malloc(extra_len + 1), extra_len};
+    memcpy(e->extra, extra, extra_len);
+    atomic_store(&fx->echo_started, true);
+    if (pthread_create(&fx->echo_thread, NULL, echo_main, e) != 0) {
+        nb_http_upgraded_close(u);
+        free(e->extra);
+        free(e);
+    }
+}
+
+static void on_ws(struct nb_http_req *req, void *arg)
+{
+    nb_http_reply_header(req, "Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    nb_http_reply_upgrade(req, "websocket", on_upgrade, arg);
+}
+
+static void on_slow_ws(struct nb_http_req *req, void *arg)
+{
+    struct fixture *fx = arg;
+    atomic_store(&fx->slow_started, true);
+    sleep_ms(300);
+    nb_http_reply_upgrade(req, "websocket", on_upgrade, arg);
+}
+
 /* --- fixture --- */
 
-static int setup(void **state)
+static int setup_with(void **state, bool thread_per_connection)
 {
     struct fixture *fx = calloc(1, sizeof *fx);
     struct nb_error err = {0};
-    struct nb_http_config cfg = {.address = "127.0.0.1", .threads = 2, .max_body = MAX_BODY};
+    struct nb_http_config cfg = {.address = "127.0.0.1",
+                                 .threads = 2,
+                                 .max_body = MAX_BODY,
+                                 .thread_per_connection = thread_per_connection};
 
     fx->srv = nb_http_server_new(&cfg, &err);
     if (!fx->srv) {
@@ -145,6 +231,8 @@ static int setup(void **state)
     nb_http_route(fx->srv, "GET", "/xml", on_xml, fx);
     nb_http_route(fx->srv, "GET", "/headers", on_headers, fx);
     nb_http_route(fx->srv, "GET", "/slow", on_slow, fx);
+    nb_http_route(fx->srv, "GET", "/ws", on_ws, fx);
+    nb_http_route(fx->srv, "GET", "/slow-ws", on_slow_ws, fx);
     if (nb_http_server_start(fx->srv, &err) < 0) {
         fprintf(stderr, "start: %s\n", err.msg);
         nb_http_server_free(fx->srv);
@@ -154,6 +242,16 @@ static int setup(void **state)
     fx->port = nb_http_server_port(fx->srv);
     *state = fx;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, false);
+}
+
+static int setup_thread_per_connection(void **state)
+{
+    return setup_with(state, true);
 }
 
 static int teardown(void **state)
@@ -681,6 +779,209 @@ static void tls_server(void **state)
     rmdir(dir);
 }
 
+/* --- upgraded connections, with a raw TCP client --- */
+
+static int tcp_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv); /* a hang fails the test instead */
+    return fd;
+}
+
+/* Reads until 'len' bytes are in 'buf' (or EOF, an error or the timeout). Returns how many. */
+static size_t read_n(int fd, char *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, buf + got, len - got);
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+    }
+    return got;
+}
+
+/* Sends an upgrade request for /ws with 'early' bytes right behind it, and reads the reply's
+ * head into 'head' (NUL-terminated, through the blank line). */
+static void upgrade_request(int fd, const char *early, char *head, size_t n)
+{
+    char req[512];
+    int len = snprintf(req, sizeof req,
+                       "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n"
+                       "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n%s",
+                       early);
+    assert_true(write_all(fd, req, (size_t)len));
+    size_t got = 0;
+    while (got + 1 < n && (got < 4 || memcmp(head + got - 4, "\r\n\r\n", 4) != 0)) {
+        assert_int_equal(read_n(fd, head + got, 1), 1); /* byte by byte: stop at the blank line */
+        got++;
+    }
+    head[got] = '\0';
+}
+
+static void upgrade_echoes_both_ways(void **state)
+{
+    struct fixture *fx = *state;
+    int fd = tcp_connect(fx->port);
+    char head[1024];
+    char buf[64];
+
+    upgrade_request(fd, "early", head, sizeof head);
+    assert_int_equal(strncmp(head, "HTTP/1.1 101", 12), 0);
+    assert_non_null(strcasestr(head, "\r\nUpgrade: websocket\r\n"));
+    assert_non_null(strcasestr(head, "\r\nConnection: Upgrade\r\n"));
+    assert_non_null(strstr(head, "\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+
+    /* The bytes sent along with the request reached the owner as 'extra'. */
+    assert_int_equal(read_n(fd, buf, 5), 5);
+    assert_memory_equal(buf, "early", 5);
+    for (int i = 0; i < 3; i++) {
+        char msg[32];
+        int len = snprintf(msg, sizeof msg, "message %d", i);
+        assert_true(write_all(fd, msg, (size_t)len));
+        assert_int_equal(read_n(fd, buf, (size_t)len), len);
+        assert_memory_equal(buf, msg, (size_t)len);
+    }
+    /* Our end of the stream ends theirs: the owner closes, and the connection is gone. */
+    shutdown(fd, SHUT_WR);
+    assert_int_equal(read_n(fd, buf, sizeof buf), 0);
+    pthread_join(fx->echo_thread, NULL);
+    assert_true(atomic_load(&fx->echo_closed));
+    close(fd);
+
+    /* The server still serves plain requests. */
+    struct result r;
+    request(fx, "GET", "/healthz", NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    result_free(&r);
+    assert_int_equal(atomic_load(&fx->upgrade_failures), 0);
+}
+
+static void stop_with_live_upgrade(void **state)
+{
+    struct fixture *fx = *state;
+    int fd = tcp_connect(fx->port);
+    char head[1024];
+    char buf[16];
+
+    upgrade_request(fd, "", head, sizeof head);
+    assert_int_equal(strncmp(head, "HTTP/1.1 101", 12), 0);
+    assert_true(write_all(fd, "ping", 4));
+    assert_int_equal(read_n(fd, buf, 4), 4); /* the owner is running */
+    assert_memory_equal(buf, "ping", 4);
+
+    /* Returns only once the owner has seen EOF and closed. */
+    nb_http_server_stop(fx->srv);
+    assert_true(atomic_load(&fx->echo_closed));
+    pthread_join(fx->echo_thread, NULL);
+    assert_int_equal(read_n(fd, buf, sizeof buf), 0);
+    close(fd);
+
+    /* An upgrade asked of a stopped server is refused: nothing listens any more. */
+    struct result r;
+    request(fx, "GET", "/ws", NULL, NULL, 0, &r);
+    assert_int_equal(r.rc, CURLE_COULDNT_CONNECT);
+    result_free(&r);
+}
+
+static void *slow_ws_main(void *arg)
+{
+    struct slow_call *call = arg;
+    request(call->fx, "GET", "/slow-ws", NULL, NULL, 0, &call->r);
+    return NULL;
+}
+
+/* A handler that upgrades while the server stops gets 503, and its callback is told. */
+static void upgrade_while_stopping_refused(void **state)
+{
+    struct fixture *fx = *state;
+    struct slow_call call = {.fx = fx};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, slow_ws_main, &call), 0);
+    while (!atomic_load(&fx->slow_started)) {
+        sleep_ms(1);
+    }
+    nb_http_server_stop(fx->srv);
+    pthread_join(t, NULL);
+    assert_int_equal(call.r.status, 503);
+    assert_int_equal(atomic_load(&fx->upgrade_failures), 1);
+    assert_false(atomic_load(&fx->echo_started));
+    result_free(&call.r);
+}
+
+/* TLS: libmicrohttpd relays the upgraded connection through a socketpair, which the owner reads
+ * and writes as it would the client's socket; stopping shuts that down too. */
+static void tls_upgrade(void **state)
+{
+    char dir[] = "/tmp/nubo-test-http-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+             "-nodes -subj /CN=localhost -days 1 -keyout %s/key.pem -out %s/cert.pem "
+             ">/dev/null 2>&1",
+             dir, dir);
+    if (system(cmd) != 0) {
+        rmdir(dir);
+        skip();
+    }
+    char cert[256];
+    char key[256];
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    struct fixture fx = {0};
+    struct nb_error err = {0};
+    struct nb_http_config cfg = {.tls_cert = cert, .tls_key = key};
+    fx.srv = nb_http_server_new(&cfg, &err);
+    assert_non_null(fx.srv);
+    nb_http_route(fx.srv, "GET", "/ws", on_ws, &fx);
+    assert_int_equal(nb_http_server_start(fx.srv, &err), 0);
+
+    int fd = tcp_connect(nb_http_server_port(fx.srv));
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    assert_int_equal(SSL_connect(ssl), 1);
+    const char req[] = "GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
+                       "Upgrade: websocket\r\n\r\n";
+    assert_int_equal(SSL_write(ssl, req, (int)strlen(req)), (int)strlen(req));
+    char head[1024];
+    size_t got = 0;
+    while (got + 1 < sizeof head && (got < 4 || memcmp(head + got - 4, "\r\n\r\n", 4) != 0)) {
+        assert_int_equal(SSL_read(ssl, head + got, 1), 1);
+        got++;
+    }
+    head[got] = '\0';
+    assert_int_equal(strncmp(head, "HTTP/1.1 101", 12), 0);
+    char buf[16];
+    assert_int_equal(SSL_write(ssl, "over tls", 8), 8);
+    got = 0;
+    while (got < 8) {
+        int n = SSL_read(ssl, buf + got, (int)(8 - got));
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    assert_memory_equal(buf, "over tls", 8);
+
+    nb_http_server_stop(fx.srv);
+    assert_true(atomic_load(&fx.echo_closed));
+    pthread_join(fx.echo_thread, NULL);
+    assert_true(SSL_read(ssl, buf, sizeof buf) <= 0);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+    nb_http_server_free(fx.srv);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
+}
+
 /* Range headers as downloads of images see them (RFC 9110: one range, or the whole body). */
 static void range_header(void **state)
 {
@@ -741,6 +1042,14 @@ int main(void)
         cmocka_unit_test(ipv6_loopback),
         cmocka_unit_test(tls_server),
         cmocka_unit_test(range_header),
+        cmocka_unit_test_setup_teardown(upgrade_echoes_both_ways, setup, teardown),
+        cmocka_unit_test_setup_teardown(stop_with_live_upgrade, setup, teardown),
+        {"upgrade_echoes_both_ways_thread_per_connection", upgrade_echoes_both_ways,
+         setup_thread_per_connection, teardown, NULL},
+        {"stop_with_live_upgrade_thread_per_connection", stop_with_live_upgrade,
+         setup_thread_per_connection, teardown, NULL},
+        cmocka_unit_test_setup_teardown(upgrade_while_stopping_refused, setup, teardown),
+        cmocka_unit_test(tls_upgrade),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -1,7 +1,8 @@
 /* HTTP server over libmicrohttpd: a route table, body limits, timeouts, a per-request arena,
- * JSON/XML/text replies, graceful shutdown and optional TLS.
+ * JSON/XML/text replies, pushed replies, protocol upgrades (WebSocket), graceful shutdown and
+ * optional TLS.
  *
- * Handlers run on the server's worker threads (a pool of 'threads', epoll, keep-alive) once the
+ * Handlers run on the server's worker threads (a pool of 'threads', poll, keep-alive) once the
  * whole body has arrived (bodies over 'max_body' get 413 without reaching the handler). A handler
  * must answer exactly once with one of the nb_http_reply*() calls; if it returns without replying
  * the client gets 500. Everything a handler allocates from the request arena is freed when the
@@ -89,7 +90,8 @@ int nb_http_server_start(struct nb_http_server *srv, struct nb_error *err);
 /* The port actually bound (useful when the config asked for 0). */
 int nb_http_server_port(const struct nb_http_server *srv);
 
-/* Stops accepting, lets in-flight requests finish, and stops the threads. Idempotent. */
+/* Stops accepting, lets in-flight requests finish, shuts down upgraded connections and waits
+ * for their owners to close them, and stops the threads. Idempotent. */
 void nb_http_server_stop(struct nb_http_server *srv);
 
 /* Stops if needed and frees. Accepts NULL. */
@@ -175,5 +177,33 @@ int nb_http_push_write(struct nb_http_push *p, const void *data, size_t len);
 void nb_http_push_end(struct nb_http_push *p);
 /* Drops a reference; accepts NULL. */
 void nb_http_push_release(struct nb_http_push *p);
+
+/* --- upgraded connections: another protocol over the connection (WebSocket) --- */
+
+struct nb_http_upgraded;
+
+/* Called on a server thread once the 101 reply has been sent: 'fd' is the connection's socket
+ * (non-blocking; its mode is the callee's to change; with TLS it is one end of a socketpair
+ * that the server encrypts for), 'extra' the 'extra_len' bytes the client sent past the request,
+ * to be treated as the first bytes read from 'fd'. It must return quickly (start a thread) and
+ * must not close() 'fd': the callee owns the connection until it calls
+ * nb_http_upgraded_close(), which it must do exactly once, also when the server stops (the
+ * server then shuts down 'fd': reads see EOF, and nb_http_server_stop() waits for the close, so
+ * an owner blocked elsewhere, e.g. on a backend's socket, must watch 'fd' too).
+ * When the upgrade cannot happen (the client went away before the 101 was sent, the server is
+ * stopping, memory ran out, the request was already answered), it is called instead with 'u'
+ * NULL and 'fd' -1, only to free 'ctx'. */
+typedef void (*nb_http_upgrade_fn)(struct nb_http_upgraded *u, int fd, const char *extra,
+                                   size_t extra_len, void *ctx);
+
+/* Replies "101 Switching Protocols" with "Upgrade: 'protocol'" (e.g. "websocket") and the
+ * headers added with nb_http_reply_header() (Sec-WebSocket-Accept...), then hands the connection
+ * to 'fn' with 'ctx'. The handler checks the request's headers first: this call does not. A
+ * stopping server answers 503 instead. Either way 'fn' is called exactly once. */
+void nb_http_reply_upgrade(struct nb_http_req *req, const char *protocol, nb_http_upgrade_fn fn,
+                           void *ctx);
+
+/* Closes an upgraded connection and frees 'u'. Thread-safe; call once per connection. */
+void nb_http_upgraded_close(struct nb_http_upgraded *u);
 
 #endif
