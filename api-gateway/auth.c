@@ -265,6 +265,8 @@ const char *gw_role_name(enum gw_role role)
         return "member";
     case GW_ROLE_READER:
         return "reader";
+    case GW_ROLE_DESKTOP:
+        return "desktop";
     }
     return "reader";
 }
@@ -277,6 +279,8 @@ int gw_role_parse(const char *name, enum gw_role *out)
         *out = GW_ROLE_MEMBER;
     } else if (!strcmp(name, "reader")) {
         *out = GW_ROLE_READER;
+    } else if (!strcmp(name, "desktop")) {
+        *out = GW_ROLE_DESKTOP;
     } else {
         return -1;
     }

@@ -17,7 +17,9 @@ struct nb_pg_pool;
 
 #define GW_AUTH_CACHE_TTL 5 /* seconds */
 
-enum gw_role { GW_ROLE_READER, GW_ROLE_MEMBER, GW_ROLE_ADMIN };
+/* GW_ROLE_DESKTOP: a VDI user of a provider's tenant, who may only use the desktop broker
+ * (docs/vdi.md); the REST and EC2 front doors refuse it everything else. */
+enum gw_role { GW_ROLE_READER, GW_ROLE_MEMBER, GW_ROLE_ADMIN, GW_ROLE_DESKTOP };
 
 /* Who made a request. */
 struct gw_principal {
@@ -59,7 +61,7 @@ void gw_auth_forget(struct gw_auth *auth, const char *key_id);
 /* The EC2 error code for a result ("AuthFailure", ...); NULL for GW_AUTH_OK. */
 const char *gw_auth_ec2_code(enum gw_auth_result r);
 
-/* "admin", "member" or "reader"; and the reverse (-1 for other text). */
+/* "admin", "member", "reader" or "desktop"; and the reverse (-1 for other text). */
 const char *gw_role_name(enum gw_role role);
 int gw_role_parse(const char *name, enum gw_role *out);
 

@@ -3,6 +3,7 @@
 
 #include "events.h"
 #include "gateway.h"
+#include "console_proxy.h"
 #include "rest_console.h"
 #include "session.h"
 
@@ -23,7 +24,14 @@
 struct gw_console {
     int dir_fd; /* the static directory, -1 when it could not be opened */
     char dir[512];
+    /* noVNC (Debian's novnc package), served under /console/novnc/ for the VM console page;
+     * -1 when it is not installed (the page then says the console cannot load). */
+    int novnc_fd;
+    char novnc_dir[512];
 };
+
+#define NOVNC_PREFIX         "novnc/"
+#define GW_NOVNC_DEFAULT_DIR "/usr/share/novnc"
 
 /* What the browser may do with the console's pages: only this origin's scripts, styles, images
  * and connections; no framing; no inline script or style. */
@@ -42,6 +50,7 @@ static const struct {
     {"POST", "/v1/session", rest_session_handle},
     {"DELETE", "/v1/session", rest_session_handle},
     {"GET", "/v1/events", gw_events_handle},
+    {"GET", "/v1/console/websocket", gw_console_proxy_handle},
 };
 
 struct gw_sessions *gw_console_open_sessions(struct gw_ctx *gw, struct nb_error *err)
@@ -186,11 +195,22 @@ static void handle_static(struct nb_http_req *req, void *arg)
         return;
     }
     const struct gw_console *con = gw->console;
-    if (!con || con->dir_fd < 0) {
+    int dir_fd = con ? con->dir_fd : -1;
+    const char *file = name;
+    if (con && !strncmp(name, NOVNC_PREFIX, strlen(NOVNC_PREFIX))) {
+        dir_fd = con->novnc_fd;
+        file = name + strlen(NOVNC_PREFIX);
+        if (dir_fd < 0) {
+            reply_text(req, 404,
+                       "noVNC is not installed on this gateway (console.novnc_dir; Debian "
+                       "package novnc)\n");
+            return;
+        }
+    } else if (dir_fd < 0) {
         reply_text(req, 404, "the web console is not installed on this gateway (console.dir)\n");
         return;
     }
-    int fd = open_beneath(con->dir_fd, name);
+    int fd = open_beneath(dir_fd, file);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0) {
@@ -241,6 +261,13 @@ int gw_console_start(struct gw_ctx *gw, struct nb_error *err)
         nb_warn("web console off: could not open console.dir \"%s\": %s", con->dir,
                 strerror(errno));
     }
+    snprintf(con->novnc_dir, sizeof con->novnc_dir, "%s",
+             nb_config_get(gw->cfg, "console.novnc_dir", GW_NOVNC_DEFAULT_DIR));
+    con->novnc_fd = open(con->novnc_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (con->novnc_fd < 0) {
+        nb_warn("in-browser VM consoles off: could not open console.novnc_dir \"%s\": %s",
+                con->novnc_dir, strerror(errno));
+    }
     struct gw_events_config ec = {
         .conninfo = nb_config_get(gw->cfg, "db.conninfo", ""),
         .keepalive_s = (int)keepalive,
@@ -273,6 +300,9 @@ void gw_console_free(struct gw_console *console)
     }
     if (console->dir_fd >= 0) {
         close(console->dir_fd);
+    }
+    if (console->novnc_fd >= 0) {
+        close(console->novnc_fd);
     }
     free(console);
 }

@@ -176,6 +176,14 @@ static int dispatch(struct ec2_call *c, const struct ec2_params_common *common, 
             goto fail;
         }
     }
+    /* Users of the 'desktop' role (VDI) may only use the REST API's desktop broker. */
+    if (c->who->role == GW_ROLE_DESKTOP) {
+        nb_error_set(&c->err, NB_ERR_FORBIDDEN,
+                     "You are not authorized to perform this operation: users of the desktop "
+                     "role may only use the desktop broker");
+        nb_error_reason(&c->err, "UnauthorizedOperation");
+        goto fail;
+    }
     c->action = a->name;
     c->dry_run = common->dry_run;
     c->client_token = common->client_token;

@@ -327,6 +327,7 @@ static const struct {
     {"InvalidAMIID.Malformed", 400},
     /* server errors */
     {"InsufficientInstanceCapacity", 500},
+    {"InsufficientDesktopCapacity", 503},
     {"InternalError", 500},
     {"InternalFailure", 500},
     {"RequestLimitExceeded", 503},

@@ -39,6 +39,21 @@ struct subscriber {
     char tenant_id[16];
 };
 
+/* One table of events, read in id order (see events.h for the gaps). */
+struct feed {
+    const char *table;
+    /* Selects the rows after $1 that are not in $2, in id order, at most BATCH: the id first,
+     * the tenant second, then what 'format' reads. */
+    const char *select;
+    void (*format)(const PGresult *res, int r, struct nb_buf *b);
+    bool have_cursor;
+    long long cursor;         /* every id up to here is published or given up */
+    long long seen[MAX_SEEN]; /* published ids above the cursor, ascending */
+    size_t n_seen;
+    long long gap_at;    /* the cursor when the present gap was first seen */
+    long long gap_since; /* monotonic ms; 0: no gap */
+};
+
 struct gw_events {
     char *conninfo;
     int keepalive_ms;
@@ -55,12 +70,7 @@ struct gw_events {
 
     /* The thread's own. */
     PGconn *conn;
-    bool have_cursor;
-    long long cursor;         /* every id up to here is published or given up */
-    long long seen[MAX_SEEN]; /* published ids above the cursor, ascending */
-    size_t n_seen;
-    long long gap_at;    /* the cursor when the present gap was first seen */
-    long long gap_since; /* monotonic ms; 0: no gap */
+    struct feed feeds[2]; /* instance_events, task_events */
 };
 
 static long long now_ms(void)
@@ -180,86 +190,92 @@ static bool connect_db(struct gw_events *ev)
         return false;
     }
     PQclear(res);
-    if (!ev->have_cursor) {
+    for (size_t i = 0; i < sizeof ev->feeds / sizeof ev->feeds[0]; i++) {
+        struct feed *f = &ev->feeds[i];
+        if (f->have_cursor) {
+            continue;
+        }
         /* Streams see what happens from now on: history is the REST API's. */
-        res = run(ev, "SELECT COALESCE(max(id), 0) FROM instance_events", 0, NULL);
+        char sql[96];
+        snprintf(sql, sizeof sql, "SELECT COALESCE(max(id), 0) FROM %s", f->table);
+        res = run(ev, sql, 0, NULL);
         if (!res) {
             disconnect(ev);
             return false;
         }
-        ev->cursor = atoll(PQgetvalue(res, 0, 0));
-        ev->have_cursor = true;
+        f->cursor = atoll(PQgetvalue(res, 0, 0));
+        f->have_cursor = true;
         PQclear(res);
     }
     return true;
 }
 
-static bool seen(const struct gw_events *ev, long long id)
+static bool seen(const struct feed *f, long long id)
 {
-    size_t lo = 0, hi = ev->n_seen;
+    size_t lo = 0, hi = f->n_seen;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (ev->seen[mid] < id) {
+        if (f->seen[mid] < id) {
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
-    return lo < ev->n_seen && ev->seen[lo] == id;
+    return lo < f->n_seen && f->seen[lo] == id;
 }
 
-static void add_seen(struct gw_events *ev, long long id)
+static void add_seen(struct feed *f, long long id)
 {
-    if (ev->n_seen == MAX_SEEN) {
+    if (f->n_seen == MAX_SEEN) {
         return; /* advance() gives the gap up first */
     }
-    size_t i = ev->n_seen;
-    while (i > 0 && ev->seen[i - 1] > id) {
-        ev->seen[i] = ev->seen[i - 1];
+    size_t i = f->n_seen;
+    while (i > 0 && f->seen[i - 1] > id) {
+        f->seen[i] = f->seen[i - 1];
         i--;
     }
-    ev->seen[i] = id;
-    ev->n_seen++;
+    f->seen[i] = id;
+    f->n_seen++;
 }
 
 /* Moves the cursor over the ids published in a row; gives a gap up after GW_EVENTS_GAP_WAIT_MS
  * (or when too many ids wait above it). */
-static void advance(struct gw_events *ev)
+static void advance(struct feed *f)
 {
     for (;;) {
         size_t k = 0;
-        while (k < ev->n_seen && ev->seen[k] == ev->cursor + 1) {
-            ev->cursor++;
+        while (k < f->n_seen && f->seen[k] == f->cursor + 1) {
+            f->cursor++;
             k++;
         }
-        memmove(ev->seen, ev->seen + k, (ev->n_seen - k) * sizeof ev->seen[0]);
-        ev->n_seen -= k;
-        if (ev->n_seen == 0) {
-            ev->gap_since = 0;
+        memmove(f->seen, f->seen + k, (f->n_seen - k) * sizeof f->seen[0]);
+        f->n_seen -= k;
+        if (f->n_seen == 0) {
+            f->gap_since = 0;
             return;
         }
         long long now = now_ms();
-        if (ev->gap_since == 0 || ev->gap_at != ev->cursor) {
-            ev->gap_since = now;
-            ev->gap_at = ev->cursor;
+        if (f->gap_since == 0 || f->gap_at != f->cursor) {
+            f->gap_since = now;
+            f->gap_at = f->cursor;
         }
-        if (now - ev->gap_since < GW_EVENTS_GAP_WAIT_MS && ev->n_seen < MAX_SEEN) {
+        if (now - f->gap_since < GW_EVENTS_GAP_WAIT_MS && f->n_seen < MAX_SEEN) {
             return;
         }
-        nb_info("event stream: instance events %lld to %lld never committed; skipping them",
-                ev->cursor + 1, ev->seen[0] - 1);
-        ev->cursor = ev->seen[0] - 1;
-        ev->gap_since = 0;
+        nb_info("event stream: %s %lld to %lld never committed; skipping them", f->table,
+                f->cursor + 1, f->seen[0] - 1);
+        f->cursor = f->seen[0] - 1;
+        f->gap_since = 0;
     }
 }
 
-/* Formats row 'r' of 'res' as one SSE message into 'b'. */
-static void format_event(const PGresult *res, int r, struct nb_buf *b)
+/* Formats row 'r' of 'res' (an instance_events row) as one SSE message into 'b'. */
+static void format_instance_event(const PGresult *res, int r, struct nb_buf *b)
 {
     json_t *o =
         json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:o, s:s}", "id",
                   (json_int_t)atoll(PQgetvalue(res, r, 0)), "type", "instance-state", "instance_id",
-                  PQgetvalue(res, r, 1), "tenant_id", PQgetvalue(res, r, 2), "previous_state",
+                  PQgetvalue(res, r, 2), "tenant_id", PQgetvalue(res, r, 1), "previous_state",
                   PQgetisnull(res, r, 3) ? json_null() : json_string(PQgetvalue(res, r, 3)),
                   "state", PQgetvalue(res, r, 4), "reason",
                   PQgetisnull(res, r, 5) ? json_null() : json_string(PQgetvalue(res, r, 5)), "at",
@@ -274,45 +290,59 @@ static void format_event(const PGresult *res, int r, struct nb_buf *b)
     free(data);
 }
 
-/* Reads and publishes the rows not yet published. */
-static void fetch(struct gw_events *ev)
+/* Formats row 'r' of 'res' (a task_events row) as one SSE message into 'b'. Its SSE id is
+ * "task-<id>": the two tables count apart. */
+static void format_task_event(const PGresult *res, int r, struct nb_buf *b)
+{
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:s, s:s}", "id",
+                          (json_int_t)atoll(PQgetvalue(res, r, 0)), "type", "task-progress",
+                          "tenant_id", PQgetvalue(res, r, 1), "task_id", PQgetvalue(res, r, 2),
+                          "kind", PQgetvalue(res, r, 3), "image_id",
+                          PQgetisnull(res, r, 4) ? json_null() : json_string(PQgetvalue(res, r, 4)),
+                          "state", PQgetvalue(res, r, 5), "progress", atoi(PQgetvalue(res, r, 6)),
+                          "message", PQgetvalue(res, r, 7), "at", PQgetvalue(res, r, 8));
+    char *data = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    nb_buf_reset(b);
+    if (data) {
+        nb_buf_printf(b, "id: task-%s\nevent: task\ndata: %s\n\n", PQgetvalue(res, r, 0), data);
+    }
+    free(data);
+}
+
+/* Reads and publishes the rows of 'f' not yet published. */
+static void fetch(struct gw_events *ev, struct feed *f)
 {
     struct nb_buf ids = NB_BUF_INIT, msg = NB_BUF_INIT;
     for (;;) {
         char cursor[24];
-        snprintf(cursor, sizeof cursor, "%lld", ev->cursor);
+        snprintf(cursor, sizeof cursor, "%lld", f->cursor);
         nb_buf_reset(&ids);
         nb_buf_puts(&ids, "{");
-        for (size_t i = 0; i < ev->n_seen; i++) {
-            nb_buf_printf(&ids, "%s%lld", i ? "," : "", ev->seen[i]);
+        for (size_t i = 0; i < f->n_seen; i++) {
+            nb_buf_printf(&ids, "%s%lld", i ? "," : "", f->seen[i]);
         }
         nb_buf_puts(&ids, "}");
         const char *p[] = {cursor, ids.data};
-        PGresult *res =
-            run(ev,
-                "SELECT id, instance_id, tenant_id, from_state, to_state, reason, "
-                "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
-                "FROM instance_events WHERE id > $1::bigint AND id <> ALL($2::bigint[]) "
-                "ORDER BY id LIMIT 500", /* BATCH */
-                2, p);
+        PGresult *res = run(ev, f->select, 2, p);
         if (!res) {
             break;
         }
         int n = PQntuples(res);
         for (int r = 0; r < n; r++) {
             long long id = atoll(PQgetvalue(res, r, 0));
-            if (seen(ev, id) || id <= ev->cursor) {
+            if (seen(f, id) || id <= f->cursor) {
                 continue;
             }
-            format_event(res, r, &msg);
+            f->format(res, r, &msg);
             if (msg.len) {
-                broadcast(ev, PQgetvalue(res, r, 2), msg.data, msg.len);
+                broadcast(ev, PQgetvalue(res, r, 1), msg.data, msg.len);
             }
-            add_seen(ev, id);
-            advance(ev);
+            add_seen(f, id);
+            advance(f);
         }
         PQclear(res);
-        advance(ev);
+        advance(f);
         if (n < BATCH) {
             break;
         }
@@ -335,8 +365,12 @@ static void *hub_main(void *arg)
             }
         }
         if (ev->conn && now >= next_fetch) {
-            fetch(ev);
-            next_fetch = now + (ev->n_seen ? GAP_POLL_MS : ev->poll_ms);
+            bool gap = false;
+            for (size_t i = 0; ev->conn && i < sizeof ev->feeds / sizeof ev->feeds[0]; i++) {
+                fetch(ev, &ev->feeds[i]);
+                gap = gap || ev->feeds[i].n_seen;
+            }
+            next_fetch = now + (gap ? GAP_POLL_MS : ev->poll_ms);
         }
         if (now >= next_keepalive) {
             static const char ping[] = ": keep-alive\n\n";
@@ -384,6 +418,22 @@ struct gw_events *gw_events_new(const struct gw_events_config *cfg, struct nb_er
         nb_error_set(err, NB_ERR_INTERNAL, "out of memory");
         return NULL;
     }
+    ev->feeds[0] = (struct feed){
+        .table = "instance_events",
+        .select = "SELECT id, tenant_id, instance_id, from_state, to_state, reason, "
+                  "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+                  "FROM instance_events WHERE id > $1::bigint AND id <> ALL($2::bigint[]) "
+                  "ORDER BY id LIMIT 500", /* BATCH */
+        .format = format_instance_event,
+    };
+    ev->feeds[1] = (struct feed){
+        .table = "task_events",
+        .select = "SELECT id, tenant_id, task_id, kind, image_id, state, progress, message, "
+                  "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+                  "FROM task_events WHERE id > $1::bigint AND id <> ALL($2::bigint[]) "
+                  "ORDER BY id LIMIT 500", /* BATCH */
+        .format = format_task_event,
+    };
     ev->keepalive_ms = cfg->keepalive_s * 1000;
     ev->max_streams = cfg->max_streams;
     ev->poll_ms = cfg->poll_ms;

@@ -1,15 +1,18 @@
-/* The event stream: instance state transitions published to browsers and tools as Server-Sent
- * Events on GET /v1/events.
+/* The event stream: instance state transitions and the progress of long tasks (image import,
+ * export and copy) published to browsers and tools as Server-Sent Events on GET /v1/events
+ * ("event: instance" and "event: task" messages).
  *
  * Where events come from: every transition is a row of instance_events, written by a trigger in
- * the transaction that makes it (0004); a statement trigger NOTIFYs 'nubo_events' (0012). One
+ * the transaction that makes it (0004), and every change of an image task's state or progress a
+ * row of task_events (0017); statement triggers NOTIFY 'nubo_events' (0012). One
  * thread per gateway LISTENs on its own connection and, when woken (and every few seconds in
  * case), reads the rows after the last one it published, in id order, and hands each to the
  * subscribers that may see it: the tenant's own streams, and the admin's, which see every
  * tenant. The table, not the notification, is what is published, so a lost connection loses
  * nothing: after reconnecting the thread reads on from where it was.
  *
- * Ids come from a sequence, so a transaction may commit a lower id after a higher one was read.
+ * Each table is read on its own, with the same rules. Ids come from a sequence, so a
+ * transaction may commit a lower id after a higher one was read.
  * The thread remembers the ids it published above the first missing one and reads the gap again
  * until it fills, or for GW_EVENTS_GAP_WAIT_MS, after which the missing ids are taken as rolled
  * back. Streams are pushed replies (nb_http_reply_push()): a waiting stream holds no thread.

@@ -12,6 +12,7 @@
 #include "console.h"
 #include "events.h"
 #include "session.h"
+#include "svc_vdi.h"
 
 #include "nubo/arena.h"
 #include "nubo/config.h"
@@ -254,6 +255,9 @@ int gw_start(struct gw_ctx *gw, struct nb_error *err)
         return -1;
     }
     gw->port = nb_http_server_port(gw->http);
+    if (!(gw->vdi = gw_vdi_worker_start(gw, err))) {
+        return -1;
+    }
     const char *public = nb_config_get(gw->cfg, "public_endpoint", NULL);
     if (public) {
         snprintf(gw->endpoint, sizeof gw->endpoint, "%s", public);
@@ -266,6 +270,10 @@ int gw_start(struct gw_ctx *gw, struct nb_error *err)
 
 void gw_stop(struct gw_ctx *gw)
 {
+    if (gw) {
+        gw_vdi_worker_stop(gw->vdi);
+        gw->vdi = NULL;
+    }
     if (gw && gw->http) {
         nb_http_server_stop(gw->http);
     }
@@ -276,6 +284,7 @@ void gw_close(struct gw_ctx *gw)
     if (!gw) {
         return;
     }
+    gw_vdi_worker_stop(gw->vdi);
     nb_http_server_free(gw->http);
     gw_events_free(gw->events);
     gw_console_free(gw->console);

@@ -13,6 +13,7 @@ struct gw_auth;
 struct gw_console;
 struct gw_events;
 struct gw_sessions;
+struct gw_vdi_worker;
 struct gw_reqlog;
 struct nb_config;
 struct nb_counter;
@@ -52,6 +53,8 @@ struct gw_ctx {
     struct gw_sessions *sessions;
     struct gw_console *console;
     struct gw_events *events;
+    /* The VDI worker (svc_vdi.h), from gw_start(). */
+    struct gw_vdi_worker *vdi;
 };
 
 /* Configuration keys (documented in docs/configuration.md and --help). */

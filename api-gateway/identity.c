@@ -84,9 +84,10 @@ int gw_user_create(struct nb_pg_conn *conn, const char *tenant_id, const char *n
         nb_error_reason(err, "InvalidParameterValue");
         return -1;
     }
-    if (strcmp(role, "admin") && strcmp(role, "member") && strcmp(role, "reader")) {
-        nb_error_set(err, NB_ERR_INVALID, "invalid role \"%s\": expected admin, member or reader",
-                     role);
+    if (strcmp(role, "admin") && strcmp(role, "member") && strcmp(role, "reader") &&
+        strcmp(role, "desktop")) {
+        nb_error_set(err, NB_ERR_INVALID,
+                     "invalid role \"%s\": expected admin, member, reader or desktop", role);
         return -1;
     }
     if (nb_id_new("user", user_id, NB_ID_MAX) < 0) {

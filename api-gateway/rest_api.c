@@ -7,6 +7,7 @@
 #include "gateway.h"
 #include "reqlog.h"
 #include "rest_console.h"
+#include "rest_vdi.h"
 
 #include "nubo/arena.h"
 #include "nubo/http.h"
@@ -88,17 +89,34 @@ static json_t *error_doc(const char *code, const char *message, const char *requ
     return rest_error_doc(code, message, request_id);
 }
 
+/* Users of the 'desktop' role (VDI, docs/vdi.md) may use the desktop broker and nothing else:
+ * checked here, once, for every authenticated REST request (route table, uploads, events). */
+static json_t *desktop_user_gate(struct rest_call *c, const char **code)
+{
+    if (c->who->role != GW_ROLE_DESKTOP ||
+        rest_vdi_desktop_user_may(nb_http_req_method(c->req), nb_http_req_path(c->req))) {
+        return NULL;
+    }
+    *code = "UnauthorizedOperation";
+    c->status = ec2_xml_status(*code);
+    return error_doc(*code,
+                     "you are not authorized to perform this operation: users of the desktop "
+                     "role may only use the desktop broker (/v1/vdi)",
+                     c->request_id);
+}
+
 json_t *rest_authenticate(struct rest_call *c, const char **code)
 {
     struct gw_principal *who = nb_arena_zalloc(c->arena, sizeof *who);
     c->who = who;
     /* The web console's calls carry a session cookie instead of a signature. */
     if (rest_session_presented(c)) {
-        return rest_session_authenticate(c, who, code);
+        json_t *denied = rest_session_authenticate(c, who, code);
+        return denied ? denied : desktop_user_gate(c, code);
     }
     enum gw_auth_result ar = gw_auth_check(c->gw->auth, c->req, time(NULL), who, &c->err);
     if (ar == GW_AUTH_OK) {
-        return NULL;
+        return desktop_user_gate(c, code);
     }
     *code = gw_auth_ec2_code(ar);
     c->status = ec2_xml_status(*code);

@@ -109,3 +109,9 @@ int rest_put_budget(struct rest_call *c)
                                         (long long)json_integer_value(v), &c->err),
                       200);
 }
+
+/* GET /v1/admin/prices: the price plans and their prices (admin only). */
+int rest_get_prices(struct rest_call *c)
+{
+    return rest_reply(c, gw_billing_prices(c->gw, c->who, &c->err), 200);
+}

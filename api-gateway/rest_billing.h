@@ -12,5 +12,6 @@ int rest_get_invoices(struct rest_call *c);
 int rest_get_invoice(struct rest_call *c);
 int rest_get_budget(struct rest_call *c);
 int rest_put_budget(struct rest_call *c);
+int rest_get_prices(struct rest_call *c);
 
 #endif

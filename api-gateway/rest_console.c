@@ -5,6 +5,7 @@
 #include "gateway.h"
 #include "rest_api.h"
 #include "session.h"
+#include "svc_console.h"
 #include "svc_passwords.h"
 
 #include "nubo/arena.h"
@@ -123,22 +124,30 @@ static json_t *sign_in(struct rest_call *c, const char **code)
     }
     size_t len;
     const char *body = nb_http_req_body(c->req, &len);
-    static const char *const fields[] = {"account", "user", "password", NULL};
-    const char *account, *user, *password;
+    static const char *const fields[] = {"account",           "user", "password", "access_key_id",
+                                         "secret_access_key", NULL};
+    const char *account = NULL, *user = NULL, *password = NULL, *key_id = NULL, *secret = NULL;
     c->body = nb_json_parse_object(body, len, &c->err);
+    bool by_key = c->body && json_object_get(c->body, "access_key_id");
     if (!c->body || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
-        nb_json_get_string(c->body, "account", true, &account, &c->err) < 0 ||
-        nb_json_get_string(c->body, "user", true, &user, &c->err) < 0 ||
-        nb_json_get_string(c->body, "password", true, &password, &c->err) < 0) {
+        (by_key ? nb_json_get_string(c->body, "access_key_id", true, &key_id, &c->err) < 0 ||
+                      nb_json_get_string(c->body, "secret_access_key", true, &secret, &c->err) < 0
+                : nb_json_get_string(c->body, "account", true, &account, &c->err) < 0 ||
+                      nb_json_get_string(c->body, "user", true, &user, &c->err) < 0 ||
+                      nb_json_get_string(c->body, "password", true, &password, &c->err) < 0)) {
         return refuse(c, code, 400,
                       c->err.code == NB_ERR_MISSING ? "MissingParameter" : "InvalidParameterValue",
                       c->err.msg);
     }
     struct gw_session *s = nb_arena_zalloc(c->arena, sizeof *s);
     char token[GW_SESSION_TOKEN_LEN + 1];
-    int rc = gw_session_sign_in(c->gw->sessions, account, user, password,
-                                nb_http_req_remote_addr(c->req),
-                                nb_http_req_header(c->req, "User-Agent"), token, s, &c->err);
+    const char *source = nb_http_req_remote_addr(c->req);
+    const char *agent = nb_http_req_header(c->req, "User-Agent");
+    /* Either an account's user and password, or an access key pair (as the CLI's). */
+    int rc = by_key ? gw_session_sign_in_key(c->gw->sessions, key_id, secret, source, agent, token,
+                                             s, &c->err)
+                    : gw_session_sign_in(c->gw->sessions, account, user, password, source, agent,
+                                         token, s, &c->err);
     if (rc == 0) {
         return refuse(c, code, 401, "AuthFailure", c->err.msg);
     }
@@ -242,5 +251,23 @@ int rest_put_my_password(struct rest_call *c)
         return -1;
     }
     c->reply = json_pack("{s:s, s:b}", "user_id", c->who->user_id, "password_set", true);
+    return 0;
+}
+
+/* A console ticket as JSON (the VDI broker answers with the same shape). */
+json_t *rest_console_ticket_json(const struct gw_console_ticket *t)
+{
+    return json_pack("{s:s, s:s, s:i, s:s, s:s}", "instance_id", t->instance_id, "token", t->token,
+                     "expires_in", t->expires_in_s, "websocket", t->websocket, "viewer", t->viewer);
+}
+
+int rest_post_instance_vnc(struct rest_call *c)
+{
+    struct gw_console_ticket t;
+    if (gw_console_ticket_issue(c->gw, c->who, c->args[0], c->arena, &t, &c->err) < 0) {
+        return -1;
+    }
+    c->reply = rest_console_ticket_json(&t);
+    c->status = 201;
     return 0;
 }

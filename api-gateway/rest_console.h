@@ -6,7 +6,9 @@
  * A cookie-authenticated call that may change something (any method but GET, HEAD and OPTIONS)
  * must carry the session's CSRF token in X-CSRF-Token, and no Origin header of another site:
  * otherwise 403 InvalidCsrfToken. The request log records such calls with the tenant and
- * "console:<user id>" as the access key. */
+ * "console:<user id>" as the access key.
+ *
+ * Also the tickets of the in-browser VM console (POST /v1/instances/{id}/vnc). */
 #ifndef NUBO_GW_REST_CONSOLE_H
 #define NUBO_GW_REST_CONSOLE_H
 
@@ -30,5 +32,11 @@ void rest_session_handle(struct nb_http_req *req, void *arg);
 /* Route handlers of the REST table (rest_routes.c). */
 int rest_put_user_password(struct rest_call *c);
 int rest_put_my_password(struct rest_call *c);
+/* POST /v1/instances/{id}/vnc: a single-use ticket for the instance's screen (svc_console.h). */
+int rest_post_instance_vnc(struct rest_call *c);
+
+struct gw_console_ticket;
+/* A ticket as the REST API shows it: {instance_id, token, expires_in, websocket, viewer}. */
+json_t *rest_console_ticket_json(const struct gw_console_ticket *t);
 
 #endif

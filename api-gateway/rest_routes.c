@@ -13,6 +13,7 @@
 #include "rest_console.h"
 #include "rest_network_edge.h"
 #include "rest_remote_access.h"
+#include "rest_vdi.h"
 #include "svc_admin.h"
 #include "svc_hosts.h"
 #include "svc_catalog.h"
@@ -1310,6 +1311,7 @@ const struct rest_route rest_routes[] = {
     {"POST", "/v1/instances", post_instances},
     {"GET", "/v1/instances/{}", get_instance},
     {"DELETE", "/v1/instances/{}", delete_instance},
+    {"POST", "/v1/instances/{}/vnc", rest_post_instance_vnc},
     {"POST", "/v1/instances/{}/{}", post_instance_action},
     {"GET", "/v1/keypairs", get_keypairs},
     {"POST", "/v1/keypairs", post_keypairs},
@@ -1341,6 +1343,7 @@ const struct rest_route rest_routes[] = {
     {"GET", "/v1/invoices/{}", rest_get_invoice},
     {"GET", "/v1/budget", rest_get_budget},
     {"PUT", "/v1/budget", rest_put_budget},
+    {"GET", "/v1/admin/prices", rest_get_prices},
     {"GET", "/v1/vpcs", get_vpcs},
     {"POST", "/v1/vpcs", post_vpcs},
     {"GET", "/v1/vpcs/{}", get_vpc},
@@ -1398,5 +1401,17 @@ const struct rest_route rest_routes[] = {
     {"GET", "/v1/remote-access/{}/peers", rest_get_ra_peers},
     {"POST", "/v1/remote-access/{}/peers", rest_post_ra_peers},
     {"DELETE", "/v1/remote-access/{}/peers/{}", rest_delete_ra_peer},
+    /* Hosted VDI desktops (rest_vdi.h). */
+    {"GET", "/v1/vdi/pools", rest_get_vdi_pools},
+    {"POST", "/v1/vdi/pools", rest_post_vdi_pools},
+    {"GET", "/v1/vdi/pools/{}", rest_get_vdi_pool},
+    {"PATCH", "/v1/vdi/pools/{}", rest_patch_vdi_pool},
+    {"DELETE", "/v1/vdi/pools/{}", rest_delete_vdi_pool},
+    {"GET", "/v1/vdi/pools/{}/desktops", rest_get_vdi_pool_desktops},
+    {"POST", "/v1/vdi/pools/{}/connect", rest_post_vdi_connect},
+    {"GET", "/v1/vdi/desktops/{}", rest_get_vdi_desktop},
+    {"POST", "/v1/vdi/desktops/{}/console", rest_post_vdi_console},
+    {"POST", "/v1/vdi/desktops/{}/sign-out", rest_post_vdi_sign_out},
+    {"GET", "/v1/vdi/my-desktops", rest_get_vdi_my_desktops},
     {NULL, NULL, NULL},
 };

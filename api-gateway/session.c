@@ -22,6 +22,7 @@ struct gw_sessions {
     struct nb_pg_pool *pool;
     struct gw_session_config cfg;
     uint8_t csrf_key[NB_SHA256_LEN];
+    uint8_t master_key[NB_MASTER_KEY_LEN]; /* unseals access keys' secrets (key sign-in) */
     char dummy_hash[GW_KDF_MAX_TEXT];
     sem_t kdf_slots;
 };
@@ -51,6 +52,7 @@ struct gw_sessions *gw_sessions_new(struct nb_pg_pool *pool,
     s->cfg = *cfg;
     static const char label[] = "nubo console csrf v1";
     nb_hmac_sha256(master_key, NB_MASTER_KEY_LEN, label, sizeof label - 1, s->csrf_key);
+    memcpy(s->master_key, master_key, NB_MASTER_KEY_LEN);
     gw_kdf_dummy(&cfg->kdf, s->dummy_hash);
     sem_init(&s->kdf_slots, 0, (unsigned)cfg->kdf_threads);
     return s;
@@ -78,8 +80,7 @@ void gw_session_set_cookie(const struct gw_sessions *s, const char *token, char 
              s->cfg.secure_cookie ? "; Secure" : "");
 }
 
-/* base64url without padding of 'len' bytes into 'out' (room for 4 * ceil(len / 3) + 1). */
-static void base64url(const void *data, size_t len, char *out)
+void gw_base64url(const void *data, size_t len, char *out)
 {
     char *b = nb_base64_encode(data, len);
     size_t j = 0;
@@ -114,7 +115,7 @@ static void csrf_of(const struct gw_sessions *s, const uint8_t hash[NB_SHA256_LE
 {
     uint8_t mac[NB_SHA256_LEN];
     nb_hmac_sha256(s->csrf_key, sizeof s->csrf_key, hash, NB_SHA256_LEN, mac);
-    base64url(mac, sizeof mac, out);
+    gw_base64url(mac, sizeof mac, out);
 }
 
 bool gw_session_csrf_ok(const struct gw_session *sess, const char *header)
@@ -165,6 +166,47 @@ int gw_session_check_password(struct gw_sessions *s, const char *password, const
 static void copy_col(const PGresult *res, int col, char *out, size_t n)
 {
     snprintf(out, n, "%s", PQgetvalue(res, 0, col));
+}
+
+/* Opens a session for the principal in '*out' (signed in by password or by key): a new cookie
+ * value into 'token', the CSRF token and expiry into '*out'. Returns 1, or -1 with 'err'. */
+static int open_session(struct gw_sessions *s, const char *source_addr, const char *user_agent,
+                        char token[GW_SESSION_TOKEN_LEN + 1], struct gw_session *out,
+                        struct nb_error *err)
+{
+    uint8_t raw[32], hash[NB_SHA256_LEN];
+    char key[2 * 32 + 3], ttl[16];
+    if (nb_random_bytes(raw, sizeof raw) < 0) {
+        nb_error_set(err, NB_ERR_INTERNAL, "could not read random bytes");
+        return -1;
+    }
+    gw_base64url(raw, sizeof raw, token);
+    memset(raw, 0, sizeof raw);
+    token_key(token, hash, key);
+    snprintf(ttl, sizeof ttl, "%d", s->cfg.ttl_s);
+    snprintf(out->who.key_id, sizeof out->who.key_id, GW_SESSION_KEY_PREFIX "%s", out->who.user_id);
+    csrf_of(s, hash, out->csrf);
+
+    struct nb_pg_conn *conn = nb_pg_acquire(s->pool, ACQUIRE_MS, err);
+    if (!conn) {
+        return -1;
+    }
+    const char *q[] = {key, out->who.user_id, out->who.tenant_id, gw_role_name(out->who.role),
+                       ttl, source_addr,      user_agent};
+    PGresult *res =
+        nb_pg_exec(conn,
+                   "WITH gone AS (DELETE FROM console_sessions WHERE expires_at < now()) "
+                   "INSERT INTO console_sessions (id_hash, user_id, tenant_id, role, expires_at, "
+                   "source_addr, user_agent) VALUES ($1::bytea, $2, $3, $4, "
+                   "now() + $5::int * interval '1 second', $6::inet, left($7, 512)) "
+                   "RETURNING extract(epoch FROM expires_at)::bigint",
+                   7, q, err);
+    if (res) {
+        out->expires_unix = atoll(PQgetvalue(res, 0, 0));
+        PQclear(res);
+    }
+    nb_pg_release(conn);
+    return res ? 1 : -1;
 }
 
 int gw_session_sign_in(struct gw_sessions *s, const char *account, const char *user,
@@ -225,49 +267,76 @@ int gw_session_sign_in(struct gw_sessions *s, const char *account, const char *u
         return 0;
     }
 
-    uint8_t raw[32], hash[NB_SHA256_LEN];
-    char key[2 * 32 + 3], ttl[16];
-    if (nb_random_bytes(raw, sizeof raw) < 0) {
-        nb_error_set(err, NB_ERR_INTERNAL, "could not read random bytes");
-        return -1;
-    }
-    base64url(raw, sizeof raw, token);
-    memset(raw, 0, sizeof raw);
-    token_key(token, hash, key);
-    snprintf(ttl, sizeof ttl, "%d", s->cfg.ttl_s);
-    snprintf(out->who.key_id, sizeof out->who.key_id, GW_SESSION_KEY_PREFIX "%s", out->who.user_id);
-    csrf_of(s, hash, out->csrf);
-
-    conn = nb_pg_acquire(s->pool, ACQUIRE_MS, err);
-    if (!conn) {
-        return -1;
-    }
-    const char *q[] = {key, out->who.user_id, out->who.tenant_id, gw_role_name(out->who.role),
-                       ttl, source_addr,      user_agent};
-    res = nb_pg_exec(conn,
-                     "WITH gone AS (DELETE FROM console_sessions WHERE expires_at < now()) "
-                     "INSERT INTO console_sessions (id_hash, user_id, tenant_id, role, expires_at, "
-                     "source_addr, user_agent) VALUES ($1::bytea, $2, $3, $4, "
-                     "now() + $5::int * interval '1 second', $6::inet, left($7, 512)) "
-                     "RETURNING extract(epoch FROM expires_at)::bigint",
-                     7, q, err);
-    if (res) {
-        out->expires_unix = atoll(PQgetvalue(res, 0, 0));
-        PQclear(res);
-    }
-    if (res && weaker) {
+    int rc = open_session(s, source_addr, user_agent, token, out, err);
+    if (rc == 1 && weaker) {
         /* Stored with weaker parameters than today's: store it again, now that it is known. */
         char again[GW_KDF_MAX_TEXT];
         struct nb_error ignored = {0};
-        if (gw_session_hash_password(s, password, again, &ignored) == 0) {
+        if (gw_session_hash_password(s, password, again, &ignored) == 0 &&
+            (conn = nb_pg_acquire(s->pool, ACQUIRE_MS, &ignored))) {
             const char *r[] = {out->who.user_id, again};
             PGresult *u = nb_pg_exec(conn, "UPDATE users SET password_hash = $2 WHERE id = $1", 2,
                                      r, &ignored);
             PQclear(u);
+            nb_pg_release(conn);
         }
     }
+    return rc;
+}
+
+int gw_session_sign_in_key(struct gw_sessions *s, const char *key_id, const char *secret,
+                           const char *source_addr, const char *user_agent,
+                           char token[GW_SESSION_TOKEN_LEN + 1], struct gw_session *out,
+                           struct nb_error *err)
+{
+    memset(out, 0, sizeof *out);
+    struct nb_pg_conn *conn = nb_pg_acquire(s->pool, ACQUIRE_MS, err);
+    if (!conn) {
+        return -1;
+    }
+    const char *p[] = {key_id};
+    PGresult *res =
+        nb_pg_exec(conn,
+                   "SELECT u.id, u.tenant_id, u.role, u.name, t.name, k.secret_sealed, "
+                   "k.enabled AND u.enabled AND t.enabled FROM access_keys k "
+                   "JOIN users u ON u.id = k.user_id JOIN tenants t ON t.id = u.tenant_id "
+                   "WHERE k.id = $1",
+                   1, p, err);
     nb_pg_release(conn);
-    return res ? 1 : -1;
+    if (!res) {
+        return -1;
+    }
+    bool found = PQntuples(res) == 1, match = false;
+    bool enabled = found && PQgetvalue(res, 0, 6)[0] == 't';
+    if (found) {
+        copy_col(res, 0, out->who.user_id, sizeof out->who.user_id);
+        copy_col(res, 1, out->who.tenant_id, sizeof out->who.tenant_id);
+        if (gw_role_parse(PQgetvalue(res, 0, 2), &out->who.role) < 0) {
+            out->who.role = GW_ROLE_READER;
+        }
+        copy_col(res, 3, out->user_name, sizeof out->user_name);
+        copy_col(res, 4, out->tenant_name, sizeof out->tenant_name);
+        size_t len = 0;
+        struct nb_error uerr = {0};
+        char *plain = nb_unseal(s->master_key, PQgetvalue(res, 0, 5), key_id, &len, &uerr);
+        match = plain && len == strlen(secret) && nb_ct_equal(plain, secret, len);
+        if (plain) {
+            memset(plain, 0, len);
+            free(plain);
+        }
+    }
+    PQclear(res);
+    if (!match || !enabled) {
+        nb_info("console sign-in refused for access key \"%.32s\" from %s: %s", key_id,
+                source_addr ? source_addr : "?",
+                !found   ? "no such key"
+                : !match ? "wrong secret"
+                         : "key, user or account disabled");
+        memset(out, 0, sizeof *out);
+        nb_error_set(err, NB_ERR_AUTH, SIGN_IN_FAILURE);
+        return 0;
+    }
+    return open_session(s, source_addr, user_agent, token, out, err);
 }
 
 enum gw_session_result gw_session_lookup(struct gw_sessions *s, const char *token,

@@ -48,6 +48,10 @@ struct gw_session {
 
 struct gw_sessions;
 
+/* 'len' bytes as unpadded base64url into 'out' (room for 4 * ceil(len / 3) + 1): the
+ * form of every random token the console hands out (cookies, console tickets). */
+void gw_base64url(const void *data, size_t len, char *out);
+
 /* Returns the sessions module over 'pool' (borrowed), deriving its CSRF key from 'master_key'.
  * Free with gw_sessions_free() (accepts NULL). Returns NULL with 'err' on bad parameters. */
 struct gw_sessions *gw_sessions_new(struct nb_pg_pool *pool,
@@ -71,6 +75,13 @@ int gw_session_sign_in(struct gw_sessions *s, const char *account, const char *u
                        const char *password, const char *source_addr, const char *user_agent,
                        char token[GW_SESSION_TOKEN_LEN + 1], struct gw_session *out,
                        struct nb_error *err);
+
+/* As gw_session_sign_in(), with an access key pair instead of a password: the key's user is
+ * signed in if 'secret' is the key's secret and the key, its user and its tenant are enabled. */
+int gw_session_sign_in_key(struct gw_sessions *s, const char *key_id, const char *secret,
+                           const char *source_addr, const char *user_agent,
+                           char token[GW_SESSION_TOKEN_LEN + 1], struct gw_session *out,
+                           struct nb_error *err);
 
 enum gw_session_result {
     GW_SESSION_OK,

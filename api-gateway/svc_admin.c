@@ -124,7 +124,7 @@ json_t *gw_admin_user_create(struct gw_ctx *gw, const struct gw_principal *who,
     if (!strcmp(role, "admin") && strcmp(tenant_id, who->tenant_id)) {
         nb_error_set(err, NB_ERR_INVALID,
                      "the admin role belongs to the operator's tenant (%s); give users of "
-                     "tenant %s the member or reader role",
+                     "tenant %s the member, reader or desktop role",
                      who->tenant_id, tenant_id);
         nb_error_reason(err, "InvalidParameterValue");
         return NULL;

@@ -10,6 +10,7 @@
 #include "svc_sql.h"
 
 #include "nubo/error.h"
+#include "nubo/json.h"
 #include "nubo/pg.h"
 
 #include <stdio.h>
@@ -268,4 +269,37 @@ json_t *gw_billing_budget(struct gw_ctx *gw, const struct gw_principal *who, con
                             int_or_null(res, 0, 0), "alerts", alerts);
     PQclear(res);
     return doc;
+}
+
+json_t *gw_billing_prices(struct gw_ctx *gw, const struct gw_principal *who, struct nb_error *err)
+{
+    if (gw_require_admin(who, err) < 0) {
+        return NULL;
+    }
+    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
+    if (!conn) {
+        return NULL;
+    }
+    /* One statement, so that the plans and their prices are one snapshot. */
+    PGresult *res = nb_pg_exec(
+        conn,
+        "SELECT json_build_object('plans', coalesce(json_agg(json_build_object("
+        "'id', p.id, 'name', p.name, 'effective_from', "
+        "to_char(p.effective_from AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+        "'currency', p.currency, 'min_run_seconds', p.min_run_seconds, "
+        "'current', p.id IS NOT DISTINCT FROM (SELECT id FROM price_plans "
+        "WHERE effective_from <= now() ORDER BY effective_from DESC LIMIT 1), "
+        "'prices', (SELECT coalesce(json_agg(json_build_object('meter', x.meter, 'sku', x.sku, "
+        "'unit', x.unit, 'unit_quantity', x.unit_quantity, 'price_micros', x.price_micros) "
+        "ORDER BY x.meter, x.sku), '[]') FROM plan_prices x WHERE x.plan_id = p.id)) "
+        "ORDER BY p.effective_from DESC), '[]'))::text FROM price_plans p",
+        0, NULL, err);
+    nb_pg_release(conn);
+    if (!res) {
+        return NULL;
+    }
+    const char *text = PQgetvalue(res, 0, 0);
+    json_t *out = nb_json_parse_object(text, strlen(text), err);
+    PQclear(res);
+    return out;
 }

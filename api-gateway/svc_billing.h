@@ -45,4 +45,9 @@ int gw_billing_invoice_csv(struct gw_ctx *gw, const struct gw_principal *who, co
 json_t *gw_billing_budget(struct gw_ctx *gw, const struct gw_principal *who, const char *tenant,
                           long long threshold, struct nb_error *err);
 
+/* The operator's price plans (admin only), newest first: {"plans": [{"id", "name",
+ * "effective_from", "currency", "min_run_seconds", "current" (the plan in effect now), "prices":
+ * [{"meter", "sku", "unit", "unit_quantity", "price_micros"}]}]}. */
+json_t *gw_billing_prices(struct gw_ctx *gw, const struct gw_principal *who, struct nb_error *err);
+
 #endif

@@ -12,6 +12,7 @@
 #include "svc_instances.h"
 #include "svc_sql.h"
 
+#include "nubo/arena.h"
 #include "nubo/crypto.h"
 #include "nubo/error.h"
 #include "nubo/httpc.h"
@@ -677,6 +678,59 @@ int gw_instance_console(struct gw_ctx *gw, const struct gw_principal *who, const
     nb_httpc_response_free(&resp);
     free(url);
     free(token);
+    return rc;
+}
+
+int gw_instance_vnc(struct gw_ctx *gw, const struct gw_principal *who, const char *id,
+                    struct nb_arena *arena, const char **address, int *port, const char **password,
+                    struct nb_error *err)
+{
+    *address = *password = NULL;
+    *port = 0;
+    char *url = NULL, *token = NULL, state[16], path[96];
+    if (instance_agent(gw, who, id, &url, &token, state, err) < 0) {
+        return -1;
+    }
+    int rc = -1;
+    struct nb_httpc_response resp = {0};
+    snprintf(path, sizeof path, "/v1/instances/%s/vnc", id);
+    if (strcmp(state, "running")) {
+        nb_error_set(err, NB_ERR_CONFLICT, "The instance '%s' is not in the 'running' state", id);
+        nb_error_reason(err, "IncorrectInstanceState");
+    } else if (agent_request(url, token, "GET", path, NULL, 5000, &resp, err) < 0) {
+        /* err says it */
+    } else if (resp.status == 404 || resp.status == 409) {
+        /* Placed but not (or no longer) running on its host: no display to open. */
+        nb_error_set(err, NB_ERR_CONFLICT, "The instance '%s' is not running on its host", id);
+        nb_error_reason(err, "IncorrectInstanceState");
+    } else if (resp.status != 200) {
+        char why[256];
+        nb_error_set(err, NB_ERR_UNAVAILABLE,
+                     "the compute agent of instance '%s' answered %ld to a VNC request: %s", id,
+                     resp.status, nb_json_error_text(resp.body, resp.body_len, why, sizeof why));
+        nb_error_reason(err, "Unavailable");
+    } else {
+        json_t *o = nb_json_parse_object(resp.body, resp.body_len, err);
+        const char *a = NULL;
+        long long p = 0;
+        if (o && nb_json_get_string(o, "address", true, &a, err) > 0 &&
+            nb_json_get_int(o, "port", true, 1, 65535, &p, err) > 0) {
+            char pw[9];
+            nb_vnc_password(token, id, pw);
+            *address = nb_arena_strdup(arena, a);
+            *port = (int)p;
+            *password = nb_arena_strdup(arena, pw);
+            memset(pw, 0, sizeof pw);
+            rc = 0;
+        }
+        json_decref(o);
+    }
+    nb_httpc_response_free(&resp);
+    free(url);
+    if (token) {
+        memset(token, 0, strlen(token));
+        free(token);
+    }
     return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 struct gw_ctx;
+struct nb_arena;
 struct gw_principal;
 struct nb_error;
 
@@ -71,6 +72,17 @@ json_t *gw_node_instances(struct gw_ctx *gw, const char *host_id, struct nb_erro
  * answer). */
 int gw_instance_console(struct gw_ctx *gw, const struct gw_principal *who, const char *instance_id,
                         char **text, struct nb_error *err);
+
+/* Where instance 'id' of the caller's tenant shows its VNC display: its host's address and port
+ * (asked of the host's agent, GET /v1/instances/{id}/vnc, with the node token), and its VNC
+ * password (derived from the node token as the agent does, nb_vnc_password()). Stores strings
+ * from 'arena' in '*address' and '*password', the port in '*port'. Returns 0, or -1 with 'err':
+ * InvalidInstanceID.NotFound for an unknown id (or another tenant's); IncorrectInstanceState
+ * when the instance is not running, or runs on a host without an agent; Unavailable when the
+ * agent does not answer. Any role of the tenant may ask. */
+int gw_instance_vnc(struct gw_ctx *gw, const struct gw_principal *who, const char *id,
+                    struct nb_arena *arena, const char **address, int *port, const char **password,
+                    struct nb_error *err);
 
 /* CreateImage: saves the root disk of the tenant's instance 'instance_id' (running or stopped;
  * a running guest's copy is crash-consistent, as EC2's NoReboot) as a new private image named

@@ -32,6 +32,9 @@ PACKAGES=(
     # installs playwright-core from npm under build/node; node and npm come with the machine's
     # Node.js, whose package conflicts with Debian's npm)
     chromium
+    # run: the in-browser VM console's client (noVNC), served by the gateway under
+    # /console/novnc/ (console.novnc_dir)
+    novnc
 )
 
 missing=()

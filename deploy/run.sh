@@ -304,7 +304,8 @@ cat <<MSG
   Region:       nubo-1
   Credentials:  $env_file
   Console:      http://127.0.0.1:$PORT/console/  (account admin, user admin,
-                $console_pw_line)
+                $console_pw_line); an instance's screen: its Console button
+  Desktops:     http://127.0.0.1:$PORT/console/desktop.html  (VDI users; pools: nubo vdi pool)
   Compute node: nubo-agent at http://127.0.0.1:$AGENT_PORT, nubo-scheduler metrics at
                 http://127.0.0.1:$SCHED_PORT/metrics
   Images:       nubo-imaged at http://127.0.0.1:$IMAGED_PORT, bytes in $STATE/images

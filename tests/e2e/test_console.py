@@ -7,7 +7,11 @@ instance transitions on /v1/events. Against a cloud with a real scheduler, agent
 
 The browser test drives headless Chromium (Debian's /usr/bin/chromium) with Playwright
 (playwright-core from npm, installed under build/node when missing): sign in (a wrong password
-first), launch from the form, see `running` without reloading, terminate, see it go, sign out.
+first), launch from the form, see `running` without reloading, open its console (noVNC through
+the gateway's WebSocket proxy) and see the guest's screen, the same pixels as libvirt's own
+screenshot of the VM, type on it and see the keys reach the guest, terminate, see it go, sign
+out. Other tests open consoles with a raw WebSocket client: tickets are single-use, short-lived
+and bound to the tenant's own running instances.
 Screenshots of every step go to build/<mode>/test-artifacts/console/.
 
 Run: /usr/bin/python3 tests/e2e/test_console.py   (prints TAP)
@@ -29,6 +33,7 @@ from pathlib import Path  # noqa: E402
 
 import compute_env  # noqa: E402
 import nubo_env  # noqa: E402
+from vnc_client import VncClient, WsRefused  # noqa: E402
 from nubo_env import REPO, SkipTest, check, check_eq, sql_quote  # noqa: E402
 
 MODE = os.environ.get("MODE", "debug")
@@ -301,6 +306,41 @@ def sign_in_with_a_wrong_password_fails(env):
           "the session table holds the cookie itself", hashes)
 
 
+@tap.test
+def sign_in_with_an_access_key(env):
+    """The CLI's key pair opens a console session too; a wrong or disabled one does not."""
+    a = S["a"]
+    h = {"Content-Type": "application/json", "User-Agent": nubo_env.USER_AGENT}
+
+    def key_sign_in(key_id, secret):
+        status, rh, body = env.http("POST", "/v1/session", json.dumps(
+            {"access_key_id": key_id, "secret_access_key": secret}), h)
+        return (nubo_env.RestResponse(status, rh, body, "POST", "/v1/session"),
+                rh.get("set-cookie", "").split(";")[0] or None)
+
+    for key_id, secret, what in ((a.key_id, a.secret[:-1] + "x", "a wrong secret"),
+                                 ("NKIA" + "A" * 16, a.secret, "an unknown key"),
+                                 (a.key_id, "", "an empty secret")):
+        r, cookie = key_sign_in(key_id, secret)
+        check(r.status in (400, 401) and cookie is None, f"signing in with {what}: {r}")
+    r, cookie = key_sign_in(a.key_id, a.secret)
+    check_eq(r.status, 200, f"signing in with A's key: {r}")
+    check_eq((r.json["tenant_id"], r.json["user_id"]), (a.tenant_id, user_id_of(env, a)),
+             "the key's session")
+    check_eq(call(env, cookie, "GET", "/v1/instances").status, 200, "the key's session in use")
+    row = env.reqlog_row(r.request_id)
+    check(row and a.secret not in row["params"], "the request log holds the secret", row)
+    check_eq(call(env, cookie, "DELETE", "/v1/session", csrf=r.json["csrf_token"]).status, 200,
+             "signing the key's session out")
+    env.rest(env.admin, "POST", f"/v1/admin/keys/{a.key_id}/disable")
+    try:
+        r, cookie = key_sign_in(a.key_id, a.secret)
+        check_eq((r.status, r.error_code, cookie), (401, "AuthFailure", None),
+                 f"signing in with a disabled key: {r}")
+    finally:
+        env.rest(env.admin, "POST", f"/v1/admin/keys/{a.key_id}/enable")
+
+
 @tap.test(timeout=420)
 def browser_launch_see_running_terminate(env):
     """Headless Chromium: sign in, launch from the form, running without reload, terminate,
@@ -318,12 +358,12 @@ def browser_launch_see_running_terminate(env):
     cfg = {"base": env.endpoint.rstrip("/"), "account": a.name, "user": S["a_user"],
            "password": S["a_pw"], "wrong_password": "not the password", "image": image,
            "user_data": "hello from the console", "artifacts": str(out_dir),
-           "timeout_s": 150}
+           "timeout_s": 150, "console": env.real}
     penv = dict(os.environ, CONSOLE_FLOW_CONFIG=json.dumps(cfg), NUBO_PLAYWRIGHT=str(mod),
                 CHROMIUM=CHROMIUM)
-    proc = subprocess.Popen(["node", str(FLOW)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=penv)
-    lines, steps, done, iid = [], {}, None, None
+    proc = subprocess.Popen(["node", str(FLOW)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=penv)
+    lines, steps, done, iid, screen = [], {}, None, None, None
     t0 = time.monotonic()
     try:
         for line in proc.stdout:
@@ -338,6 +378,13 @@ def browser_launch_see_running_terminate(env):
                 if not env.real:  # what the scheduler and the agent would do
                     time.sleep(0.5)
                     env.set_instance_state([iid], "running")
+            elif kind == "SCREEN":
+                # The browser holds the console open until we have looked at the VM's display.
+                screen = json.loads(rest)
+                screen["diff"] = compare_screens(screen, iid, out_dir)
+                screen["serial"] = env.rest(a, "GET", f"/v1/instances/{iid}/console").json
+                proc.stdin.write("GO ON\n")
+                proc.stdin.flush()
             elif kind == "TERMINATING" and not env.real:
                 time.sleep(0.5)
                 env.set_instance_state([iid], "terminated")
@@ -353,8 +400,26 @@ def browser_launch_see_running_terminate(env):
     S["browser_steps"] = steps
     check(rc == 0 and done, f"the browser flow failed (exit {rc})", "\n".join(lines)[-3000:],
           stderr[-3000:], env.daemon_logs() if env.real else "")
-    for name in ("sign-in-form", "wrong-password-refused", "signed-in", "launch-form", "launched",
-                 "running", "confirm-terminate", "terminating", "gone", "signed-out"):
+    names = ["sign-in-form", "wrong-password-refused", "signed-in", "launch-form", "launched",
+             "running", "confirm-terminate", "terminating", "gone", "signed-out"]
+    if env.real:
+        names += ["console-open", "console-typed", "console-closed"]
+        check(screen, "the browser never showed the console's screen", "\n".join(lines)[-3000:])
+        w, h, differing = screen["diff"]
+        print(f"# console canvas {screen['width']}x{screen['height']}, libvirt's screenshot "
+              f"{w}x{h}, {differing} pixels differ; typed {screen['typed']!r}")
+        check_eq((screen["width"], screen["height"]), (w, h),
+                 "the console's size against the VM's display")
+        check(differing <= w * h // 200, f"{differing} of {w * h} pixels differ between the "
+              "console and libvirt's screenshot of the VM")
+        out = screen["serial"].get("output", "")
+        check(f"NUBO-TYPED {screen['typed']}" in out, "the typed line is not on the serial "
+              "console", out[-1000:])
+        conns = env.psql("SELECT user_id, closed_at IS NOT NULL, bytes_in > 0, bytes_out > 1000 "
+                         f"FROM vnc_connections WHERE instance_id = {sql_quote(iid)}")
+        check_eq(conns, [[user_id_of(env, a), "t", "t", "t"]],
+                 "the console's connection record (closed, bytes both ways)")
+    for name in names:
         check(name in steps and Path(steps[name]["screenshot"]).stat().st_size > 1000,
               f"no screenshot of step {name}", steps)
     print("# " + ", ".join(f"{n} {s['t']:.1f} s" for n, s in steps.items()))
@@ -382,6 +447,201 @@ def browser_launch_see_running_terminate(env):
     r = call(env, done["cookie"], "GET", "/v1/instances")
     check_eq((r.status, r.error_code), (401, "AuthFailure"),
              f"the browser's cookie after sign-out: {r}")
+
+
+def read_ppm(data):
+    """(width, height, RGB bytes) of a binary PPM (P6, maxval 255), as QEMU's screendump
+    writes them without PNG support."""
+    fields, pos = [], 2
+    check(data[:2] == b"P6", "the screenshot is not a binary PPM", data[:20])
+    while len(fields) < 3:
+        while data[pos:pos + 1].isspace():
+            pos += 1
+        if data[pos:pos + 1] == b"#":
+            pos = data.index(b"\n", pos) + 1
+            continue
+        end = pos
+        while not data[end:end + 1].isspace():
+            end += 1
+        fields.append(int(data[pos:end]))
+        pos = end
+    w, h, maxval = fields
+    check_eq(maxval, 255, "the screenshot's maxval")
+    return w, h, data[pos + 1:pos + 1 + w * h * 3]
+
+
+def read_png(data):
+    """(width, height, RGB bytes) of an 8-bit RGB or RGBA PNG, as libvirt returns QEMU's
+    screenshots when QEMU can make PNGs."""
+    import struct
+    import zlib
+    check(data[:8] == b"\x89PNG\r\n\x1a\n", "the screenshot is not a PNG", data[:16])
+    pos, idat, w = 8, b"", 0
+    while pos < len(data):
+        n, kind = struct.unpack("!I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            w, h, depth, ctype, _, _, interlace = struct.unpack("!IIBBBBB", chunk)
+            check(depth == 8 and ctype in (2, 6) and interlace == 0,
+                  "an unexpected PNG format", (depth, ctype, interlace))
+            bpp = 3 if ctype == 2 else 4
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + n
+    raw, stride = zlib.decompress(idat), w * bpp
+    out, prev = bytearray(), bytearray(stride)
+    for y in range(h):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 0xFF
+            elif f == 2:
+                line[i] = (line[i] + b) & 0xFF
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 0xFF
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        prev = line
+        out += line if bpp == 3 else bytes(v for i, v in enumerate(line) if i % 4 != 3)
+    return w, h, bytes(out)
+
+
+def compare_screens(screen, iid, out_dir):
+    """Takes libvirt's screenshot of the VM now and compares it with the console canvas the
+    browser saved (RGBA); returns (width, height, pixels whose colour differs)."""
+    shot = out_dir / "libvirt-screenshot"
+    r = subprocess.run(compute_env.VIRSH + ["screenshot", iid, "--file", str(shot)],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, f"virsh screenshot {iid} failed", r.stderr)
+    data = shot.read_bytes()
+    w, h, rgb = read_png(data) if data[:4] == b"\x89PNG" else read_ppm(data)
+    rgba = Path(screen["file"]).read_bytes()
+    if (w, h) != (screen["width"], screen["height"]) or len(rgba) != w * h * 4:
+        return w, h, w * h
+    differing = 0
+    for i in range(w * h):
+        a, b = rgb[3 * i:3 * i + 3], rgba[4 * i:4 * i + 3]
+        if a != b and max(abs(x - y) for x, y in zip(a, b)) > 16:
+            differing += 1
+    return w, h, differing
+
+
+def wait_serial(env, creds, iid, text, timeout=120):
+    """Waits until the instance's serial console holds 'text'."""
+    deadline, out = time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
+        r = env.rest(creds, "GET", f"/v1/instances/{iid}/console")
+        out = r.json.get("output", "") if r.status == 200 else ""
+        if text in out:
+            return out
+        time.sleep(0.5)
+    check(False, f"{text!r} never appeared on the serial console of {iid}", out[-1500:])
+
+
+def ws_refused(env, path, origin=None):
+    """Opens the console WebSocket expecting a refusal; returns (status, error code)."""
+    try:
+        c = VncClient.open(env.gw_port, path, origin=origin or env.endpoint.rstrip("/"))
+    except WsRefused as e:
+        code = None
+        try:
+            code = json.loads(e.body)["error"]["code"]
+        except (ValueError, KeyError, TypeError):
+            pass
+        return e.status, code
+    c.close()
+    return 101, None
+
+
+@tap.test(timeout=300)
+def console_tickets_are_single_use_and_per_tenant(env):
+    """The VM console without a browser: a raw WebSocket client through the proxy to the VM's
+    VNC display; tickets only for one's own running instances, once, for a short time."""
+    if not env.real:
+        raise SkipTest(f"needs a real VM's display ({env.skip_reason})")
+    a, b = S["a"], S["b"]
+    ib = launch(env, b, "console-b")
+    try:
+        env.wait_state(b, [ib], "running", timeout=150)
+        wait_serial(env, b, ib, "NUBO-GUEST-SCREEN")
+        # Another tenant gets no ticket, by session or by key; the owner does.
+        r = call(env, S["a_cookie"], "POST", f"/v1/instances/{ib}/vnc", {}, csrf=S["a_csrf"])
+        check_eq((r.status, r.error_code), (400, "InvalidInstanceID.NotFound"),
+                 f"A's session asking for B's console: {r}")
+        r = env.rest(a, "POST", f"/v1/instances/{ib}/vnc")
+        check_eq(r.error_code, "InvalidInstanceID.NotFound", f"A's key asking for B's: {r}")
+        r = call(env, S["b_cookie"], "POST", f"/v1/instances/{ib}/vnc", {})
+        check_eq((r.status, r.error_code), (403, "InvalidCsrfToken"), f"without CSRF token: {r}")
+        r = call(env, S["b_cookie"], "POST", f"/v1/instances/{ib}/vnc", {}, csrf=S["b_csrf"])
+        check_eq(r.status, 201, f"B's session asking for B's console: {r}")
+        t = r.json
+        check(len(t["token"]) == 43 and t["expires_in"] == 30 and t["instance_id"] == ib
+              and t["websocket"].endswith(t["token"]) and t["viewer"].startswith("/console/vnc"),
+              "the ticket", t)
+        stored = [x[0] for x in env.psql("SELECT encode(id_hash, 'hex') FROM console_tickets")]
+        check(stored and not any(t["token"] in x for x in stored), "tickets are stored in clear")
+
+        # A page of another site cannot use it (and leaves it unused for the owner).
+        check_eq(ws_refused(env, t["websocket"], origin="http://evil.example"),
+                 (403, "InvalidOrigin"), "the ticket from another site's page")
+        t0 = time.monotonic()
+        c = VncClient.open(env.gw_port, t["websocket"], origin=env.endpoint.rstrip("/"))
+        try:
+            check_eq(c.headers.get("sec-websocket-protocol"), "binary", "the subprotocol")
+            width, height, name = c.rfb_handshake()
+            t_init = time.monotonic() - t0
+            check(width >= 320 and height >= 200, f"the display's size {width}x{height}")
+            pixels = c.request_update(width, height)
+            bpp = c.pixel_format[0] // 8
+            check_eq(len(pixels), width * height * bpp, f"the bytes of the {width}x{height} screen")
+            lit = sum(1 for i in range(0, len(pixels), bpp) if any(pixels[i:i + bpp]))
+            check(width * height // 1000 < lit < width * height // 2,
+                  f"{lit} of {width * height} pixels lit: not the guest's text screen")
+            t_screen = time.monotonic() - t0
+            print(f"# raw client: {width}x{height} '{name}': ServerInit {t_init * 1000:.0f} ms "
+                  f"after the WebSocket request, the whole screen ({len(pixels)} bytes, raw) "
+                  f"{t_screen * 1000:.0f} ms")
+            # While it is open, and after, the same ticket opens nothing.
+            check_eq(ws_refused(env, t["websocket"]), (403, "InvalidConsoleTicket"),
+                     "the ticket used a second time")
+        finally:
+            c.close()
+        check_eq(ws_refused(env, t["websocket"]), (403, "InvalidConsoleTicket"),
+                 "the ticket used again after its console closed")
+        # Unknown, malformed, missing and expired tickets alike.
+        for path in ("/v1/console/websocket?token=" + "A" * 43,
+                     "/v1/console/websocket?token=short", "/v1/console/websocket"):
+            check_eq(ws_refused(env, path), (403, "InvalidConsoleTicket"), f"GET {path}")
+        t2 = env.rest(b, "POST", f"/v1/instances/{ib}/vnc").json
+        env.psql("UPDATE console_tickets SET expires_at = now() - interval '1 second' "
+                 "WHERE used_at IS NULL")
+        check_eq(ws_refused(env, t2["websocket"]), (403, "InvalidConsoleTicket"),
+                 "an expired ticket")
+        status, _, body = env.http("GET", env.rest(b, "POST", f"/v1/instances/{ib}/vnc")
+                                   .json["websocket"])
+        check_eq(status, 400, f"a plain GET of the WebSocket: {body}")
+        # A ticket issued while the instance ran opens nothing once it stopped; none is issued.
+        t3 = env.rest(b, "POST", f"/v1/instances/{ib}/vnc").json
+        check_eq(env.rest(b, "POST", f"/v1/instances/{ib}/stop").status, 200, "stopping B's")
+        env.wait_state(b, [ib], "stopped", timeout=120)
+        check_eq(ws_refused(env, t3["websocket"]), (403, "InvalidConsoleTicket"),
+                 "a ticket of a stopped instance")
+        r = env.rest(b, "POST", f"/v1/instances/{ib}/vnc")
+        check_eq((r.status, r.error_code), (400, "IncorrectInstanceState"),
+                 f"a ticket for a stopped instance: {r}")
+        conns = env.psql("SELECT closed_at IS NOT NULL, bytes_out > 0 FROM vnc_connections "
+                         f"WHERE instance_id = {sql_quote(ib)}")
+        check_eq(conns, [["t", "t"]], "the one connection that was let in, recorded")
+        logged = env.psql("SELECT http_status, error_code, tenant_id FROM request_log WHERE "
+                          "action = 'GET /v1/console/websocket' AND http_status = 101 AND "
+                          f"tenant_id = {sql_quote(b.tenant_id)}")
+        check_eq(len(logged), 1, f"the opened console in the request log: {logged}")
+    finally:
+        env.rest(b, "POST", f"/v1/instances/{ib}/terminate")
 
 
 @tap.test
@@ -426,6 +686,44 @@ def event_stream_is_per_tenant(env):
                       "WHERE action = 'GET /v1/events' AND http_status = 200")
     check(any(t == a.tenant_id and k.startswith("console:") for t, k, _ in logged),
           "the stream is not in the request log with its user", logged)
+
+
+@tap.test
+def task_progress_is_on_the_stream(env):
+    """An image task's progress (as nubo-imaged writes it) reaches its tenant's streams as
+    'task' events, in order, and no other tenant's."""
+    a, b = S["a"], S["b"]
+    img = env.rest(a, "POST", "/v1/images", {"name": "stream-import", "source_format": "vhd"})
+    check_eq(img.status, 201, f"registering an image: {img}")
+    task_id = "import-ami-" + os.urandom(9).hex()[:17]
+    sa, sb = Stream(env, cookie=S["a_cookie"]), Stream(env, cookie=S["b_cookie"])
+    try:
+        check_eq((sa.resp.status, sb.resp.status), (200, 200), "the streams")
+        time.sleep(0.5)
+        # Active and leased for an hour: this environment's nubo-imaged leaves it to the test.
+        env.psql(f"INSERT INTO image_tasks (id, kind, tenant_id, image_id, state, lease_until) "
+                 f"VALUES ({sql_quote(task_id)}, 'import', {sql_quote(a.tenant_id)}, "
+                 f"{sql_quote(img.json['id'])}, 'active', now() + interval '1 hour')")
+        for progress, state in ((30, "active"), (70, "active"), (100, "completed")):
+            env.psql(f"UPDATE image_tasks SET state = '{state}', progress = {progress}, "
+                     f"status_message = 'at {progress}' WHERE id = {sql_quote(task_id)}")
+        seen = []
+        while not seen or seen[-1]["state"] != "completed":
+            ev, _ = sa.wait_for(lambda e: e.get("type") == "task-progress", 15)
+            check(ev, "A's stream did not get its task's progress", seen, sa.raw[-10:])
+            seen.append(ev)
+        check_eq([(e["task_id"], e["state"], e["progress"]) for e in seen],
+                 [(task_id, "active", 0), (task_id, "active", 30), (task_id, "active", 70),
+                  (task_id, "completed", 100)], "the task's events on A's stream")
+        check_eq((seen[-1]["kind"], seen[-1]["image_id"], seen[-1]["message"]),
+                 ("import", img.json["id"], "at 100"), "the last event")
+        check(any(line == f"id: task-{seen[-1]['id']}" for line in sa.raw)
+              and "event: task" in sa.raw, "the SSE id and event name", sa.raw[-12:])
+        ev, _ = sb.wait_for(lambda e: e.get("type") == "task-progress", 2)
+        check(ev is None, "B's stream got A's task", ev)
+    finally:
+        sa.close()
+        sb.close()
 
 
 @tap.test

@@ -413,6 +413,18 @@ def operator_pages_and_tenant_refusals(env):
     check(row and row["action"] == "POST /v1/vpcs" and row["tenant_id"] == a.tenant_id
           and row["access_key_id"].startswith("console:"),
           "the request log row the operator saw is not the tenant's VPC", row)
+    # The prices the page showed are the plan's (GET /v1/admin/prices, admin only).
+    plans = ok(env.rest(env.admin, "GET", "/v1/admin/prices"))["plans"]
+    prices = [(p, x) for p in plans for x in p["prices"]]
+    check_eq(seen["prices"]["rows"], len(prices), "the price rows on the page")
+    nano = [x for p, x in prices if p["current"] and x["meter"] == "instance-running"
+            and x["sku"] == "t3.nano"]
+    check(len(nano) == 1 and f"{nano[0]['price_micros'] / 1e6:.6f}" in seen["prices"]["t3_nano"]
+          and "hour" in seen["prices"]["t3_nano"], "the t3.nano price on the page",
+          seen["prices"], nano)
+    check_eq(sum(p["current"] for p in plans), 1, "plans in effect")
+    r = env.rest(a, "GET", "/v1/admin/prices")
+    check_eq((r.status, r.error_code), (403, "UnauthorizedOperation"), f"prices as a tenant: {r}")
     quota = ok(env.rest(env.admin, "GET", f"/v1/admin/tenants/{a.tenant_id}/quota"))
     check_eq(quota["max_instances"], 33, "the quota saved from the page")
     check(seen["quota_error"].strip(), "no error shown for a negative quota")

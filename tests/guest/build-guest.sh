@@ -199,6 +199,20 @@ add_module() {
     ordered="$ordered $m"
 }
 for m in $want_modules; do add_module "$m"; done
+boot_modules=$ordered
+
+# The screen: the PVH entry gives the kernel no VGA text console, so the display is driven by
+# DRM's bochs driver (QEMU's standard VGA) with fbcon on top; /init loads these after READY,
+# in the background, so that they never delay the boot (/etc/nubo-display-modules).
+display_modules=""
+for pair in DRM_BOCHS:bochs; do
+    opt=${pair%%:*} mod=${pair#*:}
+    case "$(sed -n "s/^CONFIG_$opt=//p" "$config")" in
+        m) add_module "$mod" ;;
+        *) log "warning: CONFIG_$opt is not a module in $kernel_pkg: the guest has no screen" ;;
+    esac
+done
+display_modules=${ordered#"$boot_modules"}
 
 # ---- initramfs tree ------------------------------------------------------------
 root="$work/root"
@@ -212,7 +226,10 @@ ln -s bin "$root/sbin"
 mknod -m 600 "$root/dev/console" c 5 1
 mknod -m 666 "$root/dev/null" c 1 3
 : >"$root/etc/nubo-modules"
+: >"$root/etc/nubo-display-modules"
 for m in $ordered; do
+    list=nubo-modules
+    case " $display_modules " in *" $m "*) list=nubo-display-modules ;; esac
     p=$(modpath "$m")
     mkdir -p "$root/lib/modules/$(dirname "$p")"
     case "$p" in
@@ -221,7 +238,7 @@ for m in $ordered; do
         *.xz) xz -dc "kpkg/lib/modules/$kver/$p" >"$root/lib/modules/${p%.xz}"; p=${p%.xz} ;;
         *) cp "kpkg/lib/modules/$kver/$p" "$root/lib/modules/$p" ;;
     esac
-    echo "$p" >>"$root/etc/nubo-modules"
+    echo "$p" >>"$root/etc/$list"
 done
 cp "$INIT_SRC" "$root/init"
 chmod 755 "$root/init"

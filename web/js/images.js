@@ -196,24 +196,53 @@ export class ImagesPage {
     }
   }
 
-  // Follows an import task (GET /v1/image-tasks/{id}) until it completes or fails.
-  async followTask(taskId) {
+  // Follows an import task until it completes or fails. Its progress comes live on the event
+  // stream (GET /v1/events, "event: task"); the task itself is read when the stream opens (for
+  // what happened before) and every TASK_POLL_MS only while the stream is not connected.
+  followTask(taskId) {
     $('#import-row').hidden = false;
-    for (;;) {
-      const t = await get(`/v1/image-tasks/${encodeURIComponent(taskId)}`);
-      this.setProgress('#import-progress', '#import-percent', (t.progress || 0) / 100);
-      if (t.state === 'completed') {
-        this.setProgress('#import-progress', '#import-percent', 1);
-        $('#upload-status').textContent = `Imported: ${t.image_id} is available.`;
-        toast(`Imported ${t.image_id}`);
-        return;
-      }
-      if (t.state === 'failed') {
-        throw new Error(`the import failed: ${t.status_message}`);
-      }
-      if (!$('#upload-dialog').open) return; // closed: the list shows the image as pending
-      await new Promise((r) => { setTimeout(r, TASK_POLL_MS); });
-    }
+    return new Promise((resolve, reject) => {
+      const es = new EventSource('/v1/events', { withCredentials: true });
+      let over = false;
+      let timer = null;
+      const finish = (err) => {
+        if (over) return;
+        over = true;
+        es.close();
+        clearInterval(timer);
+        if (err) reject(err);
+        else resolve();
+      };
+      const show = (t) => {
+        if (over) return;
+        this.setProgress('#import-progress', '#import-percent', (t.progress || 0) / 100);
+        if (t.state === 'completed') {
+          this.setProgress('#import-progress', '#import-percent', 1);
+          $('#upload-status').textContent = `Imported: ${t.image_id} is available.`;
+          toast(`Imported ${t.image_id}`);
+          finish();
+        } else if (t.state === 'failed') {
+          finish(new Error(`the import failed: ${t.status_message || t.message}`));
+        } else if (!$('#upload-dialog').open) {
+          finish(); // closed: the list shows the image as pending
+        }
+      };
+      const read = () => get(`/v1/image-tasks/${encodeURIComponent(taskId)}`)
+        .then(show, (e) => finish(e));
+      es.addEventListener('open', read);
+      es.addEventListener('task', (m) => {
+        let ev;
+        try {
+          ev = JSON.parse(m.data);
+        } catch (e) {
+          return;
+        }
+        if (ev.task_id === taskId) show(ev);
+      });
+      timer = setInterval(() => {
+        if (es.readyState !== EventSource.OPEN) read();
+      }, TASK_POLL_MS);
+    });
   }
 
   // --- sharing ---

@@ -7,13 +7,17 @@ import { EventStream } from './events.js';
 // What each state allows, as EC2 does.
 const ACTIONS = {
   pending: ['terminate'],
-  running: ['stop', 'reboot', 'terminate'],
+  running: ['console', 'stop', 'reboot', 'terminate'],
   stopping: ['terminate'],
   stopped: ['start', 'terminate'],
   'shutting-down': [],
   terminated: [],
 };
-const LABELS = { start: 'Start', stop: 'Stop', reboot: 'Reboot', terminate: 'Terminate' };
+const LABELS = {
+  console: 'Console', start: 'Start', stop: 'Stop', reboot: 'Reboot', terminate: 'Terminate',
+};
+// Actions a reader may take too: watching the screen changes nothing.
+const READER_ACTIONS = new Set(['console']);
 const GONE_MS = 5000; // a terminated instance stays in view this long, unless shown anyway
 
 export class InstancesPage {
@@ -168,11 +172,15 @@ export class InstancesPage {
           type: 'button',
           class: a === 'terminate' ? 'small danger' : 'small',
           dataset: { action: a },
-          disabled: busy || this.session.role === 'reader',
+          disabled: busy || (this.session.role === 'reader' && !READER_ACTIONS.has(a)),
         }, LABELS[a]))));
   }
 
   async act(id, action, button) {
+    if (action === 'console') {
+      openConsole(id);
+      return;
+    }
     if (action === 'terminate' && !(await confirmTerminate(id))) return;
     this.busy = this.busy || new Set();
     this.busy.add(id);
@@ -284,4 +292,18 @@ function confirmTerminate(id) {
   return new Promise((resolve) => {
     dlg.addEventListener('close', () => resolve(dlg.returnValue === 'ok'), { once: true });
   });
+}
+
+// Opens the instance's screen in a tab of its own (vnc.html), with a single-use ticket asked for
+// now: the tab is opened first, inside the click, so that pop-up blockers let it through.
+async function openConsole(id) {
+  const tab = window.open('', `console-${id}`);
+  try {
+    const t = await post(`/v1/instances/${encodeURIComponent(id)}/vnc`);
+    if (tab) tab.location.replace(t.viewer);
+    else window.location.assign(t.viewer);
+  } catch (e) {
+    if (tab) tab.close();
+    if (e.status !== 401) toast(`Console ${id}: ${e.message}`, true);
+  }
 }

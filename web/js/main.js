@@ -54,6 +54,7 @@ function showSignIn(message) {
   $('#signin-view').hidden = false;
   showError($('#signin-error'), message || '');
   $('#signin-password').value = '';
+  $('#signin-key-secret').value = '';
   const account = $('#signin-account');
   if (!account.value) account.value = localStorage.getItem('nubo.account') || '';
   (account.value ? $('#signin-user') : account).focus();
@@ -82,6 +83,34 @@ async function signIn(e) {
   }
 }
 
+// The same session from an access key pair (the CLI's credentials): the secret goes to the
+// gateway once, over this connection, and is not kept by the page.
+async function signInWithKey(e) {
+  e.preventDefault();
+  const submit = $('#signin-key-submit');
+  submit.disabled = true;
+  showError($('#signin-key-error'), '');
+  try {
+    const session = await call('POST', '/v1/session', {
+      access_key_id: $('#signin-key-id').value.trim(),
+      secret_access_key: $('#signin-key-secret').value,
+    });
+    $('#signin-key-secret').value = '';
+    showSignedIn(session);
+  } catch (err) {
+    showError($('#signin-key-error'),
+      err.status === 401 ? 'Incorrect access key id or secret.' : err.message);
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+function useKey(byKey) {
+  $('#signin-form').hidden = byKey;
+  $('#signin-key-form').hidden = !byKey;
+  $(byKey ? '#signin-key-id' : '#signin-account').focus();
+}
+
 async function signOut() {
   try {
     await call('DELETE', '/v1/session');
@@ -93,6 +122,9 @@ async function signOut() {
 
 async function boot() {
   $('#signin-form').addEventListener('submit', signIn);
+  $('#signin-key-form').addEventListener('submit', signInWithKey);
+  $('#signin-use-key').onclick = (e) => { e.preventDefault(); useKey(true); };
+  $('#signin-use-password').onclick = (e) => { e.preventDefault(); useKey(false); };
   $('#signout').addEventListener('click', signOut);
   onSignedOut(() => showSignIn('Your session has ended. Sign in again.'));
   try {

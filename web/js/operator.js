@@ -1,9 +1,11 @@
 // The operator's page (admin role only; main.js does not make it for anyone else, and the
 // gateway refuses /v1/admin to them anyway): hosts with capacity and load, tenants and their
-// quotas, the request log.
+// quotas, the request log, the price plans.
 
 import { get, put, q } from './api.js';
-import { $, h, actionButton, fillTable, onRowAction, showError, toast, when } from './dom.js';
+import {
+  $, h, actionButton, fillTable, onRowAction, showError, toast, when,
+} from './dom.js';
 
 const QUOTA_FIELDS = ['max_instances', 'max_vcpus', 'max_memory_mib', 'max_elastic_ips',
   'max_image_bytes'];
@@ -44,7 +46,32 @@ export class OperatorPage {
   }
 
   reload() {
-    return Promise.all([this.loadHosts(), this.loadTenants(), this.loadRequests()]);
+    return Promise.all([this.loadHosts(), this.loadTenants(), this.loadRequests(),
+      this.loadPrices()]);
+  }
+
+  // Every plan's prices, the plan in effect now first (plans come newest first).
+  async loadPrices() {
+    try {
+      const doc = await get('/v1/admin/prices');
+      const rows = [];
+      for (const p of doc.plans) {
+        for (const x of p.prices) rows.push({ plan: p, price: x });
+      }
+      fillTable($('#prices'), rows, ({ plan, price }) => h('tr', {
+        dataset: { plan: plan.id, meter: price.meter, sku: price.sku },
+        class: plan.current ? null : 'gone',
+      },
+      h('td', null, plan.name, plan.current ? h('span', { class: 'reason' }, 'in effect') : null),
+      h('td', null, when(plan.effective_from)),
+      h('td', { class: 'mono' }, price.meter),
+      h('td', { class: 'mono' }, price.sku || 'any'),
+      // Prices are fractions of a cent (5200 micros an hour): all six decimals.
+      h('td', null, `${(price.price_micros / 1e6).toFixed(6)} ${plan.currency}`),
+      h('td', null, price.unit)), $('#prices-empty'));
+    } catch (e) {
+      if (e.status !== 401) showError($('#operator-error'), `Could not read prices: ${e.message}`);
+    }
   }
 
   async loadHosts() {

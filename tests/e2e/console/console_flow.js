@@ -1,16 +1,22 @@
 // The console's main path in headless Chromium, driven by Playwright (playwright-core with
 // Debian's /usr/bin/chromium): sign in (a wrong password first), launch an instance from the
-// form, see it reach "running" without reloading, terminate it and see it go, sign out.
+// form, see it reach "running" without reloading, open its console and see the guest's screen
+// (and type on it), terminate it and see it go, sign out.
 //
 // Run by tests/e2e/test_console.py, which passes a JSON config in CONSOLE_FLOW_CONFIG:
-//   {base, account, user, password, wrong_password, image, user_data, artifacts, timeout_s}
+//   {base, account, user, password, wrong_password, image, user_data, artifacts, timeout_s,
+//    console}
 // and reads one line per step on stdout: "STEP <name> <json>", "LAUNCHED <instance id>",
-// "TERMINATING <instance id>", and at the end "DONE <json>" or "FAIL <message>" (exit 1).
-// A screenshot of every step goes to <artifacts>/NN-<step>.png.
+// "SCREEN <json>" (the console's pixels are in a file: the test compares them with the VM's own
+// screenshot, then writes a line on our stdin to let us go on), "TERMINATING <instance id>",
+// and at the end "DONE <json>" or "FAIL <message>" (exit 1). A screenshot of every step goes to
+// <artifacts>/NN-<step>.png.
 
 'use strict';
 
+const fs = require('fs');
 const path = require('path');
+const readline = require('readline');
 const { chromium } = require(process.env.NUBO_PLAYWRIGHT || 'playwright-core');
 
 const cfg = JSON.parse(process.env.CONSOLE_FLOW_CONFIG);
@@ -32,6 +38,84 @@ function check(cond, message) {
   if (!cond) throw new Error(message);
 }
 
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+// The next line the test writes on our stdin.
+const stdinLines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+async function waitForTest() {
+  const { value, done } = await stdinLines.next();
+  check(!done && value === 'GO ON', `the test said ${done ? 'nothing' : value}`);
+}
+
+// Waits until the instance's serial console (GET /v1/instances/{id}/console, fetched by the page
+// with its session) holds 'text'; returns the output.
+async function waitSerial(page, id, text, timeoutMs) {
+  const until = Date.now() + timeoutMs;
+  let out = '';
+  while (Date.now() < until) {
+    out = await page.evaluate(async (iid) => {
+      const r = await fetch(`/v1/instances/${iid}/console`, { credentials: 'same-origin' });
+      return r.ok ? (await r.json()).output : `HTTP ${r.status}`;
+    }, id);
+    if (out.includes(text)) return out;
+    await sleep(500);
+  }
+  throw new Error(`"${text}" never appeared on the serial console of ${id}: ...${out.slice(-400)}`);
+}
+
+// Watches a page for uncaught exceptions and Content-Security-Policy refusals.
+function watch(page, problems) {
+  page.on('pageerror', (e) => problems.push(`uncaught exception: ${e.message}`));
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) {
+      problems.push(`console: ${m.text()}`);
+    }
+  });
+}
+
+// 3. The instance's console in a tab of its own: connected, the guest's screen in the canvas,
+// keys typed there reach the guest (its serial console says so), and the canvas holds the same
+// pixels as the VM's display (compared by the test with libvirt's screenshot).
+async function openConsole(context, page, r, id, problems) {
+  const [tab] = await Promise.all([
+    context.waitForEvent('page'),
+    r.locator('button[data-action="console"]').click(),
+  ]);
+  watch(tab, problems);
+  tab.setDefaultTimeout(30000);
+  await tab.locator('#vnc-status[data-state="connected"]').waitFor();
+  check(!tab.url().includes('token='), `the ticket stayed in the address bar: ${tab.url()}`);
+  // The guest says on its serial console when its screen is up (banner and prompt drawn).
+  await waitSerial(page, id, 'NUBO-GUEST-SCREEN', cfg.timeout_s * 1000);
+  await sleep(1500);
+  await step(tab, 'console-open', { id });
+  const canvas = tab.locator('#vnc-screen canvas');
+  await canvas.click();
+  const typed = `hello-${Math.random().toString(36).slice(2, 10)}`;
+  await tab.keyboard.type(typed, { delay: 40 });
+  await tab.keyboard.press('Enter');
+  await waitSerial(page, id, `NUBO-TYPED ${typed}`, 30000);
+  await sleep(1500); // the screen's update after the echo
+  await step(tab, 'console-typed', { id, typed });
+  const screen = await tab.evaluate(() => {
+    const c = document.querySelector('#vnc-screen canvas');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let bin = '';
+    for (let i = 0; i < d.length; i += 0x8000) {
+      bin += String.fromCharCode(...d.subarray(i, i + 0x8000));
+    }
+    return { width: c.width, height: c.height, rgba: btoa(bin) };
+  });
+  const file = path.join(cfg.artifacts, 'console-canvas.rgba');
+  fs.writeFileSync(file, Buffer.from(screen.rgba, 'base64'));
+  say('SCREEN', JSON.stringify({ id, file, width: screen.width, height: screen.height, typed }));
+  await waitForTest();
+  await tab.locator('#vnc-disconnect').click();
+  await tab.locator('#vnc-status[data-state="closed"]').waitFor();
+  await step(tab, 'console-closed', { id });
+  await tab.close();
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -44,12 +128,7 @@ async function main() {
     const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
     const page = await context.newPage();
     page.setDefaultTimeout(20000);
-    page.on('pageerror', (e) => problems.push(`uncaught exception: ${e.message}`));
-    page.on('console', (m) => {
-      if (/Content Security Policy|Refused to/i.test(m.text())) {
-        problems.push(`console: ${m.text()}`);
-      }
-    });
+    watch(page, problems);
 
     // 1. Sign in: a wrong password is refused, the right one opens the instances page.
     await page.goto(`${cfg.base}/console/`);
@@ -102,7 +181,9 @@ async function main() {
     check(marker === 'same page', 'the page was reloaded');
     await step(page, 'running', { id });
 
-    // 3. Terminate, confirm, and see it go.
+    if (cfg.console) await openConsole(context, page, r, id, problems);
+
+    // 4. Terminate, confirm, and see it go.
     await r.locator('button[data-action="terminate"]').click();
     await page.locator('#confirm-dialog').waitFor();
     await step(page, 'confirm-terminate', { id });
@@ -117,7 +198,7 @@ async function main() {
     check(navigations === 0, `the page loaded again ${navigations} time(s)`);
     await step(page, 'gone', { id });
 
-    // 4. Sign out; the cookie the browser had is handed to the test, which checks it is dead.
+    // 5. Sign out; the cookie the browser had is handed to the test, which checks it is dead.
     const cookies = await context.cookies();
     const session = cookies.find((c) => c.name.endsWith('nubo-session'));
     check(session, 'no session cookie in the browser');
@@ -136,7 +217,7 @@ async function main() {
   }
 }
 
-main().catch((e) => {
+main().then(() => process.exit(0)).catch((e) => {
   say('FAIL', String(e && e.stack ? e.stack : e).replace(/\n/g, ' | '));
   process.exit(1);
 });

@@ -356,6 +356,13 @@ async function operator(page) {
   await host.waitFor();
   seen.host_row = await host.innerText();
   await step(page, 'operator-hosts', { host: cfg.host_id });
+  // The price plan in effect: one row per price, the t3.nano hour among them.
+  const nano = page.locator('#prices tbody tr[data-meter="instance-running"][data-sku="t3.nano"]');
+  await nano.first().waitFor();
+  seen.prices = {
+    rows: await page.locator('#prices tbody tr').count(),
+    t3_nano: await nano.first().innerText(),
+  };
 
   // The request log: the VPC the tenant created from the browser.
   await page.fill('#requests-tenant', cfg.tenant.id);
