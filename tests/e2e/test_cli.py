@@ -843,5 +843,51 @@ def test_sigv4_same_as_botocore(env):
                  f"libnubo's Authorization vs botocore's for {method} {path}?{query}")
 
 
+
+@tap.test
+def test_invoice_csv(env):
+    """nubo invoice show --output csv prints the API's CSV byte for byte (the same as
+    GET /v1/invoices/{id}?format=csv): usage events of closed hours, aggregated and invoiced by
+    the real nubo-billing."""
+    billing_bin = os.environ.get("NUBO_BILLING_BIN", str(REPO / "build/debug/bin/nubo-billing"))
+    t = env.tenant("cli-csv")
+    q = nubo_env.sql_quote
+    end = env.psql1("SELECT date_trunc('hour', now()) - interval '1 hour'")
+    start = env.psql1(f"SELECT {q(end)}::timestamptz - interval '2 hours'")
+    period = env.psql1(f"SELECT billing_period_of({q(start)})")
+    env.psql("INSERT INTO instance_events (at, instance_id, tenant_id, instance_type, to_state)"
+             f" VALUES ({q(start)}, 'i-00000000000000c5f', {q(t.tenant_id)}, 't3.micro',"
+             "          'running'),"
+             f"        ({q(end)}, 'i-00000000000000c5f', {q(t.tenant_id)}, 't3.micro',"
+             "          'terminated')")
+    e = dict(os.environ, NUBO_DB_CONNINFO=env.conninfo, NUBO_BILLING_GRACE_S="0")
+    for args in (["--aggregate"], ["--invoice", period]):
+        r = subprocess.run([billing_bin, *args], capture_output=True, text=True, timeout=120,
+                           env=e, cwd=REPO)
+        check_eq(r.returncode, 0, f"nubo-billing {' '.join(args)}: {r.stderr}")
+    invoices = nubo(env, t, "invoice", "list", "-o", "json").json
+    check_eq(len(invoices), 1, f"one invoice: {invoices}")
+    inv = invoices[0]["invoice_id"]
+    rest = env.rest(t, "GET", f"/v1/invoices/{inv}", query={"format": "csv"})
+    check_eq(rest.status, 200, f"the REST CSV: {rest}")
+    # Bytes, not text: the CLI must not touch the API's line ends.
+    p = subprocess.run([str(NUBO), "invoice", "show", inv, "--output", "csv"],
+                       capture_output=True, env=creds_env(env, t), timeout=60)
+    check_eq(p.returncode, 0, f"invoice show --output csv: {p.stderr!r}")
+    check_eq(p.stdout, rest.body.encode(), "the CLI's CSV is the API's")
+    check(p.stdout.startswith(b"invoice_id,tenant_id,period,state,currency,line_no"), p.stdout)
+    check_eq(len(p.stdout.decode().splitlines()),
+             1 + len(nubo(env, t, "invoice", "show", inv, "-o", "json").json["lines"]),
+             "a header and one row per line")
+    r = nubo(env, t, "-o", "csv", "invoice", "show", inv)  # the global option anywhere
+    check_eq(r.out.replace("\n", "\r\n") if "\r\n" in rest.body else r.out,
+             rest.body, "-o csv before the command")
+    r = nubo(env, env.tenant("cli-csv-other"), "invoice", "show", inv, "--output", "csv", rc=3)
+    check("InvalidInvoiceID.NotFound" in r.err, "another tenant's invoice", r)
+    r = nubo(env, t, "invoice", "list", "--output", "csv", rc=2)
+    check("no CSV output" in r.err, "CSV only where the API has it", r)
+    nubo(env, t, "invoice", "show", inv, "--output", "xml", rc=2)
+
+
 if __name__ == "__main__":
     tap.main()

@@ -25,6 +25,7 @@ struct cli {
     const char *profile;        /* --profile, or NULL */
     const char *endpoint;       /* --endpoint, or NULL */
     bool json;                  /* --output json */
+    bool csv;                   /* --output csv (only commands in main.c's csv_cmds take it) */
     struct nubo_client *client; /* made on first use by cli_client() */
     const struct cli_cmd *cmd;  /* the command being run, set by main() */
     char prefix[160];           /* "GROUP VERB ", the 'cmd' of its usage errors */
@@ -47,6 +48,7 @@ extern const struct cli_cmd cli_network_cmds[];
 extern const struct cli_cmd cli_network_edge_cmds[];
 extern const struct cli_cmd cli_network_routing_cmds[];
 extern const struct cli_cmd cli_billing_cmds[];
+extern const struct cli_cmd cli_vdi_cmds[];
 
 /* Returns the client of 'cli', made from --profile/--endpoint and the environment on first use;
  * NULL after printing why (and setting '*code' to the exit code). */
@@ -208,5 +210,30 @@ void cli_print_fields(const char *const *pairs, size_t n);
 
 /* Prints 'n' tags as "k=v,k2=v2" into a new string the caller free()s. */
 char *cli_tags_text(const struct nubo_tag *tags, size_t n);
+
+/* Prints the console ticket 't': with --output json its JSON with "viewer_url" and
+ * "websocket_url" added; else the viewer URL alone on stdout (what a script or a person opens),
+ * and on stderr how long it stays valid. */
+void cli_print_ticket(const struct cli *cli, const struct nubo_console_ticket *t);
+
+/* --- waiting --------------------------------------------------------------------------------- */
+
+/* What a --wait shows on stderr: a spinner line on a terminal, one line per state otherwise. */
+struct cli_wait_progress {
+    bool tty; /* set from isatty(2) */
+    char last[64];
+    int ticks;
+};
+
+/* Reports that 'id' is in 'state' after 'elapsed' seconds. */
+void cli_wait_report(struct cli_wait_progress *p, const char *id, const char *state,
+                     double elapsed);
+
+/* Ends the spinner line, if there is one. */
+void cli_wait_done(const struct cli_wait_progress *p);
+
+/* Prints why a wait failed and returns its exit code: CLI_UNAVAILABLE for a "Timeout", else
+ * cli_fail()'s. */
+int cli_wait_fail(const struct nubo_error *err);
 
 #endif

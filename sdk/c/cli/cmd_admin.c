@@ -291,8 +291,10 @@ const struct cli_cmd cli_admin_cmds[] = {
     {"admin tenant", "enable", set_enabled, "TENANT_ID", "enable a tenant", NULL},
     {"admin tenant", "disable", set_enabled, "TENANT_ID", "disable a tenant: its keys stop working",
      NULL},
-    {"admin user", "create", user_create, "TENANT_ID NAME [--role admin|member|reader]",
-     "create a user", "  --role ROLE            admin, member (default) or reader\n"},
+    {"admin user", "create", user_create, "TENANT_ID NAME [--role admin|member|reader|desktop]",
+     "create a user",
+     "  --role ROLE            admin, member (default), reader, or desktop (a VDI user: the\n"
+     "                         desktop broker only, see nubo vdi)\n"},
     {"admin user", "enable", set_enabled, "USER_ID", "enable a user", NULL},
     {"admin user", "disable", set_enabled, "USER_ID", "disable a user", NULL},
     {"admin key", "create", key_create, "USER_ID",

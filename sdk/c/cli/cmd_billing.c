@@ -1,6 +1,7 @@
 /* The billing commands: usage (this month so far), invoice list and show, budget show and set.
  * A tenant sees its own; the admin role names another tenant with --tenant. Money is printed
- * in units of the currency ("0.02"); --output json gives the API's integer micro-units. */
+ * in units of the currency ("0.02"); --output json gives the API's integer micro-units, and
+ * invoice show --output csv the API's CSV. */
 #include "cli.h"
 
 #include <ctype.h>
@@ -164,6 +165,16 @@ static int invoice_show(struct cli *cli, int argc, char **argv)
         return rc;
     }
     struct nubo_error err;
+    if (cli->csv) {
+        /* The API's own CSV, byte for byte: what nubo-billing --export writes. */
+        char *csv = nubo_invoice_csv(client, argv[optind], &err);
+        if (!csv) {
+            return cli_fail(&err);
+        }
+        fputs(csv, stdout);
+        free(csv);
+        return CLI_OK;
+    }
     struct nubo_invoice *v = nubo_invoice_get(client, argv[optind], &err);
     if (!v) {
         return cli_fail(&err);
@@ -277,7 +288,9 @@ const struct cli_cmd cli_billing_cmds[] = {
      "show this month's usage so far, rated (also: nubo usage)", TENANT_HELP},
     {"invoice", "list", invoice_list, "[--tenant TENANT_ID]", "list invoices, newest first",
      "  --tenant TENANT_ID     only this tenant's (the admin role, which sees every tenant's)\n"},
-    {"invoice", "show", invoice_show, "INVOICE_ID", "show an invoice and its lines", NULL},
+    {"invoice", "show", invoice_show, "INVOICE_ID [--output csv]", "show an invoice and its lines",
+     "  --output csv           print the invoice as the API's CSV (a header row, then one row\n"
+     "                         per line, as nubo-billing --export --format csv writes it)\n"},
     {"budget", "show", budget_show, "[--tenant TENANT_ID]",
      "show the budget threshold and the alerts it raised", TENANT_HELP},
     {"budget", "set", budget_set, "AMOUNT [--tenant TENANT_ID]",

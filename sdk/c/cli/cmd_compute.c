@@ -137,23 +137,9 @@ static const char *instance_row(struct cli_table *t, const void *item)
     return in->json;
 }
 
-/* Shows progress while waiting: a spinner line on a terminal, one line per state otherwise. */
-struct wait_progress {
-    bool tty;
-    char last[32];
-    int ticks;
-};
-
 static int on_wait(const struct nubo_instance *in, double elapsed, void *arg)
 {
-    struct wait_progress *p = arg;
-    static const char spin[] = "|/-\\";
-    if (p->tty) {
-        fprintf(stderr, "\r%c %s %-14s %5.0f s", spin[p->ticks++ % 4], in->id, in->state, elapsed);
-    } else if (strcmp(p->last, in->state)) {
-        fprintf(stderr, "%s %s (%.0f s)\n", in->id, in->state, elapsed);
-    }
-    snprintf(p->last, sizeof p->last, "%s", in->state);
+    cli_wait_report(arg, in->id, in->state, elapsed);
     return 0;
 }
 
@@ -263,19 +249,12 @@ static int instance_run(struct cli *cli, int argc, char **argv)
     }
     struct cli_table t = {8, instance_cols, NULL, 0, 0};
     for (size_t i = 0; i < l->n && wait; i++) {
-        struct wait_progress wp = {.tty = isatty(2)};
+        struct cli_wait_progress wp = {.tty = isatty(2)};
         struct nubo_instance *in = nubo_instance_wait(client, l->items[i].id, state,
                                                       (double)timeout, 1000, on_wait, &wp, &err);
-        if (wp.tty) {
-            fputc('\n', stderr);
-        }
+        cli_wait_done(&wp);
         if (!in) {
-            if (!strcmp(err.code, "Timeout")) {
-                fprintf(stderr, "nubo: timed out: %s\n", err.message);
-                rc = CLI_UNAVAILABLE;
-            } else {
-                rc = cli_fail(&err);
-            }
+            rc = cli_wait_fail(&err);
             break;
         }
         nubo_instance_free(in);
@@ -431,14 +410,33 @@ static int instance_show(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
+/* "instance console ID": the tail of the serial console; with --vnc, a ticket for the screen
+ * instead, printed as the URL of the in-browser console. */
 static int instance_console(struct cli *cli, int argc, char **argv)
 {
-    int rc;
-    struct nubo_client *client = cli_args_client(cli, argc, argv, 1, "one instance id", &rc);
+    bool vnc = false;
+    const struct cli_opt opts[] = {CLI_FLAG("vnc", &vnc)};
+    if (cli_parse_opts(argc, argv, cli->prefix, opts, CLI_N_OPTS(opts), "invalid option") < 0) {
+        return CLI_USAGE;
+    }
+    if (argc - optind != 1) {
+        return cli_usage_error(cli->prefix, "expected one instance id");
+    }
+    int rc = CLI_OK;
+    struct nubo_client *client = cli_client(cli, &rc);
     if (!client) {
         return rc;
     }
     struct nubo_error err;
+    if (vnc) {
+        struct nubo_console_ticket *t = nubo_instance_vnc(client, argv[optind], &err);
+        if (!t) {
+            return cli_fail(&err);
+        }
+        cli_print_ticket(cli, t);
+        nubo_console_ticket_free(t);
+        return CLI_OK;
+    }
     struct nubo_console *k = nubo_instance_console(client, argv[optind], &err);
     if (!k) {
         return cli_fail(&err);
@@ -933,8 +931,11 @@ const struct cli_cmd cli_compute_cmds[] = {
      "                         availability-zone, reservation-id, tag:KEY, tag-key, tag-value\n"
      "  --page-size N          fetch N at a time (1-1000; default all at once)\n"},
     {"instance", "show", instance_show, "INSTANCE_ID", "show one instance", NULL},
-    {"instance", "console", instance_console, "INSTANCE_ID",
-     "print the tail of an instance's serial console", NULL},
+    {"instance", "console", instance_console, "INSTANCE_ID [--vnc]",
+     "print the tail of an instance's serial console, or the URL of its screen",
+     "  --vnc                  print instead the URL of the in-browser console of the running\n"
+     "                         instance's screen (a ticket: it opens once, for a few seconds;\n"
+     "                         --output json prints the ticket)\n"},
     {"instance", "stop", instance_op, "INSTANCE_ID...", "stop instances", NULL},
     {"instance", "start", instance_op, "INSTANCE_ID...", "start stopped instances", NULL},
     {"instance", "reboot", instance_op, "INSTANCE_ID...", "reboot running instances", NULL},

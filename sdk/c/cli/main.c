@@ -2,7 +2,7 @@
  * global options --profile, --endpoint and --output anywhere on the line. This file parses the
  * global options, finds the command, and maps errors to exit codes; the commands are in
  * cmd_compute.c, cmd_images.c, cmd_network.c, cmd_network_edge.c, cmd_network_routing.c,
- * cmd_billing.c, cmd_admin.c and cmd_hosts.c. */
+ * cmd_billing.c, cmd_vdi.c, cmd_admin.c and cmd_hosts.c. */
 #include "cli.h"
 
 #include <jansson.h>
@@ -14,8 +14,12 @@
 #include <string.h>
 
 static const struct cli_cmd *const cmd_tables[] = {
-    cli_compute_cmds,         cli_image_cmds,   cli_network_cmds, cli_network_edge_cmds,
-    cli_network_routing_cmds, cli_billing_cmds, cli_admin_cmds,   cli_host_cmds};
+    cli_compute_cmds,      cli_image_cmds,           cli_network_cmds,
+    cli_network_edge_cmds, cli_network_routing_cmds, cli_billing_cmds,
+    cli_vdi_cmds,          cli_admin_cmds,           cli_host_cmds};
+
+/* The commands that print CSV with --output csv: where the API itself answers CSV. */
+static const char *const csv_cmds[] = {"invoice show"};
 
 /* --- errors and the client ------------------------------------------------------------------- */
 
@@ -217,7 +221,7 @@ void cli_json_free(struct cli_json *j)
 
 static void print_groups(FILE *f)
 {
-    fputs("usage: nubo [--profile NAME] [--endpoint URL] [--output table|json] GROUP VERB "
+    fputs("usage: nubo [--profile NAME] [--endpoint URL] [--output table|json|csv] GROUP VERB "
           "[ARGS]\n\ncommands:\n",
           f);
     for (size_t t = 0; t < sizeof cmd_tables / sizeof cmd_tables[0]; t++) {
@@ -231,6 +235,7 @@ static void print_groups(FILE *f)
           "  --profile NAME        the profile of ~/.config/nubo/config to use\n"
           "  --endpoint URL        the API endpoint (overrides NUBO_ENDPOINT and the profile)\n"
           "  --output table|json   human-readable tables (default) or JSON for scripts\n"
+          "                        (csv: invoice show)\n"
           "  --version             print the version\n"
           "\nexit codes: 0 ok, 1 API error, 2 usage error, 3 not found, 4 authentication or\n"
           "permission, 5 unavailable or timed out. See nubo(1).\n",
@@ -336,12 +341,10 @@ static int take_globals(struct cli *cli, int argc, char **argv)
         if (!slot) {
             argv[out++] = argv[i];
         } else if (slot == &value) {
-            if (!strcmp(value, "json")) {
-                cli->json = true;
-            } else if (!strcmp(value, "table")) {
-                cli->json = false;
-            } else {
-                cli_usage_error(NULL, "--output must be table or json, not \"%s\"", value);
+            cli->json = !strcmp(value, "json");
+            cli->csv = !strcmp(value, "csv");
+            if (!cli->json && !cli->csv && strcmp(value, "table")) {
+                cli_usage_error(NULL, "--output must be table, json or csv, not \"%s\"", value);
                 return -1;
             }
         }
@@ -409,6 +412,17 @@ int main(int argc, char **argv)
     }
     cli.cmd = cmd;
     snprintf(cli.prefix, sizeof cli.prefix, "%s %s ", cmd->group, cmd->verb);
+    if (cli.csv) {
+        char name[160];
+        bool takes_csv = false;
+        snprintf(name, sizeof name, "%s %s", cmd->group, cmd->verb);
+        for (size_t i = 0; i < sizeof csv_cmds / sizeof csv_cmds[0]; i++) {
+            takes_csv |= !strcmp(name, csv_cmds[i]);
+        }
+        if (!takes_csv) {
+            return cli_usage_error(cli.prefix, "nubo %s has no CSV output (table or json)", name);
+        }
+    }
     int rc = cmd->run(&cli, sub_argc, sub_argv);
     nubo_client_free(cli.client);
     if (fflush(stdout) != 0 && rc == CLI_OK) {

@@ -1,5 +1,6 @@
 /* The pieces every command repeats: resetting getopt, checking positional arguments, printing
- * one object or a list as a table or JSON, and splitting "NAME=VALUE" arguments. */
+ * one object or a list as a table or JSON, splitting "NAME=VALUE" arguments, printing console
+ * tickets and showing the progress of a --wait. */
 #include "cli.h"
 
 #include <getopt.h>
@@ -157,4 +158,48 @@ void cli_print_json(json_t *doc)
     puts(s ? s : "null");
     free(s);
     json_decref(doc);
+}
+
+void cli_print_ticket(const struct cli *cli, const struct nubo_console_ticket *t)
+{
+    if (cli->json) {
+        json_t *doc = json_loads(t->json, 0, NULL);
+        if (json_is_object(doc)) {
+            json_object_set_new(doc, "viewer_url", json_string(t->viewer_url));
+            json_object_set_new(doc, "websocket_url", json_string(t->websocket_url));
+        }
+        cli_print_json(doc);
+        return;
+    }
+    puts(t->viewer_url);
+    /* On stderr, so that stdout stays the URL alone for `xdg-open "$(nubo ...)"`. */
+    fprintf(stderr, "nubo: open it within %d s: the ticket opens the console of %s once\n",
+            t->expires_in, t->instance_id);
+}
+
+void cli_wait_report(struct cli_wait_progress *p, const char *id, const char *state, double elapsed)
+{
+    static const char spin[] = "|/-\\";
+    if (p->tty) {
+        fprintf(stderr, "\r%c %s %-14s %5.0f s", spin[p->ticks++ % 4], id, state, elapsed);
+    } else if (strcmp(p->last, state)) {
+        fprintf(stderr, "%s %s (%.0f s)\n", id, state, elapsed);
+    }
+    snprintf(p->last, sizeof p->last, "%s", state);
+}
+
+void cli_wait_done(const struct cli_wait_progress *p)
+{
+    if (p->tty && p->ticks) {
+        fputc('\n', stderr);
+    }
+}
+
+int cli_wait_fail(const struct nubo_error *err)
+{
+    if (!strcmp(err->code, "Timeout")) {
+        fprintf(stderr, "nubo: timed out: %s\n", err->message);
+        return CLI_UNAVAILABLE;
+    }
+    return cli_fail(err);
 }

@@ -12,7 +12,7 @@ _nubo() {
 
     case $prev in
     --output | -o)
-        COMPREPLY=($(compgen -W "table json" -- "$cur"))
+        COMPREPLY=($(compgen -W "table json csv" -- "$cur"))
         return
         ;;
     --profile)
@@ -28,7 +28,7 @@ _nubo() {
         return
         ;;
     --role)
-        COMPREPLY=($(compgen -W "admin member reader" -- "$cur"))
+        COMPREPLY=($(compgen -W "admin member reader desktop" -- "$cur"))
         return
         ;;
     --format)
@@ -60,7 +60,7 @@ _nubo() {
         --architecture | --image-type | --client-token | --owner | --cidr | --vpc | --subnet | \
         --private-ip | --sg | --from-group | --port | --icmp-type | --icmp-code | --instance | \
         --interface | --asn | --ip | --device-name | --customer-gateway | --vpn-gateway | \
-        --client-cidr | --public-key | --destination | --gateway)
+        --client-cidr | --public-key | --destination | --gateway | --size | --spares | --idle-stop)
         return
         ;;
     esac
@@ -78,7 +78,7 @@ _nubo() {
     local opts=""
     local host_opts="--vcpus --memory-mib --disk-gib --reserved-vcpus --reserved-memory-mib --reserved-disk-gib --cpu-ratio --memory-ratio --disk-ratio --traits --dedicated-tenant"
     case "${args[*]}" in
-    "") COMPREPLY=($(compgen -W "instance image vpc subnet sg address vpn igw route-table remote-access keypair tag region zone type usage invoice budget admin $globals" -- "$cur")); return ;;
+    "") COMPREPLY=($(compgen -W "instance image vpc subnet sg address vpn igw route-table remote-access keypair tag region zone type usage invoice budget vdi admin $globals" -- "$cur")); return ;;
     address) COMPREPLY=($(compgen -W "allocate list show associate disassociate release" -- "$cur")); return ;;
     vpn) COMPREPLY=($(compgen -W "gateway customer-gateway connection" -- "$cur")); return ;;
     "vpn gateway") COMPREPLY=($(compgen -W "create list show attach detach delete" -- "$cur")); return ;;
@@ -94,6 +94,9 @@ _nubo() {
     usage) COMPREPLY=($(compgen -W "show --tenant" -- "$cur")); return ;;
     invoice) COMPREPLY=($(compgen -W "list show" -- "$cur")); return ;;
     budget) COMPREPLY=($(compgen -W "show set" -- "$cur")); return ;;
+    vdi) COMPREPLY=($(compgen -W "pool connect desktop my-desktops" -- "$cur")); return ;;
+    "vdi pool") COMPREPLY=($(compgen -W "create list show update delete desktops" -- "$cur")); return ;;
+    "vdi desktop") COMPREPLY=($(compgen -W "show console sign-out" -- "$cur")); return ;;
     instance) COMPREPLY=($(compgen -W "run list show console stop start reboot terminate" -- "$cur")); return ;;
     image) COMPREPLY=($(compgen -W "list show register upload import download export task permissions share unshare copy delete" -- "$cur")); return ;;
     keypair) COMPREPLY=($(compgen -W "create import list delete" -- "$cur")); return ;;
@@ -129,6 +132,10 @@ _nubo() {
     "remote-access peer add"*) opts="--public-key --name" ;;
     "usage"* | "invoice list"* | "budget show"* | "budget set"*) opts="--tenant" ;;
     "instance list"*) opts="--state --filter --page-size" ;;
+    "instance console"*) opts="--vnc" ;;
+    "vdi pool create"*) opts="--image --type --size --spares --persistent --idle-stop --description --subnet --sg" ;;
+    "vdi pool update"*) opts="--size --spares --idle-stop" ;;
+    "vdi connect"*) opts="--wait --timeout" ;;
     "image list"*) opts="--owner --filter" ;;
     "image register"*) opts="--name --description --image-type --architecture --public" ;;
     "image upload"* | "image import"*) opts="--name --format --description --architecture --public --wait --timeout" ;;

@@ -206,6 +206,27 @@ NUBO_API struct nubo_invoice *nubo_invoice_get(struct nubo_client *c, const char
                                  "an invoice", err);
 }
 
+NUBO_API char *nubo_invoice_csv(struct nubo_client *c, const char *id, struct nubo_error *err)
+{
+    if (nubo_need(id, "an invoice id", err) < 0) {
+        return NULL;
+    }
+    char *path = nubo_id_path("/v1/invoices", id, "");
+    if (!path) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return NULL;
+    }
+    /* "format=csv" rather than an Accept header: the query wins over Accept at the API, and
+     * errors still come back as JSON, which the client reads as for any other call. */
+    char *text = NULL;
+    int status = nubo_client_request(c, "GET", path, "format=csv", NULL, true, &text, err);
+    free(path);
+    if (status >= 0 && !text) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+    }
+    return status < 0 ? NULL : text;
+}
+
 NUBO_API void nubo_invoice_free(struct nubo_invoice *v)
 {
     nubo_item_free(v, invoice_clear);

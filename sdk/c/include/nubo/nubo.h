@@ -573,6 +573,30 @@ NUBO_API struct nubo_console *nubo_instance_console(struct nubo_client *client, 
                                                     struct nubo_error *err);
 NUBO_API void nubo_console_free(struct nubo_console *console);
 
+/* A single-use ticket that opens an instance's screen (its VNC display, through the gateway's
+ * WebSocket proxy) in a browser: the in-browser VM console. Also what a VDI desktop's console
+ * gives (nubo_vdi_desktop_console()). */
+struct nubo_console_ticket {
+    char *instance_id;
+    char *token;         /* the secret the ticket is: whoever holds it may open the screen once */
+    int expires_in;      /* seconds it stays valid, from its issue (the gateway's
+                       * console.ticket_ttl_s, 30 by default) */
+    char *websocket;     /* the API's path to open: "/v1/console/websocket?token=..." */
+    char *viewer;        /* the console page (noVNC) that opens it: "/console/vnc.html?..." */
+    char *viewer_url;    /* the client's endpoint followed by 'viewer': what to open in a browser */
+    char *websocket_url; /* the endpoint (ws:// or wss://) followed by 'websocket' */
+    char *json;
+};
+
+/* Issues a console ticket for the screen of the running instance 'id' (any role of the tenant
+ * may ask: watching changes nothing, though keyboard and mouse reach the guest). Returns it,
+ * which the caller frees with nubo_console_ticket_free() (it wipes the token), or NULL with
+ * '*err' set: "InvalidInstanceID.NotFound" (also another tenant's), "IncorrectInstanceState"
+ * (not running). Not retried: each call issues a new ticket. */
+NUBO_API struct nubo_console_ticket *nubo_instance_vnc(struct nubo_client *client, const char *id,
+                                                       struct nubo_error *err);
+NUBO_API void nubo_console_ticket_free(struct nubo_console_ticket *ticket);
+
 /* Returns the instance 'id', or NULL with '*err' set ("InvalidInstanceID.NotFound",
  * "InvalidInstanceID.Malformed"). The caller frees it with nubo_instance_free(). */
 NUBO_API struct nubo_instance *nubo_instance_get(struct nubo_client *client, const char *id,
@@ -785,6 +809,11 @@ nubo_invoices_list(struct nubo_client *client, const char *tenant_id, struct nub
  * nubo_invoice_free(). */
 NUBO_API struct nubo_invoice *nubo_invoice_get(struct nubo_client *client, const char *id,
                                                struct nubo_error *err);
+
+/* Returns the invoice 'id' as the API's CSV text (a header row, then one row per line, as
+ * nubo-billing --export --format csv writes them; UTF-8, CRLF or LF as the API sends it), a new
+ * string the caller free()s, or NULL with '*err' set (as nubo_invoice_get()). Retried (a GET). */
+NUBO_API char *nubo_invoice_csv(struct nubo_client *client, const char *id, struct nubo_error *err);
 NUBO_API void nubo_invoice_free(struct nubo_invoice *invoice);
 NUBO_API void nubo_invoice_list_free(struct nubo_invoice_list *list);
 
@@ -854,7 +883,8 @@ struct nubo_user {
     char *json;
 };
 
-/* Creates user 'name' with 'role' ("admin", "member", "reader"; NULL: member) in 'tenant_id'.
+/* Creates user 'name' with 'role' ("admin", "member", "reader", "desktop": a VDI user, who may
+ * use the desktop broker alone, see nubo/vdi.h; NULL: member) in 'tenant_id'.
  * Returns it, which the caller frees with nubo_user_free(), or NULL with '*err' set. */
 NUBO_API struct nubo_user *nubo_admin_user_create(struct nubo_client *client, const char *tenant_id,
                                                   const char *name, const char *role,
@@ -1050,6 +1080,9 @@ NUBO_API void nubo_evacuation_free(struct nubo_evacuation *evacuation);
 /* Tenant networks: VPCs, subnets, security groups, elastic IPs, VPN, internet gateways, route
  * tables and remote access, in a header of their own. */
 #include "network.h"
+
+/* Hosted VDI desktops: desktop pools and the connection broker, in a header of their own. */
+#include "vdi.h"
 
 #ifdef __cplusplus
 }
