@@ -42,6 +42,8 @@ struct nc_node {
     struct nc_ofmap ports;     /* the bridge's ports at the last compile */
     long long ports_cfg;       /* OVS cur_cfg when they were read, -1 unknown */
     long long ports_read_ms;   /* when; they are read again at least every 30 s */
+    size_t reported_missing;   /* ports_missing as last told to the control plane */
+    size_t ports_missing; /* ports of the desired state not on the bridge at the last compile */
     size_t last_added, last_deleted;
     long long last_probe_ms;
     long long last_vpn_check_ms;
@@ -557,7 +559,11 @@ int nc_node_pass(struct nc_node *n, bool fetch_state, struct nb_error *err)
     if (nc_ovs_cur_cfg(&cfg, err) < 0) {
         return -1;
     }
-    bool reread = cfg != n->ports_cfg || now_ms() - n->ports_read_ms > 30000;
+    /* While a port the desired state names is missing, the ports are read every second as
+     * well: a port plugged while they were being read can leave cur_cfg where it was seen
+     * (seen in CI: a port missing until the 30 s reread). */
+    long long since = now_ms() - n->ports_read_ms;
+    bool reread = cfg != n->ports_cfg || since > 30000 || (n->ports_missing > 0 && since > 1000);
     for (int round = 0; round < 2; round++) {
         if (reread) {
             if (nc_ovs_ports(n->bridge, &ports, err) < 0) {
@@ -595,6 +601,7 @@ int nc_node_pass(struct nc_node *n, bool fetch_state, struct nb_error *err)
     }
     struct nc_flows want = {0};
     size_t missing = nc_compile(n->desired, &ports, &want);
+    n->ports_missing = missing;
     struct nb_buf bundle = NB_BUF_INIT;
     nc_diff(&n->installed, &want, &bundle, &n->last_added, &n->last_deleted);
     int rc = nc_ovs_apply(n->bridge, bundle.data, bundle.len, err);
@@ -621,8 +628,11 @@ int nc_node_pass(struct nc_node *n, bool fetch_state, struct nb_error *err)
         n->dirty = true;
         return -1;
     }
-    if (n->applied != n->desired->version && n->control_url[0]) {
-        report(n, n->desired->version, NULL, missing, NULL);
+    /* Reported again when a missing port shows up under the same version: the control plane
+     * (and whoever waits for a network to be ready) counts on ports_missing going to 0. */
+    if ((n->applied != n->desired->version || missing != n->reported_missing) &&
+        n->control_url[0] && report(n, n->desired->version, NULL, missing, NULL) == 0) {
+        n->reported_missing = missing;
     }
     n->applied = n->desired->version;
     return 1;
