@@ -247,8 +247,11 @@ tests-build: $(BINS) $(TEST_BINS) sdk
 run: deps
 	@deploy/run.sh
 
+# The build runs a job per core: the rules order what needs ordering (libraries before links).
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
 test: deps
-	@$(MAKE) --no-print-directory MODE=debug tests-build fuzz-build
+	@$(MAKE) --no-print-directory -j$(JOBS) MODE=debug tests-build fuzz-build
 	@MODE=debug tests/run.sh
 
 # Runs the suite without the package check (for a developer iterating).
@@ -274,7 +277,7 @@ format-check:
 	@clang-format --dry-run --Werror $(OUR_SOURCES)
 
 lint:
-	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
+	@cppcheck -j$(JOBS) --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -Icommon/include \
 	    common/src api-gateway scheduler compute-agent image-store billing netctl
 	@$(MAKE) --no-print-directory -C sdk/c lint

@@ -41,13 +41,13 @@ if [ -z "${NUBO_TEST_ONLY:-}" ]; then
     if [ -f tests/tools/check_openapi.py ]; then
         check openapi /usr/bin/python3 tests/tools/check_openapi.py
     fi
-    # Every parser meets garbage: each libFuzzer target runs for a few seconds from its seeds
+    # Every parser meets garbage: each libFuzzer target runs for a few seconds (6) from its seeds
     # (new inputs go to a scratch corpus under build/). Longer runs: make fuzz FUZZ_SECONDS=300.
     for f in build/$MODE/fuzz/fuzz_*; do
         [ -x "$f" ] || continue
         n=$(basename "$f")
         mkdir -p "build/$MODE/corpus/$n"
-        check "$n" "$f" -max_total_time="${FUZZ_SECONDS:-10}" "build/$MODE/corpus/$n" \
+        check "$n" "$f" -max_total_time="${FUZZ_SECONDS:-6}" "build/$MODE/corpus/$n" \
             "tests/fuzz/corpus/$n"
     done
 fi

@@ -30,13 +30,12 @@ from pathlib import Path  # noqa: E402
 
 import nubo_env  # noqa: E402
 from nubo_env import REPO, SkipTest, TestFailure, check, check_eq, sql_quote  # noqa: E402
+from test_console import CHROMIUM, ensure_playwright  # noqa: E402
 
 MODE = os.environ.get("MODE", "debug")
 ARTIFACTS = Path(os.environ.get("NUBO_TEST_ARTIFACTS", REPO / "build" / MODE / "test-artifacts"))
 OUT = ARTIFACTS / "console-pages"
-NODE_DIR = REPO / "build" / "node"  # playwright-core is installed here, outside the tree
 FLOW = Path(__file__).resolve().parent / "console" / "pages_flow.js"
-CHROMIUM = "/usr/bin/chromium"
 BILLING = os.environ.get("NUBO_BILLING_BIN", str(REPO / "build" / MODE / "bin" / "nubo-billing"))
 UPLOAD_SIZE = 6 * 1024 * 1024 + 123  # several progress events' worth, not a round number
 
@@ -70,23 +69,6 @@ def user_of(env, creds):
 
 def set_password(env, user_id, password):
     ok(env.rest(env.admin, "PUT", f"/v1/admin/users/{user_id}/password", {"password": password}))
-
-
-def ensure_playwright():
-    """The directory of playwright-core, installed with npm under build/node when missing."""
-    mod = NODE_DIR / "node_modules" / "playwright-core"
-    if (mod / "package.json").exists():
-        return mod
-    if not shutil.which("npm") or not shutil.which("node"):
-        raise SkipTest("node and npm are not installed (they come with the machine's Node.js)")
-    NODE_DIR.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["npm", "install", "--no-save", "--no-audit", "--no-fund", "--prefix",
-                        str(NODE_DIR), "playwright-core"], capture_output=True, text=True,
-                       timeout=600)
-    check(r.returncode == 0 and (mod / "package.json").exists(),
-          f"npm install playwright-core failed ({r.returncode})", r.stdout[-2000:],
-          r.stderr[-2000:])
-    return mod
 
 
 def billing(env, *args):
