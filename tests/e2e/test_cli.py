@@ -515,6 +515,22 @@ def test_admin_tenants_users_keys(env):
     nubo(env, adm, "admin", "key", "create", "user-00000000000000000", rc=3)
     nubo(env, adm, "admin", "user", "create", t["tenant_id"], rc=2)
 
+    # A console password, read from standard input: alice can sign in with it, and only with it.
+    pw = "alice's console password"
+    doc = nubo(env, adm, "admin", "user", "password", u["user_id"], "-o", "json",
+               stdin=pw + "\n").json
+    check_eq(doc, {"user_id": u["user_id"], "password_set": True}, "admin user password")
+    for password, want in (("not the password", 401), (pw, 200)):
+        status, _, body = env.http("POST", "/v1/session", json.dumps(
+            {"account": "cli-ops", "user": "alice", "password": password}),
+            {"Content-Type": "application/json"})
+        check_eq(status, want, f"signing in as alice with {password!r}: {body}")
+    r = nubo(env, adm, "admin", "user", "password", u["user_id"], stdin="short\n", rc=1)
+    check("InvalidParameterValue" in r.err, "a short password", r)
+    nubo(env, adm, "admin", "user", "password", u["user_id"], stdin="", rc=2)
+    nubo(env, adm, "admin", "user", "password", "user-00000000000000000", stdin=pw, rc=3)
+    nubo(env, alice, "admin", "user", "password", u["user_id"], stdin=pw, rc=4)
+
 
 @tap.test
 def test_admin_quota(env):

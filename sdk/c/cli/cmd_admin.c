@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* --- tenants -------------------------------------------------------------------------------- */
 
@@ -119,6 +120,44 @@ static int user_create(struct cli *cli, int argc, char **argv)
     const char *cells[] = {u->user_id, u->tenant_id, u->name, u->role};
     cli_print_one(cli, u->json, 4, cols, cells);
     nubo_user_free(u);
+    return CLI_OK;
+}
+
+/* "admin user password USER_ID": the password is the first line of standard input, never an
+ * argument (arguments show in ps and in shell history). */
+static int user_password(struct cli *cli, int argc, char **argv)
+{
+    int rc;
+    struct nubo_client *client = cli_args_client(cli, argc, argv, 1, "one user id", &rc);
+    if (!client) {
+        return rc;
+    }
+    if (isatty(STDIN_FILENO)) {
+        fprintf(stderr, "password for %s (one line; it shows as you type: pipe it in to hide it): ",
+                argv[optind]);
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, stdin);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
+        line[--n] = '\0';
+    }
+    if (n <= 0) {
+        free(line);
+        return cli_usage_error("admin user password ", "expected the password on standard input");
+    }
+    struct nubo_error err;
+    rc = nubo_admin_user_set_password(client, argv[optind], line, &err);
+    explicit_bzero(line, cap);
+    free(line);
+    if (rc < 0) {
+        return cli_fail(&err);
+    }
+    if (cli->json) {
+        printf("{\"user_id\": \"%s\", \"password_set\": true}\n", argv[optind]);
+    } else {
+        printf("password of user %s set; their console sessions ended\n", argv[optind]);
+    }
     return CLI_OK;
 }
 
@@ -295,6 +334,8 @@ const struct cli_cmd cli_admin_cmds[] = {
      "create a user",
      "  --role ROLE            admin, member (default), reader, or desktop (a VDI user: the\n"
      "                         desktop broker only, see nubo vdi)\n"},
+    {"admin user", "password", user_password, "USER_ID",
+     "set a user's web console password, read from the first line of standard input", NULL},
     {"admin user", "enable", set_enabled, "USER_ID", "enable a user", NULL},
     {"admin user", "disable", set_enabled, "USER_ID", "disable a user", NULL},
     {"admin key", "create", key_create, "USER_ID",

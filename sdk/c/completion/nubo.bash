@@ -104,7 +104,8 @@ _nubo() {
     region | zone | type) COMPREPLY=($(compgen -W "list" -- "$cur")); return ;;
     admin) COMPREPLY=($(compgen -W "tenant user key quota requests host" -- "$cur")); return ;;
     "admin tenant") COMPREPLY=($(compgen -W "create list enable disable" -- "$cur")); return ;;
-    "admin user" | "admin key") COMPREPLY=($(compgen -W "create enable disable" -- "$cur")); return ;;
+    "admin user") COMPREPLY=($(compgen -W "create password enable disable" -- "$cur")); return ;;
+    "admin key") COMPREPLY=($(compgen -W "create enable disable" -- "$cur")); return ;;
     "admin quota") COMPREPLY=($(compgen -W "show set" -- "$cur")); return ;;
     "admin host") COMPREPLY=($(compgen -W "list show create update delete evacuate" -- "$cur")); return ;;
     "instance run"*) opts="--image --type --count --key --zone --tag --user-data-file --client-token --placement-group --partition --tenancy --subnet --private-ip --sg --wait --state --timeout" ;;

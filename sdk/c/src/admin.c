@@ -211,6 +211,18 @@ NUBO_API int nubo_admin_set_enabled(struct nubo_client *c, enum nubo_admin_kind 
     return reply ? 0 : -1;
 }
 
+NUBO_API int nubo_admin_user_set_password(struct nubo_client *c, const char *user_id,
+                                          const char *password, struct nubo_error *err)
+{
+    if (nubo_need(user_id, "a user id", err) < 0 || nubo_need(password, "a password", err) < 0) {
+        return -1;
+    }
+    json_t *reply = admin_call(c, "PUT", admin_path("/v1/admin/users/%s%s", user_id, "/password"),
+                               json_pack("{s:s}", "password", password), NULL, err);
+    json_decref(reply);
+    return reply ? 0 : -1;
+}
+
 /* --- quotas -------------------------------------------------------------------------------- */
 
 static const char *const quota_fields[] = {"max_instances", "max_vcpus", "max_memory_mib",

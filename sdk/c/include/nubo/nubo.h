@@ -910,6 +910,12 @@ enum nubo_admin_kind {
     NUBO_ADMIN_KEY,
 };
 
+/* Sets the web console password of user 'user_id' (10 to 1024 bytes; the gateway keeps a scrypt
+ * hash) and ends the user's console sessions. Idempotent; thread-safe like every call on a
+ * client. Returns 0, or -1 with '*err' set ("InvalidParameterValue" for a short one). */
+NUBO_API int nubo_admin_user_set_password(struct nubo_client *client, const char *user_id,
+                                          const char *password, struct nubo_error *err);
+
 /* Enables or disables the tenant, user or access key 'id'. Returns 0, or -1 with '*err' set. */
 NUBO_API int nubo_admin_set_enabled(struct nubo_client *client, enum nubo_admin_kind kind,
                                     const char *id, bool enabled, struct nubo_error *err);
