@@ -80,7 +80,8 @@ void gw_session_set_cookie(const struct gw_sessions *s, const char *token, char 
              s->cfg.secure_cookie ? "; Secure" : "");
 }
 
-void gw_base64url(const void *data, size_t len, char *out)
+/* base64url without padding of 'len' bytes into 'out' (room for 4 * ceil(len / 3) + 1). */
+static void base64url(const void *data, size_t len, char *out)
 {
     char *b = nb_base64_encode(data, len);
     size_t j = 0;
@@ -91,23 +92,35 @@ void gw_base64url(const void *data, size_t len, char *out)
     free(b);
 }
 
-/* True when 'token' looks like a cookie value we made. */
-static bool token_well_formed(const char *token)
+int gw_token_new(char out[GW_TOKEN_LEN + 1], struct nb_error *err)
 {
-    if (!token || strlen(token) != GW_SESSION_TOKEN_LEN) {
-        return false;
+    uint8_t raw[32];
+    if (nb_random_bytes(raw, sizeof raw) < 0) {
+        nb_error_set(err, NB_ERR_INTERNAL, "could not read random bytes");
+        return -1;
     }
-    return strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
-           GW_SESSION_TOKEN_LEN;
+    base64url(raw, sizeof raw, out);
+    explicit_bzero(raw, sizeof raw);
+    return 0;
 }
 
-/* The database key of 'token', as bytea input text "\x<64 hex digits>", and its raw hash. */
-static void token_key(const char *token, uint8_t hash[NB_SHA256_LEN], char text[2 * 32 + 3])
+bool gw_token_well_formed(const char *token)
 {
-    nb_sha256(token, strlen(token), hash);
-    text[0] = '\\';
-    text[1] = 'x';
-    nb_hex_encode(hash, NB_SHA256_LEN, text + 2);
+    return token && strlen(token) == GW_TOKEN_LEN &&
+           strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
+               GW_TOKEN_LEN;
+}
+
+void gw_token_key(const char *token, char key[GW_TOKEN_KEY_LEN], uint8_t *hash)
+{
+    uint8_t h[NB_SHA256_LEN];
+    nb_sha256(token, strlen(token), h);
+    key[0] = '\\';
+    key[1] = 'x';
+    nb_hex_encode(h, NB_SHA256_LEN, key + 2);
+    if (hash) {
+        memcpy(hash, h, NB_SHA256_LEN);
+    }
 }
 
 static void csrf_of(const struct gw_sessions *s, const uint8_t hash[NB_SHA256_LEN],
@@ -115,7 +128,7 @@ static void csrf_of(const struct gw_sessions *s, const uint8_t hash[NB_SHA256_LE
 {
     uint8_t mac[NB_SHA256_LEN];
     nb_hmac_sha256(s->csrf_key, sizeof s->csrf_key, hash, NB_SHA256_LEN, mac);
-    gw_base64url(mac, sizeof mac, out);
+    base64url(mac, sizeof mac, out);
 }
 
 bool gw_session_csrf_ok(const struct gw_session *sess, const char *header)
@@ -174,15 +187,12 @@ static int open_session(struct gw_sessions *s, const char *source_addr, const ch
                         char token[GW_SESSION_TOKEN_LEN + 1], struct gw_session *out,
                         struct nb_error *err)
 {
-    uint8_t raw[32], hash[NB_SHA256_LEN];
-    char key[2 * 32 + 3], ttl[16];
-    if (nb_random_bytes(raw, sizeof raw) < 0) {
-        nb_error_set(err, NB_ERR_INTERNAL, "could not read random bytes");
+    uint8_t hash[NB_SHA256_LEN];
+    char key[GW_TOKEN_KEY_LEN], ttl[16];
+    if (gw_token_new(token, err) < 0) {
         return -1;
     }
-    gw_base64url(raw, sizeof raw, token);
-    memset(raw, 0, sizeof raw);
-    token_key(token, hash, key);
+    gw_token_key(token, key, hash);
     snprintf(ttl, sizeof ttl, "%d", s->cfg.ttl_s);
     snprintf(out->who.key_id, sizeof out->who.key_id, GW_SESSION_KEY_PREFIX "%s", out->who.user_id);
     csrf_of(s, hash, out->csrf);
@@ -343,13 +353,13 @@ enum gw_session_result gw_session_lookup(struct gw_sessions *s, const char *toke
                                          struct gw_session *out, struct nb_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (!token_well_formed(token)) {
+    if (!gw_token_well_formed(token)) {
         nb_error_set(err, NB_ERR_AUTH, "the session cookie is not valid; sign in again");
         return GW_SESSION_INVALID;
     }
     uint8_t hash[NB_SHA256_LEN];
-    char key[2 * 32 + 3], idle[16];
-    token_key(token, hash, key);
+    char key[GW_TOKEN_KEY_LEN], idle[16];
+    gw_token_key(token, key, hash);
     snprintf(idle, sizeof idle, "%d", s->cfg.idle_s);
     struct nb_pg_conn *conn = nb_pg_acquire(s->pool, ACQUIRE_MS, err);
     if (!conn) {
@@ -403,12 +413,12 @@ enum gw_session_result gw_session_lookup(struct gw_sessions *s, const char *toke
 
 int gw_session_sign_out(struct gw_sessions *s, const char *token, struct nb_error *err)
 {
-    if (!token_well_formed(token)) {
+    if (!gw_token_well_formed(token)) {
         return 0;
     }
     uint8_t hash[NB_SHA256_LEN];
-    char key[2 * 32 + 3];
-    token_key(token, hash, key);
+    char key[GW_TOKEN_KEY_LEN];
+    gw_token_key(token, key, hash);
     struct nb_pg_conn *conn = nb_pg_acquire(s->pool, ACQUIRE_MS, err);
     if (!conn) {
         return -1;
@@ -425,9 +435,9 @@ int gw_session_revoke_user(struct gw_sessions *s, struct nb_pg_conn *conn, const
                            const char *keep_token, struct nb_error *err)
 {
     uint8_t hash[NB_SHA256_LEN];
-    char key[2 * 32 + 3] = "\\x00";
-    if (token_well_formed(keep_token)) {
-        token_key(keep_token, hash, key);
+    char key[GW_TOKEN_KEY_LEN] = "\\x00";
+    if (gw_token_well_formed(keep_token)) {
+        gw_token_key(keep_token, key, hash);
     }
     const char *p[] = {user_id, key};
     PGresult *res = nb_pg_exec(conn,

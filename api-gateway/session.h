@@ -24,7 +24,7 @@ struct nb_error;
 struct nb_pg_conn;
 struct nb_pg_pool;
 
-#define GW_SESSION_TOKEN_LEN   43 /* base64url of 32 bytes, unpadded */
+#define GW_SESSION_TOKEN_LEN   GW_TOKEN_LEN /* the cookie is a gw_token_new() token */
 #define GW_SESSION_CSRF_LEN    43
 #define GW_SESSION_CSRF_HEADER "X-CSRF-Token"
 #define GW_SESSION_KEY_PREFIX  "console:" /* the request log's access_key_id: console:<user id> */
@@ -48,9 +48,18 @@ struct gw_session {
 
 struct gw_sessions;
 
-/* 'len' bytes as unpadded base64url into 'out' (room for 4 * ceil(len / 3) + 1): the
- * form of every random token the console hands out (cookies, console tickets). */
-void gw_base64url(const void *data, size_t len, char *out);
+/* The random tokens the console hands out (session cookies, VM console tickets): 32 random
+ * bytes as unpadded base64url; the database keeps only their SHA-256. */
+#define GW_TOKEN_LEN     43                          /* characters, without the NUL */
+#define GW_TOKEN_KEY_LEN (2 + 2 * NB_SHA256_LEN + 1) /* "\x" + hex + NUL */
+
+/* Makes a new token into 'out'. Returns 0, or -1 with 'err' (no random bytes). */
+int gw_token_new(char out[GW_TOKEN_LEN + 1], struct nb_error *err);
+/* True when 'token' has the form of one gw_token_new() makes. */
+bool gw_token_well_formed(const char *token);
+/* The database key of 'token': bytea input text "\x<64 hex digits>"; its raw SHA-256 into
+ * 'hash' when not NULL. */
+void gw_token_key(const char *token, char key[GW_TOKEN_KEY_LEN], uint8_t *hash);
 
 /* Returns the sessions module over 'pool' (borrowed), deriving its CSRF key from 'master_key'.
  * Free with gw_sessions_free() (accepts NULL). Returns NULL with 'err' on bad parameters. */

@@ -10,31 +10,10 @@
 #include "auth.h"
 #include "nubo/arena.h"
 #include "nubo/config.h"
-#include "nubo/crypto.h"
 #include "nubo/error.h"
-#include "nubo/id.h"
 #include "nubo/pg.h"
 #include "session.h"
 #include "svc_sql.h"
-
-#define TICKET_TOKEN_LEN 43 /* base64url of 32 bytes, unpadded */
-
-/* The database key of 'token': bytea input text "\x<64 hex digits>". */
-static void ticket_key(const char *token, char text[2 * NB_SHA256_LEN + 3])
-{
-    uint8_t hash[NB_SHA256_LEN];
-    nb_sha256(token, strlen(token), hash);
-    text[0] = '\\';
-    text[1] = 'x';
-    nb_hex_encode(hash, NB_SHA256_LEN, text + 2);
-}
-
-static bool token_well_formed(const char *token)
-{
-    return token && strlen(token) == TICKET_TOKEN_LEN &&
-           strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
-               TICKET_TOKEN_LEN;
-}
 
 int gw_console_ticket_issue(struct gw_ctx *gw, const struct gw_principal *who, const char *id,
                             struct nb_arena *arena, struct gw_console_ticket *out,
@@ -45,15 +24,11 @@ int gw_console_ticket_issue(struct gw_ctx *gw, const struct gw_principal *who, c
     if (nb_config_get_int(gw->cfg, "console.ticket_ttl_s", 30, 5, 600, &ttl, err) < 0) {
         return -1;
     }
-    uint8_t raw[32];
-    char token[TICKET_TOKEN_LEN + 1], key[2 * NB_SHA256_LEN + 3], ttl_text[16];
-    if (nb_random_bytes(raw, sizeof raw) < 0) {
-        nb_error_set(err, NB_ERR_INTERNAL, "could not read random bytes");
+    char token[GW_TOKEN_LEN + 1], key[GW_TOKEN_KEY_LEN], ttl_text[16];
+    if (gw_token_new(token, err) < 0) {
         return -1;
     }
-    gw_base64url(raw, sizeof raw, token);
-    memset(raw, 0, sizeof raw);
-    ticket_key(token, key);
+    gw_token_key(token, key, NULL);
     snprintf(ttl_text, sizeof ttl_text, "%lld", ttl);
 
     struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
@@ -101,11 +76,11 @@ int gw_console_ticket_consume(struct gw_ctx *gw, const char *token, const char *
                               struct gw_console_target *out, struct nb_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (!token_well_formed(token)) {
+    if (!gw_token_well_formed(token)) {
         goto refused;
     }
-    char key[2 * NB_SHA256_LEN + 3];
-    ticket_key(token, key);
+    char key[GW_TOKEN_KEY_LEN];
+    gw_token_key(token, key, NULL);
     struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
     if (!conn) {
         return -1;

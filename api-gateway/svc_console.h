@@ -18,7 +18,7 @@ struct nb_error;
 /* A ticket as handed to the browser: good once, for 'expires_in_s' seconds. */
 struct gw_console_ticket {
     const char *instance_id;
-    const char *token; /* 43 characters, base64url of 32 random bytes */
+    const char *token; /* a gw_token_new() token (session.h): 43 characters */
     int expires_in_s;
     const char *websocket; /* the path to open: "/v1/console/websocket?token=..." */
     const char *viewer;    /* the console page: "/console/vnc.html?token=...&instance=..." */
