@@ -229,17 +229,36 @@ $(B)/bench/%: $(B)/obj/tests/bench/%.o $(TESTLIB) $(DAEMON_LIBS) $(COMMON_LIB)
 
 # Fuzz targets build with clang's libFuzzer when clang is there; `make fuzz` runs each briefly.
 # The agent's pure parsers (no libvirt) and the image store's format parsers join them, and what
-# the gateway uses of billing (the invoice export).
+# the gateway uses of billing (the invoice export). Each source is compiled once, instrumented
+# for coverage (-fsanitize=fuzzer-no-link), into $(FUZZ_LIB); each target links its own file
+# against it with libFuzzer's main, taking only the objects it needs.
 FUZZ_AGENT_SRC := compute-agent/meta.c
 FUZZ_NETCTL_SRC := netctl/model.c netctl/flows.c
 FUZZ_BILLING_SRC := billing/export.c billing/invoice.c
-$(B)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(GW_SRC) $(FUZZ_AGENT_SRC) $(IMG_SRC) $(FUZZ_NETCTL_SRC) \
+FUZZ_LIB_SRC := $(COMMON_SRC) $(GW_SRC) $(FUZZ_AGENT_SRC) $(IMG_SRC) $(FUZZ_NETCTL_SRC) \
     $(FUZZ_BILLING_SRC)
+FUZZ_LIB := $(B)/libnubo-fuzz.a
+FUZZ_SAN := address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -Icommon/include $(TEST_CFLAGS) $(PKG_CFLAGS) \
+    $(XML_CFLAGS) -MMD -MP
+
+$(B)/fuzzobj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,FUZZCC,$<)
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_LIB_SRC:%.c=$(B)/fuzzobj/%.o)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+# Kept, so that a second make links nothing again.
+.SECONDARY: $(FUZZ_SRC:%.c=$(B)/fuzzobj/%.o)
+
+$(B)/fuzz/%: $(B)/fuzzobj/tests/fuzz/%.o $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,FUZZ,$@)
-	$(Q)clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -Icommon/include $(TEST_CFLAGS) \
-	    $(PKG_CFLAGS) $(XML_CFLAGS) -o $@ $^ $(PKG_LIBS) $(XML_LIBS) $(RADOS_LIBS) -lm -pthread
+	$(Q)clang -g -O1 -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $^ $(PKG_LIBS) $(XML_LIBS) \
+	    $(RADOS_LIBS) -lm -pthread
 
 tests-build: $(BINS) $(TEST_BINS) sdk
 .PHONY: tests-build

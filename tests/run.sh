@@ -6,7 +6,7 @@
 # build/debug/tests/test_sigv4, or one case by name with CMOCKA_TEST_FILTER=... (glob).
 # Set NUBO_TEST_ONLY=test_pg (a glob on program names) to run a subset.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 MODE=${MODE:-debug}
 dir=build/$MODE/tests
 log_dir=build/$MODE/test-logs
@@ -21,10 +21,9 @@ failed_names=()
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-check() { # name, command...: a check counted as one test
+report() { # name, status: a check counted as one test, its output in $log_dir/$name.log
     local name=$1
-    shift
-    if "$@" >"$log_dir/$name.log" 2>&1; then
+    if [ "$2" = 0 ]; then
         echo "ok - $name"
         passed=$((passed + 1))
     else
@@ -35,6 +34,13 @@ check() { # name, command...: a check counted as one test
     fi
 }
 
+check() { # name, command...: runs the command as one check
+    local name=$1
+    shift
+    "$@" >"$log_dir/$name.log" 2>&1
+    report "$name" $?
+}
+
 if [ -z "${NUBO_TEST_ONLY:-}" ]; then
     check format make --no-print-directory format-check
     check lint make --no-print-directory lint
@@ -42,13 +48,28 @@ if [ -z "${NUBO_TEST_ONLY:-}" ]; then
         check openapi /usr/bin/python3 tests/tools/check_openapi.py
     fi
     # Every parser meets garbage: each libFuzzer target runs for a few seconds (6) from its seeds
-    # (new inputs go to a scratch corpus under build/). Longer runs: make fuzz FUZZ_SECONDS=300.
-    for f in build/$MODE/fuzz/fuzz_*; do
+    # (new inputs go to a scratch corpus under build/), as many at once as there are cores
+    # (FUZZ_JOBS); their results are reported in order. Longer runs: make fuzz FUZZ_SECONDS=300.
+    fuzz_jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
+    fuzzers=()
+    for f in "build/$MODE"/fuzz/fuzz_*; do
         [ -x "$f" ] || continue
         n=$(basename "$f")
+        fuzzers+=("$n")
         mkdir -p "build/$MODE/corpus/$n"
-        check "$n" "$f" -max_total_time="${FUZZ_SECONDS:-6}" "build/$MODE/corpus/$n" \
-            "tests/fuzz/corpus/$n"
+        rm -f "$log_dir/$n.rc"
+        (
+            "$f" -max_total_time="${FUZZ_SECONDS:-6}" "build/$MODE/corpus/$n" \
+                "tests/fuzz/corpus/$n" >"$log_dir/$n.log" 2>&1
+            echo $? >"$log_dir/$n.rc"
+        ) &
+        while [ "$(jobs -rp | wc -l)" -ge "$fuzz_jobs" ]; do
+            wait -n
+        done
+    done
+    wait
+    for n in "${fuzzers[@]}"; do
+        report "$n" "$(cat "$log_dir/$n.rc" 2>/dev/null || echo missing)"
     done
 fi
 
