@@ -14,6 +14,7 @@
 #include "nubo/log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <poll.h>
@@ -31,12 +32,14 @@
 #define GAP_POLL_MS    250  /* how often an open gap is read again */
 #define RECONNECT_MS   2000
 #define PUSH_MAX_QUEUE (256 * 1024)
+#define N_FEEDS        2
 
 struct subscriber {
     struct subscriber *next;
     struct nb_http_push *push;
     bool all;
     char tenant_id[16];
+    long long from[N_FEEDS]; /* while waiting for its replay: the client's positions, or -1 */
 };
 
 /* One table of events, read in id order (see events.h for the gaps). */
@@ -45,6 +48,9 @@ struct feed {
     /* Selects the rows after $1 that are not in $2, in id order, at most BATCH: the id first,
      * the tenant second, then what 'format' reads. */
     const char *select;
+    /* The same columns for a replay: the rows after $1 already published (up to $2, or in
+     * $3), of tenant $4 (NULL: all), in id order, at most REPLAY_MAX + 1. */
+    const char *replay;
     void (*format)(const PGresult *res, int r, struct nb_buf *b);
     bool have_cursor;
     long long cursor;         /* every id up to here is published or given up */
@@ -65,12 +71,13 @@ struct gw_events {
     atomic_bool stop;
 
     pthread_mutex_t mu;
-    struct subscriber *subs; /* under mu */
-    int reserved;            /* slots taken, attached or about to be; under mu */
+    struct subscriber *subs;    /* under mu */
+    struct subscriber *pending; /* streams waiting for their replay; under mu */
+    int reserved;               /* slots taken, attached or about to be; under mu */
 
     /* The thread's own. */
     PGconn *conn;
-    struct feed feeds[2]; /* instance_events, task_events */
+    struct feed feeds[N_FEEDS]; /* instance_events, task_events */
 };
 
 static long long now_ms(void)
@@ -99,7 +106,16 @@ void gw_events_unreserve(struct gw_events *ev)
     pthread_mutex_unlock(&ev->mu);
 }
 
-void gw_events_attach(struct gw_events *ev, struct nb_http_push *push, const char *tenant_id)
+static void wake(struct gw_events *ev)
+{
+    uint64_t one = 1;
+    if (write(ev->wake_fd, &one, sizeof one) < 0) {
+        nb_warn("event stream: could not wake the thread");
+    }
+}
+
+void gw_events_attach(struct gw_events *ev, struct nb_http_push *push, const char *tenant_id,
+                      const struct gw_events_position *from)
 {
     struct subscriber *s = calloc(1, sizeof *s);
     if (!s) {
@@ -111,10 +127,54 @@ void gw_events_attach(struct gw_events *ev, struct nb_http_push *push, const cha
     s->push = push;
     s->all = tenant_id == NULL;
     snprintf(s->tenant_id, sizeof s->tenant_id, "%s", tenant_id ? tenant_id : "");
+    s->from[0] = from ? from->instance : -1;
+    s->from[1] = from ? from->task : -1;
     pthread_mutex_lock(&ev->mu);
-    s->next = ev->subs;
-    ev->subs = s;
+    if (from) {
+        s->next = ev->pending; /* the thread replays, then attaches it */
+        ev->pending = s;
+    } else {
+        s->next = ev->subs;
+        ev->subs = s;
+    }
     pthread_mutex_unlock(&ev->mu);
+    if (from) {
+        wake(ev);
+    }
+}
+
+int gw_events_parse_position(const char *text, struct gw_events_position *pos)
+{
+    /* "I.T" as this gateway writes; "N" and "task-N" are the ids of earlier gateways. */
+    long long a = -1, b = -1;
+    char *end;
+    if (!text || strlen(text) > 41) {
+        return -1;
+    }
+    if (!strncmp(text, "task-", 5)) {
+        text += 5;
+        if (*text < '0' || *text > '9') {
+            return -1;
+        }
+        b = strtoll(text, &end, 10);
+    } else {
+        if (*text < '0' || *text > '9') {
+            return -1;
+        }
+        a = strtoll(text, &end, 10);
+        if (*end == '.') {
+            if (end[1] < '0' || end[1] > '9') {
+                return -1;
+            }
+            b = strtoll(end + 1, &end, 10);
+        }
+    }
+    if (*end || a == LLONG_MAX || b == LLONG_MAX) {
+        return -1;
+    }
+    pos->instance = a;
+    pos->task = b;
+    return 0;
 }
 
 int gw_events_streams(struct gw_events *ev)
@@ -269,7 +329,8 @@ static void advance(struct feed *f)
     }
 }
 
-/* Formats row 'r' of 'res' (an instance_events row) as one SSE message into 'b'. */
+/* Formats row 'r' of 'res' (an instance_events row) as one SSE message, but its id line, into
+ * 'b'. */
 static void format_instance_event(const PGresult *res, int r, struct nb_buf *b)
 {
     json_t *o =
@@ -285,13 +346,12 @@ static void format_instance_event(const PGresult *res, int r, struct nb_buf *b)
     nb_buf_reset(b);
     if (data) {
         /* One line: JSON escapes every newline inside strings. */
-        nb_buf_printf(b, "id: %s\nevent: instance\ndata: %s\n\n", PQgetvalue(res, r, 0), data);
+        nb_buf_printf(b, "event: instance\ndata: %s\n\n", data);
     }
     free(data);
 }
 
-/* Formats row 'r' of 'res' (a task_events row) as one SSE message into 'b'. Its SSE id is
- * "task-<id>": the two tables count apart. */
+/* Formats row 'r' of 'res' (a task_events row) as one SSE message, but its id line, into 'b'. */
 static void format_task_event(const PGresult *res, int r, struct nb_buf *b)
 {
     json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:s, s:s}", "id",
@@ -305,15 +365,22 @@ static void format_task_event(const PGresult *res, int r, struct nb_buf *b)
     json_decref(o);
     nb_buf_reset(b);
     if (data) {
-        nb_buf_printf(b, "id: task-%s\nevent: task\ndata: %s\n\n", PQgetvalue(res, r, 0), data);
+        nb_buf_printf(b, "event: task\ndata: %s\n\n", data);
     }
     free(data);
+}
+
+/* Starts 'b' with the id line of a message that leaves a client at 'instance' and 'task'. */
+static void id_line(struct nb_buf *b, long long instance, long long task)
+{
+    nb_buf_reset(b);
+    nb_buf_printf(b, "id: %lld.%lld\n", instance, task);
 }
 
 /* Reads and publishes the rows of 'f' not yet published. */
 static void fetch(struct gw_events *ev, struct feed *f)
 {
-    struct nb_buf ids = NB_BUF_INIT, msg = NB_BUF_INIT;
+    struct nb_buf ids = NB_BUF_INIT, msg = NB_BUF_INIT, out = NB_BUF_INIT;
     for (;;) {
         char cursor[24];
         snprintf(cursor, sizeof cursor, "%lld", f->cursor);
@@ -335,11 +402,15 @@ static void fetch(struct gw_events *ev, struct feed *f)
                 continue;
             }
             f->format(res, r, &msg);
-            if (msg.len) {
-                broadcast(ev, PQgetvalue(res, r, 1), msg.data, msg.len);
-            }
             add_seen(f, id);
             advance(f);
+            if (msg.len) {
+                /* The id is where the feeds stand once this is published: a client that
+                 * comes back with it is sent what was published after (replay()). */
+                id_line(&out, ev->feeds[0].cursor, ev->feeds[1].cursor);
+                nb_buf_append(&out, msg.data, msg.len);
+                broadcast(ev, PQgetvalue(res, r, 1), out.data, out.len);
+            }
         }
         PQclear(res);
         advance(f);
@@ -349,6 +420,83 @@ static void fetch(struct gw_events *ev, struct feed *f)
     }
     nb_buf_free(&ids);
     nb_buf_free(&msg);
+    nb_buf_free(&out);
+}
+
+/* Sends 's' what its tenant was published in feed 'k' after the client's position, from the
+ * table; false when the stream is gone. A client with nothing to catch up on gets nothing. */
+static bool replay_feed(struct gw_events *ev, struct subscriber *s, size_t k, long long pos[])
+{
+    struct feed *f = &ev->feeds[k];
+    if (s->from[k] < 0) {
+        return true; /* from now on */
+    }
+    char from[24], upto[24];
+    snprintf(from, sizeof from, "%lld", s->from[k]);
+    snprintf(upto, sizeof upto, "%lld", f->cursor);
+    struct nb_buf ids = NB_BUF_INIT, msg = NB_BUF_INIT, out = NB_BUF_INIT;
+    nb_buf_puts(&ids, "{");
+    for (size_t i = 0; i < f->n_seen; i++) {
+        nb_buf_printf(&ids, "%s%lld", i ? "," : "", f->seen[i]);
+    }
+    nb_buf_puts(&ids, "}");
+    const char *p[] = {from, upto, ids.data, s->all ? NULL : s->tenant_id};
+    PGresult *res = run(ev, f->replay, 4, p);
+    bool alive = true;
+    int n = res ? PQntuples(res) : 0;
+    for (int r = 0; alive && r < n && r < GW_EVENTS_REPLAY_MAX; r++) {
+        long long id = atoll(PQgetvalue(res, r, 0));
+        f->format(res, r, &msg);
+        /* A row above the cursor was published out of order: the position stays at the cursor
+         * (a client back from here may get it twice, never miss what fills the gap). */
+        pos[k] = id <= f->cursor ? id : f->cursor;
+        id_line(&out, pos[0], pos[1]);
+        nb_buf_append(&out, msg.data, msg.len);
+        alive = nb_http_push_write(s->push, out.data, out.len) == 0;
+    }
+    if (alive && (!res || n > GW_EVENTS_REPLAY_MAX)) {
+        /* Too far behind, or the table could not be read: the client re-reads the lists. */
+        static const char gap[] = "event: gap\ndata: {\"type\":\"gap\",\"reason\":\"events "
+                                  "were missed; read the lists again\"}\n\n";
+        alive = nb_http_push_write(s->push, gap, sizeof gap - 1) == 0;
+    }
+    PQclear(res);
+    nb_buf_free(&ids);
+    nb_buf_free(&msg);
+    nb_buf_free(&out);
+    return alive;
+}
+
+/* Replays, to each stream that came back with a position, what it missed, and attaches it.
+ * The thread alone publishes, so nothing is published between the replay and the attach. */
+static void replay(struct gw_events *ev)
+{
+    pthread_mutex_lock(&ev->mu);
+    struct subscriber *list = ev->pending;
+    ev->pending = NULL;
+    pthread_mutex_unlock(&ev->mu);
+    while (list) {
+        struct subscriber *s = list;
+        list = s->next;
+        long long pos[N_FEEDS];
+        for (size_t k = 0; k < N_FEEDS; k++) {
+            pos[k] = s->from[k] >= 0 ? s->from[k] : ev->feeds[k].cursor;
+        }
+        bool alive = true;
+        for (size_t k = 0; alive && k < N_FEEDS; k++) {
+            alive = replay_feed(ev, s, k, pos);
+        }
+        pthread_mutex_lock(&ev->mu);
+        if (alive) {
+            s->next = ev->subs;
+            ev->subs = s;
+        } else {
+            nb_http_push_release(s->push);
+            free(s);
+            ev->reserved--;
+        }
+        pthread_mutex_unlock(&ev->mu);
+    }
 }
 
 static void *hub_main(void *arg)
@@ -372,6 +520,9 @@ static void *hub_main(void *arg)
             }
             next_fetch = now + (gap ? GAP_POLL_MS : ev->poll_ms);
         }
+        if (ev->conn) {
+            replay(ev); /* after the fetch: a stream is replayed up to what is published */
+        }
         if (now >= next_keepalive) {
             static const char ping[] = ": keep-alive\n\n";
             broadcast(ev, NULL, ping, sizeof ping - 1);
@@ -387,11 +538,14 @@ static void *hub_main(void *arg)
         long long wait = until - now_ms();
         struct pollfd fds[2] = {{.fd = ev->wake_fd, .events = POLLIN},
                                 {.fd = ev->conn ? PQsocket(ev->conn) : -1, .events = POLLIN}};
-        if (poll(fds, 2,
-                 (int)(wait < 0      ? 0
-                       : wait > 1000 ? 1000
-                                     : wait)) <= 0 ||
-            !(fds[1].revents & POLLIN)) {
+        int ready = poll(fds, 2, (int)(wait < 0 ? 0 : wait > 1000 ? 1000 : wait));
+        if (ready > 0 && (fds[0].revents & POLLIN)) {
+            uint64_t count;
+            if (read(ev->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN) {
+                nb_warn("event stream: could not read the wake-up: %s", strerror(errno));
+            }
+        }
+        if (ready <= 0 || !(fds[1].revents & POLLIN)) {
             continue;
         }
         if (!PQconsumeInput(ev->conn)) {
@@ -424,6 +578,12 @@ struct gw_events *gw_events_new(const struct gw_events_config *cfg, struct nb_er
                   "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
                   "FROM instance_events WHERE id > $1::bigint AND id <> ALL($2::bigint[]) "
                   "ORDER BY id LIMIT 500", /* BATCH */
+        .replay = "SELECT id, tenant_id, instance_id, from_state, to_state, reason, "
+                  "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+                  "FROM instance_events WHERE id > $1::bigint "
+                  "AND (id <= $2::bigint OR id = ANY($3::bigint[])) "
+                  "AND ($4::text IS NULL OR tenant_id = $4::text) "
+                  "ORDER BY id LIMIT 1001", /* GW_EVENTS_REPLAY_MAX + 1 */
         .format = format_instance_event,
     };
     ev->feeds[1] = (struct feed){
@@ -432,6 +592,12 @@ struct gw_events *gw_events_new(const struct gw_events_config *cfg, struct nb_er
                   "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
                   "FROM task_events WHERE id > $1::bigint AND id <> ALL($2::bigint[]) "
                   "ORDER BY id LIMIT 500", /* BATCH */
+        .replay = "SELECT id, tenant_id, task_id, kind, image_id, state, progress, message, "
+                  "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+                  "FROM task_events WHERE id > $1::bigint "
+                  "AND (id <= $2::bigint OR id = ANY($3::bigint[])) "
+                  "AND ($4::text IS NULL OR tenant_id = $4::text) "
+                  "ORDER BY id LIMIT 1001", /* GW_EVENTS_REPLAY_MAX + 1 */
         .format = format_task_event,
     };
     ev->keepalive_ms = cfg->keepalive_s * 1000;
@@ -461,17 +627,17 @@ void gw_events_free(struct gw_events *ev)
     }
     if (ev->started) {
         atomic_store(&ev->stop, true);
-        uint64_t one = 1;
-        if (write(ev->wake_fd, &one, sizeof one) < 0) {
-            nb_warn("event stream: could not wake the thread");
-        }
+        wake(ev);
         pthread_join(ev->thread, NULL);
     }
-    for (struct subscriber *s = ev->subs, *next; s; s = next) {
-        next = s->next;
-        nb_http_push_end(s->push);
-        nb_http_push_release(s->push);
-        free(s);
+    struct subscriber *lists[] = {ev->subs, ev->pending};
+    for (size_t i = 0; i < 2; i++) {
+        for (struct subscriber *s = lists[i], *next; s; s = next) {
+            next = s->next;
+            nb_http_push_end(s->push);
+            nb_http_push_release(s->push);
+            free(s);
+        }
     }
     if (ev->wake_fd >= 0) {
         close(ev->wake_fd);
@@ -494,6 +660,18 @@ void gw_events_handle(struct nb_http_req *req, void *arg)
         .gw = gw, .req = req, .arena = nb_http_req_arena(req), .request_id = request_id};
     const char *code = NULL;
     json_t *doc = rest_authenticate(&c, &code);
+    /* A client back after a break names the last message it had (EventSource does it itself);
+     * it is sent what it missed first. */
+    const char *last = nb_http_req_header(req, "Last-Event-ID");
+    struct gw_events_position from;
+    if (!doc && last && gw_events_parse_position(last, &from) < 0) {
+        code = "InvalidParameterValue";
+        c.status = 400;
+        doc = rest_error_doc(code,
+                             "Last-Event-ID must be an id of this stream (such as 42.7); "
+                             "reconnect without it to start from now",
+                             request_id);
+    }
     if (!doc && strcmp(nb_http_req_method(req), "GET")) {
         code = "MethodNotAllowed";
         c.status = 405;
@@ -524,6 +702,7 @@ void gw_events_handle(struct nb_http_req *req, void *arg)
     /* Sent at once, so that the client knows the stream is live before anything happens. */
     static const char hello[] = "retry: 3000\n: subscribed\n\n";
     nb_http_push_write(push, hello, sizeof hello - 1);
-    gw_events_attach(gw->events, push, c.who->role == GW_ROLE_ADMIN ? NULL : c.who->tenant_id);
+    gw_events_attach(gw->events, push, c.who->role == GW_ROLE_ADMIN ? NULL : c.who->tenant_id,
+                     last ? &from : NULL);
     nb_log_set_request_id(NULL);
 }

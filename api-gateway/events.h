@@ -17,7 +17,12 @@
  * until it fills, or for GW_EVENTS_GAP_WAIT_MS, after which the missing ids are taken as rolled
  * back. Streams are pushed replies (nb_http_reply_push()): a waiting stream holds no thread.
  * Every 'keepalive_s' each stream gets a comment line, which also finds the streams whose
- * clients went away. */
+ * clients went away.
+ *
+ * A client that comes back (EventSource does, by itself, after a break or a gateway restart)
+ * sends the SSE id of the last message it had as Last-Event-ID: where both tables stood for it.
+ * The thread sends it, from the tables, what was published for it after that, then attaches
+ * it; being the only publisher, it publishes nothing in between. */
 #ifndef NUBO_GW_EVENTS_H
 #define NUBO_GW_EVENTS_H
 
@@ -29,6 +34,7 @@ struct nb_http_push;
 struct nb_http_req;
 
 #define GW_EVENTS_GAP_WAIT_MS 10000
+#define GW_EVENTS_REPLAY_MAX  1000 /* messages of a table replayed to a stream coming back */
 
 struct gw_events_config {
     const char *conninfo; /* libpq connection string (copied) */
@@ -46,9 +52,25 @@ void gw_events_free(struct gw_events *ev);
  * unless gw_events_attach() took it. */
 int gw_events_reserve(struct gw_events *ev);
 void gw_events_unreserve(struct gw_events *ev);
-/* Publishes from now on to 'push' (its reference is taken) the events of 'tenant_id', or of
- * every tenant when it is NULL, in the reserved slot. */
-void gw_events_attach(struct gw_events *ev, struct nb_http_push *push, const char *tenant_id);
+/* Where a client stands in the stream: the last instance_events and task_events ids it has
+ * been sent up to (-1: none, from now on). Each message's SSE id is "I.T", where the feeds stand
+ * once it is published. */
+struct gw_events_position {
+    long long instance;
+    long long task;
+};
+
+/* Reads a Last-Event-ID: "I.T", or the ids of earlier gateways, "N" (instance) and "task-N".
+ * Returns 0, or -1 when 'text' is none of these. */
+int gw_events_parse_position(const char *text, struct gw_events_position *pos);
+
+/* Publishes to 'push' (its reference is taken) the events of 'tenant_id', or of every tenant
+ * when it is NULL, in the reserved slot: from now on, or, with 'from', first what was published
+ * after 'from' (at most GW_EVENTS_REPLAY_MAX messages a table, else an "event: gap" message
+ * that tells the client to read the lists again). A message may then come twice, around a
+ * gap in the ids; never is one missed. */
+void gw_events_attach(struct gw_events *ev, struct nb_http_push *push, const char *tenant_id,
+                      const struct gw_events_position *from);
 
 /* Streams open, and events published since the start (for metrics and tests). */
 int gw_events_streams(struct gw_events *ev);

@@ -1,5 +1,6 @@
 /* Unit tests of the web console's pure parts: password hashing (kdf.c), the static files' names
- * and types (console.c), and session cookies and CSRF tokens (session.c, no database). */
+ * and types (console.c), session cookies and CSRF tokens (session.c, no database), and the
+ * event stream's Last-Event-ID (events.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <cmocka.h>
 
 #include "console.h"
+#include "events.h"
 #include "kdf.h"
 #include "session.h"
 
@@ -191,6 +193,58 @@ static void session_malformed_tokens(void **state)
     gw_sessions_free(s);
 }
 
+/* Last-Event-ID: "I.T" as the stream writes it, and the ids of earlier gateways. */
+static void events_positions(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        long long instance, task;
+    } good[] = {
+        {"42.7", 42, 7},
+        {"0.0", 0, 0},
+        {"42", 42, -1},
+        {"task-7", -1, 7},
+        {"9223372036854775806.1", 9223372036854775806LL, 1},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct gw_events_position p = {-5, -5};
+        assert_int_equal(gw_events_parse_position(good[i].text, &p), 0);
+        assert_true(p.instance == good[i].instance);
+        assert_true(p.task == good[i].task);
+    }
+    static const char *const bad[] = {"",
+                                      "abc",
+                                      "-5",
+                                      "1.-2",
+                                      "1.",
+                                      ".1",
+                                      "1.2.3",
+                                      "task-",
+                                      "task--1",
+                                      "task-1.2",
+                                      "42 ",
+                                      " 42",
+                                      "+42",
+                                      "1.x",
+                                      "0x10",
+                                      "4e3",
+                                      "9223372036854775807",
+                                      "99999999999999999999",
+                                      "task-99999999999999999999",
+                                      "1.9223372036854775807",
+                                      "123456789012345678901234567890123456789012"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct gw_events_position p = {-5, -5};
+        if (gw_events_parse_position(bad[i], &p) != -1) {
+            fail_msg("\"%s\" was taken as a position", bad[i]);
+        }
+        assert_true(p.instance == -5 && p.task == -5); /* untouched */
+    }
+    struct gw_events_position p;
+    assert_int_equal(gw_events_parse_position(NULL, &p), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +256,7 @@ int main(void)
         cmocka_unit_test(session_cookies),
         cmocka_unit_test(session_csrf_check),
         cmocka_unit_test(session_malformed_tokens),
+        cmocka_unit_test(events_positions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

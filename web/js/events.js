@@ -18,6 +18,9 @@ export class EventStream {
       this.handlers.onStatus('on');
       this.handlers.onOpen();
     });
+    // Back after a break, EventSource sends the last id it had and the gateway replays what was
+    // missed; when that is too much it says 'gap' instead, and we read the lists again.
+    es.addEventListener('gap', () => this.handlers.onOpen());
     es.addEventListener('instance', (m) => {
       let ev;
       try {
