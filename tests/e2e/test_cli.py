@@ -492,6 +492,7 @@ def test_admin_tenants_users_keys(env):
     alice = nubo_env.Creds(k["access_key_id"], k["secret_access_key"], t["tenant_id"], "cli-ops")
     bob = nubo_env.Creds(kr["access_key_id"], kr["secret_access_key"], t["tenant_id"], "cli-ops")
     S["alice"], S["ops_tenant"], S["alice_user"] = alice, t["tenant_id"], u["user_id"]
+    S["bob"] = bob
     check_eq(nubo(env, alice, "keypair", "list", "-o", "json").json, [], "the new key works")
     # A reader may read, not write: exit 4.
     nubo(env, bob, "instance", "list")
@@ -516,7 +517,7 @@ def test_admin_tenants_users_keys(env):
     nubo(env, adm, "admin", "user", "create", t["tenant_id"], rc=2)
 
     # A console password, read from standard input: alice can sign in with it, and only with it.
-    pw = "alice's console password"
+    pw = S["alice_pw"] = "alice's console password"
     doc = nubo(env, adm, "admin", "user", "password", u["user_id"], "-o", "json",
                stdin=pw + "\n").json
     check_eq(doc, {"user_id": u["user_id"], "password_set": True}, "admin user password")
@@ -551,6 +552,152 @@ def test_admin_quota(env):
     nubo(env, adm, "admin", "quota", "show", "999999999999", rc=3)
     nubo(env, adm, "admin", "quota", "set", tid, rc=2)
     nubo(env, adm, "admin", "quota", "set", tid, "--max-vcpus", "lots", rc=2)
+
+
+@tap.test
+def test_admin_type_set(env):
+    adm, alice = env.admin, need("alice")
+    doc = nubo(env, adm, "admin", "type", "set", "cli1.small", "--vcpus", "2", "--memory-mib",
+               "1024", "--disk-gib", "10", "-o", "json").json
+    want = {"name": "cli1.small", "vcpus": 2, "memory_mib": 1024, "disk_gib": 10,
+            "ephemeral_gib": 0, "enabled": True}
+    check_eq(doc, want, "admin type set --output json")
+    listed = nubo(env, alice, "type", "list", "--filter", "instance-type=cli1.small", "-o",
+                  "json").json
+    check_eq(listed, [want], "nubo type list shows the new type")
+    rows = nubo(env, alice, "type", "list").rows()
+    check_eq([x for x in rows if x["name"] == "cli1.small"],
+             [{"name": "cli1.small", "vcpus": "2", "memory_mib": "1024", "disk_gib": "10",
+               "ephemeral_gib": "0"}], "nubo type list (table)")
+    # Replaced whole: what is left out goes back to 0; a disabled type is no longer listed.
+    row = nubo(env, adm, "admin", "type", "set", "cli1.small", "--vcpus", "4", "--memory-mib",
+               "2048", "--ephemeral-gib", "5", "--disabled").rows()
+    check_eq(row, [{"name": "cli1.small", "vcpus": "4", "memory_mib": "2048", "disk_gib": "0",
+                    "ephemeral_gib": "5", "enabled": "no"}], "admin type set (table)")
+    names = [t["name"] for t in nubo(env, alice, "type", "list", "-o", "json").json]
+    check("cli1.small" not in names and "t3.micro" in names, "a disabled type is not listed",
+          names)
+    stored = env.psql1("SELECT vcpus || ',' || memory_mib || ',' || disk_gib || ',' || "
+                       "ephemeral_gib || ',' || enabled FROM instance_types "
+                       "WHERE name = 'cli1.small'")
+    check_eq(stored, "4,2048,0,5,false", "the type as stored")
+    # Not the operator: exit 4, nothing changed.
+    r = nubo(env, alice, "admin", "type", "set", "cli1.small", "--vcpus", "64", "--memory-mib",
+             "4096", rc=4)
+    check("UnauthorizedOperation" in r.err, "a member sets no type", r)
+    # Refused by the gateway (exit 1), or on the command line (exit 2).
+    r = nubo(env, adm, "admin", "type", "set", "cli1.small", "--vcpus", "2", "--memory-mib",
+             "1", rc=1)
+    check("InvalidParameterValue" in r.err and "memory_mib" in r.err, "too little memory", r)
+    nubo(env, adm, "admin", "type", "set", "cli1.small", "--vcpus", "2000", "--memory-mib",
+         "1024", rc=1)
+    check_eq(env.psql1("SELECT vcpus FROM instance_types WHERE name = 'cli1.small'"), "4",
+             "refused changes changed nothing")
+    nubo(env, adm, "admin", "type", "set", "cli1.small", "--vcpus", "2", rc=2)
+    nubo(env, adm, "admin", "type", "set", "--vcpus", "2", "--memory-mib", "512", rc=2)
+    nubo(env, adm, "admin", "type", "set", "cli1.small", "--vcpus", "0", "--memory-mib", "512",
+         rc=2)
+    nubo(env, adm, "admin", "type", "set", "cli1.small", "--vcpus", "2", "--memory-mib", "lots",
+         rc=2)
+    nubo(env, adm, "admin", "type", "set", "cli1.small", "--vcpus", "1", "--memory-mib", "512")
+
+
+@tap.test
+def test_admin_prices(env):
+    adm = env.admin
+    api = env.rest(adm, "GET", "/v1/admin/prices")
+    check_eq(api.status, 200, f"GET /v1/admin/prices: {api}")
+    doc = api.json
+    check(doc["plans"] and any(p["prices"] for p in doc["plans"]), "the API has priced plans",
+          doc)
+    check_eq(nubo(env, adm, "admin", "prices", "-o", "json").json, doc,
+             "admin prices --output json is the API's document")
+    rows = nubo(env, adm, "admin", "prices").rows()
+    want = []
+    for p in doc["plans"]:
+        for x in p["prices"]:
+            m = x["price_micros"]
+            frac = f"{m % 1000000:06d}".rstrip("0").ljust(2, "0")
+            want.append({"plan": p["id"], "current": "yes" if p["current"] else "no",
+                         "meter": x["meter"], "sku": x["sku"] or "-", "unit": x["unit"],
+                         "price": f"{m // 1000000}.{frac}", "currency": p["currency"]})
+    check_eq(rows, want, "admin prices (table): a row per price, in units of the currency")
+    micro = [x for x in rows if x["sku"] == "t3.micro" and x["current"] == "yes"]
+    check_eq([(x["meter"], x["unit"], x["price"]) for x in micro],
+             [("instance-running", "hour", "0.0104")], "t3.micro's price per hour")
+    r = nubo(env, need("alice"), "admin", "prices", rc=4)
+    check("UnauthorizedOperation" in r.err, "a member reads no prices", r)
+    nubo(env, adm, "admin", "prices", "extra", rc=2)
+
+
+@tap.test
+def test_my_password(env):
+    """nubo password: a user changes their own console password, signed with their key; the
+    new one signs in, the old one no longer does."""
+    alice, old = need("alice"), need("alice_pw")
+    new = "alice's second password"
+
+    def sign_in(user, password):
+        status, _, body = env.http("POST", "/v1/session", json.dumps(
+            {"account": "cli-ops", "user": user, "password": password}),
+            {"Content-Type": "application/json"})
+        return status
+
+    check_eq(sign_in("alice", old), 200, "alice signs in with the password the admin set")
+    # A wrong current password: the gateway's error, exit 1, nothing changed.
+    r = nubo(env, alice, "password", stdin=f"not the password\n{new}\n", rc=1)
+    check("InvalidParameterValue" in r.err and "the current password is not right" in r.err and
+          "request" in r.err and r.out == "", "a wrong current password", r)
+    check_eq(sign_in("alice", old), 200, "the old password still works after a refusal")
+    # Too short a new one.
+    r = nubo(env, alice, "password", "set", stdin=f"{old}\nshort\n", rc=1)
+    check("InvalidParameterValue" in r.err and "from 10 to 1024 bytes" in r.err, "short new", r)
+    # Missing lines: a usage error, nothing sent.
+    nubo(env, alice, "password", stdin=f"{old}\n", rc=2)
+    nubo(env, alice, "password", stdin="", rc=2)
+    nubo(env, alice, "password", old, stdin=f"{old}\n{new}\n", rc=2)
+    # The change.
+    out = nubo(env, alice, "password", stdin=f"{old}\n{new}\n").out
+    check("password changed" in out, "nubo password (text)", out)
+    check_eq((sign_in("alice", new), sign_in("alice", old)), (200, 401),
+             "the new password signs in, the old one does not")
+    doc = nubo(env, alice, "password", "set", "-o", "json", stdin=f"{new}\r\n{old}\r\n").json
+    check_eq(doc, {"password_set": True}, "nubo password set --output json (CRLF lines)")
+    check_eq((sign_in("alice", old), sign_in("alice", new)), (200, 401), "changed back")
+    # Any role, and a user without a password yet gives an empty first line.
+    nubo(env, need("bob"), "password", stdin="\nbob's first password\n")
+    check_eq(sign_in("bob", "bob's first password"), 200, "bob's first password (a reader)")
+    nubo(env, need("bob"), "password", stdin="\nbob's other password\n", rc=1)
+    check_eq(sign_in("bob", "bob's first password"), 200,
+             "with a password set, an empty current one is refused")
+
+
+@tap.test
+def test_instance_image(env):
+    """nubo instance image: the gateway's refusals and their exit codes. No instance here runs
+    on a host with a compute agent (test_cli_vdi.py has real VMs); test_sdk_calls.c checks the
+    request and the answer of a success."""
+    a, ids = need("member"), need("ids")
+    before = {m["id"] for m in nubo(env, a, "image", "list", "--owner", "self", "-o", "json").json}
+    # ids[0] is running on the fixture's simulated host: no agent to save its disk.
+    r = nubo(env, a, "instance", "image", ids[0], "--name", "cli-snap", "--wait", rc=1)
+    check("IncorrectInstanceState" in r.err and "no host with an agent" in r.err and
+          "request" in r.err and r.out == "", "instance image of an instance on a simulated host",
+          r)
+    r = nubo(env, a, "instance", "image", ids[2], "--name", "cli-snap", "-o", "json", rc=1)
+    check("IncorrectInstanceState" in r.err and r.out == "", "instance image of a terminated one",
+          r)
+    r = nubo(env, a, "instance", "image", "i-0123456789abcdef0", "--name", "cli-snap", rc=3)
+    check("InvalidInstanceID.NotFound" in r.err, "instance image of an unknown instance", r)
+    nubo(env, need("other"), "instance", "image", ids[0], "--name", "cli-snap", rc=3)
+    r = nubo(env, need("bob"), "instance", "image", ids[0], "--name", "cli-snap", rc=4)
+    check("UnauthorizedOperation" in r.err, "a reader makes no image", r)
+    after = {m["id"] for m in nubo(env, a, "image", "list", "--owner", "self", "-o", "json").json}
+    check_eq(after, before, "no image left behind by the refusals")
+    nubo(env, a, "instance", "image", ids[0], rc=2)
+    nubo(env, a, "instance", "image", "--name", "x", rc=2)
+    nubo(env, a, "instance", "image", ids[0], ids[1], "--name", "x", rc=2)
+    nubo(env, a, "instance", "image", ids[0], "--name", "x", "--timeout", "0", rc=2)
 
 
 @tap.test

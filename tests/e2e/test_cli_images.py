@@ -4,19 +4,25 @@ SHA-256 (raw at once; VHD and VMDK through an import task), downloads checked ag
 x-nubo-sha256 (whole and ranged), exports to OVA, launch permissions with a second tenant,
 copies, deletion, the error cases with their exit codes (0 ok, 1 API error, 2 usage or local
 file, 3 not found, 4 authentication or permission, 5 unavailable or timed out), the progress bar
-(only on a terminal), bounded memory, and the SDK example upload_image.
+(only on a terminal), bounded memory, the SDK example upload_image, the live event stream
+(`nubo events`: an import's task events in order, not seen by another tenant) and resumable
+multipart uploads (`--part-size`, `--resume`: only the missing and wrong parts sent).
 Prints TAP. Run: /usr/bin/python3 tests/e2e/test_cli_images.py"""
 
 import sys
 
 sys.dont_write_bytecode = True
 
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import pty  # noqa: E402
 import re  # noqa: E402
 import subprocess  # noqa: E402
+import signal  # noqa: E402
 import tarfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
 
 import image_env  # noqa: E402
 import nubo_env  # noqa: E402
@@ -74,8 +80,12 @@ def test_build_and_help(env):
         check(re.search(rf"^  {verb}\s", g.out, re.M), f"'{verb}' in nubo image --help", g)
         h = nubo(env, None, "image", verb, "--help")
         check(h.out.startswith(f"usage: nubo image {verb}"), f"help of image {verb}", h)
-    check("--format FORMAT" in nubo(env, None, "image", "upload", "--help").out,
-          "upload --help names --format")
+    up = nubo(env, None, "image", "upload", "--help").out
+    check("--format FORMAT" in up and "--part-size SIZE" in up and "--resume IMAGE_ID" in up,
+          "upload --help names --format, --part-size and --resume", up)
+    h = nubo(env, None, "events", "listen", "--help")
+    check(h.out.startswith("usage: nubo events listen") and "--count N" in h.out,
+          "help of events listen", h)
 
 
 # --- upload, show, list, download --------------------------------------------------------------
@@ -309,6 +319,182 @@ def test_errors(env):
     # Bad credentials: exit 4.
     bad = nubo_env.Creds(a.key_id, "wrong-secret", a.tenant_id, "bad")
     nubo(env, bad, "image", "upload", need("raw_file"), "--name", "cli-bad", rc=4)
+
+
+# --- the event stream --------------------------------------------------------------------------
+
+
+class Listener:
+    """`nubo events ...` in the background as 'creds', its output lines collected as they come."""
+
+    def __init__(self, env, creds, *args):
+        self.p = subprocess.Popen([str(NUBO), "events", *args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=creds_env(env, creds))
+        self.out, self.err = [], []
+        self.live = threading.Event()
+        threading.Thread(target=self._read, args=(self.p.stdout, self.out), daemon=True).start()
+        threading.Thread(target=self._read, args=(self.p.stderr, self.err), daemon=True).start()
+
+    def _read(self, f, lines):
+        for line in f:
+            lines.append(line.rstrip("\n"))
+            if "listening for events" in line:
+                self.live.set()
+
+    def wait_live(self, timeout=15):
+        check(self.live.wait(timeout), "nubo events says it is listening", self.err)
+
+    def wait_for(self, pred, timeout=60):
+        """Waits until an output line satisfies 'pred'."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if any(pred(x) for x in list(self.out)):
+                return
+            if self.p.poll() is not None:
+                time.sleep(0.2)  # the reader threads catch up
+                break
+            time.sleep(0.05)
+        check(any(pred(x) for x in list(self.out)), "the awaited event came", self.out, self.err)
+
+    def finish(self, timeout=30):
+        """Waits for the exit (killing it on the timeout); returns the exit status."""
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            raise TestFailure(f"nubo events did not exit: {self.out} {self.err}")
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        self.p.wait(10)
+
+
+@tap.test(timeout=120)
+def test_events_task_progress(env):
+    a, b = need("a"), need("b")
+    vhd = work(env) / "disk.vhd"
+    check(vhd.exists(), "the VHD of test_upload_vhd_wait", vhd)
+    # Three listeners, all live before the import starts (the stream has no replay): the whole
+    # JSON stream of tenant a, a table of its first two task events, and tenant b's stream.
+    full = Listener(env, a, "--type", "task", "--output", "json", "--timeout", "100")
+    two = Listener(env, a, "--type", "task", "--count", "2")
+    other = Listener(env, b, "--output", "json")
+    try:
+        for x in (full, two, other):
+            x.wait_live()
+        r = nubo(env, a, "image", "upload", vhd, "--name", "cli-events-vhd", "--wait", "-o",
+                 "json")
+        task = r.json["import_task_id"]
+        full.wait_for(lambda line: task in line and '"completed"' in line)
+        check_eq(two.finish(), 0, f"nubo events --count 2 exits 0 after two events\n{two.err}")
+    finally:
+        other.stop()
+        full.stop()
+    got = [json.loads(line) for line in full.out]
+    mine = [e for e in got if e.get("task_id") == task]
+    check(len(mine) == len(got), "only the task of tenant a's import came", got)
+    rows = env.psql("SELECT id, state, progress, message FROM task_events "
+                    f"WHERE task_id = '{task}' ORDER BY id")
+    # An event's id says where the stream stood: "<instance events>.<task events>".
+    check_eq([(e["event_id"].split(".")[-1], e["event"], e["state"], e["progress"], e["message"])
+              for e in mine],
+             [(i, "task", st, int(pr), msg) for i, st, pr, msg in rows],
+             "every task event of the import, in order, as the database has them")
+    check(len(rows) >= 2 and rows[-1][1] == "completed", "the import ended completed", rows)
+    check(all(e["image_id"] == r.json["id"] and e["kind"] == "import"
+              and e["tenant_id"] == a.tenant_id for e in mine), "the events' fields", mine)
+    check_eq(two.out[0].split()[:3], ["RECEIVED", "TYPE", "ID"], "the table's header")
+    check_eq([line.split()[1:4] for line in two.out[1:]],
+             [["task", mine[i]["event_id"], task] for i in range(2)],
+             "the table: the first two task events, a line each")
+    check_eq(other.out, [], "tenant b saw none of tenant a's events")
+    # Resuming after the first event: the rest are sent again at once.
+    again = nubo(env, a, "events", "--type", "task", "--last-event-id", mine[0]["event_id"],
+                 "--count", len(mine) - 1, "--timeout", "20", "-o", "json", timeout=30)
+    check_eq([json.loads(line)["event_id"] for line in again.out.splitlines()],
+             [e["event_id"] for e in mine[1:]], "--last-event-id: the events after it, again")
+    S["events_vhd"] = r.json["id"]
+
+
+@tap.test(timeout=60)
+def test_events_errors(env):
+    a = need("a")
+    t0 = time.monotonic()
+    r = nubo(env, a, "events", "--type", "task", "--count", "1", "--timeout", "1", rc=5)
+    check(time.monotonic() - t0 < 10 and "timed out" in r.err,
+          "--count not reached by --timeout: exit 5", r)
+    r = nubo(env, a, "events", "--timeout", "1")
+    check_eq(r.rc, 0, "--timeout without --count: exit 0")
+    bad = nubo_env.Creds(a.key_id, "wrong-secret", a.tenant_id, "bad")
+    r = nubo(env, bad, "events", "--count", "1", rc=4)
+    check("SignatureDoesNotMatch" in r.err or "AuthFailure" in r.err, "a bad key: exit 4", r)
+    nubo(env, a, "events", "--type", "volume", rc=2)
+    nubo(env, a, "events", "--count", "0", rc=2)
+
+
+# --- resumable multipart uploads --------------------------------------------------------------
+
+
+@tap.test(timeout=120)
+def test_upload_resume_parts(env):
+    a = need("a")
+    part = 256 << 10
+    f = make_raw(work(env) / "parts.raw", size_mib=1, seed=b"parts")
+    data = f.read_bytes()
+    data += hashlib.sha256(b"tail").digest() * 16  # a last part shorter than the others
+    f.write_bytes(data)
+    chunks = [data[i:i + part] for i in range(0, len(data), part)]
+    check_eq(len(chunks), 5, "the file is five parts")
+    img = env.rest(a, "POST", "/v1/images", body={"name": "cli-parts", "source_format": "raw"})
+    check_eq(img.status, 201, f"create the image\n{img}")
+    image_id = img.json["id"]
+
+    def put(n, content):
+        r = env.rest(a, "PUT", f"/v1/images/{image_id}/file", raw=content, query={"part": n},
+                     headers={"Content-Type": "application/octet-stream",
+                              "x-amz-content-sha256": hashlib.sha256(content).hexdigest()})
+        check_eq(r.status, 200, f"PUT part {n}\n{r}")
+
+    # An interrupted upload: parts 1 and 3 right, part 2 with other bytes, 4 and 5 missing.
+    put(1, chunks[0])
+    put(2, b"\x55" * len(chunks[1]))
+    put(3, chunks[2])
+    before = env.rest(a, "GET", f"/v1/images/{image_id}/parts")
+    check_eq(before.status, 200, f"GET parts\n{before}")
+    check_eq([(x["part"], x["size_bytes"], x["sha256"]) for x in before.json["parts"]],
+             [(1, part, hashlib.sha256(chunks[0]).hexdigest()),
+              (2, part, hashlib.sha256(b"\x55" * part).hexdigest()),
+              (3, part, hashlib.sha256(chunks[2]).hexdigest())], "the parts before the resume")
+    t0 = env.psql1("SELECT clock_timestamp()")
+    r = nubo(env, a, "image", "upload", f, "--resume", image_id, "--part-size", "256K", "-o",
+             "json")
+    check_eq((r.json["id"], r.json["state"], r.json["sha256"], r.json["size_bytes"]),
+             (image_id, "available", sha256_file(f), len(data)), "the resumed image")
+    check_eq((r.json["upload_parts"]["parts"], r.json["upload_parts"]["sent"],
+              r.json["upload_parts"]["skipped"]), (5, 3, 2), "parts sent and skipped")
+    log = env.psql("SELECT action, params::text, http_status FROM request_log "
+                   f"WHERE access_key_id = '{a.key_id}' AND \"time\" >= '{t0}' "
+                   "ORDER BY \"time\"")
+    # The log does not keep the part number; but parts 4 and 5 were missing and part 2 wrong,
+    # and the join below checks the whole file's SHA-256: three PUTs can only be 2, 4 and 5.
+    check_eq([row[0].split()[0] for row in log if "/parts" in row[0] or "/file" in row[0]],
+             ["GET", "PUT", "PUT", "PUT", "POST"],
+             f"the request log: the parts listed, three PUT (not five), the join\n{log}")
+    check(all(row[2] == "200" for row in log), "every request succeeded", log)
+    out = work(env) / "parts.down"
+    nubo(env, a, "image", "download", image_id, out)
+    check_eq(out.read_bytes() == data, True, "the download equals the file")
+    after = env.rest(a, "GET", f"/v1/images/{image_id}/parts")
+    check_eq((after.status, after.json.get("parts")), (200, []), "no parts left after the join")
+    # A fresh upload in parts makes the image itself.
+    r = nubo(env, a, "image", "upload", f, "--name", "cli-parts-new", "--part-size", "512K",
+             "-o", "json")
+    check_eq((r.json["state"], r.json["sha256"], r.json["upload_parts"]["sent"]),
+             ("available", sha256_file(f), 3), "an upload in parts of 512K")
+    r = nubo(env, a, "image", "upload", f, "--resume", image_id, "--name", "x", rc=2)
+    check("--resume" in r.err, "--resume with --name is a usage error", r)
+    nubo(env, a, "image", "upload", f, "--name", "y", "--part-size", "1K", rc=2)
 
 
 # --- terminals, memory, the SDK example ---------------------------------------------------------

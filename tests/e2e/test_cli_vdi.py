@@ -318,6 +318,30 @@ def test_instance_console_vnc(env):
     nubo(env, provider, "instance", "console", "i-00000000000000000", "--vnc", rc=3)
 
 
+@tap.test(timeout=300)
+def test_instance_image(env):
+    """nubo instance image --wait on a real VM: its host saves the disk into the image store and
+    the image is available; the same name again is refused."""
+    provider, other, spare = need("provider"), need("other"), need("spare")
+    iid = spare["instance_id"]
+    t0 = time.monotonic()
+    doc = nubo(env, provider, "instance", "image", iid, "--name", "cli-saved-desktop",
+               "--description", "saved by test_cli_vdi", "--wait", "--timeout", "240", "-o",
+               "json", timeout=280).json
+    print(f"# instance image --wait: {time.monotonic() - t0:.1f} s", flush=True)
+    check_eq((doc["name"], doc["state"], doc["description"]),
+             ("cli-saved-desktop", "available", "saved by test_cli_vdi"), f"the image: {doc}")
+    row = env.psql(f"SELECT state, store_key FROM images WHERE id = '{doc['id']}'")
+    check(row and row[0][0] == "available" and row[0][1].startswith(f"images/{doc['id']}."),
+          "the image's bytes are in the image store", row)
+    shown = nubo(env, provider, "image", "show", doc["id"], "-o", "json").json
+    check_eq((shown["id"], shown["state"]), (doc["id"], "available"), "image show")
+    r = nubo(env, provider, "instance", "image", iid, "--name", "cli-saved-desktop", rc=1)
+    check("InvalidAMIName.Duplicate" in r.err, "a second image of the same name", r)
+    nubo(env, other, "image", "show", doc["id"], rc=3)
+    nubo(env, provider, "image", "delete", doc["id"])
+
+
 @tap.test
 def test_sign_out(env):
     provider, spare, u1, u2 = need("provider"), need("spare"), need("u1"), need("u2")

@@ -49,6 +49,7 @@ extern const struct cli_cmd cli_network_edge_cmds[];
 extern const struct cli_cmd cli_network_routing_cmds[];
 extern const struct cli_cmd cli_billing_cmds[];
 extern const struct cli_cmd cli_vdi_cmds[];
+extern const struct cli_cmd cli_event_cmds[];
 
 /* Returns the client of 'cli', made from --profile/--endpoint and the environment on first use;
  * NULL after printing why (and setting '*code' to the exit code). */

@@ -1,5 +1,6 @@
-/* The operator's commands (nubo admin ...): tenants, users, access keys, quotas and the request
- * log. They need a key with the admin role; others exit 4. */
+/* The operator's commands (nubo admin ...): tenants, users, access keys, instance types, quotas
+ * and the request log. They need a key with the admin role; others exit 4. Also "nubo password",
+ * a user's own console password, read from standard input like the admin's "user password". */
 #include "cli.h"
 
 #include <getopt.h>
@@ -180,6 +181,122 @@ static int key_create(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
+/* Reads one line of standard input into a new string the caller wipes and free()s, without its
+ * line end, prompting with 'prompt' on stderr when stdin is a terminal. Stores its capacity in
+ * '*cap' (for the wipe). Returns NULL at the end of the input. */
+static char *read_secret_line(const char *prompt, size_t *cap)
+{
+    if (isatty(STDIN_FILENO)) {
+        fprintf(stderr, "%s (it shows as you type: pipe it in to hide it): ", prompt);
+    }
+    char *line = NULL;
+    *cap = 0;
+    ssize_t n = getline(&line, cap, stdin);
+    if (n < 0) {
+        if (line) {
+            explicit_bzero(line, *cap);
+        }
+        free(line);
+        return NULL;
+    }
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
+        line[--n] = '\0';
+    }
+    return line;
+}
+
+static void wipe_free(char *s, size_t cap)
+{
+    if (s) {
+        explicit_bzero(s, cap);
+    }
+    free(s);
+}
+
+/* "password": the caller's own console password. The current one is the first line of standard
+ * input (empty for a user who has none yet), the new one the second: never arguments. */
+static int my_password(struct cli *cli, int argc, char **argv)
+{
+    int rc;
+    struct nubo_client *client = cli_args_client(cli, argc, argv, 0, "no arguments", &rc);
+    if (!client) {
+        return rc;
+    }
+    size_t cap_cur = 0, cap_new = 0;
+    char *current = read_secret_line("current password", &cap_cur);
+    char *password = current ? read_secret_line("new password", &cap_new) : NULL;
+    if (!password || !*password) {
+        wipe_free(current, cap_cur);
+        wipe_free(password, cap_new);
+        return cli_usage_error("password ", "expected the current password on the first line of "
+                                            "standard input and the new one on the second");
+    }
+    struct nubo_error err;
+    rc = nubo_my_password_set(client, current, password, &err);
+    wipe_free(current, cap_cur);
+    wipe_free(password, cap_new);
+    if (rc < 0) {
+        return cli_fail(&err);
+    }
+    if (cli->json) {
+        printf("{\"password_set\": true}\n");
+    } else {
+        printf("password changed; your other console sessions ended\n");
+    }
+    return CLI_OK;
+}
+
+/* --- instance types ------------------------------------------------------------------------- */
+
+static int type_set(struct cli *cli, int argc, char **argv)
+{
+    const char *cmd = "admin type set ";
+    long long vcpus = 0, memory = 0, disk = 0, ephemeral = 0;
+    bool disabled = false;
+    const struct cli_opt opts[] = {
+        CLI_INT("vcpus", &vcpus, 1, 1 << 30, "--vcpus must be a number above 0"),
+        CLI_INT("memory-mib", &memory, 1, 1 << 30, "--memory-mib must be a number above 0"),
+        CLI_INT("disk-gib", &disk, 0, 1 << 30, "--disk-gib must be a number"),
+        CLI_INT("ephemeral-gib", &ephemeral, 0, 1 << 30, "--ephemeral-gib must be a number"),
+        CLI_FLAG("disabled", &disabled),
+    };
+    if (cli_parse_opts(argc, argv, cmd, opts, CLI_N_OPTS(opts), "invalid option or value") < 0) {
+        return CLI_USAGE;
+    }
+    if (argc - optind != 1 || !vcpus || !memory) {
+        return cli_usage_error(cmd, "expected NAME, --vcpus N and --memory-mib N");
+    }
+    int rc = CLI_OK;
+    struct nubo_client *client = cli_client(cli, &rc);
+    if (!client) {
+        return rc;
+    }
+    const struct nubo_instance_type_params p = {
+        .name = argv[optind],
+        .vcpus = (int)vcpus,
+        .memory_mib = (int)memory,
+        .disk_gib = (int)disk,
+        .ephemeral_gib = (int)ephemeral,
+        .disabled = disabled,
+    };
+    struct nubo_error err;
+    struct nubo_instance_type *t = nubo_instance_type_put(client, &p, &err);
+    if (!t) {
+        return cli_fail(&err);
+    }
+    char v[16], m[16], d[16], e[16];
+    snprintf(v, sizeof v, "%d", t->vcpus);
+    snprintf(m, sizeof m, "%d", t->memory_mib);
+    snprintf(d, sizeof d, "%d", t->disk_gib);
+    snprintf(e, sizeof e, "%d", t->ephemeral_gib);
+    static const char *const cols[] = {"name",     "vcpus",         "memory_mib",
+                                       "disk_gib", "ephemeral_gib", "enabled"};
+    const char *cells[] = {t->name, v, m, d, e, t->enabled ? "yes" : "no"};
+    cli_print_one(cli, t->json, 6, cols, cells);
+    nubo_instance_type_free(t);
+    return CLI_OK;
+}
+
 /* --- quotas --------------------------------------------------------------------------------- */
 
 static void print_quota(const struct cli *cli, const struct nubo_quota *q)
@@ -338,10 +455,20 @@ const struct cli_cmd cli_admin_cmds[] = {
      "set a user's web console password, read from the first line of standard input", NULL},
     {"admin user", "enable", set_enabled, "USER_ID", "enable a user", NULL},
     {"admin user", "disable", set_enabled, "USER_ID", "disable a user", NULL},
+    {"password", "set", my_password, "< LINES",
+     "change your own console password: stdin's first line is the current one, the second the new",
+     NULL},
     {"admin key", "create", key_create, "USER_ID",
      "create an access key; its secret is shown this once", NULL},
     {"admin key", "enable", set_enabled, "ACCESS_KEY_ID", "enable an access key", NULL},
     {"admin key", "disable", set_enabled, "ACCESS_KEY_ID", "disable an access key", NULL},
+    {"admin type", "set", type_set, "NAME --vcpus N --memory-mib N [OPTIONS]",
+     "create an instance type, or replace it whole",
+     "  --vcpus N              virtual CPUs (required)\n"
+     "  --memory-mib N         memory in MiB (required)\n"
+     "  --disk-gib N           the root disk in GiB (default 0)\n"
+     "  --ephemeral-gib N      the ephemeral disk in GiB (default 0)\n"
+     "  --disabled             keep the type but allow no new launches of it\n"},
     {"admin quota", "show", quota_show, "TENANT_ID", "show a tenant's quota", NULL},
     {"admin quota", "set", quota_set, "TENANT_ID --max-...=N...",
      "change some fields of a tenant's quota",

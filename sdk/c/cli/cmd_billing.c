@@ -1,7 +1,7 @@
-/* The billing commands: usage (this month so far), invoice list and show, budget show and set.
- * A tenant sees its own; the admin role names another tenant with --tenant. Money is printed
- * in units of the currency ("0.02"); --output json gives the API's integer micro-units, and
- * invoice show --output csv the API's CSV. */
+/* The billing commands: usage (this month so far), invoice list and show, budget show and set,
+ * and the operator's price plans (admin prices). A tenant sees its own; the admin role names
+ * another tenant with --tenant. Money is printed in units of the currency ("0.02"); --output
+ * json gives the API's integer micro-units, and invoice show --output csv the API's CSV. */
 #include "cli.h"
 
 #include <ctype.h>
@@ -283,6 +283,49 @@ static int budget_set(struct cli *cli, int argc, char **argv)
 
 #define TENANT_HELP "  --tenant TENANT_ID     another tenant's (the admin role only)\n"
 
+/* --- price plans (admin) ----------------------------------------------------------------------- */
+
+/* "admin prices": a row per price of every plan; --output json gives the API's document. */
+static int admin_prices(struct cli *cli, int argc, char **argv)
+{
+    int rc;
+    struct nubo_client *client = cli_args_client(cli, argc, argv, 0, "no arguments", &rc);
+    if (!client) {
+        return rc;
+    }
+    struct nubo_error err;
+    struct nubo_price_plan_list *l = nubo_admin_prices(client, &err);
+    if (!l) {
+        return cli_fail(&err);
+    }
+    if (cli->json) {
+        json_t *plans = json_array();
+        for (size_t i = 0; i < l->n; i++) {
+            json_array_append_new(plans, json_loads(l->items[i].json, 0, NULL));
+        }
+        cli_print_json(json_pack("{s:o}", "plans", plans));
+        nubo_price_plan_list_free(l);
+        return CLI_OK;
+    }
+    static const char *const cols[] = {"plan", "current", "meter",   "sku",
+                                       "unit", "price",   "currency"};
+    struct cli_table t = {7, cols, NULL, 0, 0};
+    for (size_t i = 0; i < l->n; i++) {
+        const struct nubo_price_plan *p = &l->items[i];
+        for (size_t k = 0; k < p->n_prices; k++) {
+            const struct nubo_price *x = &p->prices[k];
+            char price[48];
+            money(x->price_micros, price, sizeof price);
+            const char *cells[] = {
+                p->id, p->current ? "yes" : "no", x->meter, x->sku, x->unit, price, p->currency};
+            cli_table_add(&t, cells);
+        }
+    }
+    cli_table_print(&t);
+    nubo_price_plan_list_free(l);
+    return CLI_OK;
+}
+
 const struct cli_cmd cli_billing_cmds[] = {
     {"usage", "show", usage_show, "[--tenant TENANT_ID]",
      "show this month's usage so far, rated (also: nubo usage)", TENANT_HELP},
@@ -295,5 +338,7 @@ const struct cli_cmd cli_billing_cmds[] = {
      "show the budget threshold and the alerts it raised", TENANT_HELP},
     {"budget", "set", budget_set, "AMOUNT [--tenant TENANT_ID]",
      "set the monthly budget threshold (in units of the currency: 25, 10.50)", TENANT_HELP},
+    {"admin", "prices", admin_prices, "",
+     "list the price plans and their prices (a price is per unit, in units of the currency)", NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_ITEMS 64
@@ -507,6 +508,103 @@ static int instance_op(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
+/* Polls the image 'id' once a second until it is no longer "pending", showing the wait on
+ * stderr as an instance's is shown (nubo_image_wait() reports no progress). Returns the image (the caller nubo_image_free()s it), or
+ * NULL with '*err' set ("Timeout" after 'timeout' seconds). */
+static struct nubo_image *wait_image(struct nubo_client *client, const char *id, long long timeout,
+                                     struct nubo_error *err)
+{
+    struct cli_wait_progress wp = {.tty = isatty(2)};
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct nubo_image *m;
+    for (;;) {
+        m = nubo_image_get(client, id, err);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double elapsed = (double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9;
+        if (!m || !m->state || strcmp(m->state, "pending")) {
+            break;
+        }
+        cli_wait_report(&wp, id, m->state, elapsed);
+        nubo_image_free(m);
+        m = NULL;
+        if (elapsed >= (double)timeout) {
+            snprintf(err->code, sizeof err->code, "Timeout");
+            snprintf(err->message, sizeof err->message,
+                     "image \"%s\" is still pending after %.0f s", id, elapsed);
+            err->http_status = 0;
+            err->request_id[0] = '\0';
+            break;
+        }
+        sleep(1);
+    }
+    cli_wait_done(&wp);
+    return m;
+}
+
+/* "instance image ID --name NAME": an image of the instance; with --wait, once available. */
+static int instance_image(struct cli *cli, int argc, char **argv)
+{
+    const char *cmd = cli->prefix;
+    const char *name = NULL, *description = NULL;
+    bool wait = false;
+    long long timeout = 600;
+    const struct cli_opt opts[] = {
+        CLI_STR("name", &name),
+        CLI_STR("description", &description),
+        CLI_FLAG("wait", &wait),
+        CLI_INT("timeout", &timeout, 1, 86400, "--timeout must be 1-86400 seconds"),
+    };
+    if (cli_parse_opts(argc, argv, cmd, opts, CLI_N_OPTS(opts), "invalid option") < 0) {
+        return CLI_USAGE;
+    }
+    if (argc - optind != 1 || !name) {
+        return cli_usage_error(cmd, "expected INSTANCE_ID and --name NAME");
+    }
+    int rc = CLI_OK;
+    struct nubo_client *client = cli_client(cli, &rc);
+    if (!client) {
+        return rc;
+    }
+    /* The gateway answers once the host has saved the disk: up to its agent's 600 s. */
+    nubo_client_set_timeout(client, 660);
+    struct nubo_error err;
+    struct nubo_image *m =
+        nubo_instance_create_image(client, argv[optind], name, description, &err);
+    if (!m) {
+        return cli_fail(&err);
+    }
+    if (wait && !strcmp(m->state, "pending")) {
+        struct nubo_image *done = wait_image(client, m->id, timeout, &err);
+        if (!done) {
+            fprintf(stderr, "nubo: image %s was made; 'nubo image show %s' shows its state\n",
+                    m->id, m->id);
+            nubo_image_free(m);
+            return cli_wait_fail(&err);
+        }
+        nubo_image_free(m);
+        m = done;
+    }
+    if (wait && (!m->state || strcmp(m->state, "available"))) {
+        const char *reason = NULL;
+        json_t *doc = json_loads(m->json, 0, NULL);
+        reason = json_string_value(json_object_get(doc, "state_reason"));
+        fprintf(stderr, "nubo: image %s of instance %s is %s: %s\n", m->id, argv[optind],
+                m->state ? m->state : "in no state", reason ? reason : "no reason given");
+        json_decref(doc);
+        rc = CLI_API_ERROR;
+    }
+    if (cli->json) {
+        struct cli_json *j = cli_json_new(false);
+        cli_json_add(j, m->json);
+        cli_json_print(j);
+    } else {
+        puts(m->id);
+    }
+    nubo_image_free(m);
+    return rc;
+}
+
 /* --- keypair -------------------------------------------------------------------------------- */
 
 static const char *const keypair_cols[] = {"name", "id", "type", "fingerprint", "created"};
@@ -940,6 +1038,12 @@ const struct cli_cmd cli_compute_cmds[] = {
     {"instance", "start", instance_op, "INSTANCE_ID...", "start stopped instances", NULL},
     {"instance", "reboot", instance_op, "INSTANCE_ID...", "reboot running instances", NULL},
     {"instance", "terminate", instance_op, "INSTANCE_ID...", "terminate instances", NULL},
+    {"instance", "image", instance_image, "INSTANCE_ID --name NAME [OPTIONS]",
+     "make an image of a running or stopped instance; print its id",
+     "  --name NAME            the image's name, unique in your tenant (required)\n"
+     "  --description TEXT     its description\n"
+     "  --wait                 wait until the image is available (exit 1 when it failed)\n"
+     "  --timeout SECONDS      how long --wait waits (default 600); exit 5 when it runs out\n"},
     {"keypair", "create", keypair_create, "NAME [--type rsa|ed25519] [--out FILE]",
      "create a key pair; its private key is shown this once",
      "  --type TYPE            rsa (default) or ed25519\n"

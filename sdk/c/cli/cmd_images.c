@@ -337,12 +337,54 @@ static const char *format_of(const char *path)
     return NULL;
 }
 
-/* "image upload" and "image import" (which always waits for the import). */
+/* --part-size SIZE: bytes, or with a K, M or G suffix (binary: 64M is 64 MiB). */
+static int parse_size(char *arg, void *dest)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    int shift = !strcasecmp(end, "K") || !strcasecmp(end, "KiB")   ? 10
+                : !strcasecmp(end, "M") || !strcasecmp(end, "MiB") ? 20
+                : !strcasecmp(end, "G") || !strcasecmp(end, "GiB") ? 30
+                : !*end                                            ? 0
+                                                                   : -1;
+    if (errno || end == arg || arg[0] == '-' || shift < 0 || v > (5ULL << 30) >> shift ||
+        (v << shift) < NUBO_UPLOAD_PART_SIZE_MIN) {
+        return -1;
+    }
+    *(unsigned long long *)dest = v << shift;
+    return 0;
+}
+
+/* The upload itself, whole or in parts; fills 'up' and the part counts of 'parts' (when in
+ * parts). Returns 0, or -1 with '*err' set. */
+static int send_file(struct nubo_client *client, const char *id, const char *path,
+                     unsigned long long part_size, struct bar *bar, struct nubo_upload_result *up,
+                     struct nubo_upload_parts_result *parts, struct nubo_error *err)
+{
+    if (!part_size) {
+        return nubo_image_upload(client, id, path, NULL, on_transfer, bar, up, err);
+    }
+    if (nubo_image_upload_parts(client, id, path, part_size, on_transfer, bar, parts, err) < 0) {
+        return -1;
+    }
+    memset(up, 0, sizeof *up);
+    snprintf(up->image_id, sizeof up->image_id, "%s", parts->image_id);
+    snprintf(up->state, sizeof up->state, "%s", parts->state);
+    snprintf(up->import_task_id, sizeof up->import_task_id, "%s", parts->import_task_id);
+    snprintf(up->sha256, sizeof up->sha256, "%s", parts->sha256);
+    up->bytes = parts->bytes;
+    return 0;
+}
+
+/* "image upload" and "image import" (which always waits for the import). With --part-size the
+ * file goes in parts; with --resume, into an image made before, whose parts are kept. */
 static int image_upload(struct cli *cli, int argc, char **argv)
 {
     const char *cmd = cli->prefix;
     struct nubo_image_params p = {0};
-    const char *format = NULL;
+    const char *format = NULL, *resume = NULL;
+    unsigned long long part_size = 0;
     bool wait = !strcmp(cli->cmd->verb, "import");
     long long timeout = DEFAULT_WAIT_S;
     const struct cli_opt opts[] = {
@@ -353,17 +395,27 @@ static int image_upload(struct cli *cli, int argc, char **argv)
         CLI_FLAG("public", &p.is_public),
         CLI_FLAG("wait", &wait),
         CLI_INT("timeout", &timeout, 1, 86400, "--timeout must be 1-86400 seconds"),
+        CLI_FN("part-size", &part_size, parse_size,
+               "--part-size must be from 64K to 5G (a number of bytes, or with K, M or G)"),
+        CLI_STR("resume", &resume),
     };
     if (cli_parse_opts(argc, argv, cmd, opts, CLI_N_OPTS(opts), "invalid option") < 0) {
         return CLI_USAGE;
     }
-    if (argc - optind != 1 || !p.name) {
-        return cli_usage_error(cmd, "expected FILE and --name NAME");
+    if (resume && (p.name || format || p.description || p.architecture || p.is_public)) {
+        return cli_usage_error(cmd, "--resume IMAGE_ID takes the image as it is: no --name, "
+                                    "--format, --description, --architecture or --public");
+    }
+    if (argc - optind != 1 || (!p.name && !resume)) {
+        return cli_usage_error(cmd, "expected FILE and --name NAME (or --resume IMAGE_ID)");
     }
     const char *path = argv[optind];
-    if (!format && !(format = format_of(path))) {
+    if (!resume && !format && !(format = format_of(path))) {
         return cli_usage_error(cmd, "cannot tell the format of \"%s\" from its name: give --format",
                                path);
+    }
+    if (resume && !part_size) {
+        part_size = NUBO_UPLOAD_PART_SIZE;
     }
     /* The file must be readable before an image is made for it. */
     struct stat st;
@@ -383,19 +435,29 @@ static int image_upload(struct cli *cli, int argc, char **argv)
         return rc;
     }
     struct nubo_error err;
-    struct nubo_image *m = nubo_image_create(client, &p, format, &err);
+    struct nubo_image *m =
+        resume ? nubo_image_get(client, resume, &err) : nubo_image_create(client, &p, format, &err);
     if (!m) {
         return cli_fail(&err);
     }
     struct bar bar = {.tty = isatty(2)};
     struct nubo_upload_result up;
-    if (nubo_image_upload(client, m->id, path, NULL, on_transfer, &bar, &up, &err) < 0) {
+    struct nubo_upload_parts_result parts = {0};
+    if (send_file(client, m->id, path, part_size, &bar, &up, &parts, &err) < 0) {
         bar_done(&bar);
         rc = cli_fail(&err);
-        /* An image without bytes is of no use: drop it, so that the name is free again. */
-        struct nubo_error e2;
-        if (nubo_image_delete(client, m->id, &e2) == 0) {
-            fprintf(stderr, "nubo: deleted image %s, which has no bytes\n", m->id);
+        if (part_size) {
+            /* The parts that arrived stay: the next run sends only the rest. */
+            fprintf(stderr,
+                    "nubo: to finish the upload: nubo image upload %s --resume %s "
+                    "--part-size %llu\n",
+                    path, m->id, part_size);
+        } else {
+            /* An image without bytes is of no use: drop it, so that the name is free again. */
+            struct nubo_error e2;
+            if (nubo_image_delete(client, m->id, &e2) == 0) {
+                fprintf(stderr, "nubo: deleted image %s, which has no bytes\n", m->id);
+            }
         }
         nubo_image_free(m);
         return rc;
@@ -414,6 +476,18 @@ static int image_upload(struct cli *cli, int argc, char **argv)
     json_t *extra = json_pack("{s:s, s:s}", "sha256", up.sha256, "file", path);
     if (up.import_task_id[0]) {
         json_object_set_new(extra, "import_task_id", json_string(up.import_task_id));
+    }
+    if (part_size) {
+        char text[96];
+        snprintf(text, sizeof text, "%d (%d sent, %d already there)", parts.parts, parts.parts_sent,
+                 parts.parts_skipped);
+        json_object_set_new(
+            extra, cli->json ? "upload_parts" : "parts",
+            cli->json ? json_pack("{s:i, s:i, s:i, s:I, s:I, s:I}", "parts", parts.parts, "sent",
+                                  parts.parts_sent, "skipped", parts.parts_skipped, "part_size",
+                                  (json_int_t)part_size, "bytes_sent", (json_int_t)parts.bytes_sent,
+                                  "bytes_skipped", (json_int_t)parts.bytes_skipped)
+                      : json_string(text));
     }
     print_image(cli, m, extra);
     json_decref(extra);
@@ -750,6 +824,12 @@ static int image_delete(struct cli *cli, int argc, char **argv)
     "  --architecture ARCH    default x86_64\n"                                                    \
     "  --public               visible to every tenant (operator only)\n"
 
+#define PARTS_HELP                                                                                 \
+    "  --part-size SIZE       upload in parts of SIZE (64K to 5G: 64M, 512K...), each its\n"       \
+    "                         own request; a broken upload is finished with --resume\n"            \
+    "  --resume IMAGE_ID      finish the upload in parts of IMAGE_ID: send only the parts\n"       \
+    "                         missing or different (same FILE and --part-size; default 64M)\n"
+
 const struct cli_cmd cli_image_cmds[] = {
     {"image", "list", image_list, "[--owner self|TENANT_ID] [--filter NAME=V1,V2]...",
      "list the images you may launch",
@@ -764,15 +844,15 @@ const struct cli_cmd cli_image_cmds[] = {
      "  --image-type TYPE      machine (default), kernel or ramdisk\n"
      "  --architecture ARCH    default x86_64\n"
      "  --public               visible to every tenant (operator only)\n"},
-    {"image", "upload", image_upload, "FILE --name NAME [OPTIONS]",
-     "make an image from a disk file (streamed, SHA-256 signed)",
+    {"image", "upload", image_upload, "FILE --name NAME [OPTIONS] | FILE --resume IMAGE_ID",
+     "make an image from a disk file (streamed, SHA-256 signed; resumable in parts)",
      UPLOAD_HELP "  --wait                 wait for the import of a vhd, vmdk or ova\n"
                  "  --timeout SECONDS      how long --wait waits (default 600); exit 5 when "
-                 "it runs out\n"},
+                 "it runs out\n" PARTS_HELP},
     {"image", "import", image_upload, "FILE --name NAME [OPTIONS]",
      "upload a vhd, vmdk or ova and wait for its import",
-     UPLOAD_HELP
-     "  --timeout SECONDS      how long to wait (default 600); exit 5 when it runs out\n"},
+     UPLOAD_HELP "  --timeout SECONDS      how long to wait (default 600); exit 5 when it runs "
+                 "out\n" PARTS_HELP},
     {"image", "download", image_download, "IMAGE_ID FILE [--range bytes=A-B]",
      "download an image's bytes into FILE (checked against their SHA-256)",
      "  --range bytes=A-B      only these bytes (bytes=A-, bytes=-N: the last N)\n"},

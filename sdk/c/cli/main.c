@@ -2,7 +2,7 @@
  * global options --profile, --endpoint and --output anywhere on the line. This file parses the
  * global options, finds the command, and maps errors to exit codes; the commands are in
  * cmd_compute.c, cmd_images.c, cmd_network.c, cmd_network_edge.c, cmd_network_routing.c,
- * cmd_billing.c, cmd_vdi.c, cmd_admin.c and cmd_hosts.c. */
+ * cmd_billing.c, cmd_vdi.c, cmd_admin.c, cmd_hosts.c and cmd_events.c. */
 #include "cli.h"
 
 #include <jansson.h>
@@ -16,7 +16,8 @@
 static const struct cli_cmd *const cmd_tables[] = {
     cli_compute_cmds,      cli_image_cmds,           cli_network_cmds,
     cli_network_edge_cmds, cli_network_routing_cmds, cli_billing_cmds,
-    cli_vdi_cmds,          cli_admin_cmds,           cli_host_cmds};
+    cli_vdi_cmds,          cli_admin_cmds,           cli_host_cmds,
+    cli_event_cmds};
 
 /* The commands that print CSV with --output csv: where the API itself answers CSV. */
 static const char *const csv_cmds[] = {"invoice show"};
@@ -385,13 +386,17 @@ int main(int argc, char **argv)
     if (!known) {
         return cli_usage_error(NULL, "unknown command \"%s\"", argv[1]);
     }
-    /* "nubo usage [--tenant ID]": a group of one read command runs it without its verb. */
-    bool bare = !strcmp(group, "usage") &&
-                (verb_at >= argc ||
-                 (argv[verb_at][0] == '-' && !wants_help(argc - verb_at, argv + verb_at)));
+    /* "nubo usage [--tenant ID]", "nubo password", "nubo events": a group of one command runs it without its
+     * verb. */
+    static char show[] = "show", set[] = "set", listen[] = "listen";
+    char *bare_verb = !strcmp(group, "usage")      ? show
+                      : !strcmp(group, "password") ? set
+                      : !strcmp(group, "events")   ? listen
+                                                   : NULL;
+    bool bare = bare_verb && (verb_at >= argc || (argv[verb_at][0] == '-' &&
+                                                  !wants_help(argc - verb_at, argv + verb_at)));
     if (bare) {
-        static char show[] = "show";
-        argv[--verb_at] = show;
+        argv[--verb_at] = bare_verb;
     }
     if (verb_at >= argc || !strcmp(argv[verb_at], "--help") || !strcmp(argv[verb_at], "-h")) {
         bool help = verb_at < argc;

@@ -24,6 +24,8 @@ _nubo() {
     --type)
         if [[ " ${words[*]} " == *" keypair "* ]]; then
             COMPREPLY=($(compgen -W "rsa ed25519" -- "$cur"))
+        elif [[ " ${words[*]} " == *" events "* ]]; then
+            COMPREPLY=($(compgen -W "instance task" -- "$cur"))
         fi
         return
         ;;
@@ -56,11 +58,12 @@ _nubo() {
     --endpoint | --image | --count | --key | --zone | --tag | --timeout | --filter | \
         --name | --description | --limit | --from | --to | --tenant | --action | --error-code | \
         --max-* | --placement-group | --partition | --agent-url | --vcpus | --memory-mib | \
-        --disk-gib | --reserved-* | --*-ratio | --traits | --dedicated-tenant | --range | \
+        --disk-gib | --ephemeral-gib | --reserved-* | --*-ratio | --traits | --dedicated-tenant | --range | \
         --architecture | --image-type | --client-token | --owner | --cidr | --vpc | --subnet | \
         --private-ip | --sg | --from-group | --port | --icmp-type | --icmp-code | --instance | \
         --interface | --asn | --ip | --device-name | --customer-gateway | --vpn-gateway | \
-        --client-cidr | --public-key | --destination | --gateway | --size | --spares | --idle-stop)
+        --client-cidr | --public-key | --destination | --gateway | --size | --spares | --idle-stop | \
+        --part-size | --resume | --last-event-id)
         return
         ;;
     esac
@@ -78,7 +81,7 @@ _nubo() {
     local opts=""
     local host_opts="--vcpus --memory-mib --disk-gib --reserved-vcpus --reserved-memory-mib --reserved-disk-gib --cpu-ratio --memory-ratio --disk-ratio --traits --dedicated-tenant"
     case "${args[*]}" in
-    "") COMPREPLY=($(compgen -W "instance image vpc subnet sg address vpn igw route-table remote-access keypair tag region zone type usage invoice budget vdi admin $globals" -- "$cur")); return ;;
+    "") COMPREPLY=($(compgen -W "instance image vpc subnet sg address vpn igw route-table remote-access keypair tag region zone type usage invoice budget vdi admin password events $globals" -- "$cur")); return ;;
     address) COMPREPLY=($(compgen -W "allocate list show associate disassociate release" -- "$cur")); return ;;
     vpn) COMPREPLY=($(compgen -W "gateway customer-gateway connection" -- "$cur")); return ;;
     "vpn gateway") COMPREPLY=($(compgen -W "create list show attach detach delete" -- "$cur")); return ;;
@@ -97,12 +100,17 @@ _nubo() {
     vdi) COMPREPLY=($(compgen -W "pool connect desktop my-desktops" -- "$cur")); return ;;
     "vdi pool") COMPREPLY=($(compgen -W "create list show update delete desktops" -- "$cur")); return ;;
     "vdi desktop") COMPREPLY=($(compgen -W "show console sign-out" -- "$cur")); return ;;
-    instance) COMPREPLY=($(compgen -W "run list show console stop start reboot terminate" -- "$cur")); return ;;
+    instance) COMPREPLY=($(compgen -W "run list show console stop start reboot terminate image" -- "$cur")); return ;;
     image) COMPREPLY=($(compgen -W "list show register upload import download export task permissions share unshare copy delete" -- "$cur")); return ;;
     keypair) COMPREPLY=($(compgen -W "create import list delete" -- "$cur")); return ;;
     tag) COMPREPLY=($(compgen -W "list set delete" -- "$cur")); return ;;
     region | zone | type) COMPREPLY=($(compgen -W "list" -- "$cur")); return ;;
-    admin) COMPREPLY=($(compgen -W "tenant user key quota requests host" -- "$cur")); return ;;
+    admin) COMPREPLY=($(compgen -W "tenant user key type quota requests prices host" -- "$cur")); return ;;
+    "admin type") COMPREPLY=($(compgen -W "set" -- "$cur")); return ;;
+    password) COMPREPLY=($(compgen -W "set" -- "$cur")); return ;;
+    events)
+        opts="--type --count --timeout --last-event-id"
+        [[ $cur != -* ]] && { COMPREPLY=($(compgen -W "listen" -- "$cur")); return; } ;;
     "admin tenant") COMPREPLY=($(compgen -W "create list enable disable" -- "$cur")); return ;;
     "admin user") COMPREPLY=($(compgen -W "create password enable disable" -- "$cur")); return ;;
     "admin key") COMPREPLY=($(compgen -W "create enable disable" -- "$cur")); return ;;
@@ -134,12 +142,14 @@ _nubo() {
     "usage"* | "invoice list"* | "budget show"* | "budget set"*) opts="--tenant" ;;
     "instance list"*) opts="--state --filter --page-size" ;;
     "instance console"*) opts="--vnc" ;;
+    "instance image"*) opts="--name --description --wait --timeout" ;;
     "vdi pool create"*) opts="--image --type --size --spares --persistent --idle-stop --description --subnet --sg" ;;
     "vdi pool update"*) opts="--size --spares --idle-stop" ;;
     "vdi connect"*) opts="--wait --timeout" ;;
     "image list"*) opts="--owner --filter" ;;
     "image register"*) opts="--name --description --image-type --architecture --public" ;;
-    "image upload"* | "image import"*) opts="--name --format --description --architecture --public --wait --timeout" ;;
+    "image upload"* | "image import"*) opts="--name --format --description --architecture --public --wait --timeout --part-size --resume" ;;
+    "events listen"*) opts="--type --count --timeout --last-event-id" ;;
     "image download"*) opts="--range" ;;
     "image export"* | "image task"*) opts="--wait --timeout" ;;
     "image share"* | "image unshare"*) opts="--public" ;;
@@ -150,6 +160,7 @@ _nubo() {
     "tag list"*) opts="--resource --key --filter --page-size" ;;
     "tag delete"*) opts="--all" ;;
     "admin user create"*) opts="--role" ;;
+    "admin type set"*) opts="--vcpus --memory-mib --disk-gib --ephemeral-gib --disabled" ;;
     "admin quota set"*) opts="--max-instances --max-vcpus --max-memory-mib --max-elastic-ips --max-image-bytes" ;;
     "admin requests"*) opts="--tenant --action --error-code --errors-only --from --to --limit" ;;
     "admin host create"*) opts="--simulated --zone --agent-url $host_opts" ;;

@@ -1,5 +1,6 @@
 /* The operator's routes (/v1/admin/...): tenants, users, access keys, quotas and the request
- * log. They need a key with the admin role; others get "UnauthorizedOperation". */
+ * log. They need a key with the admin role; others get "UnauthorizedOperation". Also a user's
+ * own console password (/v1/me/password), the user-side twin of the admin's. */
 #include "internal.h"
 
 #include <stdio.h>
@@ -221,6 +222,33 @@ NUBO_API int nubo_admin_user_set_password(struct nubo_client *c, const char *use
                                json_pack("{s:s}", "password", password), NULL, err);
     json_decref(reply);
     return reply ? 0 : -1;
+}
+
+NUBO_API int nubo_my_password_set(struct nubo_client *c, const char *current_password,
+                                  const char *password, struct nubo_error *err)
+{
+    if (nubo_need(password, "a new password", err) < 0) {
+        return -1;
+    }
+    const char *current = current_password && *current_password ? current_password : NULL;
+    json_t *body = json_pack("{s:s*, s:s}", "current_password", current, "password", password);
+    if (!body) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return -1;
+    }
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return -1;
+    }
+    /* Not admin_call(), which retries a PUT (see nubo.h); the text is wiped, not only freed. */
+    char *answer = NULL;
+    int status = nubo_client_request(c, "PUT", "/v1/me/password", NULL, text, false, &answer, err);
+    explicit_bzero(text, strlen(text));
+    free(text);
+    free(answer);
+    return status < 0 ? -1 : 0;
 }
 
 /* --- quotas -------------------------------------------------------------------------------- */

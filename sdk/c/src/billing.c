@@ -1,6 +1,7 @@
 /* Billing (/v1/usage, /v1/invoices, /v1/budget): the month's rated usage so far, invoices with
  * their lines, and the budget threshold with the alerts it raised. A tenant reads its own; the
- * admin role names another tenant with the "tenant" query argument. */
+ * admin role names another tenant with the "tenant" query argument. The admin role also reads
+ * the price plans (/v1/admin/prices). */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -309,4 +310,67 @@ NUBO_API struct nubo_budget *nubo_budget_set(struct nubo_client *c, const char *
 NUBO_API void nubo_budget_free(struct nubo_budget *b)
 {
     nubo_item_free(b, budget_clear);
+}
+
+/* --- price plans (admin) --------------------------------------------------------------------- */
+
+static int price_parse(const json_t *o, void *item)
+{
+    struct nubo_price *p = item;
+    p->meter = nubo_js_str(o, "meter");
+    p->sku = nubo_js_str(o, "sku");
+    p->unit = nubo_js_str(o, "unit");
+    p->unit_quantity = nubo_js_int(o, "unit_quantity");
+    p->price_micros = nubo_js_int(o, "price_micros");
+    return p->meter && p->sku && p->unit ? 0 : -1;
+}
+
+static void price_clear(void *item)
+{
+    struct nubo_price *p = item;
+    free(p->meter);
+    free(p->sku);
+    free(p->unit);
+}
+
+static int plan_parse(const json_t *o, void *item)
+{
+    struct nubo_price_plan *p = item;
+    bool ok;
+    p->id = nubo_js_str(o, "id");
+    p->name = nubo_js_str(o, "name");
+    p->effective_from = nubo_js_str(o, "effective_from");
+    p->currency = nubo_js_str(o, "currency");
+    p->min_run_seconds = nubo_js_int(o, "min_run_seconds");
+    p->current = nubo_js_bool(o, "current");
+    p->json = nubo_js_dump(o);
+    p->prices = nubo_js_array(o, "prices", sizeof *p->prices, price_parse, price_clear,
+                              &p->n_prices, &ok, NULL);
+    return ok && p->id && p->currency && p->json ? 0 : -1;
+}
+
+static void plan_clear(void *item)
+{
+    struct nubo_price_plan *p = item;
+    free(p->id);
+    free(p->name);
+    free(p->effective_from);
+    free(p->currency);
+    for (size_t i = 0; i < p->n_prices; i++) {
+        price_clear(&p->prices[i]);
+    }
+    free(p->prices);
+    free(p->json);
+}
+
+NUBO_API struct nubo_price_plan_list *nubo_admin_prices(struct nubo_client *c,
+                                                        struct nubo_error *err)
+{
+    return nubo_get_list(c, "/v1/admin/prices", NULL, "plans", sizeof(struct nubo_price_plan),
+                         plan_parse, plan_clear, err);
+}
+
+NUBO_API void nubo_price_plan_list_free(struct nubo_price_plan_list *l)
+{
+    nubo_list_free(l, sizeof *l->items, plan_clear);
 }

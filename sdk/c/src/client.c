@@ -513,6 +513,14 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
     struct answer *a = arg;
     size_t n = size * nmemb;
+    if (a->s && a->s->sink && answer_is_success(a)) {
+        if (a->s->sink(data, n, a->s->sink_arg)) {
+            a->cancelled = true;
+            return 0;
+        }
+        a->s->written += n;
+        return n;
+    }
     if (a->s && a->s->out_fd >= 0 && answer_is_success(a)) {
         if (write_all(a->s->out_fd, data, n) < 0) {
             a->file_errno = errno;
@@ -582,7 +590,7 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *arg)
     }
     ssize_t got;
     do {
-        got = pread(a->s->in_fd, buf, want, (off_t)a->offset);
+        got = pread(a->s->in_fd, buf, want, (off_t)(a->s->in_offset + a->offset));
     } while (got < 0 && errno == EINTR);
     if (got <= 0) {
         /* A file that shrinks under us would send less than the Content-Length announced. */
@@ -612,8 +620,8 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
     int stop;
     if (a->s->in_fd >= 0) {
         stop = a->s->progress(NUBO_TRANSFER_SEND, (uint64_t)ulnow, a->s->in_size, a->s->arg);
-    } else if (!answer_is_success(a)) {
-        stop = 0;
+    } else if (!answer_is_success(a) && !a->s->sink) {
+        stop = 0; /* a download reports only its file's bytes; a sink's caller keeps time */
     } else {
         stop = a->s->progress(NUBO_TRANSFER_RECEIVE, (uint64_t)dlnow,
                               dltotal > 0 ? (uint64_t)dltotal : 0, a->s->arg);
@@ -722,6 +730,9 @@ static struct curl_slist *signed_headers(struct nubo_client *c, const struct req
     }
     if (s && s->range) {
         rc |= add_header(&h, "Range: %s", s->range);
+    }
+    if (s && s->header) {
+        rc |= add_header(&h, "%s", s->header);
     }
     if (rc) {
         curl_slist_free_all(h);

@@ -135,6 +135,40 @@ NUBO_API void nubo_instance_type_iter_free(struct nubo_instance_type_iter *i)
     }
 }
 
+NUBO_API void nubo_instance_type_free(struct nubo_instance_type *t)
+{
+    nubo_item_free(t, type_clear);
+}
+
+NUBO_API struct nubo_instance_type *
+nubo_instance_type_put(struct nubo_client *c, const struct nubo_instance_type_params *p,
+                       struct nubo_error *err)
+{
+    if (nubo_need(p ? p->name : NULL, "an instance type name", err) < 0) {
+        return NULL;
+    }
+    if (p->vcpus < 1 || p->memory_mib < 1 || p->disk_gib < 0 || p->ephemeral_gib < 0) {
+        nubo_err_set(err, 0, "InvalidParameterValue",
+                     "instance type \"%s\" needs vcpus and memory_mib above 0, and disk_gib and "
+                     "ephemeral_gib not below 0",
+                     p->name);
+        return NULL;
+    }
+    char *path = nubo_id_path("/v1/instance-types", p->name, "");
+    if (!path) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return NULL;
+    }
+    json_t *body = json_pack("{s:i, s:i, s:i, s:i, s:b}", "vcpus", p->vcpus, "memory_mib",
+                             p->memory_mib, "disk_gib", p->disk_gib, "ephemeral_gib",
+                             p->ephemeral_gib, "enabled", !p->disabled);
+    /* The whole type is sent: a repeat gives the same type, so it is retried. */
+    struct nubo_instance_type *t =
+        nubo_call_one(c, "PUT", path, body, true, sizeof *t, type_parse, type_clear, err);
+    free(path);
+    return t;
+}
+
 /* --- instances ----------------------------------------------------------------------------- */
 
 static int instance_parse(const json_t *o, void *item)
@@ -506,6 +540,28 @@ NUBO_API struct nubo_instance *nubo_instance_wait(struct nubo_client *c, const c
         double left = timeout_s - elapsed;
         nubo_sleep_s(poll_ms / 1000.0 < left ? poll_ms / 1000.0 : left);
     }
+}
+
+/* --- images made from instances ------------------------------------------------------------ */
+
+NUBO_API struct nubo_image *nubo_instance_create_image(struct nubo_client *c, const char *id,
+                                                       const char *name, const char *description,
+                                                       struct nubo_error *err)
+{
+    if (nubo_need(id, "an instance id", err) < 0 || nubo_need(name, "an image name", err) < 0) {
+        return NULL;
+    }
+    char *path = nubo_id_path("/v1/instances", id, "/image");
+    if (!path) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return NULL;
+    }
+    /* No client token: a repeat would make a second image (or fail on the name). */
+    struct nubo_image *m = nubo_call_one(
+        c, "POST", path, json_pack("{s:s, s:s*}", "name", name, "description", description), false,
+        sizeof *m, nubo_image_parse, nubo_image_clear, err);
+    free(path);
+    return m;
 }
 
 /* --- key pairs ----------------------------------------------------------------------------- */

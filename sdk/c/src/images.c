@@ -1,6 +1,7 @@
 /* Images: the records (list, get, register, create, delete, copy), their launch permissions,
- * their bytes (streamed uploads and downloads, exports to OVA) and the image store's tasks
- * (imports, exports, copies); JSON answers parsed into the public structs of nubo/nubo.h. */
+ * their bytes (streamed uploads, whole or in resumable parts, downloads, exports to OVA) and the
+ * image store's tasks (imports, exports, copies); JSON answers parsed into the public structs of
+ * nubo/nubo.h. */
 #include "internal.h"
 
 #include <openssl/evp.h>
@@ -16,7 +17,7 @@
 
 /* --- records --------------------------------------------------------------------------------- */
 
-static int image_parse(const json_t *o, void *item)
+int nubo_image_parse(const json_t *o, void *item)
 {
     struct nubo_image *m = item;
     m->id = nubo_js_str(o, "id");
@@ -35,7 +36,7 @@ static int image_parse(const json_t *o, void *item)
     return m->id && m->json ? 0 : -1;
 }
 
-static void image_clear(void *item)
+void nubo_image_clear(void *item)
 {
     struct nubo_image *m = item;
     free(m->id);
@@ -71,8 +72,8 @@ static struct nubo_image *image_call(struct nubo_client *c, const char *method, 
     if (rc < 0) {
         return NULL;
     }
-    return nubo_js_item(reply, sizeof(struct nubo_image), image_parse, image_clear, "an image",
-                        err);
+    return nubo_js_item(reply, sizeof(struct nubo_image), nubo_image_parse, nubo_image_clear,
+                        "an image", err);
 }
 
 NUBO_API struct nubo_image_list *nubo_images_list(struct nubo_client *c, const char *owner,
@@ -84,7 +85,7 @@ NUBO_API struct nubo_image_list *nubo_images_list(struct nubo_client *c, const c
     const char *text = nubo_filters_query(&q, filters, n_filters, err);
     struct nubo_image_list *l =
         text ? nubo_get_list(c, "/v1/images", text, "images", sizeof(struct nubo_image),
-                             image_parse, image_clear, err)
+                             nubo_image_parse, nubo_image_clear, err)
              : NULL;
     nubo_query_clear(&q);
     return l;
@@ -92,12 +93,12 @@ NUBO_API struct nubo_image_list *nubo_images_list(struct nubo_client *c, const c
 
 NUBO_API void nubo_image_list_free(struct nubo_image_list *l)
 {
-    nubo_list_free(l, sizeof *l->items, image_clear);
+    nubo_list_free(l, sizeof *l->items, nubo_image_clear);
 }
 
 NUBO_API void nubo_image_free(struct nubo_image *m)
 {
-    nubo_item_free(m, image_clear);
+    nubo_item_free(m, nubo_image_clear);
 }
 
 NUBO_API struct nubo_image *nubo_image_get(struct nubo_client *c, const char *id,
@@ -117,7 +118,7 @@ NUBO_API struct nubo_image *nubo_image_register(struct nubo_client *c,
                              p->description, "image_type", p->image_type, "architecture",
                              p->architecture, "public", p->is_public);
     return nubo_call_one(c, "POST", "/v1/images", body, false, sizeof(struct nubo_image),
-                         image_parse, image_clear, err);
+                         nubo_image_parse, nubo_image_clear, err);
 }
 
 NUBO_API struct nubo_image *nubo_image_create(struct nubo_client *c,
@@ -133,7 +134,7 @@ NUBO_API struct nubo_image *nubo_image_create(struct nubo_client *c,
                   source_format, "description", p->description, "image_type", p->image_type,
                   "architecture", p->architecture, "public", p->is_public);
     return nubo_call_one(c, "POST", "/v1/images", body, false, sizeof(struct nubo_image),
-                         image_parse, image_clear, err);
+                         nubo_image_parse, nubo_image_clear, err);
 }
 
 NUBO_API int nubo_image_storage_get(const struct nubo_image *m, struct nubo_image_storage *out)
@@ -489,6 +490,21 @@ static bool is_sha256_hex(const char *s)
     return n == 64 && !s[n];
 }
 
+/* Opens the file to upload and reads its size into 'st'. Returns the descriptor, or -1 with
+ * '*err' set (FileError). */
+static int open_upload(const char *path, struct stat *st, struct nubo_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, st) < 0) {
+        nubo_err_set(err, 0, "FileError", "could not open \"%s\": %s", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    return fd;
+}
+
 NUBO_API int nubo_image_upload(struct nubo_client *c, const char *id, const char *path,
                                const char *sha256, nubo_transfer_fn progress, void *arg,
                                struct nubo_upload_result *out, struct nubo_error *err)
@@ -501,13 +517,9 @@ NUBO_API int nubo_image_upload(struct nubo_client *c, const char *id, const char
                      "\"%s\" is neither a SHA-256 in hex nor UNSIGNED-PAYLOAD", sha256);
         return -1;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        nubo_err_set(err, 0, "FileError", "could not open \"%s\": %s", path, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-        }
+    int fd = open_upload(path, &st, err);
+    if (fd < 0) {
         return -1;
     }
     char *upath = NULL, *reply = NULL;
@@ -559,6 +571,276 @@ NUBO_API int nubo_image_upload(struct nubo_client *c, const char *id, const char
 cleanup:
     json_decref(doc);
     free(reply);
+    free(upath);
+    close(fd);
+    return rc;
+}
+
+/* --- multipart uploads ----------------------------------------------------------------------- */
+
+/* Writes the digest of 'md' as 64 hex digits into 'hex'. */
+static void digest_hex(EVP_MD_CTX *md, char hex[65])
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(md, digest, &len);
+    hex[0] = '\0';
+    for (unsigned int i = 0; i < len && i < 32; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    }
+}
+
+/* Reads the 'size' bytes of 'fd' once: the SHA-256 of the whole into 'hex' and of each of its
+ * 'n' parts of 'part_size' bytes into 'parts'. Returns 0, or -1 with '*err' set. */
+static int hash_parts(int fd, const char *path, uint64_t size, uint64_t part_size, int n,
+                      char (*parts)[65], nubo_transfer_fn progress, void *arg, char hex[65],
+                      struct nubo_error *err)
+{
+    enum { BLOCK = 1 << 20 };
+    char *buf = malloc(BLOCK);
+    EVP_MD_CTX *whole = EVP_MD_CTX_new(), *part = EVP_MD_CTX_new();
+    int rc = -1;
+    if (!buf || !whole || !part || EVP_DigestInit_ex(whole, EVP_sha256(), NULL) != 1) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        goto cleanup;
+    }
+    uint64_t done = 0;
+    double last = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t end = (uint64_t)(i + 1) * part_size < size ? (uint64_t)(i + 1) * part_size : size;
+        if (EVP_DigestInit_ex(part, EVP_sha256(), NULL) != 1) {
+            nubo_err_set(err, 0, "ConfigError", "could not set up SHA-256");
+            goto cleanup;
+        }
+        while (done < end) {
+            size_t want = end - done < BLOCK ? (size_t)(end - done) : BLOCK;
+            ssize_t got = pread(fd, buf, want, (off_t)done);
+            if (got < 0 && errno == EINTR) {
+                continue;
+            }
+            if (got <= 0) {
+                nubo_err_set(err, 0, "FileError", "could not read \"%s\": %s", path,
+                             got < 0 ? strerror(errno) : "it shrank while it was read");
+                goto cleanup;
+            }
+            EVP_DigestUpdate(whole, buf, (size_t)got);
+            EVP_DigestUpdate(part, buf, (size_t)got);
+            done += (uint64_t)got;
+            double now = nubo_now_s();
+            if (progress && (now - last >= 0.1 || done == size)) {
+                last = now;
+                if (progress(NUBO_TRANSFER_HASH, done, size, arg)) {
+                    nubo_err_set(err, 0, "Cancelled", "the upload of \"%s\" was cancelled", path);
+                    goto cleanup;
+                }
+            }
+        }
+        digest_hex(part, parts[i]);
+    }
+    digest_hex(whole, hex);
+    rc = 0;
+cleanup:
+    EVP_MD_CTX_free(whole);
+    EVP_MD_CTX_free(part);
+    free(buf);
+    return rc;
+}
+
+/* What the API has of a part: its size and SHA-256 ("" when it has not got it). */
+struct remote_part {
+    long long size;
+    char sha256[65];
+};
+
+/* GETs the parts of image 'id' into 'remote' (indexed by part number, 1 to 'n'; parts past
+ * 'n' are of no use and ignored). Returns 0, or -1 with '*err' set. */
+static int list_parts(struct nubo_client *c, const char *id, int n, struct remote_part *remote,
+                      struct nubo_error *err)
+{
+    char *path = nubo_id_path("/v1/images", id, "/parts");
+    json_t *doc = NULL;
+    if (!path) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return -1;
+    }
+    int rc = nubo_call(c, "GET", path, NULL, NULL, true, &doc, err);
+    json_t *parts = json_object_get(doc, "parts");
+    if (rc == 0 && !json_is_array(parts)) {
+        nubo_err_set(err, 0, "ProtocolError", "the answer to GET %s has no \"parts\"", path);
+        rc = -1;
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(rc == 0 ? parts : NULL, i, p)
+    {
+        long long num = nubo_js_int(p, "part");
+        const char *sha = json_string_value(json_object_get(p, "sha256"));
+        if (num >= 1 && num <= n && sha) {
+            remote[num].size = nubo_js_int(p, "size_bytes");
+            snprintf(remote[num].sha256, sizeof remote[num].sha256, "%s", sha);
+        }
+    }
+    json_decref(doc);
+    free(path);
+    return rc;
+}
+
+/* Reports a part's progress as the whole file's. */
+struct part_progress {
+    nubo_transfer_fn fn;
+    void *arg;
+    uint64_t base; /* bytes skipped and sent before this part */
+    uint64_t total;
+};
+
+static int on_part_progress(enum nubo_transfer_phase phase, uint64_t done, uint64_t total,
+                            void *arg)
+{
+    struct part_progress *pp = arg;
+    (void)total;
+    return pp->fn(phase, pp->base + done, pp->total, pp->arg);
+}
+
+/* PUTs part 'num' ('size' bytes of 'fd' from 'offset', whose SHA-256 is 'sha256') of image 'id'
+ * to 'upath'. Returns 0, or -1 with '*err' set. */
+static int put_part(struct nubo_client *c, const char *upath, int fd, int num, uint64_t offset,
+                    uint64_t size, const char *sha256, struct part_progress *pp,
+                    struct nubo_error *err)
+{
+    char query[32];
+    snprintf(query, sizeof query, "part=%d", num);
+    struct nubo_stream s = {.in_fd = fd,
+                            .in_size = size,
+                            .in_offset = offset,
+                            .payload_hash = sha256,
+                            .out_fd = -1,
+                            .progress = pp->fn ? on_part_progress : NULL,
+                            .arg = pp};
+    char *reply = NULL;
+    int rc = nubo_client_stream(c, "PUT", upath, query, &s, true, &reply, err);
+    free(reply);
+    return rc < 0 ? -1 : 0;
+}
+
+/* POSTs the join of parts 1 to 'n' of image 'id', whose whole SHA-256 is 'hex', and stores its
+ * answer in '*out'. Returns 0, or -1 with '*err' set. */
+static int complete_parts(struct nubo_client *c, const char *id, int n, const char *hex,
+                          struct nubo_upload_parts_result *out, struct nubo_error *err)
+{
+    json_t *list = json_array();
+    for (int i = 1; list && i <= n; i++) {
+        json_array_append_new(list, json_integer(i));
+    }
+    json_t *body = json_pack("{s:o, s:s}", "parts", list, "sha256", hex);
+    char *path = nubo_id_path("/v1/images", id, "/parts/complete");
+    json_t *doc = NULL;
+    int rc = -1;
+    if (!body || !path) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        goto cleanup;
+    }
+    if (nubo_call(c, "POST", path, NULL, body, false, &doc, err) < 0) {
+        goto cleanup;
+    }
+    const char *state = json_string_value(json_object_get(doc, "state"));
+    const char *task = json_string_value(json_object_get(doc, "import_task_id"));
+    if (!state) {
+        nubo_err_set(err, 0, "ProtocolError", "the answer to POST %s has no \"state\"", path);
+        goto cleanup;
+    }
+    snprintf(out->state, sizeof out->state, "%s", state);
+    snprintf(out->import_task_id, sizeof out->import_task_id, "%s", task ? task : "");
+    rc = 0;
+cleanup:
+    json_decref(body);
+    json_decref(doc);
+    free(path);
+    return rc;
+}
+
+NUBO_API int nubo_image_upload_parts(struct nubo_client *c, const char *id, const char *path,
+                                     uint64_t part_size, nubo_transfer_fn progress, void *arg,
+                                     struct nubo_upload_parts_result *out, struct nubo_error *err)
+{
+    if (nubo_need(id, "an image id", err) < 0 || nubo_need(path, "a file", err) < 0) {
+        return -1;
+    }
+    if (part_size == 0) {
+        part_size = NUBO_UPLOAD_PART_SIZE;
+    }
+    if (part_size < NUBO_UPLOAD_PART_SIZE_MIN) {
+        nubo_err_set(err, 0, "InvalidParameterValue",
+                     "a part size of %llu bytes is under the least, %llu",
+                     (unsigned long long)part_size, NUBO_UPLOAD_PART_SIZE_MIN);
+        return -1;
+    }
+    struct stat st;
+    int fd = open_upload(path, &st, err);
+    if (fd < 0) {
+        return -1;
+    }
+    struct nubo_upload_parts_result r = {0};
+    char(*sums)[65] = NULL;
+    struct remote_part *remote = NULL;
+    char *upath = NULL;
+    int rc = -1;
+    uint64_t size = (uint64_t)st.st_size;
+    uint64_t n = size ? (size - 1) / part_size + 1 : 0;
+    if (!S_ISREG(st.st_mode)) {
+        nubo_err_set(err, 0, "FileError", "\"%s\" is not a regular file", path);
+        goto cleanup;
+    }
+    if (n == 0 || n > 10000) {
+        nubo_err_set(err, 0, "InvalidParameterValue",
+                     n ? "\"%s\" would be %llu parts, over 10000: give a larger part size"
+                       : "\"%s\" is empty",
+                     path, (unsigned long long)n);
+        goto cleanup;
+    }
+    sums = calloc(n, sizeof *sums);
+    remote = calloc(n + 1, sizeof *remote);
+    upath = nubo_id_path("/v1/images", id, "/file");
+    if (!sums || !remote || !upath) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        goto cleanup;
+    }
+    r.parts = (int)n;
+    r.bytes = size;
+    snprintf(r.image_id, sizeof r.image_id, "%s", id);
+    if (hash_parts(fd, path, size, part_size, r.parts, sums, progress, arg, r.sha256, err) < 0 ||
+        list_parts(c, id, r.parts, remote, err) < 0) {
+        goto cleanup;
+    }
+    struct part_progress pp = {.fn = progress, .arg = arg, .total = size};
+    for (int i = 1; i <= r.parts; i++) {
+        uint64_t offset = (uint64_t)(i - 1) * part_size;
+        uint64_t len = size - offset < part_size ? size - offset : part_size;
+        pp.base = r.bytes_skipped + r.bytes_sent;
+        if (remote[i].size == (long long)len && !strcasecmp(remote[i].sha256, sums[i - 1])) {
+            r.parts_skipped++;
+            r.bytes_skipped += len;
+        } else {
+            if (put_part(c, upath, fd, i, offset, len, sums[i - 1], &pp, err) < 0) {
+                goto cleanup;
+            }
+            r.parts_sent++;
+            r.bytes_sent += len;
+        }
+        if (progress && progress(NUBO_TRANSFER_SEND, pp.base + len, size, arg)) {
+            nubo_err_set(err, 0, "Cancelled", "the upload of \"%s\" was cancelled", path);
+            goto cleanup;
+        }
+    }
+    if (complete_parts(c, id, r.parts, r.sha256, &r, err) < 0) {
+        goto cleanup;
+    }
+    if (out) {
+        *out = r;
+    }
+    rc = 0;
+cleanup:
+    free(sums);
+    free(remote);
     free(upath);
     close(fd);
     return rc;

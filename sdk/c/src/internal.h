@@ -50,14 +50,22 @@ int nubo_call(struct nubo_client *client, const char *method, const char *path, 
 
 /* A request whose body is streamed from a file, or whose answer is streamed into one. */
 struct nubo_stream {
-    int in_fd; /* -1: no body; else 'in_size' bytes of it from offset 0 (pread) */
+    int in_fd; /* -1: no body; else 'in_size' bytes of it from offset 'in_offset' (pread) */
     uint64_t in_size;
+    uint64_t in_offset;
     const char *payload_hash;  /* the body's SHA-256 in hex or "UNSIGNED-PAYLOAD", signed */
     int out_fd;                /* -1: none; else where a 2xx answer's body goes, truncated and
                                  * rewritten from offset 0 on every attempt */
     const char *range;         /* a Range header ("bytes=0-99"), or NULL */
+    const char *header;        /* one more header line ("Last-Event-ID: 4.2"), unsigned; or NULL */
     nubo_transfer_fn progress; /* may be NULL */
     void *arg;
+    /* Instead of 'out_fd' (then -1): called with each piece of a 2xx answer's body as it
+     * arrives, with 'sink_arg'; a non-zero return stops the transfer ("Cancelled"). With a
+     * sink, 'progress' is called (about once a second while nothing comes) from the start,
+     * before the answer too. */
+    int (*sink)(const char *data, size_t n, void *sink_arg);
+    void *sink_arg;
     /* Filled on success: */
     uint64_t written;     /* bytes written to 'out_fd' */
     char sha256[65];      /* the answer's x-nubo-sha256, "" when it had none */
@@ -92,6 +100,11 @@ const char *nubo_filters_query(struct nubo_query *q, const struct nubo_filter *f
 void *nubo_call_one(struct nubo_client *c, const char *method, const char *path, json_t *body,
                     bool idempotent, size_t size, int (*parse)(const json_t *, void *),
                     void (*clear)(void *), struct nubo_error *err);
+
+/* An image (struct nubo_image) read from its JSON into the zeroed 'item', and what frees its
+ * fields: images.c's, shared with compute.c (images made from instances). */
+int nubo_image_parse(const json_t *o, void *item);
+void nubo_image_clear(void *item);
 
 /* Returns a monotonic clock's seconds. */
 double nubo_now_s(void);

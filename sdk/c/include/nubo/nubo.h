@@ -316,6 +316,42 @@ NUBO_API int nubo_image_upload(struct nubo_client *client, const char *id, const
                                const char *sha256, nubo_transfer_fn progress, void *arg,
                                struct nubo_upload_result *out, struct nubo_error *err);
 
+/* The default and the smallest part size of nubo_image_upload_parts(). */
+#define NUBO_UPLOAD_PART_SIZE     (64ULL << 20)
+#define NUBO_UPLOAD_PART_SIZE_MIN (64ULL << 10)
+
+struct nubo_upload_parts_result {
+    char image_id[32];
+    char state[16];          /* as in struct nubo_upload_result */
+    char import_task_id[64]; /* as in struct nubo_upload_result */
+    char sha256[65];         /* the whole file's SHA-256 */
+    uint64_t bytes;          /* the size of the file */
+    int parts;               /* how many parts the file was cut into */
+    int parts_skipped;       /* parts the API had already, equal to the file's */
+    int parts_sent;          /* parts sent by this call */
+    uint64_t bytes_skipped, bytes_sent;
+};
+
+/* Uploads the regular file at 'path' as the bytes of the image 'id' in parts of 'part_size'
+ * bytes (0: NUBO_UPLOAD_PART_SIZE; at least NUBO_UPLOAD_PART_SIZE_MIN; at most 10000 parts), a
+ * multipart upload that survives a broken run: call it again with the same image id, file and
+ * part size, and it sends only what is missing. It reads the file once to compute the SHA-256
+ * of the whole and of each part (progress phase NUBO_TRANSFER_HASH), lists the parts the API
+ * has (GET /v1/images/<id>/parts), skips each whose size and SHA-256 equal the file's, uploads
+ * the others (PUT /v1/images/<id>/file?part=N, each streamed from the file and signed with its
+ * own SHA-256; a part sent again replaces the earlier one), then joins them (POST
+ * /v1/images/<id>/parts/complete with the whole file's SHA-256), which the API checks and stores
+ * as nubo_image_upload() does. 'progress' (may be NULL) is called with 'arg' for the hash pass,
+ * then (NUBO_TRANSFER_SEND) with the bytes skipped plus sent out of the file's size. Stores the
+ * outcome in '*out' (may be NULL) and returns 0, or -1 with '*err' set, with the codes of
+ * nubo_image_upload() and "InvalidParameterValue" for a part size out of bounds or an empty
+ * file. The listing and each part are retried on connection errors and 429/5xx (each attempt
+ * sends the part again); the join is not (after a failed one, a new call finds the parts). No
+ * overall time limit. The parts are left on the API when it fails, for the next call. */
+NUBO_API int nubo_image_upload_parts(struct nubo_client *client, const char *id, const char *path,
+                                     uint64_t part_size, nubo_transfer_fn progress, void *arg,
+                                     struct nubo_upload_parts_result *out, struct nubo_error *err);
+
 struct nubo_download_result {
     uint64_t bytes;  /* written to the file */
     char sha256[65]; /* the SHA-256 of the whole image (or OVA) as the API announced it */
@@ -651,6 +687,20 @@ NUBO_API struct nubo_instance *nubo_instance_wait(struct nubo_client *client, co
                                                   nubo_wait_fn progress, void *arg,
                                                   struct nubo_error *err);
 
+/* Makes an image of the caller's instance 'id' (EC2's CreateImage; "running" or "stopped", on a
+ * host with a compute agent) named 'name' (required, unique within the tenant), with
+ * 'description' (NULL: ""). The gateway answers once the host has saved the disk, which may take
+ * longer than the client's timeout (raise it with nubo_client_set_timeout()); the image is then
+ * "pending" while the image store imports the disk, and nubo_image_wait() waits until it is
+ * "available" (or "failed"). Returns the new image as nubo_image_get() shows it, which the
+ * caller frees with nubo_image_free(), or NULL with '*err' set: "InvalidInstanceID.NotFound",
+ * "IncorrectInstanceState" (another state, or a host without an agent),
+ * "InvalidAMIName.Duplicate", "UnauthorizedOperation" (a reader). Not retried: a repeat would
+ * make a second image. Thread-safe like every call on a client. */
+NUBO_API struct nubo_image *nubo_instance_create_image(struct nubo_client *client, const char *id,
+                                                       const char *name, const char *description,
+                                                       struct nubo_error *err);
+
 /* --- key pairs ----------------------------------------------------------------------------- */
 
 struct nubo_keypair {
@@ -847,6 +897,41 @@ NUBO_API struct nubo_budget *nubo_budget_set(struct nubo_client *client, const c
                                              long long threshold_micros, struct nubo_error *err);
 NUBO_API void nubo_budget_free(struct nubo_budget *budget);
 
+/* One price of a price plan: 'price_micros' for every 'unit_quantity' base units of 'meter'
+ * (seconds, GiB-seconds, bytes...), shown as one 'unit' ("hour", "GB-month"). */
+struct nubo_price {
+    char *meter; /* "instance-running" */
+    char *sku;   /* "t3.micro"; "" for every sku without a price of its own */
+    char *unit;
+    long long unit_quantity;
+    long long price_micros;
+};
+
+struct nubo_price_plan {
+    char *id; /* "plan-default-1" */
+    char *name;
+    char *effective_from; /* NULL when the plan applies from the beginning of time */
+    char *currency;       /* "USD" */
+    long long min_run_seconds;
+    bool current;              /* the plan in effect now */
+    struct nubo_price *prices; /* 'n_prices' of them, by meter then sku */
+    size_t n_prices;
+    char *json;
+};
+
+struct nubo_price_plan_list {
+    struct nubo_price_plan *items;
+    size_t n;
+};
+
+/* Returns every price plan with its prices, newest first (the admin role only; another role
+ * gets "UnauthorizedOperation"). Tenants' price overrides are not in it. NULL with '*err' set on
+ * failure. The caller frees the list with nubo_price_plan_list_free(). Retried (a GET);
+ * thread-safe like every call on a client. */
+NUBO_API struct nubo_price_plan_list *nubo_admin_prices(struct nubo_client *client,
+                                                        struct nubo_error *err);
+NUBO_API void nubo_price_plan_list_free(struct nubo_price_plan_list *list);
+
 /* --- operator (admin role) ----------------------------------------------------------------- */
 
 struct nubo_tenant {
@@ -915,6 +1000,39 @@ enum nubo_admin_kind {
  * client. Returns 0, or -1 with '*err' set ("InvalidParameterValue" for a short one). */
 NUBO_API int nubo_admin_user_set_password(struct nubo_client *client, const char *user_id,
                                           const char *password, struct nubo_error *err);
+
+/* Changes the web console password of the user whose key (or console session) 'client' signs
+ * with, any role, to 'password' (10 to 1024 bytes), after checking 'current_password' (NULL or
+ * "": not sent, for a user who has none yet). Ends the user's other console sessions. Returns 0,
+ * or -1 with '*err' set: "InvalidParameterValue" (a wrong current password, with the gateway's
+ * message, or a short new one). The strings are not kept. Not retried: after an answer lost on
+ * the way, a repeat would be refused, the current password having changed. Thread-safe like
+ * every call on a client. */
+NUBO_API int nubo_my_password_set(struct nubo_client *client, const char *current_password,
+                                  const char *password, struct nubo_error *err);
+
+/* An instance type as nubo_instance_type_put() sets it: the whole type, every field sent. */
+struct nubo_instance_type_params {
+    const char *name;  /* required: "t3.large" */
+    int vcpus;         /* 1-1024 */
+    int memory_mib;    /* 64 and above */
+    int disk_gib;      /* the root disk, 0-65536 */
+    int ephemeral_gib; /* 0-65536 */
+    bool disabled;     /* true: kept, but no new launches */
+};
+
+/* Creates the instance type 'params->name', or replaces it whole (the admin role only; another
+ * role gets "UnauthorizedOperation"). Returns the type as it now is, which the caller frees
+ * with nubo_instance_type_free(), or NULL with '*err' set ("InvalidParameterValue", also before
+ * sending for a missing name, vcpus or memory_mib below 1, a negative disk). Retried (a PUT of
+ * the whole type). Thread-safe like every call on a client. */
+NUBO_API struct nubo_instance_type *
+nubo_instance_type_put(struct nubo_client *client, const struct nubo_instance_type_params *params,
+                       struct nubo_error *err);
+
+/* Frees an instance type returned by nubo_instance_type_put() (not one an iterator owns).
+ * Accepts NULL. */
+NUBO_API void nubo_instance_type_free(struct nubo_instance_type *type);
 
 /* Enables or disables the tenant, user or access key 'id'. Returns 0, or -1 with '*err' set. */
 NUBO_API int nubo_admin_set_enabled(struct nubo_client *client, enum nubo_admin_kind kind,
@@ -1089,6 +1207,9 @@ NUBO_API void nubo_evacuation_free(struct nubo_evacuation *evacuation);
 
 /* Hosted VDI desktops: desktop pools and the connection broker, in a header of their own. */
 #include "vdi.h"
+
+/* The live event stream (instance state changes, image-task progress), in a header of its own. */
+#include "events.h"
 
 #ifdef __cplusplus
 }
