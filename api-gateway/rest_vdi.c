@@ -39,15 +39,15 @@ static json_t *pool_json(const struct gw_vdi_pool *p)
         "{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "available", n->available, "assigned",
         n->assigned, "reserved", n->reserved, "resetting", n->resetting, "restarting",
         n->restarting, "terminating", n->terminating, "total", n->total, "running", n->running);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:i, s:i, s:b, s:i, s:s, s:o, "
-                     "s:o, s:s, s:o}",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:i, s:i, s:b, s:i, s:s, s:s, "
+                     "s:o, s:o, s:s, s:o}",
                      "id", p->id, "owner_id", p->owner_id, "name", p->name, "description",
                      p->description, "image_id", p->image_id, "instance_type", p->instance_type,
                      "subnet_id", str_or_null(p->subnet_id), "security_group_ids", groups, "size",
                      p->size, "spares", p->spares, "persistent", p->persistent, "idle_stop_s",
-                     p->idle_stop_s, "state", p->state, "last_error", str_or_null(p->last_error),
-                     "last_error_at", str_or_null(p->last_error_at), "created_at", p->created_at,
-                     "desktops", counts);
+                     p->idle_stop_s, "entitlement", p->entitlement, "state", p->state, "last_error",
+                     str_or_null(p->last_error), "last_error_at", str_or_null(p->last_error_at),
+                     "created_at", p->created_at, "desktops", counts);
 }
 
 static json_t *desktop_json(const struct gw_vdi_desktop *d)
@@ -113,8 +113,8 @@ int rest_get_vdi_pools(struct rest_call *c)
 int rest_post_vdi_pools(struct rest_call *c)
 {
     static const char *const fields[] = {
-        "name",       "description", "image_id",  "instance_type",      "size", "spares",
-        "persistent", "idle_stop_s", "subnet_id", "security_group_ids", NULL};
+        "name",       "description", "image_id",  "instance_type",      "size",        "spares",
+        "persistent", "idle_stop_s", "subnet_id", "security_group_ids", "entitlement", NULL};
     struct gw_vdi_pool_spec s = {.idle_stop_s = 1800};
     json_t *groups = NULL;
     if (rest_need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
@@ -123,6 +123,7 @@ int rest_post_vdi_pools(struct rest_call *c)
         nb_json_get_string(c->body, "image_id", true, &s.image_id, &c->err) < 0 ||
         nb_json_get_string(c->body, "instance_type", true, &s.instance_type, &c->err) < 0 ||
         nb_json_get_string(c->body, "subnet_id", false, &s.subnet_id, &c->err) < 0 ||
+        nb_json_get_string(c->body, "entitlement", false, &s.entitlement, &c->err) < 0 ||
         nb_json_get_bool(c->body, "persistent", true, &s.persistent, &c->err) < 0 ||
         nb_json_get_array(c->body, "security_group_ids", false, &groups, &c->err) < 0) {
         return bad_request(c);
@@ -168,12 +169,13 @@ int rest_get_vdi_pool(struct rest_call *c)
     return 0;
 }
 
-/* PATCH /v1/vdi/pools/{id} {"size"?, "spares"?, "idle_stop_s"?} */
+/* PATCH /v1/vdi/pools/{id} {"size"?, "spares"?, "idle_stop_s"?, "entitlement"?} */
 int rest_patch_vdi_pool(struct rest_call *c)
 {
-    static const char *const fields[] = {"size", "spares", "idle_stop_s", NULL};
-    struct gw_vdi_pool_patch patch = {-1, -1, -1};
+    static const char *const fields[] = {"size", "spares", "idle_stop_s", "entitlement", NULL};
+    struct gw_vdi_pool_patch patch = {-1, -1, -1, NULL};
     if (rest_need_body(c) < 0 || nb_json_check_fields(c->body, fields, &c->err) < 0 ||
+        nb_json_get_string(c->body, "entitlement", false, &patch.entitlement, &c->err) < 0 ||
         body_int(c, "size", 1000, &patch.size) < 0 ||
         body_int(c, "spares", 1000, &patch.spares) < 0 ||
         body_int(c, "idle_stop_s", 2592000, &patch.idle_stop_s) < 0) {
@@ -261,6 +263,49 @@ int rest_get_vdi_my_desktops(struct rest_call *c)
         return -1;
     }
     c->reply = desktops_json(d, n);
+    return 0;
+}
+
+static json_t *grant_json(const struct gw_vdi_grant *g)
+{
+    return json_pack("{s:s, s:s, s:s, s:s}", "pool_id", g->pool_id, "user_id", g->user_id,
+                     "user_name", g->user_name, "granted_at", g->granted_at);
+}
+
+/* GET /v1/vdi/pools/{id}/users: {"users": [grant...]}. */
+int rest_get_vdi_pool_users(struct rest_call *c)
+{
+    struct gw_vdi_grant *g;
+    size_t n;
+    if (gw_vdi_grants_describe(c->gw, c->who, c->args[0], c->arena, &g, &n, &c->err) < 0) {
+        return -1;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, grant_json(&g[i]));
+    }
+    c->reply = json_pack("{s:o}", "users", arr);
+    return 0;
+}
+
+/* PUT /v1/vdi/pools/{id}/users/{user_id}: the grant (granting again is no error). */
+int rest_put_vdi_pool_user(struct rest_call *c)
+{
+    struct gw_vdi_grant g;
+    if (gw_vdi_grant(c->gw, c->who, c->args[0], c->args[1], c->arena, &g, &c->err) < 0) {
+        return -1;
+    }
+    c->reply = grant_json(&g);
+    return 0;
+}
+
+/* DELETE /v1/vdi/pools/{id}/users/{user_id}: 204 (revoking what is not granted is no error). */
+int rest_delete_vdi_pool_user(struct rest_call *c)
+{
+    if (gw_vdi_revoke(c->gw, c->who, c->args[0], c->args[1], c->arena, NULL, &c->err) < 0) {
+        return -1;
+    }
+    c->status = 204;
     return 0;
 }
 

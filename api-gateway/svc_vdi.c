@@ -1,5 +1,5 @@
-/* Hosted VDI desktops: pools, the connection broker and the worker (see svc_vdi.h and
- * docs/vdi.md).
+/* Hosted VDI desktops: pools and the connection broker (see svc_vdi.h and docs/vdi.md); the
+ * worker is svc_vdi_worker.c.
  *
  * A desktop's session and its meter change in one statement or transaction on the desktops
  * table (the meter is its trigger's, 0016_vdi.sql); the instance operations that follow go
@@ -8,6 +8,7 @@
  * the worker's next pass finishes (a launch's client token is the desktop id; a desktop
  * 'resetting' is stopped again; 'restarting' is started again). */
 #include "svc_vdi.h"
+#include "svc_vdi_priv.h"
 
 #include "auth.h"
 #include "gateway.h"
@@ -16,39 +17,23 @@
 #include "svc_sql.h"
 
 #include "nubo/arena.h"
-#include "nubo/clock.h"
-#include "nubo/config.h"
 #include "nubo/error.h"
 #include "nubo/id.h"
 #include "nubo/log.h"
 #include "nubo/pg.h"
 
-#include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
 #define MAX_SIZE        1000
 #define MAX_IDLE_STOP_S 2592000 /* 30 days */
 #define MAX_GROUPS      16
-/* After a launch for a pool failed (quota, image, network), the worker waits this long before
- * it launches for that pool again, instead of failing every pass. */
-#define RETRY_AFTER_S "30"
-/* A desktop whose launch was never recorded is launched again by the worker (with the same
- * client token) once it is this old: the connect that inserted it may still be launching. */
-#define LAUNCH_GRACE_S 60
-/* A console connection whose gateway has not refreshed it for this long is over (0015). */
-#define VNC_LIVE "interval '30 seconds'"
-/* The advisory lock of a worker pass: one gateway at a time runs it. */
-#define WORKER_LOCK "7308327116"
-/* Passes between two sweeps for instances of desktops that no longer exist. */
-#define SWEEP_EVERY 15
 
-#define TAG_POOL    "nubo:vdi:pool"
-#define TAG_DESKTOP "nubo:vdi:desktop"
+/* Whether user 'user' (an SQL expression) may use pool 'p' by its entitlement. */
+#define ENTITLED(user)                                                                             \
+    "(p.entitlement = 'all' OR EXISTS (SELECT 1 FROM desktop_pool_users g "                        \
+    "WHERE g.pool_id = p.id AND g.user_id = " user "))"
 
 /* --- helpers ----------------------------------------------------------------------------- */
 
@@ -100,11 +85,6 @@ static int desktop_not_found(const char *id, struct nb_error *err)
     return -1;
 }
 
-static bool is(const char *a, const char *b)
-{
-    return a && !strcmp(a, b);
-}
-
 /* Splits "a,b,c" (NULL or "": none) into an arena array. */
 static void split_ids(const char *text, struct nb_arena *a, const char *const **out, size_t *n)
 {
@@ -132,28 +112,7 @@ static int int_at(PGresult *res, int row, int col)
 
 /* --- reading pools and desktops ---------------------------------------------------------- */
 
-/* Every pool query: the pool, its counts, and (last column) whether a launch failed recently. */
-/* clang-format off */
-#define POOL_SELECT                                                                                \
-    "SELECT p.id, p.tenant_id, p.name, p.description, p.image_id, p.instance_type, p.subnet_id, "  \
-    "array_to_string(p.security_group_ids, ','), p.size, p.spares, p.persistent, "                 \
-    "p.idle_stop_s, p.state, p.last_error, "                                                       \
-    ISO("p.last_error_at") ", " ISO("p.created_at") ", "                                           \
-    "c.available, c.assigned, c.reserved, c.resetting, c.restarting, c.terminating, c.running, "   \
-    "COALESCE(p.last_error_at > now() - interval '" RETRY_AFTER_S " seconds', false) "             \
-    "FROM desktop_pools p CROSS JOIN LATERAL (SELECT "                                             \
-    "count(*) FILTER (WHERE d.state = 'available') AS available, "                                 \
-    "count(*) FILTER (WHERE d.state = 'assigned') AS assigned, "                                   \
-    "count(*) FILTER (WHERE d.state = 'reserved') AS reserved, "                                   \
-    "count(*) FILTER (WHERE d.state = 'resetting') AS resetting, "                                 \
-    "count(*) FILTER (WHERE d.state = 'restarting') AS restarting, "                               \
-    "count(*) FILTER (WHERE d.state = 'terminating') AS terminating, "                             \
-    "count(*) FILTER (WHERE i.state = 'running' AND d.state <> 'terminating') AS running "         \
-    "FROM desktops d LEFT JOIN instances i ON i.id = d.instance_id WHERE d.pool_id = p.id) c "
-/* clang-format on */
-#define POOL_COL_PAUSED 23
-
-static void row_to_pool(PGresult *res, int r, struct nb_arena *a, struct gw_vdi_pool *p)
+void gw_vdi_row_to_pool(PGresult *res, int r, struct nb_arena *a, struct gw_vdi_pool *p)
 {
     memset(p, 0, sizeof *p);
     p->id = svc_col(res, r, 0, a);
@@ -168,6 +127,7 @@ static void row_to_pool(PGresult *res, int r, struct nb_arena *a, struct gw_vdi_
     p->spares = int_at(res, r, 9);
     p->persistent = !strcmp(PQgetvalue(res, r, 10), "t");
     p->idle_stop_s = int_at(res, r, 11);
+    p->entitlement = svc_col(res, r, POOL_COL_ENTITLEMENT, a);
     p->state = svc_col(res, r, 12, a);
     p->last_error = svc_col(res, r, 13, a);
     p->last_error_at = svc_col(res, r, 14, a);
@@ -194,7 +154,7 @@ static int read_pool(struct nb_pg_conn *conn, const char *tenant, const char *id
     }
     int n = PQntuples(res);
     if (n) {
-        row_to_pool(res, 0, a, out);
+        gw_vdi_row_to_pool(res, 0, a, out);
     }
     PQclear(res);
     return n ? 1 : 0;
@@ -224,7 +184,7 @@ static void row_to_desktop(PGresult *res, int r, struct nb_arena *a, struct gw_v
     d->assigned_at = svc_col(res, r, 8, a);
     d->last_active_at = svc_col(res, r, 9, a);
     d->private_ip = svc_col(res, r, 10, a);
-    d->ready = is(d->state, "assigned") && is(d->instance_state, "running");
+    d->ready = gw_vdi_is(d->state, "assigned") && gw_vdi_is(d->instance_state, "running");
 }
 
 /* Desktop 'id' of the caller's tenant as the caller may see it: their own (session or owned),
@@ -249,6 +209,41 @@ static int read_desktop(struct gw_ctx *gw, const struct gw_principal *who, const
     }
     PQclear(res);
     return n ? 0 : desktop_not_found(id, err);
+}
+
+/* Ends, in the transaction of 'conn', the sessions on pool 'pool_id' of the users its
+ * entitlement no longer lets in (of user 'user_id' only, unless NULL): in a "listed" pool, those
+ * of users neither granted it nor its managers. As at sign-out, a persistent desktop becomes
+ * 'reserved' (still its owner's), a non-persistent one 'resetting'; the meters stop with it.
+ * Returns the ended sessions' (desktop id, instance id, persistent) rows, which the caller
+ * PQclear()s and, once committed, passes to reset_ended(); or NULL with 'err'. */
+static PGresult *end_unentitled_sessions(struct nb_pg_conn *conn, const char *pool_id,
+                                         const char *user_id, struct nb_error *err)
+{
+    const char *p[] = {pool_id, user_id};
+    return nb_pg_exec(conn,
+                      "UPDATE desktops d SET state = CASE WHEN p.persistent THEN 'reserved' "
+                      "ELSE 'resetting' END, assigned_user = NULL, assigned_at = NULL, "
+                      "last_active_at = now(), updated_at = now() FROM desktop_pools p, users u "
+                      "WHERE p.id = $1 AND d.pool_id = p.id AND d.state = 'assigned' "
+                      "AND u.id = d.assigned_user AND ($2::text IS NULL OR u.id = $2) "
+                      "AND u.role NOT IN ('admin', 'member') AND NOT " ENTITLED(
+                          "u.id") " RETURNING d.id, d.instance_id, p.persistent",
+                      2, p, err);
+}
+
+/* Stops the instances of the non-persistent desktops in 'ended' (rows of
+ * end_unentitled_sessions(), committed), which the worker then resets, as after a sign-out.
+ * Clears 'ended'. */
+static void reset_ended(struct gw_ctx *gw, const char *tenant, PGresult *ended, struct nb_arena *a)
+{
+    for (int r = 0; r < PQntuples(ended); r++) {
+        nb_info("vdi: desktop %s signed out: its user is no longer entitled to its pool",
+                PQgetvalue(ended, r, 0));
+        if (!PQgetisnull(ended, r, 1) && strcmp(PQgetvalue(ended, r, 2), "t")) {
+            gw_vdi_instance_op(gw, tenant, GW_OP_STOP, PQgetvalue(ended, r, 1), a);
+        }
+    }
 }
 
 /* --- pools ------------------------------------------------------------------------------- */
@@ -385,6 +380,10 @@ int gw_vdi_pool_create(struct gw_ctx *gw, const struct gw_principal *who,
     if (spec->n_group_ids > MAX_GROUPS) {
         return invalid(err, "at most 16 security_group_ids");
     }
+    const char *entitlement = spec->entitlement ? spec->entitlement : "all";
+    if (!gw_vdi_entitlement_valid(entitlement)) {
+        return invalid(err, "entitlement must be \"all\" or \"listed\"");
+    }
     char id[NB_ID_MAX];
     if (nb_id_new("pool", id, sizeof id) < 0) {
         nb_error_set(err, NB_ERR_INTERNAL, "could not make a pool id");
@@ -417,13 +416,14 @@ int gw_vdi_pool_create(struct gw_ctx *gw, const struct gw_principal *who,
         svc_sql_param(&q, spares),
         svc_sql_param(&q, spec->persistent ? "t" : "f"),
         svc_sql_param(&q, idle),
+        svc_sql_param(&q, entitlement),
     };
     nb_buf_printf(&q.sql,
                   "INSERT INTO desktop_pools (id, tenant_id, name, description, image_id, "
                   "instance_type, subnet_id, security_group_ids, size, spares, persistent, "
-                  "idle_stop_s) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::int, %s::int, "
-                  "%s::boolean, %s::int)",
-                  v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]);
+                  "idle_stop_s, entitlement) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::int, "
+                  "%s::int, %s::boolean, %s::int, %s)",
+                  v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]);
     PGresult *res = nb_pg_exec(conn, q.sql.data, q.n, q.params, err);
     nb_buf_free(&q.sql);
     if (!res) {
@@ -454,18 +454,20 @@ int gw_vdi_pools_describe(struct gw_ctx *gw, const struct gw_principal *who, con
     if (id && check_form("pool", id, "InvalidPoolID.Malformed", err) < 0) {
         return -1;
     }
-    const char *p[] = {who->tenant_id, id};
-    PGresult *res = svc_exec(gw,
-                             POOL_SELECT "WHERE p.tenant_id = $1 AND ($2::text IS NULL OR "
-                                         "p.id = $2) ORDER BY p.name, p.id",
-                             2, p, err);
+    /* A desktop user sees the pools they may use, nothing of the others. */
+    const char *p[] = {who->tenant_id, id, who->role == GW_ROLE_DESKTOP ? who->user_id : NULL};
+    PGresult *res = svc_exec(
+        gw,
+        POOL_SELECT "WHERE p.tenant_id = $1 AND ($2::text IS NULL OR "
+                    "p.id = $2) AND ($3::text IS NULL OR " ENTITLED("$3") ") ORDER BY p.name, p.id",
+        3, p, err);
     if (!res) {
         return -1;
     }
     int rows = PQntuples(res);
     *out = nb_arena_zalloc(arena, sizeof **out * (size_t)(rows ? rows : 1));
     for (int r = 0; r < rows; r++) {
-        row_to_pool(res, r, arena, &(*out)[r]);
+        gw_vdi_row_to_pool(res, r, arena, &(*out)[r]);
     }
     *n = (size_t)rows;
     PQclear(res);
@@ -489,8 +491,18 @@ int gw_vdi_pool_update(struct gw_ctx *gw, const struct gw_principal *who, const 
     if (nb_pg_begin(conn, err) < 0) {
         goto done;
     }
+    const char *pk[] = {id, who->tenant_id};
+    /* Under the pool's row lock, as connects and grants: a switch to "listed" and a connect
+     * are one before the other. */
+    if (!(res = nb_pg_exec(
+              conn, "SELECT 1 FROM desktop_pools WHERE id = $1 AND tenant_id = $2 FOR UPDATE", 2,
+              pk, err))) {
+        goto done;
+    }
+    PQclear(res);
+    res = NULL;
     int found = read_pool(conn, who->tenant_id, id, arena, out, err);
-    if (found <= 0 || !is(out->state, "active")) {
+    if (found <= 0 || !gw_vdi_is(out->state, "active")) {
         if (found >= 0) {
             pool_not_found(id, err);
         }
@@ -499,20 +511,33 @@ int gw_vdi_pool_update(struct gw_ctx *gw, const struct gw_principal *who, const 
     int size = patch->size >= 0 ? patch->size : out->size;
     int spares = patch->spares >= 0 ? patch->spares : out->spares;
     int idle = patch->idle_stop_s >= 0 ? patch->idle_stop_s : out->idle_stop_s;
+    const char *entitlement = patch->entitlement ? patch->entitlement : out->entitlement;
     if (check_sizes(size, spares, idle, err) < 0) {
+        goto done;
+    }
+    if (!gw_vdi_entitlement_valid(entitlement)) {
+        invalid(err, "entitlement must be \"all\" or \"listed\"");
         goto done;
     }
     char s_size[16], s_spares[16], s_idle[16];
     snprintf(s_size, sizeof s_size, "%d", size);
     snprintf(s_spares, sizeof s_spares, "%d", spares);
     snprintf(s_idle, sizeof s_idle, "%d", idle);
-    const char *p[] = {id, s_size, s_spares, s_idle};
+    const char *p[] = {id, s_size, s_spares, s_idle, entitlement};
     res = nb_pg_exec(conn,
                      "UPDATE desktop_pools SET size = $2::int, spares = $3::int, "
-                     "idle_stop_s = $4::int, updated_at = now() WHERE id = $1",
-                     4, p, err);
-    if (!res || nb_pg_commit(conn, err) < 0 ||
-        read_pool(conn, who->tenant_id, id, arena, out, err) != 1) {
+                     "idle_stop_s = $4::int, entitlement = $5, updated_at = now() WHERE id = $1",
+                     5, p, err);
+    if (!res) {
+        goto done;
+    }
+    PQclear(res);
+    /* Switched to "listed": the sessions of users without a grant end with the switch. */
+    if (!(res = end_unentitled_sessions(conn, id, NULL, err)) || nb_pg_commit(conn, err) < 0) {
+        goto done;
+    }
+    reset_ended(gw, who->tenant_id, res, arena);
+    if (read_pool(conn, who->tenant_id, id, arena, out, err) != 1) {
         goto done;
     }
     rc = 0;
@@ -525,7 +550,7 @@ done:
 
 /* Asks for the termination of instance 'id' of 'tenant'; a failure is logged (the worker tries
  * again while the desktop is 'terminating'). */
-static void terminate_instance(struct gw_ctx *gw, const char *tenant, const char *id,
+void gw_vdi_terminate_instance(struct gw_ctx *gw, const char *tenant, const char *id,
                                struct nb_arena *a)
 {
     struct gw_principal as;
@@ -576,7 +601,7 @@ int gw_vdi_pool_delete(struct gw_ctx *gw, const struct gw_principal *who, const 
     }
     for (int r = 0; r < PQntuples(res); r++) {
         if (!PQgetisnull(res, r, 0)) {
-            terminate_instance(gw, who->tenant_id, PQgetvalue(res, r, 0), arena);
+            gw_vdi_terminate_instance(gw, who->tenant_id, PQgetvalue(res, r, 0), arena);
         }
     }
     if (read_pool(conn, who->tenant_id, id, arena, out, err) == 1) {
@@ -640,7 +665,7 @@ int gw_vdi_desktop_get(struct gw_ctx *gw, const struct gw_principal *who, const 
  * worker) finds the instance of the first instead of making a second. The instance carries the
  * pool and desktop ids as tags, for the provider and for the worker's sweep. Returns 0, or -1
  * with 'err'. */
-static int launch(struct gw_ctx *gw, const struct gw_vdi_pool *p, const char *desktop_id,
+int gw_vdi_launch(struct gw_ctx *gw, const struct gw_vdi_pool *p, const char *desktop_id,
                   struct nb_arena *a, struct nb_error *err)
 {
     struct gw_principal as;
@@ -682,7 +707,7 @@ static int launch(struct gw_ctx *gw, const struct gw_vdi_pool *p, const char *de
 
 /* Forgets desktop 'id' whose launch failed with 'why' (its session and meter end with it), and
  * notes the failure on its pool. */
-static void launch_failed(struct gw_ctx *gw, const char *pool_id, const char *id,
+void gw_vdi_launch_failed(struct gw_ctx *gw, const char *pool_id, const char *id,
                           const struct nb_error *why)
 {
     nb_warn("vdi: could not launch desktop %s of pool %s: %s", id, pool_id, why->msg);
@@ -702,7 +727,7 @@ static void launch_failed(struct gw_ctx *gw, const char *pool_id, const char *id
 /* Applies 'op' to instance 'id' of 'tenant' for the broker. An instance already in the state
  * asked for, or moving there, is not an error; a refusal (IncorrectInstanceState: a race with
  * another change) is logged at debug level, as the worker's next pass looks again. */
-static int instance_op(struct gw_ctx *gw, const char *tenant, enum gw_instance_op op,
+int gw_vdi_instance_op(struct gw_ctx *gw, const char *tenant, enum gw_instance_op op,
                        const char *id, struct nb_arena *a)
 {
     struct gw_principal as;
@@ -734,13 +759,16 @@ int gw_vdi_connect(struct gw_ctx *gw, const struct gw_principal *who, const char
     PGresult *res = NULL;
     struct gw_vdi_pool pool;
     char id[NB_ID_MAX] = "";
-    const char *pk[] = {pool_id, who->tenant_id};
-    /* The pool's row lock serialises the connects of a pool: the count against its size. */
+    const char *pk[] = {pool_id, who->tenant_id, is_manager(who) ? "t" : "f", who->user_id};
+    /* The pool's row lock serialises the connects of a pool (the count against its size), and
+     * orders them with grants, revokes and switches of entitlement. A pool the caller is not
+     * entitled to is not found, as an unknown one. */
     if (nb_pg_begin(conn, err) < 0 ||
-        !(res = nb_pg_exec(conn,
-                           "SELECT 1 FROM desktop_pools WHERE id = $1 AND tenant_id = $2 "
-                           "AND state = 'active' FOR UPDATE",
-                           2, pk, err))) {
+        !(res = nb_pg_exec(
+              conn,
+              "SELECT 1 FROM desktop_pools p WHERE p.id = $1 AND p.tenant_id = $2 "
+              "AND p.state = 'active' AND ($3::boolean OR " ENTITLED("$4") ") FOR UPDATE",
+              4, pk, err))) {
         goto done;
     }
     if (PQntuples(res) == 0) {
@@ -818,13 +846,13 @@ int gw_vdi_connect(struct gw_ctx *gw, const struct gw_principal *who, const char
     }
     if (!out->instance_id) {
         struct nb_error le = {0};
-        if (launch(gw, &pool, id, arena, &le) < 0) {
-            launch_failed(gw, pool_id, id, &le);
+        if (gw_vdi_launch(gw, &pool, id, arena, &le) < 0) {
+            gw_vdi_launch_failed(gw, pool_id, id, &le);
             *err = le;
             goto done;
         }
-    } else if (is(out->instance_state, "stopped")) {
-        instance_op(gw, pool.owner_id, GW_OP_START, out->instance_id, arena);
+    } else if (gw_vdi_is(out->instance_state, "stopped")) {
+        gw_vdi_instance_op(gw, pool.owner_id, GW_OP_START, out->instance_id, arena);
     }
     if (read_desktop(gw, who, id, arena, out, err) == 0) {
         nb_info("vdi: user %s connected to desktop %s of pool %s (instance %s, %s)", who->user_id,
@@ -850,7 +878,7 @@ int gw_vdi_console(struct gw_ctx *gw, const struct gw_principal *who, const char
     if (read_desktop(gw, &self, id, arena, &d, err) < 0) {
         return -1;
     }
-    if (!is(d.user_id, who->user_id) || !d.instance_id) {
+    if (!gw_vdi_is(d.user_id, who->user_id) || !d.instance_id) {
         nb_error_set(err, NB_ERR_CONFLICT,
                      "desktop %s is not in a session of yours: connect to its pool first", id);
         nb_error_reason(err, "IncorrectState");
@@ -871,7 +899,7 @@ int gw_vdi_console(struct gw_ctx *gw, const struct gw_principal *who, const char
  * still idle that long at this moment: no connect, ticket or console since, which the worker's
  * earlier read cannot rule out. Returns 1 with '*persistent' and the instance id in 'instance'
  * when a session ended, 0 when there was none, -1 with 'err'. */
-static int end_session(struct gw_ctx *gw, const char *id, const char *user, const char *idle_s,
+int gw_vdi_end_session(struct gw_ctx *gw, const char *id, const char *user, const char *idle_s,
                        bool *persistent, char *instance, size_t size, struct nb_error *err)
 {
     const char *p[] = {id, user, idle_s};
@@ -908,8 +936,8 @@ int gw_vdi_sign_out(struct gw_ctx *gw, const struct gw_principal *who, const cha
     }
     bool persistent = false;
     char instance[NB_ID_MAX] = "";
-    int ended = end_session(gw, id, is_manager(who) ? NULL : who->user_id, NULL, &persistent,
-                            instance, sizeof instance, err);
+    int ended = gw_vdi_end_session(gw, id, is_manager(who) ? NULL : who->user_id, NULL, &persistent,
+                                   instance, sizeof instance, err);
     if (ended < 0) {
         return -1;
     }
@@ -918,7 +946,7 @@ int gw_vdi_sign_out(struct gw_ctx *gw, const struct gw_principal *who, const cha
         /* A non-persistent desktop goes back to its image: stopped now, its root disk recreated
          * at the start that follows (the worker's, once it is stopped). */
         if (!persistent && instance[0]) {
-            instance_op(gw, who->tenant_id, GW_OP_STOP, instance, arena);
+            gw_vdi_instance_op(gw, who->tenant_id, GW_OP_STOP, instance, arena);
         }
     }
     /* As it is now, though no longer the caller's when it was a non-persistent one. */
@@ -927,467 +955,188 @@ int gw_vdi_sign_out(struct gw_ctx *gw, const struct gw_principal *who, const cha
     return read_desktop(gw, &seen, id, arena, out, err);
 }
 
-/* --- the worker --------------------------------------------------------------------------- */
+/* --- entitlements -------------------------------------------------------------------------- */
 
-/* A desktop as the worker sees it. */
-struct wdesk {
-    const char *id;
-    const char *state;
-    const char *instance_id;    /* NULL: not launched */
-    const char *instance_state; /* NULL: not launched */
-    bool connected;             /* a live console connection */
-    long idle_s;                /* since the last activity */
-    long age_s;
-};
-
-static bool running_or_pending(const struct wdesk *d)
+bool gw_vdi_entitlement_valid(const char *text)
 {
-    return is(d->instance_state, "running") || is(d->instance_state, "pending");
+    return gw_vdi_is(text, "all") || gw_vdi_is(text, "listed");
 }
 
-/* Runs 'sql' with 'n' parameters and logs a failure; for the worker's steps, which the next
- * pass retries. Returns the number of rows it returned or changed, or -1. */
-static int wexec(struct gw_ctx *gw, const char *what, const char *sql, int n, const char *const *p)
+/* clang-format off */
+#define GRANT_SELECT                                                                               \
+    "SELECT g.pool_id, g.user_id, u.name, " ISO("g.granted_at") " "                                \
+    "FROM desktop_pool_users g JOIN users u ON u.id = g.user_id "
+/* clang-format on */
+
+static void row_to_grant(PGresult *res, int r, struct nb_arena *a, struct gw_vdi_grant *g)
 {
-    struct nb_error e = {0};
-    PGresult *res = svc_exec(gw, sql, n, p, &e);
-    if (!res) {
-        nb_warn("vdi: %s: %s", what, e.msg);
-        return -1;
-    }
-    const char *t = PQcmdTuples(res);
-    int rows = t && *t ? atoi(t) : PQntuples(res);
-    PQclear(res);
-    return rows;
+    g->pool_id = svc_col(res, r, 0, a);
+    g->user_id = svc_col(res, r, 1, a);
+    g->user_name = svc_col(res, r, 2, a);
+    g->granted_at = svc_col(res, r, 3, a);
 }
 
-/* Resets a signed-out non-persistent desktop whose instance has stopped: in one transaction,
- * the instance's root disk is marked to be recreated at its next start (instances.reset_root,
- * which the scheduler's start carries out and clears) and the desktop becomes 'restarting';
- * then the instance is started. Done again if the start is lost. */
-static void begin_reset(struct gw_ctx *gw, const char *tenant, const struct wdesk *d,
-                        struct nb_arena *a)
+int gw_vdi_grants_describe(struct gw_ctx *gw, const struct gw_principal *who, const char *pool_id,
+                           struct nb_arena *arena, struct gw_vdi_grant **out, size_t *n,
+                           struct nb_error *err)
 {
-    struct nb_error e = {0};
-    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, &e);
-    PGresult *r1 = NULL, *r2 = NULL;
-    bool ok = false;
-    const char *p[] = {d->id, d->instance_id};
-    if (conn && nb_pg_begin(conn, &e) == 0 &&
-        (r1 = nb_pg_exec(conn,
-                         "UPDATE instances SET reset_root = true, updated_at = now() "
-                         "WHERE id = $2 AND state = 'stopped' AND $1::text IS NOT NULL",
-                         2, p, &e)) &&
-        (r2 = nb_pg_exec(conn,
-                         "UPDATE desktops SET state = 'restarting', updated_at = now() "
-                         "WHERE id = $1 AND state = 'resetting' AND instance_id = $2",
-                         2, p, &e))) {
-        /* Both or neither: the instance moved, or the desktop did. */
-        if (atoi(PQcmdTuples(r1)) == 1 && atoi(PQcmdTuples(r2)) == 1) {
-            ok = nb_pg_commit(conn, &e) == 0;
-        }
-    }
-    if (e.code != NB_ERR_NONE) {
-        nb_warn("vdi: could not reset desktop %s: %s", d->id, e.msg);
-    }
-    PQclear(r1);
-    PQclear(r2);
-    nb_pg_release(conn);
-    if (ok) {
-        nb_info("vdi: desktop %s: instance %s restarts from its image", d->id, d->instance_id);
-        instance_op(gw, tenant, GW_OP_START, d->instance_id, a);
-    }
-}
-
-/* Adds a desktop to pool 'p' and launches it, if the pool is active and under its size (under
- * the pool's row lock, as connects count). Returns 0, or -1 when none was added. */
-static int add_spare(struct gw_ctx *gw, const struct gw_vdi_pool *p, struct nb_arena *a)
-{
-    char id[NB_ID_MAX];
-    if (nb_id_new("dsk", id, sizeof id) < 0) {
+    struct gw_vdi_pool *pools;
+    size_t np;
+    if (require_manager(who, err) < 0 ||
+        gw_vdi_pools_describe(gw, who, pool_id, arena, &pools, &np, err) < 0) {
         return -1;
     }
-    struct nb_error e = {0};
-    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, &e);
-    PGresult *res = NULL;
-    bool added = false;
-    const char *q[] = {id, p->id};
-    if (conn && nb_pg_begin(conn, &e) == 0 &&
-        (res = nb_pg_exec(conn,
-                          "SELECT 1 FROM desktop_pools WHERE id = $2 AND state = 'active' AND "
-                          "$1::text IS NOT NULL FOR UPDATE",
-                          2, q, &e)) &&
-        PQntuples(res) == 1) {
-        PQclear(res);
-        res = nb_pg_exec(conn,
-                         "INSERT INTO desktops (id, pool_id, tenant_id, state) "
-                         "SELECT $1, p.id, p.tenant_id, 'available' FROM desktop_pools p "
-                         "WHERE p.id = $2 AND (SELECT count(*) FROM desktops d WHERE "
-                         "d.pool_id = p.id AND d.state <> 'terminating') < p.size",
-                         2, q, &e);
-        added = res && atoi(PQcmdTuples(res)) == 1 && nb_pg_commit(conn, &e) == 0;
-    }
-    if (e.code != NB_ERR_NONE) {
-        nb_warn("vdi: could not add a desktop to pool %s: %s", p->id, e.msg);
-    }
-    PQclear(res);
-    nb_pg_release(conn);
-    if (!added) {
-        return -1;
-    }
-    if (launch(gw, p, id, a, &e) < 0) {
-        launch_failed(gw, p->id, id, &e);
-        return -1;
-    }
-    return 0;
-}
-
-/* Reads the desktops of pool 'pool_id' as the worker needs them. */
-static int read_wdesks(struct gw_ctx *gw, const char *pool_id, struct nb_arena *a,
-                       struct wdesk **out, int *n)
-{
     const char *p[] = {pool_id};
-    struct nb_error e = {0};
-    PGresult *res = svc_exec(
-        gw,
-        "SELECT d.id, d.state, d.instance_id, i.state, COALESCE(v.connected, false), "
-        "floor(extract(epoch FROM now() - GREATEST(d.assigned_at, d.last_active_at, "
-        "v.last_seen)))::bigint, floor(extract(epoch FROM now() - d.created_at))::bigint "
-        "FROM desktops d LEFT JOIN instances i ON i.id = d.instance_id "
-        "LEFT JOIN LATERAL (SELECT bool_or(c.closed_at IS NULL AND c.seen_at > now() - " VNC_LIVE
-        ") AS connected, max(COALESCE(c.closed_at, c.seen_at)) AS last_seen "
-        "FROM vnc_connections c WHERE c.instance_id = d.instance_id) v ON true "
-        "WHERE d.pool_id = $1 ORDER BY d.created_at, d.id",
-        1, p, &e);
+    PGresult *res =
+        svc_exec(gw, GRANT_SELECT "WHERE g.pool_id = $1 ORDER BY u.name, u.id", 1, p, err);
     if (!res) {
-        nb_warn("vdi: could not read the desktops of pool %s: %s", pool_id, e.msg);
         return -1;
     }
-    *n = PQntuples(res);
-    *out = nb_arena_zalloc(a, sizeof **out * (size_t)(*n ? *n : 1));
-    for (int r = 0; r < *n; r++) {
-        struct wdesk *d = &(*out)[r];
-        d->id = svc_col(res, r, 0, a);
-        d->state = svc_col(res, r, 1, a);
-        d->instance_id = svc_col(res, r, 2, a);
-        d->instance_state = svc_col(res, r, 3, a);
-        d->connected = !strcmp(PQgetvalue(res, r, 4), "t");
-        d->idle_s = atol(PQgetvalue(res, r, 5));
-        d->age_s = atol(PQgetvalue(res, r, 6));
+    int rows = PQntuples(res);
+    *out = nb_arena_zalloc(arena, sizeof **out * (size_t)(rows ? rows : 1));
+    for (int r = 0; r < rows; r++) {
+        row_to_grant(res, r, arena, &(*out)[r]);
     }
+    *n = (size_t)rows;
     PQclear(res);
     return 0;
 }
 
-/* Marks desktop 'd' (available, no session) for termination; the next steps are the
- * 'terminating' desktop's. */
-static bool retire(struct gw_ctx *gw, const char *tenant, struct wdesk *d, struct nb_arena *a)
+/* Checks the forms of 'pool_id' and 'user_id', begins a transaction on 'conn' and locks pool
+ * 'pool_id' of the caller's tenant (active; else InvalidPoolID.NotFound): grants and revokes
+ * are ordered with the pool's connects. Returns 0, or -1 with 'err'. */
+static int lock_pool_for_grant(struct nb_pg_conn *conn, const struct gw_principal *who,
+                               const char *pool_id, struct nb_error *err)
 {
-    const char *p[] = {d->id};
-    if (wexec(gw, "retiring a desktop",
-              "UPDATE desktops SET state = 'terminating', owner_id = NULL, updated_at = now() "
-              "WHERE id = $1 AND state = 'available'",
-              1, p) != 1) {
-        return false;
+    const char *p[] = {pool_id, who->tenant_id};
+    if (nb_pg_begin(conn, err) < 0) {
+        return -1;
     }
-    nb_info("vdi: desktop %s retired: its pool is over its size", d->id);
-    d->state = "terminating";
-    if (d->instance_id) {
-        terminate_instance(gw, tenant, d->instance_id, a);
-    }
-    return true;
-}
-
-/* One pass over pool 'p' (see docs/vdi.md, "the worker"). 'paused': a launch failed recently. */
-static void worker_pool(struct gw_ctx *gw, const struct gw_vdi_pool *p, bool paused,
-                        struct nb_arena *a)
-{
-    struct wdesk *ds;
-    int n;
-    if (read_wdesks(gw, p->id, a, &ds, &n) < 0) {
-        return;
-    }
-    const char *tenant = p->owner_id;
-    bool active = is(p->state, "active");
-    int warm = 0, total = 0;
-    for (int k = 0; k < n; k++) {
-        struct wdesk *d = &ds[k];
-        const char *pid[] = {d->id, d->instance_id};
-        bool idle = p->idle_stop_s > 0 && !d->connected && d->idle_s >= p->idle_stop_s;
-        if (is(d->state, "terminating")) {
-            if (!d->instance_id || is(d->instance_state, "terminated")) {
-                wexec(gw, "removing a desktop",
-                      "DELETE FROM desktops WHERE id = $1 AND state = 'terminating'", 1, pid);
-            } else if (!is(d->instance_state, "shutting-down")) {
-                terminate_instance(gw, tenant, d->instance_id, a);
-            }
-            continue;
-        }
-        total++;
-        if (!d->instance_id) {
-            /* Inserted, never launched (its gateway died): launch it again, same token. */
-            if (d->age_s >= LAUNCH_GRACE_S && !paused) {
-                struct nb_error e = {0};
-                if (launch(gw, p, d->id, a, &e) < 0) {
-                    launch_failed(gw, p->id, d->id, &e);
-                }
-            }
-            warm += is(d->state, "available");
-            continue;
-        }
-        if (is(d->instance_state, "terminated") || is(d->instance_state, "error")) {
-            /* Its instance died (terminated by someone, or failed): the desktop goes, with its
-             * session; the spares are made up below, its user gets a new one at the next
-             * connect. */
-            nb_warn("vdi: desktop %s of pool %s lost its instance %s (%s): replacing it", d->id,
-                    p->id, d->instance_id, d->instance_state);
-            if (wexec(gw, "removing a dead desktop",
-                      "DELETE FROM desktops WHERE id = $1 AND instance_id = $2", 2, pid) == 1) {
-                total--;
-                if (is(d->instance_state, "error")) {
-                    terminate_instance(gw, tenant, d->instance_id, a);
-                }
-            }
-            continue;
-        }
-        if (is(d->state, "assigned")) {
-            if (idle) {
-                /* Idle sign-out: the session and its meter end, and the desktop stops; a
-                 * non-persistent one is then reset like at any sign-out. */
-                bool persistent = false;
-                char inst[NB_ID_MAX];
-                struct nb_error e = {0};
-                char idle_s[16];
-                snprintf(idle_s, sizeof idle_s, "%d", p->idle_stop_s);
-                if (end_session(gw, d->id, NULL, idle_s, &persistent, inst, sizeof inst, &e) == 1) {
-                    nb_info("vdi: desktop %s idle for %ld s: signed out and stopped", d->id,
-                            d->idle_s);
-                    instance_op(gw, tenant, GW_OP_STOP, d->instance_id, a);
-                    warm += !persistent;
-                }
-            } else if (is(d->instance_state, "stopped")) {
-                /* A connect that found it stopping: start it now that it has stopped. */
-                instance_op(gw, tenant, GW_OP_START, d->instance_id, a);
-            }
-        } else if (is(d->state, "reserved")) {
-            if (idle && running_or_pending(d)) {
-                nb_info("vdi: desktop %s (reserved) idle for %ld s: stopped", d->id, d->idle_s);
-                instance_op(gw, tenant, GW_OP_STOP, d->instance_id, a);
-            }
-        } else if (is(d->state, "resetting")) {
-            warm++;
-            if (running_or_pending(d)) {
-                instance_op(gw, tenant, GW_OP_STOP, d->instance_id, a);
-            } else if (is(d->instance_state, "stopped")) {
-                begin_reset(gw, tenant, d, a);
-            }
-        } else if (is(d->state, "restarting")) {
-            warm++;
-            if (is(d->instance_state, "stopped")) {
-                instance_op(gw, tenant, GW_OP_START, d->instance_id, a);
-            } else if (is(d->instance_state, "running")) {
-                if (wexec(gw, "making a desktop available",
-                          "UPDATE desktops SET state = 'available', last_active_at = now(), "
-                          "updated_at = now() WHERE id = $1 AND state = 'restarting'",
-                          1, pid) == 1) {
-                    nb_info("vdi: desktop %s reset to its image: available", d->id);
-                }
-            }
-        } else if (is(d->state, "available")) {
-            warm += running_or_pending(d);
-        }
-    }
-    if (!active) {
-        if (n == 0) {
-            const char *pp[] = {p->id};
-            if (wexec(gw, "removing a deleted pool",
-                      "DELETE FROM desktop_pools p WHERE id = $1 AND state = 'deleting' AND "
-                      "NOT EXISTS (SELECT 1 FROM desktops d WHERE d.pool_id = p.id)",
-                      1, pp) == 1) {
-                nb_info("vdi: pool %s deleted", p->id);
-            }
-        }
-        return;
-    }
-    /* A pool shrunk below its desktops: unassigned ones go, stopped ones first. */
-    for (int pass = 0; pass < 2 && total > p->size; pass++) {
-        for (int k = 0; k < n && total > p->size; k++) {
-            struct wdesk *d = &ds[k];
-            bool stopped = !running_or_pending(d);
-            if (is(d->state, "available") && (pass == 1 || stopped) && retire(gw, tenant, d, a)) {
-                total--;
-                warm -= !stopped;
-            }
-        }
-    }
-    /* Spares: start stopped available desktops first, then add new ones up to the size. */
-    for (int k = 0; k < n && warm < p->spares; k++) {
-        struct wdesk *d = &ds[k];
-        if (is(d->state, "available") && is(d->instance_state, "stopped") &&
-            instance_op(gw, tenant, GW_OP_START, d->instance_id, a) == 0) {
-            warm++;
-        }
-    }
-    while (warm < p->spares && total < p->size && !paused && add_spare(gw, p, a) == 0) {
-        warm++;
-        total++;
-    }
-    /* Idle available desktops beyond the spares stop (they stay available, started on
-     * demand). */
-    for (int k = 0; k < n && warm > p->spares && p->idle_stop_s > 0; k++) {
-        struct wdesk *d = &ds[k];
-        if (is(d->state, "available") && running_or_pending(d) && !d->connected &&
-            d->idle_s >= p->idle_stop_s &&
-            instance_op(gw, tenant, GW_OP_STOP, d->instance_id, a) == 0) {
-            nb_info("vdi: desktop %s (a spare beyond %d) idle for %ld s: stopped", d->id, p->spares,
-                    d->idle_s);
-            warm--;
-        }
-    }
-}
-
-/* Terminates running instances launched for desktops that no longer exist (a pool or desktop
- * removed while its instance's launch was being recorded). */
-static void sweep(struct gw_ctx *gw, struct nb_arena *a)
-{
-    struct nb_error e = {0};
-    PGresult *res = svc_exec(gw,
-                             "SELECT i.id, i.tenant_id FROM instances i WHERE i.state NOT IN "
-                             "('terminated', 'shutting-down') AND i.tags ? '" TAG_DESKTOP "' "
-                             "AND i.launch_time < now() - interval '60 seconds' AND NOT EXISTS "
-                             "(SELECT 1 FROM desktops d WHERE d.id = i.tags ->> '" TAG_DESKTOP "')",
-                             0, NULL, &e);
+    PGresult *res = nb_pg_exec(conn,
+                               "SELECT 1 FROM desktop_pools WHERE id = $1 AND tenant_id = $2 "
+                               "AND state = 'active' FOR UPDATE",
+                               2, p, err);
     if (!res) {
-        nb_warn("vdi: could not look for orphaned desktop instances: %s", e.msg);
-        return;
+        return -1;
     }
-    for (int r = 0; r < PQntuples(res); r++) {
-        nb_warn("vdi: instance %s belongs to no desktop: terminating it", PQgetvalue(res, r, 0));
-        terminate_instance(gw, PQgetvalue(res, r, 1), PQgetvalue(res, r, 0), a);
-    }
+    int n = PQntuples(res);
     PQclear(res);
+    return n ? 0 : pool_not_found(pool_id, err);
 }
 
-static int worker_pass(struct gw_ctx *gw, bool with_sweep, struct nb_error *err)
+static int check_grant_forms(const struct gw_principal *who, const char *pool_id,
+                             const char *user_id, struct nb_error *err)
 {
-    /* The lock lives as long as this connection's transaction: the whole pass. */
-    struct nb_pg_conn *lock = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
-    if (!lock) {
+    if (require_manager(who, err) < 0 ||
+        check_form("pool", pool_id, "InvalidPoolID.Malformed", err) < 0) {
+        return -1;
+    }
+    return check_form("user", user_id, "InvalidUserID.Malformed", err);
+}
+
+int gw_vdi_grant(struct gw_ctx *gw, const struct gw_principal *who, const char *pool_id,
+                 const char *user_id, struct nb_arena *arena, struct gw_vdi_grant *out,
+                 struct nb_error *err)
+{
+    if (check_grant_forms(who, pool_id, user_id, err) < 0) {
+        return -1;
+    }
+    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
+    if (!conn) {
         return -1;
     }
     int rc = -1;
     PGresult *res = NULL;
-    struct nb_arena *a = nb_arena_new(0);
-    if (nb_pg_begin(lock, err) < 0 ||
-        !(res = nb_pg_exec(lock, "SELECT pg_try_advisory_xact_lock(" WORKER_LOCK ")", 0, NULL,
-                           err))) {
+    const char *p[] = {pool_id, user_id, who->tenant_id};
+    if (lock_pool_for_grant(conn, who, pool_id, err) < 0 ||
+        !(res = nb_pg_exec(conn,
+                           "SELECT role FROM users WHERE id = $2 AND tenant_id = $3 "
+                           "AND $1::text IS NOT NULL",
+                           3, p, err))) {
         goto done;
     }
-    if (strcmp(PQgetvalue(res, 0, 0), "t")) {
-        rc = 0; /* another gateway's pass is running */
+    if (PQntuples(res) == 0) {
+        /* Another tenant's user is as unknown as one that does not exist. */
+        nb_error_set(err, NB_ERR_NOT_FOUND, "The user '%s' does not exist", user_id);
+        nb_error_reason(err, "InvalidUserID.NotFound");
+        goto done;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "desktop")) {
+        nb_error_set(err, NB_ERR_INVALID,
+                     "user '%s' has the role \"%s\": pools are granted to desktop users only",
+                     user_id, PQgetvalue(res, 0, 0));
+        nb_error_reason(err, "InvalidParameterValue");
         goto done;
     }
     PQclear(res);
-    if (!(res = svc_exec(gw, POOL_SELECT "ORDER BY p.id", 0, NULL, err))) {
+    if (!(res = nb_pg_exec(conn,
+                           "INSERT INTO desktop_pool_users (pool_id, user_id) VALUES ($1, $2) "
+                           "ON CONFLICT DO NOTHING",
+                           2, p, err))) {
         goto done;
     }
-    for (int r = 0; r < PQntuples(res); r++) {
-        struct gw_vdi_pool p;
-        row_to_pool(res, r, a, &p);
-        worker_pool(gw, &p, !strcmp(PQgetvalue(res, r, POOL_COL_PAUSED), "t"), a);
+    bool added = atoi(PQcmdTuples(res)) == 1;
+    PQclear(res);
+    if (!(res = nb_pg_exec(conn, GRANT_SELECT "WHERE g.pool_id = $1 AND g.user_id = $2", 2, p,
+                           err)) ||
+        nb_pg_commit(conn, err) < 0) {
+        goto done;
     }
-    if (with_sweep) {
-        sweep(gw, a);
+    if (PQntuples(res) == 1) {
+        row_to_grant(res, 0, arena, out);
+        if (added) {
+            nb_info("vdi: pool %s granted to user %s", pool_id, user_id);
+        }
+        rc = 0;
     }
+
+done:
+    PQclear(res);
+    nb_pg_release(conn);
+    return rc;
+}
+
+int gw_vdi_revoke(struct gw_ctx *gw, const struct gw_principal *who, const char *pool_id,
+                  const char *user_id, struct nb_arena *arena, bool *ended, struct nb_error *err)
+{
+    if (ended) {
+        *ended = false;
+    }
+    if (check_grant_forms(who, pool_id, user_id, err) < 0) {
+        return -1;
+    }
+    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
+    if (!conn) {
+        return -1;
+    }
+    int rc = -1;
+    PGresult *res = NULL;
+    const char *p[] = {pool_id, user_id};
+    if (lock_pool_for_grant(conn, who, pool_id, err) < 0 ||
+        !(res =
+              nb_pg_exec(conn, "DELETE FROM desktop_pool_users WHERE pool_id = $1 AND user_id = $2",
+                         2, p, err))) {
+        goto done;
+    }
+    bool removed = atoi(PQcmdTuples(res)) == 1;
+    PQclear(res);
+    /* The session ends with the grant, in its transaction (in a "listed" pool only: in an
+     * "all" pool the user is still entitled). */
+    if (!(res = end_unentitled_sessions(conn, pool_id, user_id, err)) ||
+        nb_pg_commit(conn, err) < 0) {
+        goto done;
+    }
+    if (removed) {
+        nb_info("vdi: pool %s revoked from user %s", pool_id, user_id);
+    }
+    if (ended) {
+        *ended = PQntuples(res) > 0;
+    }
+    reset_ended(gw, who->tenant_id, res, arena);
     rc = 0;
 
 done:
     PQclear(res);
-    nb_pg_release(lock);
-    nb_arena_free(a);
+    nb_pg_release(conn);
     return rc;
-}
-
-int gw_vdi_worker_pass(struct gw_ctx *gw, struct nb_error *err)
-{
-    return worker_pass(gw, true, err);
-}
-
-struct gw_vdi_worker {
-    struct gw_ctx *gw;
-    long interval_ms;
-    pthread_t thread;
-    bool started;
-    pthread_mutex_t mu;
-    pthread_cond_t wake;
-    bool stop; /* under mu */
-};
-
-static void *worker_main(void *arg)
-{
-    struct gw_vdi_worker *w = arg;
-    unsigned long passes = 0;
-    pthread_mutex_lock(&w->mu);
-    while (!w->stop) {
-        pthread_mutex_unlock(&w->mu);
-        struct nb_error err = {0};
-        if (worker_pass(w->gw, passes++ % SWEEP_EVERY == SWEEP_EVERY - 1, &err) < 0) {
-            nb_warn("vdi: worker pass failed: %s", err.msg);
-        }
-        pthread_mutex_lock(&w->mu);
-        struct timespec until = nb_monotonic_after(w->interval_ms);
-        while (!w->stop && pthread_cond_timedwait(&w->wake, &w->mu, &until) != ETIMEDOUT) {
-        }
-    }
-    pthread_mutex_unlock(&w->mu);
-    return NULL;
-}
-
-struct gw_vdi_worker *gw_vdi_worker_start(struct gw_ctx *gw, struct nb_error *err)
-{
-    long long interval;
-    if (nb_config_get_int(gw->cfg, "vdi.worker_interval_ms", 2000, 0, 3600000, &interval, err) <
-        0) {
-        return NULL;
-    }
-    struct gw_vdi_worker *w = calloc(1, sizeof *w);
-    if (!w) {
-        nb_error_set(err, NB_ERR_INTERNAL, "out of memory");
-        return NULL;
-    }
-    w->gw = gw;
-    w->interval_ms = (long)interval;
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->wake, &attr);
-    pthread_condattr_destroy(&attr);
-    if (interval == 0) {
-        return w;
-    }
-    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-        nb_error_set(err, NB_ERR_INTERNAL, "could not start the VDI worker thread");
-        gw_vdi_worker_stop(w);
-        return NULL;
-    }
-    w->started = true;
-    return w;
-}
-
-void gw_vdi_worker_stop(struct gw_vdi_worker *w)
-{
-    if (!w) {
-        return;
-    }
-    if (w->started) {
-        pthread_mutex_lock(&w->mu);
-        w->stop = true;
-        pthread_cond_signal(&w->wake);
-        pthread_mutex_unlock(&w->mu);
-        pthread_join(w->thread, NULL);
-    }
-    pthread_cond_destroy(&w->wake);
-    pthread_mutex_destroy(&w->mu);
-    free(w);
 }

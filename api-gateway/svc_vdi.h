@@ -41,9 +41,10 @@ struct gw_vdi_pool {
     int size;
     int spares;
     bool persistent;
-    int idle_stop_s;        /* 0: never */
-    const char *state;      /* "active" or "deleting" */
-    const char *last_error; /* the last failed launch, NULL when none */
+    int idle_stop_s;         /* 0: never */
+    const char *entitlement; /* "all" or "listed" (the users granted the pool) */
+    const char *state;       /* "active" or "deleting" */
+    const char *last_error;  /* the last failed launch, NULL when none */
     const char *last_error_at;
     const char *created_at; /* ISO 8601, UTC */
     struct gw_vdi_counts counts;
@@ -62,13 +63,23 @@ struct gw_vdi_pool_spec {
     int spares;
     bool persistent;
     int idle_stop_s;
+    const char *entitlement; /* "all" or "listed"; NULL: "all" */
 };
 
-/* What PATCH /v1/vdi/pools/{id} changes: -1 leaves a field as it is. */
+/* What PATCH /v1/vdi/pools/{id} changes: -1 (NULL) leaves a field as it is. */
 struct gw_vdi_pool_patch {
     int size;
     int spares;
     int idle_stop_s;
+    const char *entitlement;
+};
+
+/* A user's grant of a 'listed' pool. */
+struct gw_vdi_grant {
+    const char *pool_id;
+    const char *user_id;
+    const char *user_name;
+    const char *granted_at; /* ISO 8601, UTC */
 };
 
 struct gw_vdi_desktop {
@@ -94,13 +105,17 @@ int gw_vdi_pool_create(struct gw_ctx *gw, const struct gw_principal *who,
                        struct gw_vdi_pool *out, struct nb_error *err);
 
 /* The tenant's pools, or pool 'id' alone (InvalidPoolID.NotFound), with their counts, in name
- * order. Any role may list them. Fills '*out' (in 'arena') and '*n'. */
+ * order. Any role may list them; a desktop user sees only the pools they may use (those of
+ * entitlement "all" and those granted them). Fills '*out' (in 'arena') and '*n'. */
 int gw_vdi_pools_describe(struct gw_ctx *gw, const struct gw_principal *who, const char *id,
                           struct nb_arena *arena, struct gw_vdi_pool **out, size_t *n,
                           struct nb_error *err);
 
-/* Changes size, spares or idle_stop_s of pool 'id' (writers only); spares may not exceed size.
- * A smaller size makes the worker terminate unassigned desktops beyond it. Fills '*out'. */
+/* Changes size, spares, idle_stop_s or entitlement of pool 'id' (writers only); spares may not
+ * exceed size. A smaller size makes the worker terminate unassigned desktops beyond it. A
+ * switch to "listed" ends, in the same transaction, the sessions of the pool's desktop and
+ * reader users who hold no grant, as their sign-out would (non-persistent desktops are then
+ * reset). Fills '*out'. */
 int gw_vdi_pool_update(struct gw_ctx *gw, const struct gw_principal *who, const char *id,
                        const struct gw_vdi_pool_patch *patch, struct nb_arena *arena,
                        struct gw_vdi_pool *out, struct nb_error *err);
@@ -123,8 +138,9 @@ int gw_vdi_desktops_describe(struct gw_ctx *gw, const struct gw_principal *who, 
 int gw_vdi_desktop_get(struct gw_ctx *gw, const struct gw_principal *who, const char *id,
                        struct nb_arena *arena, struct gw_vdi_desktop *out, struct nb_error *err);
 
-/* The broker: gives the caller a desktop of pool 'pool_id' and starts a session on it. In
- * order: the desktop of the caller's session in progress; in a persistent pool, the desktop
+/* The broker: gives the caller a desktop of pool 'pool_id' and starts a session on it. A pool
+ * of entitlement "listed" that the caller (not a writer) holds no grant of is
+ * InvalidPoolID.NotFound, as an unknown pool. In order: the desktop of the caller's session in progress; in a persistent pool, the desktop
  * the caller owns; an available desktop (one whose instance runs first); a new desktop, when
  * the pool has fewer than 'size'; else InsufficientDesktopCapacity. The session and its meter
  * start in one transaction; then a new desktop's instance is launched, a stopped one started.
@@ -144,6 +160,32 @@ int gw_vdi_console(struct gw_ctx *gw, const struct gw_principal *who, const char
  * ('reserved'). Signing out of a desktop with no session is a no-op. Fills '*out'. */
 int gw_vdi_sign_out(struct gw_ctx *gw, const struct gw_principal *who, const char *id,
                     struct nb_arena *arena, struct gw_vdi_desktop *out, struct nb_error *err);
+
+/* --- entitlements --------------------------------------------------------------------------- */
+
+/* Whether 'text' names an entitlement ("all" or "listed"). */
+bool gw_vdi_entitlement_valid(const char *text);
+
+/* The grants of pool 'pool_id' (writers only), in user name order. Fills '*out' (in 'arena')
+ * and '*n'. */
+int gw_vdi_grants_describe(struct gw_ctx *gw, const struct gw_principal *who, const char *pool_id,
+                           struct nb_arena *arena, struct gw_vdi_grant **out, size_t *n,
+                           struct nb_error *err);
+
+/* Grants pool 'pool_id' to user 'user_id' (writers only), who must be a 'desktop' user of the
+ * caller's tenant (else InvalidUserID.NotDesktopUser; nothing tells another tenant's user from
+ * an unknown one). Granting again changes nothing. Fills '*out'. */
+int gw_vdi_grant(struct gw_ctx *gw, const struct gw_principal *who, const char *pool_id,
+                 const char *user_id, struct nb_arena *arena, struct gw_vdi_grant *out,
+                 struct nb_error *err);
+
+/* Revokes the grant of pool 'pool_id' to user 'user_id' (writers only; none is no error). In a
+ * "listed" pool, the user's session on it ends in the same transaction, as their sign-out
+ * would: a non-persistent desktop is then reset, a persistent one stays theirs ('reserved')
+ * but cannot be connected to until they are granted the pool again. Stores in '*ended' (may be
+ * NULL) whether a session ended. */
+int gw_vdi_revoke(struct gw_ctx *gw, const struct gw_principal *who, const char *pool_id,
+                  const char *user_id, struct nb_arena *arena, bool *ended, struct nb_error *err);
 
 /* --- the worker ------------------------------------------------------------------------- */
 

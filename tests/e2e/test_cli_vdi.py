@@ -2,7 +2,8 @@
 """End-to-end: the `nubo` commands of console tickets and hosted VDI desktops (sdk/c/cli over
 libnubo) against a real nubo-gateway with real VMs (compute_env: the busybox test guest under
 QEMU, placed by nubo-scheduler, run by nubo-agent): vdi pool create, list, show, update,
-desktops and delete as the provider; vdi connect (by id and by name, with --wait, and its
+desktops, users, grant, revoke and delete as the provider (a "listed" pool admits only the
+users granted it); vdi connect (by id and by name, with --wait, and its
 timeout), my-desktops, desktop show, console and sign-out as users of the desktop role, each
 with an access key; instance console --vnc; in tables and in --output json, with their exit
 codes (0 ok, 1 API error, 2 usage, 3 not found, 4 refused, 5 timed out). The URLs printed carry
@@ -89,7 +90,7 @@ def check_url_ticket(env, url, instance_id, what):
 def test_build_and_help(env):
     build_sdk()
     for group, verbs in (("vdi pool", ("create", "list", "show", "update", "delete",
-                                       "desktops")),
+                                       "desktops", "users", "grant", "revoke")),
                          ("vdi", ("connect", "my-desktops")),
                          ("vdi desktop", ("show", "console", "sign-out"))):
         g = nubo(env, None, *group.split(), "--help")
@@ -112,6 +113,11 @@ def test_build_and_help(env):
                   "--size", "1", "--sg", "sg-1"),  # --sg needs --subnet
                  ("vdi", "pool", "update", "pool-1"),  # nothing to change
                  ("vdi", "pool", "update", "pool-1", "--idle-stop", "-1"),
+                 ("vdi", "pool", "update", "pool-1", "--entitlement", "some"),
+                 ("vdi", "pool", "create", "x", "--image", "ami-1", "--type", "t3.nano",
+                  "--size", "1", "--entitlement", "everyone"),
+                 ("vdi", "pool", "users"), ("vdi", "pool", "grant", "pool-1"),
+                 ("vdi", "pool", "revoke", "pool-1", "user-1", "extra"),
                  ("vdi", "pool", "show"), ("vdi", "connect"),
                  ("vdi", "connect", "p", "--timeout", "0"),
                  ("vdi", "desktop", "console"), ("vdi", "desktop", "sign-out", "a", "b"),
@@ -359,6 +365,63 @@ def test_sign_out(env):
              "u2's desktops (table, empty)")
     # Signing out again does nothing.
     nubo(env, provider, "vdi", "desktop", "sign-out", spare["id"])
+
+
+@tap.test
+def test_entitlements(env):
+    """vdi pool update --entitlement, users, grant and revoke: a listed pool is for the desktop
+    users granted it; the others neither see it nor connect; revoking ends the session."""
+    provider, other, pool, u1, u2 = need("provider"), need("other"), need("pool"), need("u1"), \
+        need("u2")
+    # One more desktop for u1's connect below: the two there are being reset after sign-out.
+    doc = nubo(env, provider, "vdi", "pool", "update", pool, "--entitlement", "listed", "--size",
+               "3", "-o", "json").json
+    check_eq((doc["entitlement"], doc["size"]), ("listed", 3),
+             "pool update --entitlement listed --size 3 (json)")
+    check_eq(fields(nubo(env, provider, "vdi", "pool", "show", pool))["entitlement"], "listed",
+             "pool show: the entitlement")
+    g = nubo(env, provider, "vdi", "pool", "grant", "office", u1.user_id, "-o", "json").json
+    check_eq((g["pool_id"], g["user_id"]), (pool, u1.user_id), "pool grant by name (json)")
+    f = fields(nubo(env, provider, "vdi", "pool", "grant", pool, u1.user_id))
+    check_eq((f["pool"], f["user_id"], f["granted"]), (pool, u1.user_id, g["granted_at"]),
+             "granting again: the same grant (table)")
+    rows = nubo(env, provider, "vdi", "pool", "users", pool).rows()
+    check_eq([r["user_id"] for r in rows], [u1.user_id], "pool users (table)")
+    lst = nubo(env, provider, "vdi", "pool", "users", "office", "-o", "json").json
+    check_eq([x["user_id"] for x in lst], [u1.user_id], "pool users (json)")
+    # u2 is not granted: no such pool to them.
+    check_eq([p["name"] for p in nubo(env, u2, "vdi", "pool", "list", "-o", "json").json], [],
+             "u2's pools")
+    r = nubo(env, u2, "vdi", "connect", pool, rc=3)
+    check("InvalidPoolID.NotFound" in r.err, "u2 connects to the listed pool", r)
+    nubo(env, u2, "vdi", "connect", "office", rc=3)
+    # Grants are for the tenant's desktop users; desktop users may not manage them.
+    member = nubo(env, env.admin, "admin", "user", "create", provider.tenant_id, "cli-member",
+                  "--role", "member", "-o", "json").json
+    r = nubo(env, provider, "vdi", "pool", "grant", pool, member["user_id"], rc=1)
+    check("InvalidParameterValue" in r.err, "granting a member user", r)
+    stranger = nubo(env, env.admin, "admin", "user", "create", other.tenant_id, "cli-stranger",
+                    "--role", "desktop", "-o", "json").json
+    r = nubo(env, provider, "vdi", "pool", "grant", pool, stranger["user_id"], rc=3)
+    check("InvalidUserID.NotFound" in r.err, "granting another tenant's user", r)
+    r = nubo(env, u1, "vdi", "pool", "grant", pool, u1.user_id, rc=4)
+    check("UnauthorizedOperation" in r.err, "a desktop user grants", r)
+    # u1 connects; the revoke ends the session.
+    d = nubo(env, u1, "vdi", "connect", "office", "-o", "json").json["desktop"]
+    check_eq((d["state"], d["user_id"]), ("assigned", u1.user_id), "u1 connects")
+    r = nubo(env, provider, "vdi", "pool", "revoke", "office", u1.user_id)
+    check_eq(r.out.strip(), f"revoked pool {pool} from user {u1.user_id}", "pool revoke")
+    check_eq(nubo(env, u1, "vdi", "my-desktops", "-o", "json").json, [],
+             "u1's session ended with the revoke")
+    nubo(env, provider, "vdi", "pool", "revoke", pool, u1.user_id)  # again: no error
+    check_eq(nubo(env, provider, "vdi", "pool", "users", pool, "-o", "json").json, [],
+             "no grants left")
+    nubo(env, u1, "vdi", "connect", pool, rc=3)
+    doc = nubo(env, provider, "vdi", "pool", "update", pool, "--entitlement", "all", "-o",
+               "json").json
+    check_eq(doc["entitlement"], "all", "open to all again")
+    check_eq([p["name"] for p in nubo(env, u2, "vdi", "pool", "list", "-o", "json").json],
+             ["office"], "u2 sees the pool again")
 
 
 @tap.test

@@ -454,9 +454,112 @@ def launches_beyond_the_quota_fail_cleanly(env):
                        f" AND resource_id = {sql_quote(u2.user_id)}")
     check_eq(events, "on off", "the failed session's meter started and stopped")
     check_eq(len(pool_desktops(env, small, pool)), 1, "the pool's desktops")
+    S["other_tenant_user"] = u1
     ok(env.rest(small, "DELETE", f"/v1/vdi/pools/{pool}"), 202)
     wait_for("the pool gone",
              lambda: env.rest(small, "GET", f"/v1/vdi/pools/{pool}").status == 400, 120, env)
+
+
+@tap.test
+def listed_pool_admits_only_granted_users(env):
+    """Entitlements: a "listed" pool is for the desktop users granted it. The others do not see
+    it and their connect is refused as for an unknown pool; revoking a grant ends the user's
+    session as a sign-out does (the desktop is reset); switching a pool to "listed" ends the
+    sessions of users without a grant."""
+    provider, pool, users = need("provider"), need("pool"), need("users")
+    u1, u2 = users[0], users[1]
+    base = f"/v1/vdi/pools/{pool}/users"
+    # u2 is in a session while the pool is open to all; the switch to "listed" ends it.
+    d2 = ok(env.rest(u2, "POST", f"/v1/vdi/pools/{pool}/connect"))["desktop"]
+    doc = ok(env.rest(provider, "PATCH", f"/v1/vdi/pools/{pool}", {"entitlement": "listed"}))
+    check_eq(doc["entitlement"], "listed", f"the pool: {doc}")
+    row = ok(env.rest(provider, "GET", f"/v1/vdi/desktops/{d2['id']}"))
+    check_eq((row["state"], row["user_id"]), ("resetting", None),
+             f"u2's desktop after the switch to listed: {row}")
+    r = env.rest(provider, "PATCH", f"/v1/vdi/pools/{pool}", {"entitlement": "some"})
+    check_eq((r.status, r.error_code), (400, "InvalidParameterValue"), f"{r}")
+
+    # Grant u1, twice: the same grant.
+    g = ok(env.rest(provider, "PUT", f"{base}/{u1.user_id}"))
+    check_eq((g["pool_id"], g["user_id"], g["user_name"]), (pool, u1.user_id, "vdi-user-1"),
+             f"the grant: {g}")
+    g2 = ok(env.rest(provider, "PUT", f"{base}/{u1.user_id}"))
+    check_eq(g2, g, "granting again")
+    listed = ok(env.rest(provider, "GET", base))["users"]
+    check_eq([x["user_id"] for x in listed], [u1.user_id], f"the pool's users: {listed}")
+
+    # u2 neither sees the pool nor may connect: the same answer as an unknown pool.
+    names = [p["name"] for p in ok(env.rest(u2, "GET", "/v1/vdi/pools"))["pools"]]
+    check("office" not in names and "engineering" in names, f"u2's pools: {names}")
+    check("office" in [p["name"] for p in ok(env.rest(u1, "GET", "/v1/vdi/pools"))["pools"]],
+          "u1 sees the pool")
+    unknown = "pool-0000000000000dead"
+    ru = env.rest(u2, "POST", f"/v1/vdi/pools/{unknown}/connect")
+    r = env.rest(u2, "POST", f"/v1/vdi/pools/{pool}/connect")
+    check_eq((r.status, r.error_code), (ru.status, ru.error_code), f"{r} vs {ru}")
+    check_eq((r.status, r.error_code), (400, "InvalidPoolID.NotFound"), f"{r}")
+    check_eq(r.json["error"]["message"].replace(pool, unknown), ru.json["error"]["message"],
+             "the messages")
+    # Desktop users may not manage grants.
+    r = env.rest(u1, "GET", base)
+    check_eq((r.status, r.error_code), (403, "UnauthorizedOperation"), f"{r}")
+
+    # Only desktop users of the tenant are granted a pool.
+    member = ok(env.rest(env.admin, "POST", f"/v1/admin/tenants/{provider.tenant_id}/users",
+                         {"name": "vdi-member", "role": "member"}), 201)
+    other = need("other_tenant_user")
+    for uid, code in ((member["user_id"], "InvalidParameterValue"),
+                      (other.user_id, "InvalidUserID.NotFound"),
+                      ("user-0000000000000dead", "InvalidUserID.NotFound"),
+                      ("bob", "InvalidUserID.Malformed")):
+        r = env.rest(provider, "PUT", f"{base}/{uid}")
+        check_eq((r.status, r.error_code), (400, code), f"granting {uid}: {r}")
+    check_eq(len(ok(env.rest(provider, "GET", base))["users"]), 1, "still one grant")
+
+    # u1 connects and gets a console ticket.
+    d1 = ok(env.rest(u1, "POST", f"/v1/vdi/pools/{pool}/connect"))["desktop"]
+    check_eq((d1["state"], d1["user_id"]), ("assigned", u1.user_id), f"u1's desktop: {d1}")
+    d1 = wait_ready(env, u1, d1["id"])
+    ok(env.rest(u1, "POST", f"/v1/vdi/desktops/{d1['id']}/console"), 201)
+
+    # Revoking ends u1's session and resets the desktop, as a sign-out does.
+    iid = d1["instance_id"]
+    before = transitions(env, iid)
+    r = env.rest(provider, "DELETE", f"{base}/{u1.user_id}")
+    check_eq(r.status, 204, f"revoke: {r}")
+    logged = env.reqlog_row(r.request_id)
+    check(logged and logged["http_status"] == 204 and "DELETE" in logged["action"],
+          f"the revoke in the request log: {logged}")
+    row = ok(env.rest(provider, "GET", f"/v1/vdi/desktops/{d1['id']}"))
+    check_eq((row["state"], row["user_id"]), ("resetting", None), f"after the revoke: {row}")
+    check_eq(ok(env.rest(u1, "GET", "/v1/vdi/my-desktops"))["desktops"], [],
+             "no desktop left to u1")
+    r = env.rest(provider, "DELETE", f"{base}/{u1.user_id}")
+    check_eq(r.status, 204, f"revoking again: {r}")
+    check_eq(ok(env.rest(provider, "GET", base))["users"], [], "no grants left")
+    r = env.rest(u1, "POST", f"/v1/vdi/pools/{pool}/connect")
+    check_eq((r.status, r.error_code), (400, "InvalidPoolID.NotFound"), f"u1 revoked: {r}")
+
+    def back():
+        row = ok(env.rest(provider, "GET", f"/v1/vdi/desktops/{d1['id']}"))
+        return row if row["state"] == "available" and row["instance_state"] == "running" \
+            else None
+
+    wait_for("u1's desktop reset and available again", back, 180, env)
+    check_eq(transitions(env, iid)[len(before):], ["stopping", "stopped", "pending", "running"],
+             "the instance's transitions")
+    check_eq(instance_row(env, iid), ["running", "f"], "the instance runs, reset_root cleared")
+    # The request log has the grants and revokes, by the provider's key.
+    rows = env.psql("SELECT action, http_status FROM request_log WHERE access_key_id = "
+                    f"{sql_quote(provider.key_id)} AND action LIKE '% /v1/vdi/pools/%/users/%'"
+                    " ORDER BY \"time\"")
+    got = [(a.split()[0], int(s)) for a, s in rows]
+    check_eq(got[:2], [("PUT", 200), ("PUT", 200)], f"the request log: {rows}")
+    check(("DELETE", 204) in got and ("PUT", 400) in got, f"the request log: {rows}")
+    # Open to all again: u2 sees it.
+    ok(env.rest(provider, "PATCH", f"/v1/vdi/pools/{pool}", {"entitlement": "all"}))
+    names = [p["name"] for p in ok(env.rest(u2, "GET", "/v1/vdi/pools"))["pools"]]
+    check("office" in names, f"u2's pools once the pool is open to all: {names}")
 
 
 @tap.test

@@ -1,5 +1,5 @@
-/* The commands of hosted VDI desktops: vdi pool create, list, show, update, delete and desktops
- * (a provider's writers); vdi connect (the broker: a desktop of a pool, and the URL of its
+/* The commands of hosted VDI desktops: vdi pool create, list, show, update, delete, desktops,
+ * users, grant and revoke (a provider's writers); vdi connect (the broker: a desktop of a pool, and the URL of its
  * console once it is ready), vdi desktop show, console and sign-out, and vdi my-desktops (any
  * user of the tenant, the desktop role included). See nubo(1). */
 #include "cli.h"
@@ -119,6 +119,8 @@ static int print_pool(const struct cli *cli, struct nubo_vdi_pool *p, const stru
                            spares,
                            "persistent",
                            p->persistent ? "yes" : "no",
+                           "entitlement",
+                           p->entitlement,
                            "idle_stop",
                            idle,
                            "desktops",
@@ -151,6 +153,12 @@ static int add_group(char *arg, void *dest)
     return 0;
 }
 
+/* Whether --entitlement's value is one the API knows; NULL (not given) is. */
+static bool entitlement_ok(const char *e)
+{
+    return !e || !strcmp(e, "all") || !strcmp(e, "listed");
+}
+
 static int pool_create(struct cli *cli, int argc, char **argv)
 {
     struct nubo_vdi_pool_params p;
@@ -158,6 +166,7 @@ static int pool_create(struct cli *cli, int argc, char **argv)
     struct group_buf groups = {.n = 0};
     long long size = -1, spares = 0, idle = -1;
     bool persistent = false;
+    const char *entitlement = NULL;
     const struct cli_opt opts[] = {
         CLI_STR("image", &p.image_id),
         CLI_STR("type", &p.instance_type),
@@ -168,6 +177,7 @@ static int pool_create(struct cli *cli, int argc, char **argv)
         CLI_STR("description", &p.description),
         CLI_STR("subnet", &p.subnet_id),
         CLI_FN("sg", &groups, add_group, "--sg takes a group id (at most 64)"),
+        CLI_STR("entitlement", &entitlement),
     };
     int rc = parse_args(cli, argc, argv, opts, CLI_N_OPTS(opts), 1, "one pool name");
     if (rc != CLI_OK) {
@@ -178,6 +188,9 @@ static int pool_create(struct cli *cli, int argc, char **argv)
     }
     if (groups.n && !p.subnet_id) {
         return cli_usage_error(cli->prefix, "--sg needs --subnet");
+    }
+    if (!entitlement_ok(entitlement)) {
+        return cli_usage_error(cli->prefix, "--entitlement must be all or listed");
     }
     struct nubo_client *client = cli_client(cli, &rc);
     if (!client) {
@@ -191,7 +204,7 @@ static int pool_create(struct cli *cli, int argc, char **argv)
     p.security_group_ids = groups.items;
     p.n_security_groups = groups.n;
     struct nubo_error err;
-    return print_pool(cli, nubo_vdi_pool_create(client, &p, &err), &err);
+    return print_pool(cli, nubo_vdi_pool_create_entitled(client, &p, entitlement, &err), &err);
 }
 
 static int pool_list(struct cli *cli, int argc, char **argv)
@@ -226,26 +239,32 @@ static int pool_show(struct cli *cli, int argc, char **argv)
 static int pool_update(struct cli *cli, int argc, char **argv)
 {
     long long size = -1, spares = -1, idle = -1;
+    const char *entitlement = NULL;
     const struct cli_opt opts[] = {
         CLI_INT("size", &size, 1, 1000, "--size must be 1-1000"),
         CLI_INT("spares", &spares, 0, 1000, "--spares must be 0-1000"),
         CLI_INT("idle-stop", &idle, 0, 2592000, "--idle-stop must be 0-2592000 seconds"),
+        CLI_STR("entitlement", &entitlement),
     };
     int rc = parse_args(cli, argc, argv, opts, CLI_N_OPTS(opts), 1, "one pool id");
     if (rc != CLI_OK) {
         return rc;
     }
-    if (size < 0 && spares < 0 && idle < 0) {
-        return cli_usage_error(cli->prefix, "give --size, --spares or --idle-stop");
+    if (size < 0 && spares < 0 && idle < 0 && !entitlement) {
+        return cli_usage_error(cli->prefix, "give --size, --spares, --idle-stop or --entitlement");
+    }
+    if (!entitlement_ok(entitlement)) {
+        return cli_usage_error(cli->prefix, "--entitlement must be all or listed");
     }
     struct nubo_client *client = cli_client(cli, &rc);
     if (!client) {
         return rc;
     }
     struct nubo_error err;
-    return print_pool(
-        cli, nubo_vdi_pool_update(client, argv[optind], (int)size, (int)spares, (int)idle, &err),
-        &err);
+    return print_pool(cli,
+                      nubo_vdi_pool_update_entitled(client, argv[optind], (int)size, (int)spares,
+                                                    (int)idle, entitlement, &err),
+                      &err);
 }
 
 /* Prints the pool as the API left it: "deleting", until the worker has removed its desktops. */
@@ -537,6 +556,109 @@ static int vdi_connect(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
+/* --- entitlements ---------------------------------------------------------------------------- */
+
+/* Parses "POOL_ID|POOL_NAME" plus 'n_more' positional arguments, makes the client and resolves
+ * the pool's name. Returns the client with the pool id in '*pool' (free '*owned' after use), or
+ * NULL with '*rc' set. */
+static struct nubo_client *pool_args(struct cli *cli, int argc, char **argv, int n_more,
+                                     const char *what, const char **pool, char **owned, int *rc)
+{
+    *owned = NULL;
+    *rc = parse_args(cli, argc, argv, NULL, 0, 1 + n_more, what);
+    struct nubo_client *client = *rc == CLI_OK ? cli_client(cli, rc) : NULL;
+    if (!client) {
+        return NULL;
+    }
+    *pool = argv[optind];
+    if (strncmp(*pool, "pool-", 5)) {
+        *owned = pool_id_by_name(client, *pool, rc);
+        if (!*owned) {
+            return NULL;
+        }
+        *pool = *owned;
+    }
+    return client;
+}
+
+static const char *const grant_cols[] = {"user_id", "user", "granted"};
+
+static const char *grant_row(struct cli_table *t, const void *item)
+{
+    const struct nubo_vdi_grant *g = item;
+    const char *cells[] = {g->user_id, g->user_name, g->granted_at};
+    cli_table_add(t, cells);
+    return g->json;
+}
+
+static int pool_users(struct cli *cli, int argc, char **argv)
+{
+    const char *pool;
+    char *owned;
+    int rc;
+    struct nubo_client *client =
+        pool_args(cli, argc, argv, 0, "one pool id or name", &pool, &owned, &rc);
+    if (!client) {
+        return rc;
+    }
+    struct nubo_error err;
+    struct nubo_vdi_grant_list *l = nubo_vdi_pool_users(client, pool, &err);
+    free(owned);
+    if (!l) {
+        return cli_fail(&err);
+    }
+    struct cli_table t = {CLI_N_OPTS(grant_cols), grant_cols, NULL, 0, 0};
+    cli_print_list(cli, &t, l->items, l->n, sizeof *l->items, grant_row);
+    nubo_vdi_grant_list_free(l);
+    return CLI_OK;
+}
+
+static int pool_grant(struct cli *cli, int argc, char **argv)
+{
+    const char *pool;
+    char *owned;
+    int rc;
+    struct nubo_client *client =
+        pool_args(cli, argc, argv, 1, "a pool id or name and a user id", &pool, &owned, &rc);
+    if (!client) {
+        return rc;
+    }
+    struct nubo_error err;
+    struct nubo_vdi_grant *g = nubo_vdi_pool_grant(client, pool, argv[optind + 1], &err);
+    free(owned);
+    if (!g) {
+        return cli_fail(&err);
+    }
+    const char *pairs[] = {"pool", g->pool_id,   "user_id", g->user_id,
+                           "user", g->user_name, "granted", g->granted_at};
+    print_item(cli, g->json, pairs, sizeof pairs / sizeof pairs[0] / 2);
+    nubo_vdi_grant_free(g);
+    return CLI_OK;
+}
+
+static int pool_revoke(struct cli *cli, int argc, char **argv)
+{
+    const char *pool;
+    char *owned;
+    int rc;
+    struct nubo_client *client =
+        pool_args(cli, argc, argv, 1, "a pool id or name and a user id", &pool, &owned, &rc);
+    if (!client) {
+        return rc;
+    }
+    struct nubo_error err;
+    int failed = nubo_vdi_pool_revoke(client, pool, argv[optind + 1], &err);
+    if (failed < 0) {
+        free(owned);
+        return cli_fail(&err);
+    }
+    if (!cli->json) {
+        printf("revoked pool %s from user %s\n", pool, argv[optind + 1]);
+    }
+    free(owned);
+    return CLI_OK;
+}
+
 const struct cli_cmd cli_vdi_cmds[] = {
     {"vdi pool", "create", pool_create,
      "NAME --image AMI_ID --type TYPE --size N [--spares N] [--persistent] [OPTIONS]",
@@ -552,19 +674,34 @@ const struct cli_cmd cli_vdi_cmds[] = {
      "  --description TEXT     a description\n"
      "  --subnet SUBNET_ID     give each desktop an interface in this subnet\n"
      "  --sg SG_ID             a security group of the subnet's VPC (repeatable; needs\n"
-     "                         --subnet)\n"},
+     "                         --subnet)\n"
+     "  --entitlement all|listed\n"
+     "                         who may connect: any user of the tenant (default), or only the\n"
+     "                         desktop users granted the pool ('vdi pool grant')\n"},
     {"vdi pool", "list", pool_list, "",
      "list the desktop pools (a desktop user: those to connect to)", NULL},
     {"vdi pool", "show", pool_show, "POOL_ID", "show a pool with its desktops' counts", NULL},
-    {"vdi pool", "update", pool_update, "POOL_ID [--size N] [--spares N] [--idle-stop SECONDS]",
-     "change a pool's size, spares or idle time",
+    {"vdi pool", "update", pool_update,
+     "POOL_ID [--size N] [--spares N] [--idle-stop SECONDS] [--entitlement all|listed]",
+     "change a pool's size, spares, idle time or entitlement",
      "  --size N               the most desktops, 1-1000 (a smaller size terminates unassigned\n"
      "                         desktops beyond it)\n"
      "  --spares N             unassigned desktops kept running, 0 to the size\n"
-     "  --idle-stop SECONDS    sign out and stop a session idle this long (0: never)\n"},
+     "  --idle-stop SECONDS    sign out and stop a session idle this long (0: never)\n"
+     "  --entitlement all|listed\n"
+     "                         who may connect; switching to listed ends the sessions of the\n"
+     "                         users not granted the pool\n"},
     {"vdi pool", "delete", pool_delete, "POOL_ID",
      "delete a pool: its sessions end and its desktops are terminated", NULL},
     {"vdi pool", "desktops", pool_desktops, "POOL_ID", "list every desktop of a pool", NULL},
+    {"vdi pool", "users", pool_users, "POOL_ID|POOL_NAME",
+     "list the desktop users granted a pool (what counts when its entitlement is listed)", NULL},
+    {"vdi pool", "grant", pool_grant, "POOL_ID|POOL_NAME USER_ID",
+     "grant a pool to a desktop user of the tenant (granting again changes nothing)", NULL},
+    {"vdi pool", "revoke", pool_revoke, "POOL_ID|POOL_NAME USER_ID",
+     "revoke a user's grant of a pool; on a listed pool, their session on it ends (as at "
+     "sign-out)",
+     NULL},
     {"vdi", "connect", vdi_connect, "POOL_ID|POOL_NAME [--wait] [--timeout SECONDS]",
      "get a desktop of a pool and print the URL of its console",
      "  --wait                 wait until the desktop is ready, then print its console URL\n"

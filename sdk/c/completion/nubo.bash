@@ -98,7 +98,7 @@ _nubo() {
     invoice) COMPREPLY=($(compgen -W "list show" -- "$cur")); return ;;
     budget) COMPREPLY=($(compgen -W "show set" -- "$cur")); return ;;
     vdi) COMPREPLY=($(compgen -W "pool connect desktop my-desktops" -- "$cur")); return ;;
-    "vdi pool") COMPREPLY=($(compgen -W "create list show update delete desktops" -- "$cur")); return ;;
+    "vdi pool") COMPREPLY=($(compgen -W "create list show update delete desktops users grant revoke" -- "$cur")); return ;;
     "vdi desktop") COMPREPLY=($(compgen -W "show console sign-out" -- "$cur")); return ;;
     instance) COMPREPLY=($(compgen -W "run list show console stop start reboot terminate image" -- "$cur")); return ;;
     image) COMPREPLY=($(compgen -W "list show register upload import download export task permissions share unshare copy delete" -- "$cur")); return ;;
@@ -143,8 +143,8 @@ _nubo() {
     "instance list"*) opts="--state --filter --page-size" ;;
     "instance console"*) opts="--vnc" ;;
     "instance image"*) opts="--name --description --wait --timeout" ;;
-    "vdi pool create"*) opts="--image --type --size --spares --persistent --idle-stop --description --subnet --sg" ;;
-    "vdi pool update"*) opts="--size --spares --idle-stop" ;;
+    "vdi pool create"*) opts="--image --type --size --spares --persistent --idle-stop --description --subnet --sg --entitlement" ;;
+    "vdi pool update"*) opts="--size --spares --idle-stop --entitlement" ;;
     "vdi connect"*) opts="--wait --timeout" ;;
     "image list"*) opts="--owner --filter" ;;
     "image register"*) opts="--name --description --image-type --architecture --public" ;;

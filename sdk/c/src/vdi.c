@@ -144,6 +144,7 @@ static int pool_parse(const json_t *o, void *item)
     p->last_error = nubo_js_str(o, "last_error");
     p->last_error_at = nubo_js_str(o, "last_error_at");
     p->created_at = nubo_js_str(o, "created_at");
+    p->entitlement = nubo_js_str(o, "entitlement");
     p->json = nubo_js_dump(o);
     const json_t *n = json_object_get(o, "desktops");
     struct nubo_vdi_desktop_counts *d = &p->desktops;
@@ -191,6 +192,7 @@ static void pool_clear(void *item)
     free(p->last_error);
     free(p->last_error_at);
     free(p->created_at);
+    free(p->entitlement);
     free(p->json);
 }
 
@@ -205,6 +207,14 @@ NUBO_API void nubo_vdi_pool_params_init(struct nubo_vdi_pool_params *p)
 NUBO_API struct nubo_vdi_pool *nubo_vdi_pool_create(struct nubo_client *c,
                                                     const struct nubo_vdi_pool_params *p,
                                                     struct nubo_error *err)
+{
+    return nubo_vdi_pool_create_entitled(c, p, NULL, err);
+}
+
+NUBO_API struct nubo_vdi_pool *nubo_vdi_pool_create_entitled(struct nubo_client *c,
+                                                             const struct nubo_vdi_pool_params *p,
+                                                             const char *entitlement,
+                                                             struct nubo_error *err)
 {
     if (!p) {
         nubo_err_set(err, 0, "InvalidParameterValue", "the pool's parameters are required");
@@ -227,6 +237,9 @@ NUBO_API struct nubo_vdi_pool *nubo_vdi_pool_create(struct nubo_client *c,
     }
     if (body && p->idle_stop_s >= 0) {
         rc |= json_object_set_new(body, "idle_stop_s", json_integer(p->idle_stop_s));
+    }
+    if (body && entitlement) {
+        rc |= json_object_set_new(body, "entitlement", json_string(entitlement));
     }
     if (body && p->n_security_groups) {
         json_t *groups = json_array();
@@ -258,9 +271,17 @@ NUBO_API struct nubo_vdi_pool *nubo_vdi_pool_update(struct nubo_client *c, const
                                                     int spares, int idle_stop_s,
                                                     struct nubo_error *err)
 {
-    if (size < 0 && spares < 0 && idle_stop_s < 0) {
+    return nubo_vdi_pool_update_entitled(c, id, size, spares, idle_stop_s, NULL, err);
+}
+
+NUBO_API struct nubo_vdi_pool *nubo_vdi_pool_update_entitled(struct nubo_client *c, const char *id,
+                                                             int size, int spares, int idle_stop_s,
+                                                             const char *entitlement,
+                                                             struct nubo_error *err)
+{
+    if (size < 0 && spares < 0 && idle_stop_s < 0 && !entitlement) {
         nubo_err_set(err, 0, "InvalidParameterValue",
-                     "a size, a number of spares or an idle time is required");
+                     "a size, a number of spares, an idle time or an entitlement is required");
         return NULL;
     }
     json_t *body = json_object();
@@ -273,6 +294,9 @@ NUBO_API struct nubo_vdi_pool *nubo_vdi_pool_update(struct nubo_client *c, const
     }
     if (body && idle_stop_s >= 0) {
         rc |= json_object_set_new(body, "idle_stop_s", json_integer(idle_stop_s));
+    }
+    if (body && entitlement) {
+        rc |= json_object_set_new(body, "entitlement", json_string(entitlement));
     }
     if (rc) {
         json_decref(body);
@@ -296,6 +320,99 @@ NUBO_API void nubo_vdi_pool_free(struct nubo_vdi_pool *p)
 NUBO_API void nubo_vdi_pool_list_free(struct nubo_vdi_pool_list *l)
 {
     nubo_list_free(l, sizeof *l->items, pool_clear);
+}
+
+/* --- entitlements ------------------------------------------------------------------------------ */
+
+static int grant_parse(const json_t *o, void *item)
+{
+    struct nubo_vdi_grant *g = item;
+    g->pool_id = nubo_js_str(o, "pool_id");
+    g->user_id = nubo_js_str(o, "user_id");
+    g->user_name = nubo_js_str(o, "user_name");
+    g->granted_at = nubo_js_str(o, "granted_at");
+    g->json = nubo_js_dump(o);
+    return g->pool_id && g->user_id && g->json ? 0 : -1;
+}
+
+static void grant_clear(void *item)
+{
+    struct nubo_vdi_grant *g = item;
+    free(g->pool_id);
+    free(g->user_id);
+    free(g->user_name);
+    free(g->granted_at);
+    free(g->json);
+}
+
+#define GRANT sizeof(struct nubo_vdi_grant), grant_parse, grant_clear
+
+NUBO_API struct nubo_vdi_grant_list *nubo_vdi_pool_users(struct nubo_client *c, const char *pool_id,
+                                                         struct nubo_error *err)
+{
+    if (nubo_need(pool_id, "a pool id", err) < 0) {
+        return NULL;
+    }
+    char *path = nubo_id_path("/v1/vdi/pools", pool_id, "/users");
+    if (!path) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+        return NULL;
+    }
+    struct nubo_vdi_grant_list *l = nubo_get_list(c, path, NULL, "users", GRANT, err);
+    free(path);
+    return l;
+}
+
+/* Returns "/v1/vdi/pools/<pool_id>/users/<user_id>" as a new string, or NULL with '*err' set. */
+static char *grant_path(const char *pool_id, const char *user_id, struct nubo_error *err)
+{
+    if (nubo_need(pool_id, "a pool id", err) < 0 || nubo_need(user_id, "a user id", err) < 0) {
+        return NULL;
+    }
+    char *users = nubo_id_path("/v1/vdi/pools", pool_id, "/users");
+    char *path = users ? nubo_id_path(users, user_id, "") : NULL;
+    free(users);
+    if (!path) {
+        nubo_err_set(err, 0, "ConfigError", "out of memory");
+    }
+    return path;
+}
+
+NUBO_API struct nubo_vdi_grant *nubo_vdi_pool_grant(struct nubo_client *c, const char *pool_id,
+                                                    const char *user_id, struct nubo_error *err)
+{
+    char *path = grant_path(pool_id, user_id, err);
+    if (!path) {
+        return NULL;
+    }
+    json_t *reply = NULL;
+    int rc = nubo_call(c, "PUT", path, NULL, NULL, true, &reply, err);
+    free(path);
+    return rc < 0 ? NULL : nubo_js_item(reply, GRANT, "a grant", err);
+}
+
+NUBO_API int nubo_vdi_pool_revoke(struct nubo_client *c, const char *pool_id, const char *user_id,
+                                  struct nubo_error *err)
+{
+    char *path = grant_path(pool_id, user_id, err);
+    if (!path) {
+        return -1;
+    }
+    json_t *reply = NULL;
+    int rc = nubo_call(c, "DELETE", path, NULL, NULL, true, &reply, err);
+    json_decref(reply);
+    free(path);
+    return rc < 0 ? -1 : 0;
+}
+
+NUBO_API void nubo_vdi_grant_free(struct nubo_vdi_grant *g)
+{
+    nubo_item_free(g, grant_clear);
+}
+
+NUBO_API void nubo_vdi_grant_list_free(struct nubo_vdi_grant_list *l)
+{
+    nubo_list_free(l, sizeof *l->items, grant_clear);
 }
 
 /* --- desktops and the broker ------------------------------------------------------------------- */

@@ -16,7 +16,8 @@ static const char *const POOL_JSON =
     "{\"id\":\"pool-0123456789abcdef0\",\"owner_id\":\"123456789012\",\"name\":\"office\","
     "\"description\":\"d\",\"image_id\":\"ami-1\",\"instance_type\":\"t3.nano\","
     "\"subnet_id\":\"subnet-1\",\"security_group_ids\":[\"sg-1\",\"sg-2\"],\"size\":3,"
-    "\"spares\":1,\"persistent\":true,\"idle_stop_s\":600,\"state\":\"active\","
+    "\"spares\":1,\"persistent\":true,\"idle_stop_s\":600,\"entitlement\":\"listed\","
+    "\"state\":\"active\","
     "\"last_error\":null,\"last_error_at\":null,\"created_at\":\"2026-02-01T00:00:00Z\","
     "\"desktops\":{\"available\":1,\"assigned\":2,\"reserved\":0,\"resetting\":0,"
     "\"restarting\":0,\"terminating\":1,\"total\":3,\"running\":2}}";
@@ -66,6 +67,7 @@ static void test_pools(struct nubo_client *c)
                       pool->desktops.assigned == 2 && pool->desktops.terminating == 1,
                   "pool: the desktops' counts");
         canned_ok(pool->last_error == NULL && pool->json != NULL, "pool: null fields, json");
+        canned_is_str(pool->entitlement, "listed", "pool: entitlement");
     }
     nubo_vdi_pool_free(pool);
 
@@ -126,6 +128,81 @@ static void test_pools(struct nubo_client *c)
     canned_ok(!pool && nubo_error_is_not_found(&err) && err.http_status == 400 &&
                   !strcmp(err.request_id, "req-9"),
               "pool get: an API error");
+}
+
+static void test_entitlements(struct nubo_client *c)
+{
+    struct nubo_error err;
+    struct nubo_vdi_pool_params p;
+    nubo_vdi_pool_params_init(&p);
+    p.name = "office";
+    p.image_id = "ami-1";
+    p.instance_type = "t3.nano";
+    p.size = 2;
+    canned_reset();
+    canned_answer(201, POOL_JSON);
+    nubo_vdi_pool_free(nubo_vdi_pool_create_entitled(c, &p, "listed", &err));
+    canned_body_is(0,
+                   "{\"name\":\"office\",\"image_id\":\"ami-1\",\"instance_type\":\"t3.nano\","
+                   "\"size\":2,\"spares\":0,\"persistent\":false,\"entitlement\":\"listed\"}",
+                   "pool create with an entitlement: the body");
+    canned_reset();
+    canned_answer(200, POOL_JSON);
+    nubo_vdi_pool_free(
+        nubo_vdi_pool_update_entitled(c, "pool-0123456789abcdef0", -1, -1, -1, "all", &err));
+    canned_is_str(canned_request(0)->method, "PATCH", "pool update entitlement: PATCH");
+    canned_body_is(0, "{\"entitlement\":\"all\"}", "pool update entitlement: the body");
+
+    static const char *const GRANT_JSON =
+        "{\"pool_id\":\"pool-0123456789abcdef0\",\"user_id\":\"user-0123456789abcdef0\","
+        "\"user_name\":\"alice\",\"granted_at\":\"2026-02-01T00:00:00Z\"}";
+    canned_reset();
+    char list[512];
+    snprintf(list, sizeof list, "{\"users\":[%s]}", GRANT_JSON);
+    canned_answer(200, list);
+    struct nubo_vdi_grant_list *l = nubo_vdi_pool_users(c, "pool-0123456789abcdef0", &err);
+    canned_is_str(canned_request(0)->method, "GET", "pool users: GET");
+    canned_is_str(canned_request(0)->target, "/api/v1/vdi/pools/pool-0123456789abcdef0/users",
+                  "pool users: the path");
+    canned_ok(l && l->n == 1 && !strcmp(l->items[0].user_id, "user-0123456789abcdef0") &&
+                  !strcmp(l->items[0].user_name, "alice") &&
+                  !strcmp(l->items[0].granted_at, "2026-02-01T00:00:00Z"),
+              "pool users: the grants");
+    nubo_vdi_grant_list_free(l);
+
+    canned_reset();
+    canned_answer(200, GRANT_JSON);
+    struct nubo_vdi_grant *g =
+        nubo_vdi_pool_grant(c, "pool-0123456789abcdef0", "user-0123456789abcdef0", &err);
+    canned_is_str(canned_request(0)->method, "PUT", "grant: PUT");
+    canned_is_str(canned_request(0)->target,
+                  "/api/v1/vdi/pools/pool-0123456789abcdef0/users/user-0123456789abcdef0",
+                  "grant: the path");
+    canned_ok(g && !strcmp(g->pool_id, "pool-0123456789abcdef0") && g->json,
+              "grant: the grant back");
+    nubo_vdi_grant_free(g);
+
+    canned_reset();
+    canned_answer(400, "{\"error\":{\"code\":\"InvalidParameterValue\",\"message\":\"user "
+                       "'user-1' has the role \\\"member\\\"\",\"request_id\":\"req-7\"}}");
+    g = nubo_vdi_pool_grant(c, "pool-0123456789abcdef0", "user-1", &err);
+    canned_ok(!g && !strcmp(err.code, "InvalidParameterValue") && err.http_status == 400 &&
+                  canned_served() == 1,
+              "grant: an API error, not retried");
+
+    canned_reset();
+    canned_answer(204, "");
+    canned_ok(nubo_vdi_pool_revoke(c, "pool-0123456789abcdef0", "user-0123456789abcdef0", &err) ==
+                  0,
+              "revoke: 204 is success");
+    canned_is_str(canned_request(0)->method, "DELETE", "revoke: DELETE");
+    canned_is_str(canned_request(0)->target,
+                  "/api/v1/vdi/pools/pool-0123456789abcdef0/users/user-0123456789abcdef0",
+                  "revoke: the path");
+    canned_reset();
+    canned_ok(nubo_vdi_pool_revoke(c, "pool-1", NULL, &err) == -1 && canned_served() == 0 &&
+                  !strcmp(err.code, "InvalidParameterValue"),
+              "revoke: a user id is required");
 }
 
 static void test_desktops(struct nubo_client *c)
@@ -251,6 +328,7 @@ int main(void)
         return 1;
     }
     test_pools(c);
+    test_entitlements(c);
     test_desktops(c);
     test_tickets(c, origin);
     test_invoice_csv(c);

@@ -44,6 +44,10 @@ struct nubo_vdi_pool {
     char *created_at;
     struct nubo_vdi_desktop_counts desktops;
     char *json;
+    /* Who may use it: "all" (any user of the tenant) or "listed" (its admins and members, and
+     * the desktop users granted it: nubo_vdi_pool_grant()). NULL in a desktop user's list, and
+     * from a gateway older than entitlements. Last, so that the struct only grew. */
+    char *entitlement;
 };
 
 struct nubo_vdi_pool_list {
@@ -79,8 +83,14 @@ NUBO_API struct nubo_vdi_pool *nubo_vdi_pool_create(struct nubo_client *client,
                                                     const struct nubo_vdi_pool_params *params,
                                                     struct nubo_error *err);
 
+/* As nubo_vdi_pool_create(), with the pool's 'entitlement': "all" (any user of the tenant may
+ * connect), "listed" (only the desktop users granted it), or NULL (the API's default, "all"). */
+NUBO_API struct nubo_vdi_pool *
+nubo_vdi_pool_create_entitled(struct nubo_client *client, const struct nubo_vdi_pool_params *params,
+                              const char *entitlement, struct nubo_error *err);
+
 /* Returns the tenant's pools in name order, or NULL with '*err' set. A desktop user gets the
- * active pools only, each with 'id', 'name', 'description' and 'persistent' alone (the other
+ * active pools they may use only, each with 'id', 'name', 'description' and 'persistent' alone (the other
  * fields NULL and 0). The caller frees the list with nubo_vdi_pool_list_free(). */
 NUBO_API struct nubo_vdi_pool_list *nubo_vdi_pools_list(struct nubo_client *client,
                                                         struct nubo_error *err);
@@ -99,6 +109,13 @@ NUBO_API struct nubo_vdi_pool *nubo_vdi_pool_update(struct nubo_client *client, 
                                                     int size, int spares, int idle_stop_s,
                                                     struct nubo_error *err);
 
+/* As nubo_vdi_pool_update(), with the pool's 'entitlement' too ("all", "listed"; NULL leaves it
+ * as it is), in the same request: at least one of the four must be given. A switch to "listed"
+ * ends the sessions of the users not granted the pool, as their sign-out would. */
+NUBO_API struct nubo_vdi_pool *
+nubo_vdi_pool_update_entitled(struct nubo_client *client, const char *id, int size, int spares,
+                              int idle_stop_s, const char *entitlement, struct nubo_error *err);
+
 /* Deletes the pool 'id': every session ends (its meter stops), every desktop's instance is
  * terminated, and the pool is "deleting" until the worker has removed them. Returns the pool in
  * that state, which the caller frees with nubo_vdi_pool_free(), or NULL with '*err' set
@@ -107,6 +124,43 @@ NUBO_API struct nubo_vdi_pool *nubo_vdi_pool_delete(struct nubo_client *client, 
                                                     struct nubo_error *err);
 NUBO_API void nubo_vdi_pool_free(struct nubo_vdi_pool *pool);
 NUBO_API void nubo_vdi_pool_list_free(struct nubo_vdi_pool_list *list);
+
+/* --- entitlements -------------------------------------------------------------------------- */
+
+/* A desktop user's grant of a pool. */
+struct nubo_vdi_grant {
+    char *pool_id;
+    char *user_id;
+    char *user_name;
+    char *granted_at;
+    char *json;
+};
+
+struct nubo_vdi_grant_list {
+    struct nubo_vdi_grant *items;
+    size_t n;
+};
+
+/* Returns the grants of the pool 'pool_id' in user name order (a writer's call), or NULL with
+ * '*err' set. The caller frees the list with nubo_vdi_grant_list_free(). Retried (a GET). */
+NUBO_API struct nubo_vdi_grant_list *
+nubo_vdi_pool_users(struct nubo_client *client, const char *pool_id, struct nubo_error *err);
+
+/* Grants the pool 'pool_id' to the user 'user_id', a "desktop" user of the tenant (a writer's
+ * call); granting again changes nothing. Returns the grant, which the caller frees with
+ * nubo_vdi_grant_free(), or NULL with '*err' set: "InvalidParameterValue" (a user of another
+ * role), "InvalidUserID.NotFound" (unknown, or another tenant's), "InvalidPoolID.NotFound".
+ * Retried (a PUT: idempotent). */
+NUBO_API struct nubo_vdi_grant *nubo_vdi_pool_grant(struct nubo_client *client, const char *pool_id,
+                                                    const char *user_id, struct nubo_error *err);
+
+/* Revokes the grant of the pool 'pool_id' to the user 'user_id' (a writer's call); revoking
+ * what is not granted is no error. In a "listed" pool the user's session on it ends, as their
+ * sign-out would. Returns 0, or -1 with '*err' set. Retried (a DELETE: idempotent). */
+NUBO_API int nubo_vdi_pool_revoke(struct nubo_client *client, const char *pool_id,
+                                  const char *user_id, struct nubo_error *err);
+NUBO_API void nubo_vdi_grant_free(struct nubo_vdi_grant *grant);
+NUBO_API void nubo_vdi_grant_list_free(struct nubo_vdi_grant_list *list);
 
 /* --- desktops and the broker --------------------------------------------------------------- */
 
