@@ -5,8 +5,10 @@ npm, installed under build/node when missing), against a real nubo-gateway and P
 (nubo_env; no compute: these pages need no VM).
 
 One browser flow (tests/e2e/console/pages_flow.js) signs a tenant in, uploads an image with a
-progress bar and shares it, makes a VPC, a subnet, a security group with rules, an elastic IP
-and a VPN connection from the forms (errors of the API shown in the forms too), reads the
+progress bar and shares it, makes a VPC, a subnet, a security group with rules, an elastic IP,
+a VPN connection, a route table with a route and a subnet, and a remote-access endpoint with a
+peer (its configuration downloaded) from the forms (errors of the API shown in the forms too),
+reads the
 usage chart and downloads an invoice as CSV, finds no Operator section, then signs the
 operator in and reads the hosts, the request log and a quota. The tests after it check what
 the browser did through the REST API. Screenshots of every step go to
@@ -27,6 +29,9 @@ import struct  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+import base64  # noqa: E402
+import ipaddress  # noqa: E402
 
 import nubo_env  # noqa: E402
 from nubo_env import REPO, SkipTest, TestFailure, check, check_eq, sql_quote  # noqa: E402
@@ -76,6 +81,53 @@ def billing(env, *args):
     r = subprocess.run([BILLING, *args], capture_output=True, text=True, timeout=120, env=e,
                        cwd=REPO)
     check_eq(r.returncode, 0, f"nubo-billing {' '.join(args)}; stderr:\n{r.stderr}")
+
+
+def wg_public_key(private_b64):
+    """The WireGuard public key (base64) of a private key (base64), as `wg pubkey` gives it."""
+    try:
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    except ImportError:
+        r = subprocess.run(["wg", "pubkey"], input=private_b64 + "\n", capture_output=True,
+                           text=True, timeout=10, check=True)
+        return r.stdout.strip()
+    raw = base64.b64decode(private_b64, validate=True)
+    check_eq(len(raw), 32, "the private key's length")
+    pub = X25519PrivateKey.from_private_bytes(raw).public_key()
+    return base64.b64encode(pub.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+
+
+def wg_conf(text):
+    """A wg-quick file as {section: {key: value}} (each section once; comments left out)."""
+    out, section = {}, None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+            check(section not in out, f"section [{section}] twice", text)
+            out[section] = {}
+            continue
+        key, eq, value = line.partition("=")
+        check(eq and section, f"a line outside a section or without '=': {line!r}", text)
+        out[section][key.strip()] = value.strip()
+    return out
+
+
+def snapshot(env, what, data):
+    """What the REST API says of what the page made, read while it exists (CHECK)."""
+    a = need("a")
+    if what == "route-table":
+        S["rtb_api"] = ok(env.rest(a, "GET", f"/v1/route-tables/{data['id']}"))
+        S["rtb_of_subnet"] = ok(env.rest(a, "GET", "/v1/route-tables", query={
+            "association.subnet-id": S["seen_subnet"]}))["route_tables"]
+    elif what == "remote-access":
+        S["ra_api"] = ok(env.rest(a, "GET", f"/v1/remote-access/{data['id']}"))
+        S["ra_peers_api"] = ok(env.rest(a, "GET", f"/v1/remote-access/{data['id']}/peers"))["peers"]
+    else:
+        raise TestFailure(f"the flow asked to check {what!r}")
 
 
 def fixed_vhd(data, size):
@@ -198,8 +250,8 @@ def browser_flow(env):
     }
     penv = dict(os.environ, CONSOLE_FLOW_CONFIG=json.dumps(cfg), NUBO_PLAYWRIGHT=str(mod),
                 CHROMIUM=CHROMIUM)
-    proc = subprocess.Popen(["node", str(FLOW)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=penv)
+    proc = subprocess.Popen(["node", str(FLOW)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=penv)
     lines, steps, done = [], {}, None
     try:
         for line in proc.stdout:
@@ -217,6 +269,12 @@ def browser_flow(env):
                     "subnet_id": rest, "tags": {"Name": "console-eip-target"}})
                 check_eq(r.status, 201, f"launching into {rest}: {r}")
                 S["instance_id"] = r.json["instances"][0]["id"]
+                S["seen_subnet"] = rest
+            elif kind == "CHECK":
+                what, _, data = rest.partition(" ")
+                snapshot(env, what, json.loads(data))
+                proc.stdin.write("OK\n")
+                proc.stdin.flush()
             elif kind == "DONE":
                 done = json.loads(rest)
         rc = proc.wait(timeout=60)
@@ -231,7 +289,8 @@ def browser_flow(env):
                  "upload-duplicate-refused", "upload-wrong-format-refused", "image-shared", "import-started",
                  "import-progress", "import-done", "subnet-refused", "rules-added",
                  "rule-removed", "eip-allocated", "eip-needs-gateway", "eip-associated",
-                 "eip-disassociated", "vpn-config-downloaded", "usage-chart",
+                 "eip-disassociated", "vpn-config-downloaded", "route-refused", "route-table",
+                 "route-table-deleted", "remote-access-peer", "remote-access-deleted", "usage-chart",
                  "invoice-downloaded", "tenant-no-operator", "operator-hosts",
                  "operator-request-log", "operator-quota"):
         check(name in steps and Path(steps[name]["screenshot"]).stat().st_size > 1000,
@@ -329,6 +388,103 @@ def network_from_the_forms(env):
     check(vpn["customer_gateway_configuration"] and got == vpn["customer_gateway_configuration"],
           "the configuration downloaded is not the API's", got[:500])
     check_eq(Path(seen["vpn_config_file"]).name, f"{seen['vpn_id']}.xml", "the download's name")
+
+
+@tap.test
+def route_table_from_the_page(env):
+    seen, a = need("seen"), need("a")
+    rtb, api = seen["rtb"], need("rtb_api")
+    vpc = seen["vpc_id"]
+    # The VPC's main table was listed as main; the one made is not, in the VPC, named.
+    main = ok(env.rest(a, "GET", "/v1/route-tables", query={"vpc-id": vpc,
+                                                            "association.main": "true"}))
+    check_eq([t["id"] for t in main["route_tables"]], [seen["main_rtb"]], "the VPC's main table")
+    check_eq((api["vpc_id"], api["main"], api["tags"].get("Name")), (vpc, False, "console-rtb"),
+             f"the table: {api}")
+    check("console-rtb" in rtb["name"], "the table's name on the page", rtb["name"])
+    # The page's routes are the API's, in order: the local route, then 0.0.0.0/0 via the IGW.
+    check_eq(rtb["routes"], [{"destination": r["destination"], "target": r["gateway_id"],
+                              "state": r["state"]} for r in api["routes"]], "the routes shown")
+    check_eq(rtb["count"], len(api["routes"]), "the routes count shown")
+    check_eq([(r["destination"], r["gateway_id"]) for r in api["routes"]],
+             [("10.77.0.0/16", "local"), ("0.0.0.0/0", seen["igw_id"])], "the table's routes")
+    igw = [g["id"] for g in ok(env.rest(a, "GET", "/v1/internet-gateways"))["internet_gateways"]
+           if g["vpc_id"] == vpc]
+    vgw = [g["id"] for g in ok(env.rest(a, "GET", "/v1/vpn-gateways"))["vpn_gateways"]
+           if g.get("vpc_id") == vpc and g.get("state") != "deleted"]
+    check_eq(sorted(seen["route_targets"]), sorted(igw + vgw),
+             "the targets offered (the gateways attached to the VPC)")
+    check("local route" in seen["route_error"], "the error of a route inside the VPC",
+          seen["route_error"])
+    # The subnet is associated with it, by the association the page showed.
+    check_eq([(x["id"], x["subnet_id"], x["main"]) for x in api["associations"]],
+             [(rtb["association"], seen["subnet_id"], False)], "the table's associations")
+    check_eq(rtb["subnets"], [seen["subnet_id"]], "the associated subnets shown")
+    check_eq([t["id"] for t in need("rtb_of_subnet")], [rtb["id"]], "the subnet's table")
+    # Then disassociated, the route removed and the table deleted from the page.
+    r = env.rest(a, "GET", f"/v1/route-tables/{rtb['id']}")
+    check_eq((r.status, r.error_code), (400, "InvalidRouteTableID.NotFound"),
+             f"the deleted table: {r}")
+    done = {x[0]: x[1] for x in env.psql(
+        "SELECT action, http_status FROM request_log WHERE access_key_id LIKE 'console:%' AND "
+        f"tenant_id = {sql_quote(a.tenant_id)} AND action LIKE "
+        f"{sql_quote('DELETE /v1/route-tables/' + rtb['id'] + '%')} "
+        "AND error_code IS NULL")}
+    check_eq(done, {f"DELETE /v1/route-tables/{rtb['id']}/associations/{rtb['association']}":
+                    "204", f"DELETE /v1/route-tables/{rtb['id']}/routes": "200",
+                    f"DELETE /v1/route-tables/{rtb['id']}": "204"},
+             "the page's disassociate, route removal and delete in the request log")
+
+
+@tap.test
+def remote_access_from_the_page(env):
+    seen, a = need("seen"), need("a")
+    ra, ep, peers = seen["ra"], need("ra_api"), need("ra_peers_api")
+    check_eq((ep["vpc_id"], ep["client_cidr"], ep["description"], ep["peers"]),
+             (seen["vpc_id"], "100.64.8.0/24", "console-ra", 1), f"the endpoint: {ep}")
+    check_eq([(p["id"], p["name"], p["address"]) for p in peers],
+             [(ra["peer"], "console-laptop", ra["peer_address"])], "the endpoint's peers")
+    peer = peers[0]
+    # The file downloaded is what the page showed, named after the peer, and says so once.
+    got = Path(ra["config_file"]).read_text()
+    check_eq(Path(ra["config_file"]).name, "console-laptop.conf", "the download's name")
+    check_eq(got, ra["shown"], "the file downloaded and the configuration shown")
+    check("this once" in ra["note"], "the page does not say the configuration is shown once",
+          ra["note"])
+    check(ra["config_after_reopen"] == "" and not ra["box_after_reopen"],
+          "the configuration is still in the page after the dialog was closed")
+    conf = wg_conf(got)
+    check_eq(sorted(conf), ["Interface", "Peer"], "the configuration's sections")
+    # [Interface]: a private key whose public key is the peer's as the API has it, and the
+    # peer's address in the client CIDR.
+    check_eq(wg_public_key(conf["Interface"]["PrivateKey"]), peer["public_key"],
+             "the public key of the configuration's PrivateKey")
+    check_eq(conf["Interface"]["Address"], f"{peer['address']}/32", "[Interface] Address")
+    check(ipaddress.ip_address(peer["address"]) in ipaddress.ip_network(ep["client_cidr"]),
+          "the peer's address is outside the client CIDR", peer, ep)
+    # [Peer]: the endpoint as GET answers it.
+    check_eq((conf["Peer"]["PublicKey"], conf["Peer"]["Endpoint"], conf["Peer"]["AllowedIPs"]),
+             (ep["public_key"], f"{ep['outside_ip']}:{ep['listen_port']}", ep["vpc_cidr"]),
+             "the [Peer] section")
+    check_eq(ep["vpc_cidr"], "10.77.0.0/16", "the endpoint's VPC CIDR")
+    # Byte for byte the API's configuration but for the private key filled in.
+    want = "\n".join(f"PrivateKey = {conf['Interface']['PrivateKey']}"
+                     if line.startswith("PrivateKey = ") else line
+                     for line in peer["client_config"].split("\n"))
+    check_eq(got, want, "the configuration against the API's client_config")
+    check(conf["Interface"]["PrivateKey"] not in json.dumps(peers),
+          "the API knows the private key")
+    # The peer, then the endpoint, deleted from the page.
+    r = env.rest(a, "GET", f"/v1/remote-access/{ra['id']}")
+    check_eq((r.status, r.error_code), (400, "InvalidRemoteAccessEndpointID.NotFound"),
+             f"the deleted endpoint: {r}")
+    done = {x[0]: x[1] for x in env.psql(
+        "SELECT action, http_status FROM request_log WHERE access_key_id LIKE 'console:%' AND "
+        f"tenant_id = {sql_quote(a.tenant_id)} AND action LIKE "
+        f"{sql_quote('DELETE /v1/remote-access/' + ra['id'] + '%')} AND error_code IS NULL")}
+    check_eq(done, {f"DELETE /v1/remote-access/{ra['id']}/peers/{ra['peer']}": "204",
+                    f"DELETE /v1/remote-access/{ra['id']}": "204"},
+             "the page's peer and endpoint deletions in the request log")
 
 
 @tap.test

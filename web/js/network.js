@@ -1,11 +1,13 @@
-// The network page: VPCs, subnets, security groups and their rules, elastic IPs, and VPN
-// connections (customer gateways, VPN gateways, connections, their configuration to download).
+// The network page: VPCs, subnets, security groups and their rules, elastic IPs, VPN
+// connections (customer gateways, VPN gateways, connections, their configuration to download),
+// and, in network_routing.js, route tables and remote access.
 // One refresh loads every list, since the forms' choices (a VPC, a group) come from the others.
 
 import { get, post, del } from './api.js';
 import {
   $, h, actionButton, confirmAction, download, fillTable, onRowAction, option, showError, toast,
 } from './dom.js';
+import { RoutingSections } from './network_routing.js';
 
 const enc = encodeURIComponent;
 const nameOf = (r) => (r.tags && r.tags.Name) || '';
@@ -35,9 +37,10 @@ export class NetworkPage {
     this.session = session;
     this.data = {
       vpcs: [], subnets: [], groups: [], igws: [], addresses: [], instances: [], cgws: [],
-      vgws: [], vpns: [], zones: [],
+      vgws: [], vpns: [], zones: [], rtbs: [], ras: [],
     };
     this.bind();
+    this.routing = new RoutingSections(this);
   }
 
   bind() {
@@ -108,6 +111,8 @@ export class NetworkPage {
       vgws: ['/v1/vpn-gateways', 'vpn_gateways'],
       vpns: ['/v1/vpn-connections', 'vpn_connections'],
       zones: ['/v1/zones', 'zones'],
+      rtbs: ['/v1/route-tables', 'route_tables'],
+      ras: ['/v1/remote-access', 'remote_access'],
     };
     // Each list on its own: one that fails (an API not deployed) does not blank the others.
     const failed = [];
@@ -161,6 +166,7 @@ export class NetworkPage {
         v.state === 'deleted' ? null : actionButton('config', 'Download configuration'),
         v.state === 'deleted' ? null : this.writeButton('delete', 'Delete', true))),
     $('#vpns-empty'));
+    this.routing.render();
     this.fillChoices();
   }
 
@@ -191,6 +197,7 @@ export class NetworkPage {
       .map((c) => option(c.id, `${c.id} ${c.ip_address}`)));
     keep('#vpn-vgw', d.vgws.filter((v) => v.state !== 'deleted')
       .map((v) => option(v.id, `${v.id}${v.vpc_id ? ` in ${v.vpc_id}` : ' (detached)'}`)));
+    this.routing.fillChoices(keep, vpcOpts);
   }
 
   // --- VPCs, subnets, groups ---

@@ -7,9 +7,10 @@
 //    vhd_name, host_id, public_image, shared_image, artifacts}
 // and reads one line per step on stdout: "STEP <name> <json>", "IMPORTING <task id>" (the test
 // then plays nubo-imaged), "SUBNET <subnet id>" (the test launches an instance named
-// console-eip-target into it), and at the end "DONE <json>"
-// (what the browser saw, for the test to check against the REST API) or "FAIL <message>"
-// (exit 1). A screenshot of every step goes to <artifacts>/NN-<step>.png.
+// console-eip-target into it), "CHECK <what> <json>" (the test reads the REST API's answer
+// while what the page made still exists, then writes "OK" on stdin), and at the end
+// "DONE <json>" (what the browser saw, for the test to check against the REST API) or
+// "FAIL <message>" (exit 1). A screenshot of every step goes to <artifacts>/NN-<step>.png.
 
 'use strict';
 
@@ -24,6 +25,16 @@ const seen = {}; // what the browser saw, handed to the test at the end
 
 function say(kind, ...rest) {
   process.stdout.write(`${kind} ${rest.join(' ')}\n`);
+}
+
+// The test's answers to CHECK, one line each.
+const stdin = require('readline').createInterface({ input: process.stdin });
+const answers = stdin[Symbol.asyncIterator]();
+
+async function askTest(what, data) {
+  say('CHECK', what, JSON.stringify(data));
+  const { value, done } = await answers.next();
+  check(!done && value === 'OK', `the test answered CHECK ${what} with ${done ? 'EOF' : value}`);
 }
 
 async function step(page, name, extra = {}) {
@@ -294,6 +305,126 @@ async function network(page) {
   await step(page, 'vpn-config-downloaded', { vpn: seen.vpn_id, file: seen.vpn_config_file });
 }
 
+// Route tables: one in the VPC, a route through its internet gateway (one inside the VPC
+// refused first), the subnet associated; the test reads them through the API; then taken
+// apart from the page.
+async function routeTables(page) {
+  const mainRow = page.locator(`#rtbs tbody tr[data-main="yes"]`).filter({ hasText: seen.vpc_id });
+  await mainRow.waitFor();
+  seen.main_rtb = await mainRow.getAttribute('data-id');
+  await page.selectOption('#rtb-vpc', seen.vpc_id);
+  await page.fill('#rtb-name', 'console-rtb');
+  await page.click('#rtb-create');
+  const row = page.locator('#rtbs tbody tr[data-main="no"]').filter({ hasText: 'console-rtb' });
+  await row.waitFor();
+  const id = await row.getAttribute('data-id');
+  check(await page.locator('#rtb-error').isHidden(), 'creating the route table shows an error');
+  seen.igw_id = await page.locator('#igws tbody tr').filter({ hasText: seen.vpc_id })
+    .getAttribute('data-id');
+  await page.selectOption('#route-table', id);
+  // The targets offered: the gateways attached to the table's VPC (the IGW and the VGW).
+  await page.locator(`#route-target option[value="${seen.igw_id}"]`).waitFor({ state: 'attached' });
+  seen.route_targets = await page.locator('#route-target option').evaluateAll(
+    (o) => o.map((x) => x.value));
+  await page.selectOption('#route-target', seen.igw_id);
+  await page.fill('#route-destination', '10.77.9.0/24');
+  await page.click('#route-add');
+  await page.locator('#rtb-error:not([hidden])').waitFor();
+  seen.route_error = await page.locator('#rtb-error').textContent();
+  await step(page, 'route-refused', { error: seen.route_error });
+  await page.selectOption('#route-table', id);
+  await page.selectOption('#route-target', seen.igw_id);
+  await page.fill('#route-destination', '0.0.0.0/0');
+  await page.click('#route-add');
+  await row.locator('li[data-destination="0.0.0.0/0"]').waitFor();
+  check(await page.locator('#rtb-error').isHidden(), 'adding the route shows an error');
+  await page.selectOption('#assoc-table', id);
+  await page.selectOption('#assoc-subnet', seen.subnet_id);
+  await page.click('#assoc-add');
+  const assoc = row.locator(`li[data-subnet="${seen.subnet_id}"]`);
+  await assoc.waitFor();
+  check(await page.locator('#rtb-error').isHidden(), 'associating shows an error');
+  seen.rtb = {
+    id,
+    name: (await row.locator('td').first().innerText()),
+    routes: await row.locator('td.routes li').evaluateAll((l) => l.map((x) => ({
+      destination: x.dataset.destination, target: x.dataset.target, state: x.dataset.state }))),
+    count: Number(await row.locator('td.routes').getAttribute('data-count')),
+    association: await assoc.getAttribute('data-assoc'),
+    subnets: await row.locator('li[data-subnet]').evaluateAll((l) => l.map((x) => x.dataset.subnet)),
+  };
+  await step(page, 'route-table', seen.rtb);
+  await askTest('route-table', seen.rtb);
+
+  await assoc.locator('button[data-action="disassociate"]').click();
+  await assoc.waitFor({ state: 'detached' });
+  const route = row.locator('li[data-destination="0.0.0.0/0"]');
+  await route.locator('button[data-action="remove-route"]').click();
+  await route.waitFor({ state: 'detached' });
+  await row.locator('button[data-action="delete"]').click();
+  await page.click('#ask-ok');
+  await row.waitFor({ state: 'detached' });
+  check(await page.locator('#rtb-error').isHidden(),
+    `taking the route table apart shows an error: ${await page.locator('#rtb-error').textContent()}`);
+  await step(page, 'route-table-deleted', { id });
+}
+
+// Remote access: an endpoint in the VPC, a peer whose key pair the page makes, its
+// configuration downloaded; the test reads them through the API; then both deleted.
+async function remoteAccess(page) {
+  await page.selectOption('#ra-vpc', seen.vpc_id);
+  await page.fill('#ra-cidr', '100.64.8.0/24');
+  await page.fill('#ra-description', 'console-ra');
+  await page.click('#ra-create');
+  const row = page.locator('#ras tbody tr').filter({ hasText: 'console-ra' });
+  await row.waitFor();
+  const id = await row.getAttribute('data-id');
+  check(await page.locator('#ra-error').isHidden(),
+    `creating the endpoint shows an error: ${await page.locator('#ra-error').textContent()}`);
+  await row.locator('button[data-action="peers"]').click();
+  await page.locator('#peers-dialog').waitFor();
+  await page.locator('#peers-empty').waitFor();
+  await page.fill('#peer-name', 'console-laptop');
+  await page.click('#peer-add');
+  await page.locator('#peer-config-box').waitFor();
+  const peerRow = page.locator('#peers tbody tr').filter({ hasText: 'console-laptop' });
+  await peerRow.waitFor();
+  check(await page.locator('#peer-error').isHidden(),
+    `adding the peer shows an error: ${await page.locator('#peer-error').textContent()}`);
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#peer-download')]);
+  const file = path.join(cfg.artifacts, dl.suggestedFilename());
+  await dl.saveAs(file);
+  seen.ra = {
+    id,
+    peer: await peerRow.getAttribute('data-id'),
+    peer_address: await peerRow.getAttribute('data-address'),
+    config_file: file,
+    shown: await page.locator('#peer-config').inputValue(),
+    note: await page.locator('#peer-config-note').textContent(),
+  };
+  await step(page, 'remote-access-peer', { id, peer: seen.ra.peer });
+  await askTest('remote-access', seen.ra);
+
+  // Closing the dialog forgets the configuration; opening it again lists the peer without it.
+  await page.click('#peers-close');
+  await row.locator('td.peers').filter({ hasText: /^1$/ }).waitFor();
+  await row.locator('button[data-action="peers"]').click();
+  await peerRow.waitFor();
+  seen.ra.config_after_reopen = await page.locator('#peer-config').inputValue();
+  seen.ra.box_after_reopen = await page.locator('#peer-config-box').isVisible();
+  await peerRow.locator('button[data-action="delete"]').click();
+  await page.click('#ask-ok');
+  await peerRow.waitFor({ state: 'detached' });
+  await page.locator('#peers-empty').waitFor();
+  await page.click('#peers-close');
+  await row.locator('td.peers').filter({ hasText: /^0$/ }).waitFor();
+  await row.locator('button[data-action="delete"]').click();
+  await page.click('#ask-ok');
+  await row.waitFor({ state: 'detached' });
+  check(await page.locator('#ra-error').isHidden(), 'deleting the endpoint shows an error');
+  await step(page, 'remote-access-deleted', { id });
+}
+
 // --- billing ---------------------------------------------------------------------------------
 
 async function billing(page) {
@@ -410,12 +541,15 @@ async function main() {
     await step(page, 'signed-in');
     await images(page);
     await network(page);
+    await routeTables(page);
+    await remoteAccess(page);
     await billing(page);
     await notOperator(page);
     await operator(page);
     check(problems.length === 0, problems.join('; '));
     say('DONE', JSON.stringify(seen));
   } finally {
+    stdin.close();
     await browser.close();
   }
 }
