@@ -1002,54 +1002,51 @@ int gw_vdi_grants_describe(struct gw_ctx *gw, const struct gw_principal *who, co
     return 0;
 }
 
-/* Checks the forms of 'pool_id' and 'user_id', begins a transaction on 'conn' and locks pool
- * 'pool_id' of the caller's tenant (active; else InvalidPoolID.NotFound): grants and revokes
- * are ordered with the pool's connects. Returns 0, or -1 with 'err'. */
-static int lock_pool_for_grant(struct nb_pg_conn *conn, const struct gw_principal *who,
-                               const char *pool_id, struct nb_error *err)
-{
-    const char *p[] = {pool_id, who->tenant_id};
-    if (nb_pg_begin(conn, err) < 0) {
-        return -1;
-    }
-    PGresult *res = nb_pg_exec(conn,
-                               "SELECT 1 FROM desktop_pools WHERE id = $1 AND tenant_id = $2 "
-                               "AND state = 'active' FOR UPDATE",
-                               2, p, err);
-    if (!res) {
-        return -1;
-    }
-    int n = PQntuples(res);
-    PQclear(res);
-    return n ? 0 : pool_not_found(pool_id, err);
-}
-
-static int check_grant_forms(const struct gw_principal *who, const char *pool_id,
-                             const char *user_id, struct nb_error *err)
+/* Checks the caller and the forms of 'pool_id' and 'user_id', takes a connection, begins a
+ * transaction and locks pool 'pool_id' of the caller's tenant (active; else
+ * InvalidPoolID.NotFound): grants and revokes are ordered with the pool's connects. Returns the
+ * connection, which the caller releases, or NULL with 'err'. */
+static struct nb_pg_conn *begin_grant_change(struct gw_ctx *gw, const struct gw_principal *who,
+                                             const char *pool_id, const char *user_id,
+                                             struct nb_error *err)
 {
     if (require_manager(who, err) < 0 ||
-        check_form("pool", pool_id, "InvalidPoolID.Malformed", err) < 0) {
-        return -1;
+        check_form("pool", pool_id, "InvalidPoolID.Malformed", err) < 0 ||
+        check_form("user", user_id, "InvalidUserID.Malformed", err) < 0) {
+        return NULL;
     }
-    return check_form("user", user_id, "InvalidUserID.Malformed", err);
+    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
+    if (!conn) {
+        return NULL;
+    }
+    const char *p[] = {pool_id, who->tenant_id};
+    PGresult *res = NULL;
+    if (nb_pg_begin(conn, err) < 0 ||
+        !(res = nb_pg_exec(conn,
+                           "SELECT 1 FROM desktop_pools WHERE id = $1 AND tenant_id = $2 "
+                           "AND state = 'active' FOR UPDATE",
+                           2, p, err)) ||
+        (PQntuples(res) == 0 && pool_not_found(pool_id, err) < 0)) {
+        PQclear(res);
+        nb_pg_release(conn);
+        return NULL;
+    }
+    PQclear(res);
+    return conn;
 }
 
 int gw_vdi_grant(struct gw_ctx *gw, const struct gw_principal *who, const char *pool_id,
                  const char *user_id, struct nb_arena *arena, struct gw_vdi_grant *out,
                  struct nb_error *err)
 {
-    if (check_grant_forms(who, pool_id, user_id, err) < 0) {
-        return -1;
-    }
-    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
+    struct nb_pg_conn *conn = begin_grant_change(gw, who, pool_id, user_id, err);
     if (!conn) {
         return -1;
     }
     int rc = -1;
     PGresult *res = NULL;
     const char *p[] = {pool_id, user_id, who->tenant_id};
-    if (lock_pool_for_grant(conn, who, pool_id, err) < 0 ||
-        !(res = nb_pg_exec(conn,
+    if (!(res = nb_pg_exec(conn,
                            "SELECT role FROM users WHERE id = $2 AND tenant_id = $3 "
                            "AND $1::text IS NOT NULL",
                            3, p, err))) {
@@ -1102,18 +1099,14 @@ int gw_vdi_revoke(struct gw_ctx *gw, const struct gw_principal *who, const char 
     if (ended) {
         *ended = false;
     }
-    if (check_grant_forms(who, pool_id, user_id, err) < 0) {
-        return -1;
-    }
-    struct nb_pg_conn *conn = nb_pg_acquire(gw->pool, SVC_ACQUIRE_MS, err);
+    struct nb_pg_conn *conn = begin_grant_change(gw, who, pool_id, user_id, err);
     if (!conn) {
         return -1;
     }
     int rc = -1;
     PGresult *res = NULL;
     const char *p[] = {pool_id, user_id};
-    if (lock_pool_for_grant(conn, who, pool_id, err) < 0 ||
-        !(res =
+    if (!(res =
               nb_pg_exec(conn, "DELETE FROM desktop_pool_users WHERE pool_id = $1 AND user_id = $2",
                          2, p, err))) {
         goto done;

@@ -31,6 +31,10 @@ SIGN = BUILD / "tests/sigv4_sign"
 tap = nubo_env.Tap(__file__)
 S = {}  # state shared by the tests, in order
 
+# libnubo's version, as its header says; the Makefile's must be the same (test_build_and_help).
+VERSION = re.search(r'#define NUBO_VERSION\s+"([^"]+)"',
+                    (SDK / "include/nubo/nubo.h").read_text()).group(1)
+
 
 def need(key):
     if key not in S:
@@ -41,7 +45,7 @@ def need(key):
 def build_sdk():
     """make -C sdk/c when the binaries are missing or older than a source."""
     newest = max(p.stat().st_mtime for p in SDK.rglob("*") if p.is_file())
-    outputs = [NUBO, SIGN, BUILD / "libnubo.so.0.1.0"]
+    outputs = [NUBO, SIGN, BUILD / f"libnubo.so.{VERSION}"]
     if all(p.exists() and p.stat().st_mtime >= newest for p in outputs):
         return
     r = subprocess.run(["make", "-s", "-C", str(SDK), "-j2"], capture_output=True, text=True,
@@ -115,7 +119,9 @@ def test_build_and_help(env):
                   "admin requests", "admin host create", "admin host evacuate"):
         check(group in r.out, f"'{group}' missing from nubo --help", r)
     check_eq(nubo(env, None, rc=2, environ={}).rc, 2, "nubo without arguments")
-    check("0.1.0" in nubo(env, S["member"], "--version").out, "nubo --version")
+    check(VERSION in nubo(env, S["member"], "--version").out, "nubo --version")
+    made = re.search(r"^VERSION := (\S+)$", (SDK / "Makefile").read_text(), re.M)
+    check_eq(made and made.group(1), VERSION, "the version in sdk/c/Makefile and in nubo.h")
     # --help on every subcommand, without credentials.
     cmds = re.findall(r"^  ((?:admin \w+ |admin |\w+ )\w+)\s{2,}", r.out, re.M)
     check(len(cmds) >= 30, "commands listed by nubo --help", cmds)
@@ -715,7 +721,7 @@ def test_admin_requests(env):
     nf = nubo(env, adm, "admin", "requests", "--error-code", "InvalidInstanceID.NotFound",
               "--action", "GET /v1/instances/i-0123456789abcdef0", "-o", "json").json
     check(nf and all(x["http_status"] == 400 for x in nf), "--error-code and --action", nf)
-    check("libnubo/0.1.0" in nf[0]["user_agent"], "the CLI's user agent", nf[0])
+    check(f"libnubo/{VERSION}" in nf[0]["user_agent"], "the CLI's user agent", nf[0])
     now_us = int(time.time() * 1e6)
     none = nubo(env, adm, "admin", "requests", "--from", now_us + 3600 * 10**6, "-o",
                 "json").json
@@ -899,16 +905,16 @@ def test_install_and_examples(env):
                        capture_output=True, text=True, timeout=120)
     check_eq(r.returncode, 0, f"make install\n{r.stdout}\n{r.stderr}")
     lib = prefix / "lib"
-    for f in ("libnubo.so.0.1.0", "libnubo.so.0", "libnubo.so", "pkgconfig/nubo.pc"):
+    for f in (f"libnubo.so.{VERSION}", "libnubo.so.0", "libnubo.so", "pkgconfig/nubo.pc"):
         check((lib / f).exists(), f"{f} installed", sorted(p.name for p in lib.rglob("*")))
     for f in ("include/nubo/nubo.h", "include/nubo/network.h", "bin/nubo",
               "share/man/man1/nubo.1",
               "share/bash-completion/completions/nubo"):
         check((prefix / f).exists(), f"{f} installed")
-    so = subprocess.run(["objdump", "-p", str(lib / "libnubo.so.0.1.0")], capture_output=True,
+    so = subprocess.run(["objdump", "-p", str(lib / f"libnubo.so.{VERSION}")], capture_output=True,
                         text=True).stdout
     check(re.search(r"SONAME\s+libnubo\.so\.0\b", so), "SONAME", so[:2000])
-    dyn = subprocess.run(["nm", "-D", "--defined-only", str(lib / "libnubo.so.0.1.0")],
+    dyn = subprocess.run(["nm", "-D", "--defined-only", str(lib / f"libnubo.so.{VERSION}")],
                          capture_output=True, text=True).stdout
     exported = [x.split()[-1] for x in dyn.splitlines() if " T " in x]
     check(exported and all(s.startswith("nubo_") for s in exported),

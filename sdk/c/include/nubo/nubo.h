@@ -45,11 +45,11 @@ extern "C" {
 #endif
 
 #define NUBO_VERSION_MAJOR 0
-#define NUBO_VERSION_MINOR 1
+#define NUBO_VERSION_MINOR 2
 #define NUBO_VERSION_PATCH 0
-#define NUBO_VERSION       "0.1.0"
+#define NUBO_VERSION       "0.2.0"
 
-/* Returns the library's version ("0.1.0"), a static string. */
+/* Returns the library's version (NUBO_VERSION of the library that runs), a static string. */
 NUBO_API const char *nubo_version(void);
 
 /* --- errors ------------------------------------------------------------------------------- */
