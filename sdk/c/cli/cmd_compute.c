@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAX_ITEMS 64
@@ -508,38 +507,10 @@ static int instance_op(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
-/* Polls the image 'id' once a second until it is no longer "pending", showing the wait on
- * stderr as an instance's is shown (nubo_image_wait() reports no progress). Returns the image (the caller nubo_image_free()s it), or
- * NULL with '*err' set ("Timeout" after 'timeout' seconds). */
-static struct nubo_image *wait_image(struct nubo_client *client, const char *id, long long timeout,
-                                     struct nubo_error *err)
+static int on_image_wait(const struct nubo_image *m, double elapsed, void *arg)
 {
-    struct cli_wait_progress wp = {.tty = isatty(2)};
-    struct timespec t0, now;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    struct nubo_image *m;
-    for (;;) {
-        m = nubo_image_get(client, id, err);
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double elapsed = (double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9;
-        if (!m || !m->state || strcmp(m->state, "pending")) {
-            break;
-        }
-        cli_wait_report(&wp, id, m->state, elapsed);
-        nubo_image_free(m);
-        m = NULL;
-        if (elapsed >= (double)timeout) {
-            snprintf(err->code, sizeof err->code, "Timeout");
-            snprintf(err->message, sizeof err->message,
-                     "image \"%s\" is still pending after %.0f s", id, elapsed);
-            err->http_status = 0;
-            err->request_id[0] = '\0';
-            break;
-        }
-        sleep(1);
-    }
-    cli_wait_done(&wp);
-    return m;
+    cli_wait_report(arg, m->id, m->state, elapsed);
+    return 0;
 }
 
 /* "instance image ID --name NAME": an image of the instance; with --wait, once available. */
@@ -575,7 +546,10 @@ static int instance_image(struct cli *cli, int argc, char **argv)
         return cli_fail(&err);
     }
     if (wait && !strcmp(m->state, "pending")) {
-        struct nubo_image *done = wait_image(client, m->id, timeout, &err);
+        struct cli_wait_progress wp = {.tty = isatty(2)};
+        struct nubo_image *done = nubo_image_wait_progress(client, m->id, (double)timeout, 1000,
+                                                           on_image_wait, &wp, &err);
+        cli_wait_done(&wp);
         if (!done) {
             fprintf(stderr, "nubo: image %s was made; 'nubo image show %s' shows its state\n",
                     m->id, m->id);

@@ -211,6 +211,14 @@ NUBO_API struct nubo_image *nubo_image_copy(struct nubo_client *c, const char *i
 NUBO_API struct nubo_image *nubo_image_wait(struct nubo_client *c, const char *id, double timeout_s,
                                             int poll_ms, struct nubo_error *err)
 {
+    return nubo_image_wait_progress(c, id, timeout_s, poll_ms, NULL, NULL, err);
+}
+
+NUBO_API struct nubo_image *nubo_image_wait_progress(struct nubo_client *c, const char *id,
+                                                     double timeout_s, int poll_ms,
+                                                     nubo_image_wait_fn progress, void *arg,
+                                                     struct nubo_error *err)
+{
     double start = nubo_now_s();
     if (poll_ms <= 0) {
         poll_ms = 1000;
@@ -221,6 +229,11 @@ NUBO_API struct nubo_image *nubo_image_wait(struct nubo_client *c, const char *i
             return m;
         }
         double elapsed = nubo_now_s() - start;
+        if (progress && progress(m, elapsed, arg)) {
+            nubo_image_free(m);
+            nubo_err_set(err, 0, "Cancelled", "waiting for image \"%s\" was cancelled", id);
+            return NULL;
+        }
         if (elapsed >= timeout_s) {
             nubo_err_set(err, 0, "Timeout", "image \"%s\" is still pending after %.0f s", id,
                          elapsed);

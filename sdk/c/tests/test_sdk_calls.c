@@ -7,6 +7,7 @@
 
 #include "canned_server.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,71 @@ static void test_create_image(struct nubo_client *c)
     canned_answer(201, "{\"name\":\"golden\"}");
     m = nubo_instance_create_image(c, "i-1", "golden", NULL, &err);
     canned_ok(!m && !strcmp(err.code, "ProtocolError"), "create image: an answer without an id");
+}
+
+/* The image in state 'state', as JSON (canned answers are kept by pointer: constants). */
+#define IMAGE_IN(state)                                                                            \
+    "{\"id\":\"ami-0123456789abcdef0\",\"owner_id\":\"123456789012\",\"name\":\"golden\","         \
+    "\"state\":\"" state "\",\"tags\":{}}"
+
+struct seen_waits {
+    int calls;
+    double last_elapsed;
+    bool backwards;
+    int cancel_at; /* stop the wait at this call (0: never) */
+};
+
+static int on_wait(const struct nubo_image *m, double elapsed, void *arg)
+{
+    struct seen_waits *w = arg;
+    w->calls++;
+    w->backwards |= elapsed < w->last_elapsed || strcmp(m->state, "pending");
+    w->last_elapsed = elapsed;
+    return w->calls == w->cancel_at;
+}
+
+/* nubo_image_wait_progress(): polls until the image is no longer pending, reporting each poll;
+ * the three endings (available, failed, timeout) and a cancelled wait. */
+static void test_image_wait(struct nubo_client *c)
+{
+    struct nubo_error err;
+    struct seen_waits w = {0};
+    canned_reset();
+    canned_answer(200, IMAGE_IN("pending"));
+    canned_answer(200, IMAGE_IN("pending"));
+    canned_answer(200, IMAGE_IN("available"));
+    struct nubo_image *m =
+        nubo_image_wait_progress(c, "ami-0123456789abcdef0", 30, 10, on_wait, &w, &err);
+    canned_ok(m && !strcmp(m->state, "available") && canned_served() == 3,
+              "image wait: available after two pending polls");
+    canned_ok(w.calls == 2 && !w.backwards, "image wait: progress after each pending poll");
+    canned_is_str(canned_request(2)->target, "/api/v1/images/ami-0123456789abcdef0",
+                  "image wait: polls the image");
+    nubo_image_free(m);
+
+    canned_reset();
+    canned_answer(200, IMAGE_IN("pending"));
+    canned_answer(200, IMAGE_IN("failed"));
+    m = nubo_image_wait_progress(c, "ami-0123456789abcdef0", 30, 10, NULL, NULL, &err);
+    canned_ok(m && !strcmp(m->state, "failed"), "image wait: a failed image ends the wait");
+    nubo_image_free(m);
+
+    canned_reset();
+    for (int i = 0; i < 6; i++) {
+        canned_answer(200, IMAGE_IN("pending"));
+    }
+    m = nubo_image_wait_progress(c, "ami-0123456789abcdef0", 0.03, 10, NULL, NULL, &err);
+    canned_ok(!m && !strcmp(err.code, "Timeout") && strstr(err.message, "still pending"),
+              "image wait: Timeout while still pending");
+
+    canned_reset();
+    w = (struct seen_waits){.cancel_at = 1};
+    canned_answer(200, IMAGE_IN("pending"));
+    canned_answer(200, IMAGE_IN("available"));
+    m = nubo_image_wait_progress(c, "ami-0123456789abcdef0", 30, 10, on_wait, &w, &err);
+    canned_ok(!m && !strcmp(err.code, "Cancelled") && canned_served() == 1,
+              "image wait: a progress callback that returns non-zero cancels it");
+    canned_reset();
 }
 
 static void test_instance_type_put(struct nubo_client *c)
@@ -247,6 +313,7 @@ int main(void)
         return 1;
     }
     test_create_image(c);
+    test_image_wait(c);
     test_instance_type_put(c);
     test_prices(c);
     test_my_password(c);

@@ -410,6 +410,17 @@ NUBO_API struct nubo_image_task *nubo_image_task_wait(struct nubo_client *client
 NUBO_API struct nubo_image *nubo_image_wait(struct nubo_client *client, const char *id,
                                             double timeout_s, int poll_ms, struct nubo_error *err);
 
+/* Called by nubo_image_wait_progress() after every poll that finds the image still "pending",
+ * with the image and the seconds waited so far; a non-zero return stops the wait (it then fails
+ * with "Cancelled"). */
+typedef int (*nubo_image_wait_fn)(const struct nubo_image *image, double elapsed_s, void *arg);
+
+/* nubo_image_wait(), calling 'progress' (NULL: none) with 'arg' after each poll. */
+NUBO_API struct nubo_image *nubo_image_wait_progress(struct nubo_client *client, const char *id,
+                                                     double timeout_s, int poll_ms,
+                                                     nubo_image_wait_fn progress, void *arg,
+                                                     struct nubo_error *err);
+
 struct nubo_export_result {
     char task_id[64]; /* "export-ami-...": poll it with nubo_image_task_wait() */
     char image_id[32];
