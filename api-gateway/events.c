@@ -51,7 +51,7 @@ struct feed {
     /* The same columns for a replay: the rows after $1 already published (up to $2, or in
      * $3), of tenant $4 (NULL: all), in id order, at most REPLAY_MAX + 1. */
     const char *replay;
-    void (*format)(const PGresult *res, int r, struct nb_buf *b);
+    bool (*format)(const PGresult *res, int r, struct nb_buf *b);
     bool have_cursor;
     long long cursor;         /* every id up to here is published or given up */
     long long seen[MAX_SEEN]; /* published ids above the cursor, ascending */
@@ -329,9 +329,9 @@ static void advance(struct feed *f)
     }
 }
 
-/* Formats row 'r' of 'res' (an instance_events row) as one SSE message, but its id line, into
- * 'b'. */
-static void format_instance_event(const PGresult *res, int r, struct nb_buf *b)
+/* Appends row 'r' of 'res' (an instance_events row) to 'b' as one SSE message but its id line
+ * (the caller's). Returns false when it could not (out of memory). */
+static bool format_instance_event(const PGresult *res, int r, struct nb_buf *b)
 {
     json_t *o =
         json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:o, s:s}", "id",
@@ -343,16 +343,16 @@ static void format_instance_event(const PGresult *res, int r, struct nb_buf *b)
                   PQgetvalue(res, r, 6));
     char *data = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    nb_buf_reset(b);
     if (data) {
         /* One line: JSON escapes every newline inside strings. */
         nb_buf_printf(b, "event: instance\ndata: %s\n\n", data);
     }
     free(data);
+    return data != NULL;
 }
 
-/* Formats row 'r' of 'res' (a task_events row) as one SSE message, but its id line, into 'b'. */
-static void format_task_event(const PGresult *res, int r, struct nb_buf *b)
+/* The same for a task_events row. */
+static bool format_task_event(const PGresult *res, int r, struct nb_buf *b)
 {
     json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:s, s:s}", "id",
                           (json_int_t)atoll(PQgetvalue(res, r, 0)), "type", "task-progress",
@@ -363,11 +363,22 @@ static void format_task_event(const PGresult *res, int r, struct nb_buf *b)
                           "message", PQgetvalue(res, r, 7), "at", PQgetvalue(res, r, 8));
     char *data = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    nb_buf_reset(b);
     if (data) {
         nb_buf_printf(b, "event: task\ndata: %s\n\n", data);
     }
     free(data);
+    return data != NULL;
+}
+
+/* Writes the ids published above the cursor of 'f' into 'b' as an SQL array literal. */
+static void seen_array(const struct feed *f, struct nb_buf *b)
+{
+    nb_buf_reset(b);
+    nb_buf_puts(b, "{");
+    for (size_t i = 0; i < f->n_seen; i++) {
+        nb_buf_printf(b, "%s%lld", i ? "," : "", f->seen[i]);
+    }
+    nb_buf_puts(b, "}");
 }
 
 /* Starts 'b' with the id line of a message that leaves a client at 'instance' and 'task'. */
@@ -380,16 +391,11 @@ static void id_line(struct nb_buf *b, long long instance, long long task)
 /* Reads and publishes the rows of 'f' not yet published. */
 static void fetch(struct gw_events *ev, struct feed *f)
 {
-    struct nb_buf ids = NB_BUF_INIT, msg = NB_BUF_INIT, out = NB_BUF_INIT;
+    struct nb_buf ids = NB_BUF_INIT, out = NB_BUF_INIT;
     for (;;) {
         char cursor[24];
         snprintf(cursor, sizeof cursor, "%lld", f->cursor);
-        nb_buf_reset(&ids);
-        nb_buf_puts(&ids, "{");
-        for (size_t i = 0; i < f->n_seen; i++) {
-            nb_buf_printf(&ids, "%s%lld", i ? "," : "", f->seen[i]);
-        }
-        nb_buf_puts(&ids, "}");
+        seen_array(f, &ids);
         const char *p[] = {cursor, ids.data};
         PGresult *res = run(ev, f->select, 2, p);
         if (!res) {
@@ -401,14 +407,12 @@ static void fetch(struct gw_events *ev, struct feed *f)
             if (seen(f, id) || id <= f->cursor) {
                 continue;
             }
-            f->format(res, r, &msg);
             add_seen(f, id);
             advance(f);
-            if (msg.len) {
-                /* The id is where the feeds stand once this is published: a client that
-                 * comes back with it is sent what was published after (replay()). */
-                id_line(&out, ev->feeds[0].cursor, ev->feeds[1].cursor);
-                nb_buf_append(&out, msg.data, msg.len);
+            /* The id is where the feeds stand once this is published: a client that comes back
+             * with it is sent what was published after (replay()). */
+            id_line(&out, ev->feeds[0].cursor, ev->feeds[1].cursor);
+            if (f->format(res, r, &out)) {
                 broadcast(ev, PQgetvalue(res, r, 1), out.data, out.len);
             }
         }
@@ -419,7 +423,6 @@ static void fetch(struct gw_events *ev, struct feed *f)
         }
     }
     nb_buf_free(&ids);
-    nb_buf_free(&msg);
     nb_buf_free(&out);
 }
 
@@ -434,25 +437,21 @@ static bool replay_feed(struct gw_events *ev, struct subscriber *s, size_t k, lo
     char from[24], upto[24];
     snprintf(from, sizeof from, "%lld", s->from[k]);
     snprintf(upto, sizeof upto, "%lld", f->cursor);
-    struct nb_buf ids = NB_BUF_INIT, msg = NB_BUF_INIT, out = NB_BUF_INIT;
-    nb_buf_puts(&ids, "{");
-    for (size_t i = 0; i < f->n_seen; i++) {
-        nb_buf_printf(&ids, "%s%lld", i ? "," : "", f->seen[i]);
-    }
-    nb_buf_puts(&ids, "}");
+    struct nb_buf ids = NB_BUF_INIT, out = NB_BUF_INIT;
+    seen_array(f, &ids);
     const char *p[] = {from, upto, ids.data, s->all ? NULL : s->tenant_id};
     PGresult *res = run(ev, f->replay, 4, p);
     bool alive = true;
     int n = res ? PQntuples(res) : 0;
     for (int r = 0; alive && r < n && r < GW_EVENTS_REPLAY_MAX; r++) {
         long long id = atoll(PQgetvalue(res, r, 0));
-        f->format(res, r, &msg);
         /* A row above the cursor was published out of order: the position stays at the cursor
          * (a client back from here may get it twice, never miss what fills the gap). */
         pos[k] = id <= f->cursor ? id : f->cursor;
         id_line(&out, pos[0], pos[1]);
-        nb_buf_append(&out, msg.data, msg.len);
-        alive = nb_http_push_write(s->push, out.data, out.len) == 0;
+        if (f->format(res, r, &out)) {
+            alive = nb_http_push_write(s->push, out.data, out.len) == 0;
+        }
     }
     if (alive && (!res || n > GW_EVENTS_REPLAY_MAX)) {
         /* Too far behind, or the table could not be read: the client re-reads the lists. */
@@ -462,7 +461,6 @@ static bool replay_feed(struct gw_events *ev, struct subscriber *s, size_t k, lo
     }
     PQclear(res);
     nb_buf_free(&ids);
-    nb_buf_free(&msg);
     nb_buf_free(&out);
     return alive;
 }
@@ -564,6 +562,23 @@ static void *hub_main(void *arg)
     return NULL;
 }
 
+/* What each table's rows are read as: the id first, the tenant second, then what its 'format'
+ * reads. */
+#define ISO_AT "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+#define INSTANCE_EVENT_ROWS                                                                        \
+    "SELECT id, tenant_id, instance_id, from_state, to_state, reason, " ISO_AT                     \
+    "FROM instance_events "
+#define TASK_EVENT_ROWS                                                                            \
+    "SELECT id, tenant_id, task_id, kind, image_id, state, progress, message, " ISO_AT             \
+    "FROM task_events "
+/* The rows to publish: after $1 (the cursor), not among $2 (published above it), BATCH at most. */
+#define LIVE_ROWS "WHERE id > $1::bigint AND id <> ALL($2::bigint[]) ORDER BY id LIMIT 500"
+/* The rows to replay: after $1 (the client's position) and published (up to $2, the cursor, or
+ * among $3), of tenant $4 (NULL: all), GW_EVENTS_REPLAY_MAX + 1 at most. */
+#define REPLAYED_ROWS                                                                              \
+    "WHERE id > $1::bigint AND (id <= $2::bigint OR id = ANY($3::bigint[])) "                      \
+    "AND ($4::text IS NULL OR tenant_id = $4::text) ORDER BY id LIMIT 1001"
+
 struct gw_events *gw_events_new(const struct gw_events_config *cfg, struct nb_error *err)
 {
     struct gw_events *ev = calloc(1, sizeof *ev);
@@ -574,30 +589,14 @@ struct gw_events *gw_events_new(const struct gw_events_config *cfg, struct nb_er
     }
     ev->feeds[0] = (struct feed){
         .table = "instance_events",
-        .select = "SELECT id, tenant_id, instance_id, from_state, to_state, reason, "
-                  "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
-                  "FROM instance_events WHERE id > $1::bigint AND id <> ALL($2::bigint[]) "
-                  "ORDER BY id LIMIT 500", /* BATCH */
-        .replay = "SELECT id, tenant_id, instance_id, from_state, to_state, reason, "
-                  "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
-                  "FROM instance_events WHERE id > $1::bigint "
-                  "AND (id <= $2::bigint OR id = ANY($3::bigint[])) "
-                  "AND ($4::text IS NULL OR tenant_id = $4::text) "
-                  "ORDER BY id LIMIT 1001", /* GW_EVENTS_REPLAY_MAX + 1 */
+        .select = INSTANCE_EVENT_ROWS LIVE_ROWS,
+        .replay = INSTANCE_EVENT_ROWS REPLAYED_ROWS,
         .format = format_instance_event,
     };
     ev->feeds[1] = (struct feed){
         .table = "task_events",
-        .select = "SELECT id, tenant_id, task_id, kind, image_id, state, progress, message, "
-                  "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
-                  "FROM task_events WHERE id > $1::bigint AND id <> ALL($2::bigint[]) "
-                  "ORDER BY id LIMIT 500", /* BATCH */
-        .replay = "SELECT id, tenant_id, task_id, kind, image_id, state, progress, message, "
-                  "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
-                  "FROM task_events WHERE id > $1::bigint "
-                  "AND (id <= $2::bigint OR id = ANY($3::bigint[])) "
-                  "AND ($4::text IS NULL OR tenant_id = $4::text) "
-                  "ORDER BY id LIMIT 1001", /* GW_EVENTS_REPLAY_MAX + 1 */
+        .select = TASK_EVENT_ROWS LIVE_ROWS,
+        .replay = TASK_EVENT_ROWS REPLAYED_ROWS,
         .format = format_task_event,
     };
     ev->keepalive_ms = cfg->keepalive_s * 1000;
