@@ -455,6 +455,22 @@ static char *pool_id_by_name(struct nubo_client *client, const char *name, int *
     return id;
 }
 
+/* Makes '*pool', an id ("pool-...") or a name, an id: for a name, '*owned' is the id found, which
+ * the caller frees (else NULL). Returns CLI_OK, or the exit status after printing why. */
+static int resolve_pool(struct nubo_client *client, const char **pool, char **owned)
+{
+    *owned = NULL;
+    if (!strncmp(*pool, "pool-", 5)) {
+        return CLI_OK;
+    }
+    int rc = CLI_OK;
+    *owned = pool_id_by_name(client, *pool, &rc);
+    if (*owned) {
+        *pool = *owned;
+    }
+    return rc;
+}
+
 static int on_desktop_wait(const struct nubo_vdi_desktop *d, double elapsed, void *arg)
 {
     char what[96];
@@ -506,13 +522,9 @@ static int vdi_connect(struct cli *cli, int argc, char **argv)
         return rc;
     }
     const char *pool = argv[optind];
-    char *by_name = NULL;
-    if (strncmp(pool, "pool-", 5)) {
-        by_name = pool_id_by_name(client, pool, &rc);
-        if (!by_name) {
-            return rc;
-        }
-        pool = by_name;
+    char *by_name;
+    if ((rc = resolve_pool(client, &pool, &by_name)) != CLI_OK) {
+        return rc;
     }
     struct nubo_error err;
     struct nubo_vdi_desktop *d = nubo_vdi_connect(client, pool, &err);
@@ -571,14 +583,7 @@ static struct nubo_client *pool_args(struct cli *cli, int argc, char **argv, int
         return NULL;
     }
     *pool = argv[optind];
-    if (strncmp(*pool, "pool-", 5)) {
-        *owned = pool_id_by_name(client, *pool, rc);
-        if (!*owned) {
-            return NULL;
-        }
-        *pool = *owned;
-    }
-    return client;
+    return (*rc = resolve_pool(client, pool, owned)) == CLI_OK ? client : NULL;
 }
 
 static const char *const grant_cols[] = {"user_id", "user", "granted"};

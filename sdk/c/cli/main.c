@@ -386,13 +386,16 @@ int main(int argc, char **argv)
     if (!known) {
         return cli_usage_error(NULL, "unknown command \"%s\"", argv[1]);
     }
-    /* "nubo usage [--tenant ID]", "nubo password", "nubo events": a group of one command runs it without its
-     * verb. */
-    static char show[] = "show", set[] = "set", listen[] = "listen";
-    char *bare_verb = !strcmp(group, "usage")      ? show
-                      : !strcmp(group, "password") ? set
-                      : !strcmp(group, "events")   ? listen
-                                                   : NULL;
+    /* These groups run their command without its verb: "nubo usage [--tenant ID]", "nubo
+     * password", "nubo events [--count N]". */
+    static char *const bare_verbs[][2] = {
+        {"usage", "show"}, {"password", "set"}, {"events", "listen"}};
+    char *bare_verb = NULL;
+    for (size_t i = 0; i < sizeof bare_verbs / sizeof bare_verbs[0]; i++) {
+        if (!strcmp(group, bare_verbs[i][0])) {
+            bare_verb = bare_verbs[i][1];
+        }
+    }
     bool bare = bare_verb && (verb_at >= argc || (argv[verb_at][0] == '-' &&
                                                   !wants_help(argc - verb_at, argv + verb_at)));
     if (bare) {
