@@ -390,6 +390,15 @@ def network_from_the_forms(env):
     check_eq(Path(seen["vpn_config_file"]).name, f"{seen['vpn_id']}.xml", "the download's name")
 
 
+def console_deletions(env, tenant, path):
+    """{action: HTTP status} of the successful DELETEs of 'path' and below that the console's
+    sessions of 'tenant' made, from the request log."""
+    return {x[0]: x[1] for x in env.psql(
+        "SELECT action, http_status FROM request_log WHERE access_key_id LIKE 'console:%' AND "
+        f"tenant_id = {sql_quote(tenant.tenant_id)} AND action LIKE "
+        f"{sql_quote('DELETE ' + path + '%')} AND error_code IS NULL")}
+
+
 @tap.test
 def route_table_from_the_page(env):
     seen, a = need("seen"), need("a")
@@ -425,11 +434,7 @@ def route_table_from_the_page(env):
     r = env.rest(a, "GET", f"/v1/route-tables/{rtb['id']}")
     check_eq((r.status, r.error_code), (400, "InvalidRouteTableID.NotFound"),
              f"the deleted table: {r}")
-    done = {x[0]: x[1] for x in env.psql(
-        "SELECT action, http_status FROM request_log WHERE access_key_id LIKE 'console:%' AND "
-        f"tenant_id = {sql_quote(a.tenant_id)} AND action LIKE "
-        f"{sql_quote('DELETE /v1/route-tables/' + rtb['id'] + '%')} "
-        "AND error_code IS NULL")}
+    done = console_deletions(env, a, f"/v1/route-tables/{rtb['id']}")
     check_eq(done, {f"DELETE /v1/route-tables/{rtb['id']}/associations/{rtb['association']}":
                     "204", f"DELETE /v1/route-tables/{rtb['id']}/routes": "200",
                     f"DELETE /v1/route-tables/{rtb['id']}": "204"},
@@ -478,10 +483,7 @@ def remote_access_from_the_page(env):
     r = env.rest(a, "GET", f"/v1/remote-access/{ra['id']}")
     check_eq((r.status, r.error_code), (400, "InvalidRemoteAccessEndpointID.NotFound"),
              f"the deleted endpoint: {r}")
-    done = {x[0]: x[1] for x in env.psql(
-        "SELECT action, http_status FROM request_log WHERE access_key_id LIKE 'console:%' AND "
-        f"tenant_id = {sql_quote(a.tenant_id)} AND action LIKE "
-        f"{sql_quote('DELETE /v1/remote-access/' + ra['id'] + '%')} AND error_code IS NULL")}
+    done = console_deletions(env, a, f"/v1/remote-access/{ra['id']}")
     check_eq(done, {f"DELETE /v1/remote-access/{ra['id']}/peers/{ra['peer']}": "204",
                     f"DELETE /v1/remote-access/{ra['id']}": "204"},
              "the page's peer and endpoint deletions in the request log")
